@@ -1,0 +1,200 @@
+// host.ts — owns the hypervisor: physical memory, the KSM state and files, ksmd, and the life of
+// every guest worker from launch to teardown.
+
+import { resolve } from 'node:path';
+import * as Comlink from 'comlink';
+import { AddressSpace, type AddressSpaceHooks } from '../mem/address-space.ts';
+import { PAGE_SIZE } from '../mem/constants.ts';
+import { createGuestSpaceHandles, type GuestSpaceHandles } from '../mem/guest-control.ts';
+import { PhysicalMemory } from '../mem/physical-memory.ts';
+import { summarizeSpace, type SpaceSummary } from '../mem/space-summary.ts';
+import { KsmState } from '../ksm/ksm-state.ts';
+import { KsmFiles, type Caller } from '../ksm/sysfs.ts';
+import type { GuestOutcome, GuestWorkerApi } from '../guest/guest-worker.ts';
+import { KsmdController } from './ksmd-controller.ts';
+import { spawnWorker, type SpawnedWorker } from './spawn-worker.ts';
+
+export const DEFAULT_MEMORY_BYTES = 2 ** 30;
+
+export interface HostOptions {
+  /** Physical memory in bytes (default 1 GiB). */
+  readonly memoryBytes?: number;
+  readonly numaNodes?: number;
+  /** Virtual address space of each guest (default 4 × physical memory, at least 256 MiB). */
+  readonly guestVirtualBytes?: number;
+  /** Start the ksmd worker (default true). */
+  readonly ksmd?: boolean;
+  /** Where guest log lines and host notices go (default: stdout). */
+  readonly onLog?: (line: string) => void;
+}
+
+export interface LaunchOptions {
+  readonly name?: string;
+  readonly args?: readonly string[];
+  /** Home NUMA node (default: guests are spread round-robin over the nodes). */
+  readonly node?: number;
+  /** May write sysfs knobs (default false, like a non-root process). */
+  readonly root?: boolean;
+}
+
+export type GuestStatus = 'exited' | 'failed' | 'oom-killed';
+
+export interface GuestReport {
+  readonly pid: number;
+  readonly name: string;
+  readonly program: string;
+  readonly node: number;
+  readonly status: GuestStatus;
+  readonly exitCode: number;
+  readonly error?: string;
+  readonly seconds: number;
+  /** What the guest's page table mapped just before it was torn down. */
+  readonly memoryAtExit: SpaceSummary;
+}
+
+export interface GuestHandle {
+  readonly pid: number;
+  readonly name: string;
+  readonly handles: GuestSpaceHandles;
+  readonly done: Promise<GuestReport>;
+  /** Terminate the guest now (as by SIGKILL); `done` then reports it failed. */
+  kill(): Promise<void>;
+}
+
+export interface NodeMemory {
+  readonly node: number;
+  readonly totalBytes: number;
+  readonly usedBytes: number;
+  readonly freeBytes: number;
+}
+
+const GUEST_ENTRY = new URL('../guest/guest-worker.ts', import.meta.url);
+const FIRST_PID = 100;
+
+export class Host {
+  readonly memory: PhysicalMemory;
+  readonly ksm: KsmState;
+  readonly files: KsmFiles;
+  readonly ksmd: KsmdController | undefined;
+  readonly vaPages: number;
+  private readonly onLog: (line: string) => void;
+  private readonly hooks: AddressSpaceHooks;
+  private readonly running = new Map<number, GuestHandle>();
+  private nextPid = FIRST_PID;
+  private launched = 0;
+  private closed = false;
+
+  private constructor(options: HostOptions, memory: PhysicalMemory, ksm: KsmState, ksmd: KsmdController | undefined) {
+    this.memory = memory;
+    this.ksm = ksm;
+    this.files = new KsmFiles(ksm);
+    this.ksmd = ksmd;
+    this.onLog = options.onLog ?? ((line) => console.log(line));
+    this.hooks = { addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d) };
+    const va = options.guestVirtualBytes ?? Math.max(256 * 2 ** 20, 4 * memory.bytes);
+    this.vaPages = Math.min(2 ** 23, Math.ceil(va / PAGE_SIZE));
+  }
+
+  static async start(options: HostOptions = {}): Promise<Host> {
+    const memory = PhysicalMemory.create({ bytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES, numaNodes: options.numaNodes ?? 1 });
+    const ksm = KsmState.create();
+    const ksmd = options.ksmd === false ? undefined : await KsmdController.start(memory, ksm);
+    return new Host(options, memory, ksm, ksmd);
+  }
+
+  /** Launch one guest running `program` (a .ts or .js file). */
+  launch(program: string, options: LaunchOptions = {}): GuestHandle {
+    if (this.closed) throw new Error('host is shut down');
+    const pid = this.nextPid++;
+    const nodes = this.memory.nodes.length;
+    const node = options.node ?? this.launched % nodes;
+    if (!Number.isInteger(node) || node < 0 || node >= nodes) throw new RangeError(`guest node ${node} does not exist (host has ${nodes})`);
+    this.launched++;
+    const name = options.name ?? `guest${pid}`;
+    const path = resolve(program);
+    const handles = createGuestSpaceHandles(pid, node, this.vaPages);
+    const w: SpawnedWorker<GuestWorkerApi> = spawnWorker<GuestWorkerApi>(GUEST_ENTRY, {
+      memory: this.memory.handles,
+      ksm: this.ksm.handles,
+      space: handles,
+      program: path,
+      args: [...(options.args ?? [])],
+      root: options.root ?? false,
+    });
+    this.ksmd?.addGuest(handles);
+    const started = performance.now();
+    const done = this.supervise(w, handles, name, path, node, started);
+    const handle: GuestHandle = { pid, name, handles, done, kill: () => w.close() };
+    this.running.set(pid, handle);
+    void done.finally(() => this.running.delete(pid));
+    return handle;
+  }
+
+  /** Launch `count` guests of each program and wait for all of them. */
+  async runAll(programs: readonly string[], count = 1, options: Omit<LaunchOptions, 'name'> = {}): Promise<GuestReport[]> {
+    const handles: GuestHandle[] = [];
+    for (const program of programs) {
+      const base = program.replace(/^.*\//, '').replace(/\.[cm]?[jt]s$/, '');
+      for (let i = 0; i < count; i++) handles.push(this.launch(program, { ...options, name: count > 1 ? `${base}.${i}` : base }));
+    }
+    return Promise.all(handles.map((h) => h.done));
+  }
+
+  get guests(): readonly GuestHandle[] {
+    return [...this.running.values()];
+  }
+
+  nodeMemory(): NodeMemory[] {
+    return this.memory.nodes.map((r, node) => {
+      const total = r.frameCount * PAGE_SIZE;
+      const free = this.memory.freeFrames(node) * PAGE_SIZE;
+      return { node, totalBytes: total, usedBytes: total - free, freeBytes: free };
+    });
+  }
+
+  readFile(path: string, caller: Caller = { root: true }): string {
+    return this.files.read(path, caller);
+  }
+
+  async writeFile(path: string, text: string, caller: Caller = { root: true }): Promise<void> {
+    await this.files.write(path, text, caller);
+  }
+
+  /** Stop every guest and ksmd; the host cannot be used afterwards. */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const guests = [...this.running.values()];
+    await Promise.all(guests.map((g) => g.kill()));
+    await Promise.allSettled(guests.map((g) => g.done));
+    await this.ksmd?.stop();
+  }
+
+  private async supervise(w: SpawnedWorker<GuestWorkerApi>, handles: GuestSpaceHandles, name: string, program: string, node: number, started: number): Promise<GuestReport> {
+    const died = new Promise<GuestOutcome>((res) => {
+      w.worker.once('error', (e) => res({ kind: 'error', message: `worker error: ${e?.message ?? e}` }));
+      w.worker.once('exit', (code) => res({ kind: 'error', message: `killed (worker exited with ${code})` }));
+    });
+    const ran = w.api.run(Comlink.proxy((line: string) => this.onLog(`[${name}] ${line}`)));
+    let outcome: GuestOutcome;
+    try {
+      outcome = await Promise.race([ran, died]);
+    } catch (e) {
+      outcome = { kind: 'error', message: (e as Error)?.message ?? String(e) };
+    }
+    const memoryAtExit = summarizeSpace(handles, this.memory);
+    await w.close();
+    AddressSpace.reclaim(handles, this.memory, this.hooks);
+    this.ksmd?.guestExited(handles.pid);
+    const seconds = (performance.now() - started) / 1000;
+    const base = { pid: handles.pid, name, program, node, seconds, memoryAtExit };
+    if (outcome.kind === 'exit') {
+      return { ...base, status: outcome.code === 0 ? 'exited' : 'failed', exitCode: outcome.code, error: outcome.code === 0 ? undefined : `exit status ${outcome.code}` };
+    }
+    if (outcome.kind === 'oom') {
+      this.onLog(`host: guest ${name} (pid ${handles.pid}) was killed by the OOM killer: ${outcome.message}`);
+      return { ...base, status: 'oom-killed', exitCode: 137, error: outcome.message };
+    }
+    return { ...base, status: 'failed', exitCode: 1, error: outcome.code ? `${outcome.message}` : outcome.message };
+  }
+}

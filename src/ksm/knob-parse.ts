@@ -1,0 +1,60 @@
+// knob-parse.ts — owns how sysfs text becomes a number: the kernel's kstrtouint/kstrtoul/kstrtoint/
+// kstrtobool rules (base 10, optional '+', one trailing newline), as ksm.c's store functions use them.
+
+/** What a parse returns: the value, or undefined for "EINVAL" (ksm.c turns every parse error into EINVAL). */
+export type Parsed = number | undefined;
+
+const UINT_MAX = 4294967295;
+// Counters and knobs are kept in BigInt64 slots; unsigned longs beyond 2^63-1 are refused (EINVAL).
+const ULONG_MAX_STORED = 2n ** 63n - 1n;
+
+function stripNewline(text: string): string {
+  return text.endsWith('\n') ? text.slice(0, -1) : text;
+}
+
+function parseDecimal(text: string, allowMinus: boolean): bigint | undefined {
+  const s = stripNewline(text);
+  const m = allowMinus ? /^([+-]?)(\d+)$/.exec(s) : /^(\+?)(\d+)$/.exec(s);
+  if (!m) return undefined;
+  const v = BigInt(m[2]!);
+  return m[1] === '-' ? -v : v;
+}
+
+export function kstrtouint(text: string): Parsed {
+  const v = parseDecimal(text, false);
+  return v === undefined || v > BigInt(UINT_MAX) ? undefined : Number(v);
+}
+
+export function kstrtoul(text: string): Parsed {
+  const v = parseDecimal(text, false);
+  return v === undefined || v > ULONG_MAX_STORED ? undefined : Number(v);
+}
+
+export function kstrtoint(text: string): Parsed {
+  const v = parseDecimal(text, true);
+  return v === undefined || v > 2147483647n || v < -2147483648n ? undefined : Number(v);
+}
+
+/** kstrtobool: y/Y/t/T/1 → 1, n/N/f/F/0 → 0, on/off; only the first one or two characters count. */
+export function kstrtobool(text: string): Parsed {
+  const c = text[0];
+  switch (c) {
+    case 'y': case 'Y': case 't': case 'T': case '1':
+      return 1;
+    case 'n': case 'N': case 'f': case 'F': case '0':
+      return 0;
+    case 'o': case 'O': {
+      const d = text[1];
+      if (d === 'n' || d === 'N') return 1;
+      if (d === 'f' || d === 'F') return 0;
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** sysfs_streq: equal, ignoring one trailing newline on either side. */
+export function sysfsStreq(text: string, word: string): boolean {
+  return stripNewline(text) === word;
+}

@@ -1,0 +1,724 @@
+// ksm-engine.ts — owns ksmd's merge engine: the scan cursor over registered guests, cmp_and_merge_page,
+// the write-protect → compare → replace protocol on guest page tables, unmerge-all (run=2), and the
+// counters, all as mm/ksm.c does them. Runs on the ksmd thread only (single-threaded by design).
+
+import { BANK_MASK, BANK_SHIFT, PAGE_SHIFT, ZERO_FRAME } from '../mem/constants.ts';
+import {
+  CTL_HAZARD, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS, CTL_STATE,
+  GUEST_EXITED, VM_MERGEABLE, readVmaTable, type GuestSpaceHandles, type VmaSnapshot,
+} from '../mem/guest-control.ts';
+import type { PhysicalMemory } from '../mem/physical-memory.ts';
+import {
+  PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD,
+  PTE_WRITABLE, PTE_ZERO, makePte,
+} from '../mem/pte.ts';
+import { pageChecksum } from './checksum.ts';
+import {
+  ADVISOR_SCAN_TIME, KsmState, REQ_SET_MAX_PAGE_SHARING, REQ_SET_MERGE_ACROSS_NODES, REQ_SET_RUN,
+} from './ksm-state.ts';
+import { ITEM_NONE, ITEM_STABLE, ITEM_UNSTABLE, PageIndex, RmapItems } from './rmap-items.ts';
+import { ScanAdvisor } from './scan-advisor.ts';
+import { StableTree } from './stable-tree.ts';
+import { UnstableTree } from './unstable-tree.ts';
+
+interface GuestScan {
+  readonly slot: number;
+  readonly pid: number;
+  readonly homeNode: number;
+  readonly pt: Int32Array;
+  readonly ctl: Int32Array;
+  readonly vmaTable: Int32Array;
+  readonly index: PageIndex;
+  rmapItems: number;
+  mergingPages: number;
+  exited: boolean;
+}
+
+/** Event counts a stress run or a benchmark reads (not sysfs counters). */
+export interface EngineEvents {
+  merges: number;
+  mergeAborts: number;
+  zeroMerges: number;
+  unmerges: number;
+  deferredFrees: number;
+}
+
+/** How long ksmd spins for a guest to leave a page it just write-protected (the TLB shootdown). */
+const SHOOTDOWN_SPINS = 256;
+const PRESENT_ANON_MASK = PTE_PRESENT | PTE_ZERO | PTE_SWAPPED | PTE_MERGEABLE;
+const PRESENT_ANON = PTE_PRESENT | PTE_MERGEABLE;
+
+export class KsmEngine {
+  readonly memory: PhysicalMemory;
+  readonly state: KsmState;
+  readonly items = new RmapItems();
+  readonly stable = new StableTree();
+  readonly unstable = new UnstableTree();
+  readonly events: EngineEvents = { merges: 0, mergeAborts: 0, zeroMerges: 0, unmerges: 0, deferredFrees: 0 };
+  private readonly advisor = new ScanAdvisor();
+  private readonly guests: GuestScan[] = [];
+  private readonly slotByPid = new Map<number, number>();
+  /** Slots in scan order (the kernel's mm_slot list). */
+  private order: number[] = [];
+  private readonly bankI32: Int32Array[];
+  private readonly framesPerNode: number;
+  private readonly zeroChecksum: number;
+
+  // scan cursor
+  private inPass = false;
+  private cursor = 0;
+  private vmas: VmaSnapshot[] = [];
+  private vmaIdx = 0;
+  private page = 0;
+  private curPte = 0;
+  private seqnr = 0;
+  private passSawMergeable = false;
+
+  // counters kept here and published to the shared state
+  private pagesShared = 0;
+  private pagesSharing = 0;
+  private pagesUnshared = 0;
+  private pagesScanned = 0;
+  private pagesSkipped = 0;
+
+  // frees and reference drops waiting for a guest to leave a page: [slot, vpage, frame, isKsm]
+  private deferred: number[] = [];
+  private lastChainPrune = 0;
+  private cpuMs: () => number;
+
+  constructor(memory: PhysicalMemory, state: KsmState, cpuMs: () => number = () => performance.now()) {
+    this.memory = memory;
+    this.state = state;
+    this.bankI32 = memory.bankI32;
+    this.framesPerNode = memory.nodes[0]!.frameCount;
+    this.zeroChecksum = this.checksumOf(ZERO_FRAME);
+    this.cpuMs = cpuMs;
+  }
+
+  // ───────────────────────────── guests ─────────────────────────────
+
+  addGuest(h: GuestSpaceHandles): void {
+    if (this.slotByPid.has(h.pid)) return;
+    const slot = this.guests.length;
+    this.guests.push({
+      slot, pid: h.pid, homeNode: h.homeNode,
+      pt: new Int32Array(h.pageTable), ctl: new Int32Array(h.control), vmaTable: new Int32Array(h.vmaTable),
+      index: new PageIndex(), rmapItems: 0, mergingPages: 0, exited: false,
+    });
+    this.slotByPid.set(h.pid, slot);
+    // __ksm_enter puts a new mm just behind the cursor, so the current pass does not see it.
+    this.order.push(slot);
+  }
+
+  /** The guest's memory is gone; its items go when the scan next reaches it, as with ksm_exit. */
+  guestExited(pid: number): void {
+    const slot = this.slotByPid.get(pid);
+    if (slot === undefined) return;
+    const g = this.guests[slot]!;
+    g.exited = true;
+    if (g.rmapItems === 0) this.dropGuest(g);
+  }
+
+  hasWork(): boolean {
+    for (const s of this.order) {
+      const g = this.guests[s]!;
+      if (g.exited || Atomics.load(g.ctl, CTL_KSM_ENTERED)) return true;
+    }
+    return false;
+  }
+
+  // ───────────────────────────── scanning ─────────────────────────────
+
+  /** ksm_do_scan: scan up to `n` pages; stops early at the end of a full scan. Returns pages scanned. */
+  scanBatch(n: number): number {
+    this.processDeferred();
+    const mergeAcross = this.state.get('merge_across_nodes') === 1;
+    const maxSharing = this.state.get('max_page_sharing');
+    const useZero = this.state.get('use_zero_pages') === 1;
+    const smart = this.state.get('smart_scan') === 1;
+    let done = 0;
+    while (done < n) {
+      const it = this.nextItem(smart);
+      if (it < 0) break;
+      this.cmpAndMerge(it, this.curPte, mergeAcross, maxSharing, useZero);
+      done++;
+    }
+    this.pagesScanned += done;
+    this.maybePruneChains();
+    this.processDeferred();
+    this.publish();
+    return done;
+  }
+
+  /** The next page to look at, or -1 at the end of a full scan (or with nothing to scan). */
+  private nextItem(smart: boolean): number {
+    const items = this.items;
+    for (;;) {
+      if (!this.inPass) {
+        if (!this.hasWork()) return -1;
+        this.beginPass();
+      }
+      if (this.cursor >= this.order.length) {
+        this.endPass();
+        return -1;
+      }
+      const g = this.guests[this.order[this.cursor]!]!;
+      if (g.exited) {
+        this.dropGuest(g);
+        continue; // dropGuest removed it from `order`; the cursor now names the next guest
+      }
+      if (!Atomics.load(g.ctl, CTL_KSM_ENTERED)) {
+        this.nextGuest();
+        continue;
+      }
+      const pt = g.pt;
+      while (this.vmaIdx < this.vmas.length) {
+        const v = this.vmas[this.vmaIdx]!;
+        const end = v.start + v.pages;
+        while (this.page < end) {
+          const p = this.page++;
+          const pte = Atomics.load(pt, p);
+          let it = g.index.get(p);
+          if ((pte & PRESENT_ANON_MASK) === PRESENT_ANON) {
+            if (it < 0) {
+              it = items.alloc(g.slot, p);
+              g.index.set(p, it);
+              g.rmapItems++;
+            }
+            items.visited[it] = this.seqnr;
+            if (smart && !(pte & PTE_KSM) && this.shouldSkip(it)) continue;
+            this.curPte = pte;
+            return it;
+          }
+          if (it >= 0) this.freeItem(g, it);
+        }
+        this.vmaIdx++;
+        this.passSawMergeable = true;
+        if (this.vmaIdx < this.vmas.length) this.page = this.vmas[this.vmaIdx]!.start;
+      }
+      // End of this guest: items of pages no longer in a mergeable area go (remove_trailing_rmap_items).
+      const seq = this.seqnr;
+      g.index.forEach((it) => {
+        if (items.visited[it] !== seq) this.freeItem(g, it);
+      });
+      if (!this.passSawMergeable && !Atomics.load(g.ctl, CTL_MERGE_ANY)) {
+        // No VM_MERGEABLE area left: the kernel drops the mm_slot (ksm_mergeable: no).
+        Atomics.store(g.ctl, CTL_KSM_ENTERED, 0);
+      }
+      this.nextGuest();
+    }
+  }
+
+  private beginPass(): void {
+    this.inPass = true;
+    this.cursor = 0;
+    this.unstable.reset(this.items.live);
+    if (this.state.get('advisor_mode') === ADVISOR_SCAN_TIME) this.advisor.startScan(performance.now());
+    this.loadGuestVmas();
+  }
+
+  private endPass(): void {
+    this.inPass = false;
+    this.seqnr++;
+    if (this.state.get('advisor_mode') === ADVISOR_SCAN_TIME) {
+      const s = this.state;
+      s.set('pages_to_scan', this.advisor.stopScan(performance.now(), this.cpuMs(), {
+        pagesToScan: s.get('pages_to_scan'), targetScanTime: s.get('advisor_target_scan_time'),
+        maxCpu: s.get('advisor_max_cpu'), maxPagesToScan: s.get('advisor_max_pages_to_scan'),
+      }));
+    }
+  }
+
+  private nextGuest(): void {
+    this.cursor++;
+    this.loadGuestVmas();
+  }
+
+  private loadGuestVmas(): void {
+    this.vmaIdx = 0;
+    this.passSawMergeable = false;
+    const slot = this.order[this.cursor];
+    if (slot === undefined) {
+      this.vmas = [];
+      return;
+    }
+    const g = this.guests[slot]!;
+    this.vmas = readVmaTable(g.ctl, g.vmaTable, VM_MERGEABLE, []);
+    this.page = this.vmas.length ? this.vmas[0]!.start : 0;
+  }
+
+  /** should_skip_rmap_item (smart_scan). */
+  private shouldSkip(it: number): boolean {
+    const items = this.items;
+    const age = items.age[it]!;
+    if (age !== 255) items.age[it] = age + 1;
+    if (age < 3) return false;
+    if (items.skips[it] === 0) {
+      items.skips[it] = age <= 3 ? 1 : age <= 5 ? 2 : age <= 8 ? 4 : 8;
+      return false;
+    }
+    this.pagesSkipped++;
+    items.skips[it]--;
+    this.removeFromTree(it);
+    return true;
+  }
+
+  // ───────────────────────────── cmp_and_merge_page ─────────────────────────────
+
+  private cmpAndMerge(it: number, pte: number, mergeAcross: boolean, maxSharing: number, useZero: boolean): void {
+    const items = this.items;
+    const g = this.guests[items.guest[it]!]!;
+    const vpage = items.vpage[it]!;
+    const frame = pte >>> PTE_FRAME_SHIFT;
+
+    if (pte & PTE_KSM) {
+      const sn = this.nodeOfKsmFrame(frame);
+      if (sn >= 0) {
+        if (items.state[it] === ITEM_STABLE && items.node[it] === sn) return;
+        this.removeFromTree(it);
+        this.appendToNode(it, sn);
+      }
+      return;
+    }
+    this.removeFromTree(it);
+
+    const checksum = this.checksumOf(frame);
+    const nid = mergeAcross ? 0 : (frame / this.framesPerNode) | 0;
+
+    // The stable tree first: a page equal to a KSM page merges at once, even on its first visit.
+    const sn = this.stableSearch(checksum, frame, nid, maxSharing);
+    if (sn >= 0) {
+      const ok = this.mergeIntoKsm(g, vpage, pte, sn); // consumes the reference stableSearch took
+      if (ok) this.appendToNode(it, sn);
+      return;
+    }
+
+    // Changed since the last visit: volatile, not worth inserting.
+    if (items.checksum[it] !== checksum) {
+      items.checksum[it] = checksum;
+      return;
+    }
+
+    if (useZero && checksum === this.zeroChecksum && this.mergeWithZeroPage(g, vpage, pte)) return;
+
+    const tree = this.unstableSearchInsert(it, checksum, frame, nid, mergeAcross);
+    if (tree >= 0) this.mergeTwo(it, g, vpage, pte, tree, checksum, nid);
+  }
+
+  /** A live stable node whose content equals `frame` and has room; holds a reference on its frame. */
+  private stableSearch(checksum: number, frame: number, nid: number, maxSharing: number): number {
+    const st = this.stable;
+    const mem = this.memory;
+    let best = -1;
+    let n = st.first(checksum);
+    while (n >= 0) {
+      const next = st.nextInBucket(n);
+      if (st.checksum[n] === checksum && st.nid[n] === nid) {
+        const k = st.frame[n]!;
+        if (!this.getNodeFrame(n)) {
+          this.removeNode(n);
+        } else if (mem.compareFrames(frame, k) === 0 && st.count[n]! < maxSharing && (best < 0 || st.count[n]! > st.count[best]!)) {
+          if (best >= 0) mem.putFrame(st.frame[best]!);
+          best = n;
+        } else {
+          mem.putFrame(k);
+        }
+      }
+      n = next;
+    }
+    return best;
+  }
+
+  /** ksm_get_folio's keyhole check: take a reference on the node's frame if it is still this node's. */
+  private getNodeFrame(n: number): boolean {
+    const k = this.stable.frame[n]!;
+    if (!this.memory.tryGetFrame(k)) return false;
+    if (this.memory.frameFlags(k) !== n + 1) {
+      this.memory.putFrame(k);
+      return false;
+    }
+    return true;
+  }
+
+  /** The stable node of a KSM frame mapped by a PTE; rebuilds one if ksmd has none (after a restart). */
+  private nodeOfKsmFrame(k: number): number {
+    const tag = this.memory.frameFlags(k);
+    const n = tag - 1;
+    if (n >= 0 && n < this.stable.capacity && this.stable.isLive(n) && this.stable.frame[n] === k) return n;
+    if (!this.memory.tryGetFrame(k)) return -1;
+    const sn = this.stable.insert(k, this.checksumOf(k), this.state.get('merge_across_nodes') === 1 ? 0 : (k / this.framesPerNode) | 0);
+    this.memory.setFrameFlags(k, sn + 1);
+    this.memory.putFrame(k);
+    return sn;
+  }
+
+  private unstableSearchInsert(it: number, checksum: number, frame: number, nid: number, mergeAcross: boolean): number {
+    const items = this.items;
+    const ut = this.unstable;
+    let t = ut.first(checksum);
+    while (t >= 0) {
+      const next = items.next[t]!;
+      if (t !== it && items.checksum[t] === checksum && items.state[t] === ITEM_UNSTABLE) {
+        const tg = this.guests[items.guest[t]!]!;
+        const tpte = Atomics.load(tg.pt, items.vpage[t]!);
+        if ((tpte & (PRESENT_ANON_MASK | PTE_KSM)) === PRESENT_ANON) {
+          const tf = tpte >>> PTE_FRAME_SHIFT;
+          const tnid = mergeAcross ? 0 : (tf / this.framesPerNode) | 0;
+          if (tnid === nid && this.memory.compareFrames(frame, tf) === 0) return t;
+        }
+      }
+      t = next;
+    }
+    items.state[it] = ITEM_UNSTABLE;
+    items.seq[it] = this.seqnr;
+    ut.insert(items, it);
+    this.pagesUnshared++;
+    return -1;
+  }
+
+  // ───────────────────────────── the merge protocol ─────────────────────────────
+
+  /**
+   * write_protect_page: clear WRITABLE and set WP_KSMD by compare-and-exchange, then wait until the
+   * guest is not inside an access to this page (it may hold the old writable PTE). Returns the
+   * write-protected PTE, or 0 if the page changed or the guest stayed on it.
+   */
+  private writeProtect(g: GuestScan, vpage: number, pte: number): number {
+    if ((pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) return 0;
+    const wp = (pte & ~PTE_WRITABLE) | PTE_WP_KSMD;
+    if (Atomics.compareExchange(g.pt, vpage, pte, wp) !== pte) return 0;
+    const ctl = g.ctl;
+    for (let i = 0; i < SHOOTDOWN_SPINS; i++) if (Atomics.load(ctl, CTL_HAZARD) !== vpage) return wp;
+    return 0;
+  }
+
+  /** try_to_merge_with_ksm_page: the caller holds a reference on node `sn`'s frame; it is consumed. */
+  private mergeIntoKsm(g: GuestScan, vpage: number, pte: number, sn: number): boolean {
+    const mem = this.memory;
+    const k = this.stable.frame[sn]!;
+    const wp = this.writeProtect(g, vpage, pte);
+    if (!wp || mem.compareFrames(wp >>> PTE_FRAME_SHIFT, k) !== 0) {
+      mem.putFrame(k);
+      this.events.mergeAborts++;
+      return false;
+    }
+    const next = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (wp & PTE_NOACCESS));
+    if (Atomics.compareExchange(g.pt, vpage, wp, next) !== wp) {
+      mem.putFrame(k);
+      this.events.mergeAborts++;
+      return false;
+    }
+    // The reference we held now belongs to the PTE.
+    this.releaseAfterReplace(g, vpage, wp >>> PTE_FRAME_SHIFT, false);
+    this.events.merges++;
+    return true;
+  }
+
+  private mergeWithZeroPage(g: GuestScan, vpage: number, pte: number): boolean {
+    const wp = this.writeProtect(g, vpage, pte);
+    if (!wp || this.memory.compareFrames(wp >>> PTE_FRAME_SHIFT, ZERO_FRAME) !== 0) return false;
+    const next = makePte(ZERO_FRAME, PTE_PRESENT | PTE_ZERO | PTE_KSM_ZERO | PTE_MERGEABLE | (wp & PTE_NOACCESS));
+    if (Atomics.compareExchange(g.pt, vpage, wp, next) !== wp) return false;
+    Atomics.add(g.ctl, CTL_KSM_ZERO_PAGES, 1);
+    this.state.add('ksm_zero_pages', 1);
+    this.releaseAfterReplace(g, vpage, wp >>> PTE_FRAME_SHIFT, false);
+    this.events.zeroMerges++;
+    return true;
+  }
+
+  /** try_to_merge_two_pages + stable_tree_insert + stable_tree_append of both items. */
+  private mergeTwo(it: number, g: GuestScan, vpage: number, pte: number, tree: number, checksum: number, nid: number): void {
+    const items = this.items;
+    const mem = this.memory;
+    const tg = this.guests[items.guest[tree]!]!;
+    const tv = items.vpage[tree]!;
+    const wpA = this.writeProtect(g, vpage, pte);
+    if (!wpA) return;
+    const wpB = this.writeProtect(tg, tv, Atomics.load(tg.pt, tv));
+    if (!wpB) return;
+    const k = wpA >>> PTE_FRAME_SHIFT;
+    const fb = wpB >>> PTE_FRAME_SHIFT;
+    if (mem.compareFrames(k, fb) !== 0) {
+      this.events.mergeAborts++;
+      return;
+    }
+    // Page A becomes the KSM page. Its mapcount: A's PTE plus our own reference while we work.
+    mem.setMapcount(k, 2);
+    const ksmA = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (wpA & PTE_NOACCESS));
+    if (Atomics.compareExchange(g.pt, vpage, wpA, ksmA) !== wpA) {
+      mem.setMapcount(k, 0);
+      this.events.mergeAborts++;
+      return;
+    }
+    mem.addMapcount(k, 1);
+    const ksmB = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (wpB & PTE_NOACCESS));
+    if (Atomics.compareExchange(tg.pt, tv, wpB, ksmB) !== wpB) {
+      mem.addMapcount(k, -1);
+      // break_cow on A: give the page back to A as a private page, or drop it if A moved on.
+      const back = makePte(k, PTE_PRESENT | PTE_MERGEABLE | (wpA & PTE_NOACCESS));
+      if (Atomics.compareExchange(g.pt, vpage, ksmA, back) === ksmA) mem.setMapcount(k, 0);
+      else mem.putFrame(k);
+      this.events.mergeAborts++;
+      return;
+    }
+    this.releaseAfterReplace(tg, tv, fb, false);
+    // stable_tree_insert: a full KSM page of the same content makes this one a dup in its chain.
+    const sn = this.stable.insert(k, checksum, nid);
+    mem.setFrameFlags(k, sn + 1);
+    const full = this.findEqualNode(checksum, nid, k, sn);
+    if (full >= 0) this.stable.joinChain(sn, full);
+    mem.putFrame(k);
+    if (items.state[tree] === ITEM_UNSTABLE) this.removeFromTree(tree);
+    this.appendToNode(tree, sn);
+    this.appendToNode(it, sn);
+    this.events.merges += 2;
+  }
+
+  private findEqualNode(checksum: number, nid: number, k: number, except: number): number {
+    const st = this.stable;
+    for (let n = st.first(checksum); n >= 0; n = st.nextInBucket(n)) {
+      if (n === except || st.checksum[n] !== checksum || st.nid[n] !== nid) continue;
+      if (!this.getNodeFrame(n)) continue;
+      const equal = this.memory.compareFrames(k, st.frame[n]!) === 0;
+      this.memory.putFrame(st.frame[n]!);
+      if (equal) return n;
+    }
+    return -1;
+  }
+
+  /**
+   * After ksmd swung a guest PTE away from `frame`: free the private frame (or drop the KSM
+   * reference) once the guest is not inside an access to that page; until then keep it queued.
+   */
+  private releaseAfterReplace(g: GuestScan, vpage: number, frame: number, isKsm: boolean): void {
+    if (Atomics.load(g.ctl, CTL_HAZARD) !== vpage) {
+      if (isKsm) this.memory.putFrame(frame);
+      else this.memory.free(frame);
+      return;
+    }
+    this.deferred.push(g.slot, vpage, frame, isKsm ? 1 : 0);
+    this.events.deferredFrees++;
+  }
+
+  /** Retry queued frees whose guest has left the page (or exited). */
+  processDeferred(): void {
+    const d = this.deferred;
+    if (d.length === 0) return;
+    const keep: number[] = [];
+    for (let i = 0; i < d.length; i += 4) {
+      const g = this.guests[d[i]!]!;
+      if (!g.exited && Atomics.load(g.ctl, CTL_STATE) !== GUEST_EXITED && Atomics.load(g.ctl, CTL_HAZARD) === d[i + 1]) {
+        keep.push(d[i]!, d[i + 1]!, d[i + 2]!, d[i + 3]!);
+        continue;
+      }
+      if (d[i + 3]) this.memory.putFrame(d[i + 2]!);
+      else this.memory.free(d[i + 2]!);
+    }
+    this.deferred = keep;
+  }
+
+  get pendingFrees(): number {
+    return this.deferred.length / 4;
+  }
+
+  // ───────────────────────────── tree membership and counters ─────────────────────────────
+
+  private appendToNode(it: number, sn: number): void {
+    const items = this.items;
+    const g = this.guests[items.guest[it]!]!;
+    if (this.stable.count[sn]! > 0) this.pagesSharing++;
+    else this.pagesShared++;
+    this.stable.addItem(sn, items, it);
+    items.state[it] = ITEM_STABLE;
+    items.node[it] = sn;
+    g.mergingPages++;
+  }
+
+  /** remove_rmap_item_from_tree. */
+  private removeFromTree(it: number): void {
+    const items = this.items;
+    const st = items.state[it];
+    if (st === ITEM_UNSTABLE) {
+      if (items.seq[it] === this.seqnr) this.unstable.remove(items, it);
+      this.pagesUnshared--;
+      items.state[it] = ITEM_NONE;
+    } else if (st === ITEM_STABLE) {
+      const sn = items.node[it]!;
+      if (!this.getNodeFrame(sn)) {
+        // The KSM page is gone: drop the whole node, as ksm_get_folio() does on a stale node.
+        this.removeNode(sn);
+        return;
+      }
+      this.memory.putFrame(this.stable.frame[sn]!);
+      this.unlinkStableItem(it, sn);
+    }
+  }
+
+  private unlinkStableItem(it: number, sn: number): void {
+    const items = this.items;
+    this.stable.removeItem(sn, items, it);
+    if (this.stable.count[sn]! > 0) this.pagesSharing--;
+    else this.pagesShared--;
+    this.guests[items.guest[it]!]!.mergingPages--;
+    items.state[it] = ITEM_NONE;
+    items.node[it] = -1;
+  }
+
+  /** remove_node_from_stable_tree: every item of the node leaves it; the node goes. */
+  private removeNode(sn: number): void {
+    const st = this.stable;
+    while (st.head[sn]! >= 0) this.unlinkStableItem(st.head[sn]!, sn);
+    st.remove(sn);
+  }
+
+  private freeItem(g: GuestScan, it: number): void {
+    this.removeFromTree(it);
+    g.index.set(this.items.vpage[it]!, -1);
+    this.items.free(it);
+    g.rmapItems--;
+  }
+
+  private dropGuest(g: GuestScan): void {
+    g.index.forEach((it) => this.freeItem(g, it));
+    const pos = this.order.indexOf(g.slot);
+    if (pos >= 0) {
+      this.order.splice(pos, 1);
+      if (this.inPass && pos < this.cursor) this.cursor--;
+      else if (this.inPass && pos === this.cursor) this.loadGuestVmas();
+    }
+    this.slotByPid.delete(g.pid);
+    g.exited = true;
+    this.publishGuest(g);
+  }
+
+  private maybePruneChains(): void {
+    const now = performance.now();
+    if (now - this.lastChainPrune < this.state.get('stable_node_chains_prune_millisecs')) return;
+    this.lastChainPrune = now;
+    this.stable.collapseChains();
+  }
+
+  private checksumOf(frame: number): number {
+    return pageChecksum(this.bankI32[frame >>> BANK_SHIFT]!, (frame & BANK_MASK) << (PAGE_SHIFT - 2));
+  }
+
+  publish(): void {
+    const s = this.state;
+    s.set('pages_shared', this.pagesShared);
+    s.set('pages_sharing', this.pagesSharing);
+    s.set('pages_unshared', this.pagesUnshared);
+    s.set('pages_scanned', this.pagesScanned);
+    s.set('pages_skipped', this.pagesSkipped);
+    s.set('full_scans', this.seqnr);
+    s.set('rmap_items', this.items.live);
+    s.set('stable_node_chains', this.stable.chains);
+    s.set('stable_node_dups', this.stable.dups);
+    for (const slot of this.order) this.publishGuest(this.guests[slot]!);
+  }
+
+  private publishGuest(g: GuestScan): void {
+    Atomics.store(g.ctl, CTL_RMAP_ITEMS, g.rmapItems);
+    Atomics.store(g.ctl, CTL_MERGING_PAGES, g.mergingPages);
+  }
+
+  // ───────────────────────────── sysfs requests ─────────────────────────────
+
+  /** Carry out a knob write that needs ksmd; returns 0 or a negative errno. */
+  handleRequest(op: number, arg: number): number {
+    if (op === REQ_SET_RUN) {
+      if (arg !== 2) {
+        this.state.set('run', arg);
+        return 0;
+      }
+      this.state.set('run', 2);
+      const err = this.unmergeAll();
+      if (err) this.state.set('run', 0);
+      this.publish();
+      return err;
+    }
+    if (op === REQ_SET_MERGE_ACROSS_NODES || op === REQ_SET_MAX_PAGE_SHARING) {
+      const knob = op === REQ_SET_MERGE_ACROSS_NODES ? 'merge_across_nodes' : 'max_page_sharing';
+      if (this.state.get(knob) === arg) return 0;
+      if (this.pagesShared !== 0 || !this.removeAllStableNodes()) return -16; // EBUSY
+      this.state.set(knob, arg);
+      this.publish();
+      return 0;
+    }
+    return -22;
+  }
+
+  /** remove_all_stable_nodes: succeeds only if no KSM page is still mapped. */
+  private removeAllStableNodes(): boolean {
+    let busy = false;
+    this.stable.forEachLive((n) => {
+      if (this.getNodeFrame(n)) {
+        this.memory.putFrame(this.stable.frame[n]!);
+        busy = true;
+      } else this.removeNode(n);
+    });
+    return !busy;
+  }
+
+  /**
+   * run=2 (unmerge_and_remove_all_rmap_items): every KSM page and KSM zero page in every guest
+   * becomes a private copy, every item goes, full_scans restarts at 0. Returns 0 or -ENOMEM.
+   */
+  unmergeAll(): number {
+    const mem = this.memory;
+    let err = 0;
+    outer: for (const slot of this.order) {
+      const g = this.guests[slot]!;
+      if (g.exited) continue;
+      for (const v of readVmaTable(g.ctl, g.vmaTable, 0, [])) {
+        for (let p = v.start; p < v.start + v.pages; p++) {
+          for (;;) {
+            const pte = Atomics.load(g.pt, p);
+            if (!(pte & PTE_PRESENT) || !(pte & (PTE_KSM | PTE_KSM_ZERO))) break;
+            const isKsm = (pte & PTE_KSM) !== 0;
+            const f = this.allocNear(v.node >= 0 ? v.node : g.homeNode, v.node >= 0, isKsm);
+            if (f < 0) {
+              err = -12;
+              break outer;
+            }
+            if (isKsm) mem.copyFrame(pte >>> PTE_FRAME_SHIFT, f);
+            const next = makePte(f, PTE_PRESENT | (pte & (PTE_MERGEABLE | PTE_NOACCESS)));
+            if (Atomics.compareExchange(g.pt, p, pte, next) !== pte) {
+              mem.free(f);
+              continue;
+            }
+            if (isKsm) this.releaseAfterReplace(g, p, pte >>> PTE_FRAME_SHIFT, true);
+            else {
+              Atomics.sub(g.ctl, CTL_KSM_ZERO_PAGES, 1);
+              this.state.add('ksm_zero_pages', -1);
+            }
+            this.events.unmerges++;
+            break;
+          }
+        }
+      }
+    }
+    // Items and nodes go whether or not every page could be unmerged (the kernel removes the
+    // rmap_items of each mm it finished; a later run=2 retries the rest).
+    for (const slot of [...this.order]) {
+      const g = this.guests[slot]!;
+      g.index.forEach((it) => this.freeItem(g, it));
+      if (g.exited) this.dropGuest(g);
+    }
+    this.stable.forEachLive((n) => this.removeNode(n));
+    this.inPass = false;
+    this.seqnr = 0;
+    this.advisor.reset();
+    return err;
+  }
+
+  private allocNear(node: number, bound: boolean, copy: boolean): number {
+    const mem = this.memory;
+    const nodes = bound ? 1 : mem.nodes.length;
+    for (let i = 0; i < nodes; i++) {
+      const n = (node + i) % mem.nodes.length;
+      const f = copy ? mem.allocUninitialized(n) : mem.allocZeroed(n);
+      if (f >= 0) return f;
+    }
+    return -1;
+  }
+}

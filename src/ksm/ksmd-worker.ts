@@ -1,0 +1,83 @@
+// ksmd-worker.ts — owns the ksmd thread: the scan loop (pages_to_scan per wake, sleep_millisecs
+// between), sysfs requests from any thread, and the control plane the host drives through comlink.
+
+import { workerData, type MessagePort } from 'node:worker_threads';
+import { PhysicalMemory, type PhysicalMemoryHandles } from '../mem/physical-memory.ts';
+import type { GuestSpaceHandles } from '../mem/guest-control.ts';
+import { exposeApi } from '../host/spawn-worker.ts';
+import { KsmEngine, type EngineEvents } from './ksm-engine.ts';
+import { KC_KSMD_ALIVE, KC_WAKE, KsmState, type KsmStateHandles } from './ksm-state.ts';
+
+export interface KsmdWorkerData {
+  readonly memory: PhysicalMemoryHandles;
+  readonly ksm: KsmStateHandles;
+}
+
+export interface KsmdStats {
+  readonly events: EngineEvents;
+  /** Milliseconds ksmd spent scanning (its busy time, the emulator's "CPU time"). */
+  readonly busyMs: number;
+  readonly batches: number;
+  readonly pendingFrees: number;
+}
+
+const data = workerData as KsmdWorkerData & { port: MessagePort };
+const memory = PhysicalMemory.attach(data.memory);
+const state = KsmState.attach(data.ksm);
+let busyMs = 0;
+let batches = 0;
+const engine = new KsmEngine(memory, state, () => busyMs);
+let stopping = false;
+let stopped: () => void = () => {};
+const finished = new Promise<void>((r) => (stopped = r));
+
+function serveRequest(): void {
+  const req = state.pendingRequest();
+  if (req) state.answer(engine.handleRequest(req[0], req[1]));
+}
+
+async function loop(): Promise<void> {
+  Atomics.store(state.control, KC_KSMD_ALIVE, 1);
+  while (!stopping) {
+    const seen = Atomics.load(state.control, KC_WAKE);
+    serveRequest();
+    if (state.get('run') === 1 && engine.hasWork()) {
+      const t0 = performance.now();
+      engine.scanBatch(state.get('pages_to_scan'));
+      busyMs += performance.now() - t0;
+      batches++;
+      serveRequest();
+      const sleep = state.get('sleep_millisecs');
+      if (sleep === 0) await new Promise<void>((r) => setImmediate(r));
+      else await Atomics.waitAsync(state.control, KC_WAKE, seen, sleep).value;
+    } else {
+      engine.processDeferred();
+      await Atomics.waitAsync(state.control, KC_WAKE, seen, 50).value;
+    }
+  }
+  Atomics.store(state.control, KC_KSMD_ALIVE, 0);
+  stopped();
+}
+
+const api = {
+  addGuest(h: GuestSpaceHandles): void {
+    engine.addGuest(h);
+    state.wake();
+  },
+  guestExited(pid: number): void {
+    engine.guestExited(pid);
+    engine.publish();
+  },
+  stats(): KsmdStats {
+    return { events: { ...engine.events }, busyMs, batches, pendingFrees: engine.pendingFrees };
+  },
+  async stop(): Promise<void> {
+    stopping = true;
+    state.wake();
+    await finished;
+  },
+};
+
+export type KsmdWorkerApi = typeof api;
+exposeApi(api, data.port);
+void loop();

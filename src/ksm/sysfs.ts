@@ -1,0 +1,244 @@
+// sysfs.ts — owns the file view of KSM: /sys/kernel/mm/ksm/*, transparent_hugepage/enabled and
+// /proc/self/ksm_stat, ksm_merging_pages — formats, permissions, parsing and errnos as the kernel has them.
+
+import { ErrnoError } from '../mem/errno.ts';
+import { PAGE_SIZE } from '../mem/constants.ts';
+import {
+  CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS,
+} from '../mem/guest-control.ts';
+import { kstrtobool, kstrtoint, kstrtoul, kstrtouint, sysfsStreq, type Parsed } from './knob-parse.ts';
+import {
+  ADVISOR_NONE, ADVISOR_SCAN_TIME, COUNTERS, KNOB_DEFAULTS, KNOBS, KsmState, REQ_SET_MAX_PAGE_SHARING,
+  REQ_SET_MERGE_ACROSS_NODES, REQ_SET_RUN, THP_MODES, type CounterName, type KnobName,
+} from './ksm-state.ts';
+
+export const KSM_DIR = '/sys/kernel/mm/ksm/';
+export const THP_ENABLED_PATH = '/sys/kernel/mm/transparent_hugepage/enabled';
+export const PROC_KSM_STAT = '/proc/self/ksm_stat';
+export const PROC_KSM_MERGING_PAGES = '/proc/self/ksm_merging_pages';
+
+/** The kernel's sizeof(struct ksm_rmap_item) on 64-bit, used in general_profit. */
+export const RMAP_ITEM_BYTES = 64;
+
+/** Who is asking: root or not, and (for /proc/self) which guest's control words. */
+export interface Caller {
+  readonly root: boolean;
+  readonly guestControl?: Int32Array;
+}
+
+/** A knob write that only ksmd can finish: the request to send once validation passed. */
+export interface KsmdRequest {
+  readonly op: number;
+  readonly arg: number;
+  readonly knob: KnobName;
+}
+
+const COUNTER_FILES: readonly string[] = [...COUNTERS.filter((c) => c !== 'rmap_items'), 'pages_volatile', 'general_profit'];
+
+export function ksmFileNames(): string[] {
+  return [...KNOBS, ...COUNTER_FILES].sort();
+}
+
+export class KsmFiles {
+  readonly state: KsmState;
+
+  constructor(state: KsmState) {
+    this.state = state;
+  }
+
+  // ───────────── reading ─────────────
+
+  read(path: string, caller: Caller): string {
+    if (path.startsWith(KSM_DIR)) return this.readKsm(path.slice(KSM_DIR.length));
+    if (path === THP_ENABLED_PATH) {
+      const cur = this.state.get('thp_enabled');
+      return THP_MODES.map((m, i) => (i === cur ? `[${m}]` : m)).join(' ') + '\n';
+    }
+    if (path === PROC_KSM_STAT || path === PROC_KSM_MERGING_PAGES) {
+      const ctl = caller.guestControl;
+      if (!ctl) throw new ErrnoError('ENOENT', 'open', `${path} exists only for a guest`);
+      return path === PROC_KSM_STAT ? formatKsmStat(ctl) : `${Atomics.load(ctl, CTL_MERGING_PAGES)}\n`;
+    }
+    throw new ErrnoError('ENOENT', 'open', path);
+  }
+
+  /** Every file of /sys/kernel/mm/ksm as name → value (no trailing newline), for reports. */
+  snapshot(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const name of ksmFileNames()) out[name] = this.readKsm(name).trimEnd();
+    return out;
+  }
+
+  /** The numeric counters, for samplers and tests. */
+  counters(): Record<CounterName | 'pages_volatile' | 'general_profit', number> {
+    const s = this.state;
+    const out = {} as Record<CounterName | 'pages_volatile' | 'general_profit', number>;
+    for (const c of COUNTERS) out[c] = s.get(c);
+    out.pages_volatile = pagesVolatile(s);
+    out.general_profit = generalProfit(s);
+    return out;
+  }
+
+  private readKsm(name: string): string {
+    const s = this.state;
+    if (name === 'advisor_mode') {
+      return s.get('advisor_mode') === ADVISOR_SCAN_TIME ? 'none [scan-time]\n' : '[none] scan-time\n';
+    }
+    if (name === 'pages_volatile') return `${pagesVolatile(s)}\n`;
+    if (name === 'general_profit') return `${generalProfit(s)}\n`;
+    if ((KNOBS as readonly string[]).includes(name) || (COUNTER_FILES as readonly string[]).includes(name)) {
+      return `${s.get(name as KnobName | CounterName)}\n`;
+    }
+    throw new ErrnoError('ENOENT', 'open', KSM_DIR + name);
+  }
+
+  // ───────────── writing ─────────────
+
+  /** Synchronous write (guests, CLI): blocks while ksmd carries out run=2 and the EBUSY checks. */
+  writeSync(path: string, text: string, caller: Caller): void {
+    const req = this.prepareWrite(path, text, caller);
+    if (req) finishRequest(req, this.state.ksmdAlive() ? this.state.requestSync(req.op, req.arg) : applyWithoutKsmd(this.state, req));
+  }
+
+  /** The same write without blocking the caller's event loop (the host). */
+  async write(path: string, text: string, caller: Caller): Promise<void> {
+    const req = this.prepareWrite(path, text, caller);
+    if (req) finishRequest(req, this.state.ksmdAlive() ? await this.state.request(req.op, req.arg) : applyWithoutKsmd(this.state, req));
+  }
+
+  /**
+   * Check permissions and parse; store what needs no ksmd and return undefined, or return the
+   * request ksmd must carry out. Throws ErrnoError with the kernel's errno.
+   */
+  prepareWrite(path: string, text: string, caller: Caller): KsmdRequest | undefined {
+    if (path === PROC_KSM_STAT || path === PROC_KSM_MERGING_PAGES) {
+      // 0400 files with no write method: EACCES for a user, EINVAL for root (measured).
+      throw new ErrnoError(caller.root ? 'EINVAL' : 'EACCES', 'write', path);
+    }
+    if (path === THP_ENABLED_PATH) {
+      if (!caller.root) throw new ErrnoError('EACCES', 'open', path);
+      const mode = THP_MODES.findIndex((m) => sysfsStreq(text, m));
+      if (mode < 0) throw new ErrnoError('EINVAL', 'write', `${path}: ${JSON.stringify(text)}`);
+      this.state.set('thp_enabled', mode);
+      return undefined;
+    }
+    if (!path.startsWith(KSM_DIR)) throw new ErrnoError('ENOENT', 'open', path);
+    const name = path.slice(KSM_DIR.length);
+    if ((COUNTER_FILES as readonly string[]).includes(name)) throw new ErrnoError('EACCES', 'open', `${path} is read-only`);
+    if (!(KNOBS as readonly string[]).includes(name)) throw new ErrnoError('ENOENT', 'open', path);
+    if (!caller.root) throw new ErrnoError('EACCES', 'open', `${path}: only root may write KSM knobs`);
+    return this.storeKnob(name as KnobName, text);
+  }
+
+  private storeKnob(knob: KnobName, text: string): KsmdRequest | undefined {
+    const s = this.state;
+    const bad = (): never => {
+      throw new ErrnoError('EINVAL', 'write', `${KSM_DIR}${knob}: invalid value ${JSON.stringify(text)}`);
+    };
+    const need = (v: Parsed): number => (v === undefined ? bad() : v);
+    switch (knob) {
+      case 'run': {
+        const v = need(kstrtouint(text));
+        if (v > 2) bad();
+        if (v === 2 || s.ksmdAlive()) return { op: REQ_SET_RUN, arg: v, knob };
+        s.set('run', v);
+        break;
+      }
+      case 'pages_to_scan':
+        if (s.get('advisor_mode') !== ADVISOR_NONE) bad();
+        s.set(knob, need(kstrtouint(text)));
+        break;
+      case 'sleep_millisecs':
+      case 'stable_node_chains_prune_millisecs':
+        s.set(knob, need(kstrtouint(text)));
+        break;
+      case 'merge_across_nodes': {
+        const v = need(kstrtoul(text));
+        if (v > 1) bad();
+        if (v === s.get(knob)) return undefined;
+        return { op: REQ_SET_MERGE_ACROSS_NODES, arg: v, knob };
+      }
+      case 'max_page_sharing': {
+        const v = need(kstrtoint(text));
+        if (v < 2) bad();
+        if (v === s.get(knob)) return undefined;
+        return { op: REQ_SET_MAX_PAGE_SHARING, arg: v, knob };
+      }
+      case 'use_zero_pages':
+      case 'smart_scan':
+        s.set(knob, need(kstrtobool(text)));
+        break;
+      case 'advisor_mode': {
+        let mode: number;
+        if (sysfsStreq(text, 'scan-time')) mode = ADVISOR_SCAN_TIME;
+        else if (sysfsStreq(text, 'none')) mode = ADVISOR_NONE;
+        else return bad();
+        if (mode !== s.get('advisor_mode')) {
+          s.set('advisor_mode', mode);
+          // set_advisor_defaults(): a mode change resets pages_to_scan.
+          s.set('pages_to_scan', mode === ADVISOR_NONE ? KNOB_DEFAULTS.pages_to_scan : s.get('advisor_min_pages_to_scan'));
+        }
+        break;
+      }
+      case 'advisor_target_scan_time': {
+        const v = need(kstrtoul(text));
+        if (v < 1) bad();
+        s.set(knob, v);
+        break;
+      }
+      case 'advisor_max_cpu':
+      case 'advisor_min_pages_to_scan':
+      case 'advisor_max_pages_to_scan':
+        s.set(knob, need(kstrtoul(text)));
+        break;
+    }
+    s.wake();
+    return undefined;
+  }
+}
+
+/**
+ * Without a live ksmd (a bare machine, or tests of the memory layer) nothing can be merged, so the
+ * requests are carried out here with the same rules; returns 0 or a negative errno like ksmd.
+ */
+function applyWithoutKsmd(s: KsmState, req: KsmdRequest): number {
+  if (req.op === REQ_SET_RUN) {
+    s.set('run', req.arg);
+    if (req.arg === 2) s.set('full_scans', 0);
+    return 0;
+  }
+  if (s.get('pages_shared') !== 0) return -16;
+  s.set(req.knob, req.arg);
+  return 0;
+}
+
+function finishRequest(req: KsmdRequest, result: number): void {
+  if (result < 0) {
+    const code = result === -16 ? 'EBUSY' : result === -12 ? 'ENOMEM' : result === -11 ? 'EAGAIN' : 'EINVAL';
+    throw new ErrnoError(code, 'write', `${KSM_DIR}${req.knob}`);
+  }
+}
+
+export function pagesVolatile(s: KsmState): number {
+  const v = s.get('rmap_items') - s.get('pages_shared') - s.get('pages_sharing') - s.get('pages_unshared');
+  return v > 0 ? v : 0;
+}
+
+export function generalProfit(s: KsmState): number {
+  return (s.get('pages_sharing') + s.get('ksm_zero_pages')) * PAGE_SIZE - s.get('rmap_items') * RMAP_ITEM_BYTES;
+}
+
+export function formatKsmStat(ctl: Int32Array): string {
+  const rmap = Atomics.load(ctl, CTL_RMAP_ITEMS);
+  const zero = Atomics.load(ctl, CTL_KSM_ZERO_PAGES);
+  const merging = Atomics.load(ctl, CTL_MERGING_PAGES);
+  const profit = (merging + zero) * PAGE_SIZE - rmap * RMAP_ITEM_BYTES;
+  return (
+    `ksm_rmap_items ${rmap}\n` +
+    `ksm_zero_pages ${zero}\n` +
+    `ksm_merging_pages ${merging}\n` +
+    `ksm_process_profit ${profit}\n` +
+    `ksm_merge_any: ${Atomics.load(ctl, CTL_MERGE_ANY) ? 'yes' : 'no'}\n` +
+    `ksm_mergeable: ${Atomics.load(ctl, CTL_KSM_ENTERED) ? 'yes' : 'no'}\n`
+  );
+}

@@ -1,0 +1,569 @@
+// address-space.ts — owns one guest's virtual memory: its VMAs, its page table, page faults,
+// copy-on-write, and the syscalls that change them (mmap, munmap, mprotect, mbind, madvise, prctl).
+//
+// Runs on the guest's own thread (and on the host's, to tear a dead guest down). ksmd changes the
+// same page table concurrently; the rules that keep that safe (DESIGN §2):
+//  - every PTE change is a compare-and-exchange (or an exchange) on the exact old value;
+//  - whoever takes a frame out of a PTE owns that reference: it frees a private frame, or drops a
+//    KSM frame's mapcount;
+//  - before touching a frame it found through its PTE the guest publishes the page in its hazard
+//    word and only then loads the PTE; ksmd, after changing a PTE, loads the hazard word. The two
+//    sequentially consistent store→load pairs form a Dekker handshake: either the guest sees
+//    ksmd's new PTE, or ksmd sees the guest at that page and waits (write-protect) or defers the
+//    free (replace). That is the emulator's TLB shootdown.
+
+import {
+  BANK_MASK, BANK_SHIFT, MADV_DONTNEED, MADV_HUGEPAGE, MADV_MERGEABLE, MADV_NOHUGEPAGE, MADV_NORMAL,
+  MADV_RANDOM, MADV_SEQUENTIAL, MADV_UNMERGEABLE, MADV_WILLNEED, MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE,
+  MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MMAP_MIN_ADDR, PAGE_SHIFT, PAGE_SIZE, PR_GET_MEMORY_MERGE,
+  PR_SET_MEMORY_MERGE, PROT_MASK, PROT_NONE, PROT_READ, PROT_WRITE, ZERO_FRAME,
+} from './constants.ts';
+import { ErrnoError, OutOfMemoryKill } from './errno.ts';
+import {
+  CTL_HAZARD, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_STATE, GUEST_EXITED, HAZARD_NONE,
+  VM_HUGEPAGE, VM_MERGEABLE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, type GuestSpaceHandles,
+} from './guest-control.ts';
+import type { PhysicalMemory } from './physical-memory.ts';
+import {
+  PTE_FAST_READ, PTE_FAST_READ_MASK, PTE_FAST_WRITE, PTE_FAST_WRITE_MASK, PTE_FRAME_SHIFT, PTE_KSM,
+  PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO,
+  makePte,
+} from './pte.ts';
+import { VmaList, type Vma } from './vma-list.ts';
+
+/** Callbacks into the layers above memory, so this module does not depend on them. */
+export interface AddressSpaceHooks {
+  /** Adjust the host-wide ksm_zero_pages counter (the per-guest one lives in the control words). */
+  addKsmZeroPages(delta: number): void;
+}
+
+const NO_HOOKS: AddressSpaceHooks = { addKsmZeroPages: () => {} };
+
+/** Below this many bytes a byte loop beats Buffer.copy's call overhead. */
+const SMALL_COPY = 64;
+
+export class AddressSpace {
+  readonly pid: number;
+  readonly homeNode: number;
+  readonly vaPages: number;
+  readonly pt: Int32Array;
+  readonly ctl: Int32Array;
+  readonly vmas: VmaList;
+  private readonly mem: PhysicalMemory;
+  private readonly hooks: AddressSpaceHooks;
+  private readonly bankU8: Uint8Array[];
+  private readonly bankBuf: Buffer[];
+
+  constructor(handles: GuestSpaceHandles, memory: PhysicalMemory, hooks: AddressSpaceHooks = NO_HOOKS) {
+    this.pid = handles.pid;
+    this.homeNode = handles.homeNode;
+    this.vaPages = handles.vaPages;
+    this.pt = new Int32Array(handles.pageTable);
+    this.ctl = new Int32Array(handles.control);
+    this.vmas = new VmaList(this.ctl, new Int32Array(handles.vmaTable));
+    this.mem = memory;
+    this.hooks = hooks;
+    this.bankU8 = memory.bankU8;
+    this.bankBuf = memory.bankBuf;
+  }
+
+  // ───────────────────────────── mappings ─────────────────────────────
+
+  mmap(length: number, prot: number = PROT_READ | PROT_WRITE, flags: number = MAP_PRIVATE | MAP_ANONYMOUS): number {
+    checkInt(length, 'mmap', 'length');
+    checkInt(prot, 'mmap', 'prot');
+    checkInt(flags, 'mmap', 'flags');
+    if (length <= 0) throw new ErrnoError('EINVAL', 'mmap', `length ${length}`);
+    if (prot & ~PROT_MASK) throw new ErrnoError('EINVAL', 'mmap', `prot 0x${prot.toString(16)}`);
+    const type = flags & (MAP_SHARED | MAP_PRIVATE);
+    if (type !== MAP_SHARED && type !== MAP_PRIVATE) throw new ErrnoError('EINVAL', 'mmap', 'flags need exactly one of MAP_SHARED and MAP_PRIVATE');
+    if (flags & MAP_FIXED) throw new ErrnoError('EINVAL', 'mmap', 'MAP_FIXED is not supported: addresses are chosen by the kernel');
+    if (flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE)) {
+      throw new ErrnoError('EINVAL', 'mmap', `unsupported flags 0x${flags.toString(16)}`);
+    }
+    // Without MAP_ANONYMOUS Linux wants a file descriptor; guests have none, so fd -1 is EBADF.
+    if (!(flags & MAP_ANONYMOUS)) throw new ErrnoError('EBADF', 'mmap', 'file mappings need a file descriptor; use MAP_ANONYMOUS');
+    const pages = Math.ceil(length / PAGE_SIZE);
+    if (this.vmas.wouldOverflow(1)) throw new ErrnoError('ENOMEM', 'mmap', 'too many mappings');
+    const start = this.vmas.findGap(pages, MMAP_MIN_ADDR / PAGE_SIZE, this.vaPages);
+    if (start < 0) throw new ErrnoError('ENOMEM', 'mmap', `no ${pages}-page gap in the ${this.vaPages}-page address space`);
+    let vmFlags = prot | (type === MAP_SHARED ? VM_SHARED : 0);
+    // PR_SET_MEMORY_MERGE makes every compatible new mapping mergeable (ksm_add_vma).
+    if (Atomics.load(this.ctl, CTL_MERGE_ANY) && !(vmFlags & VM_SHARED)) vmFlags |= VM_MERGEABLE;
+    this.vmas.insert({ start, end: start + pages, flags: vmFlags, node: -1 });
+    this.vmas.publish();
+    if (flags & MAP_POPULATE) {
+      const end = start + pages;
+      for (let p = start; p < end; p++) {
+        if (prot & PROT_WRITE) this.touchForWrite(p);
+        else if (prot !== PROT_NONE) this.touchForRead(p);
+      }
+    }
+    return start * PAGE_SIZE;
+  }
+
+  munmap(addr: number, length: number): void {
+    const [start, end] = this.pageRange('munmap', addr, length, true);
+    if (end > this.vaPages) throw new ErrnoError('EINVAL', 'munmap', 'range beyond the address space');
+    for (const m of this.vmas.splitRange(start, end)) this.releaseRange(m.start, m.end);
+    this.vmas.removeRange(start, end);
+    this.vmas.publish();
+  }
+
+  mprotect(addr: number, length: number, prot: number): void {
+    const [start, end] = this.pageRange('mprotect', addr, length, false);
+    checkInt(prot, 'mprotect', 'prot');
+    if (prot & ~PROT_MASK) throw new ErrnoError('EINVAL', 'mprotect', `prot 0x${prot.toString(16)}`);
+    if (start === end) return;
+    // Like mprotect_fixup, apply area by area and stop at the first hole with ENOMEM.
+    let cursor = start;
+    let hole = false;
+    for (const m of this.vmas.splitRange(start, end)) {
+      if (m.start !== cursor) {
+        hole = true;
+        break;
+      }
+      m.flags = (m.flags & ~PROT_MASK) | prot;
+      this.applyProtToPtes(m.start, m.end, prot);
+      cursor = m.end;
+    }
+    this.vmas.publish();
+    if (hole || cursor < end) throw new ErrnoError('ENOMEM', 'mprotect', 'range has unmapped pages');
+  }
+
+  /** Pages of the range fault in from `node` from now on (MPOL_BIND); present pages stay where they are. */
+  mbind(addr: number, length: number, node: number): void {
+    const [start, end] = this.pageRange('mbind', addr, length, false);
+    checkInt(node, 'mbind', 'node');
+    if (node < 0 || node >= this.mem.nodes.length) throw new ErrnoError('EINVAL', 'mbind', `node ${node} does not exist (host has ${this.mem.nodes.length})`);
+    if (start === end) return;
+    if (!this.vmas.covers(start, end)) throw new ErrnoError('EFAULT', 'mbind', 'range has unmapped pages');
+    for (const m of this.vmas.splitRange(start, end)) m.node = node;
+    this.vmas.publish();
+  }
+
+  madvise(addr: number, length: number, advice: number): void {
+    checkInt(advice, 'madvise', 'advice');
+    switch (advice) {
+      case MADV_NORMAL: case MADV_RANDOM: case MADV_SEQUENTIAL: case MADV_WILLNEED:
+      case MADV_DONTNEED: case MADV_MERGEABLE: case MADV_UNMERGEABLE: case MADV_HUGEPAGE: case MADV_NOHUGEPAGE:
+        break;
+      default:
+        throw new ErrnoError('EINVAL', 'madvise', `advice ${advice}`);
+    }
+    const [start, end] = this.pageRange('madvise', addr, length, false);
+    if (start === end) return;
+    if (end > this.vaPages) throw new ErrnoError('ENOMEM', 'madvise', 'range beyond the address space');
+    // madvise_walk_vmas: apply to every mapped part, remember any hole, report ENOMEM at the end.
+    let cursor = start;
+    let hole = false;
+    const parts = advice === MADV_DONTNEED || advice === MADV_WILLNEED || advice <= MADV_SEQUENTIAL
+      ? this.vmas.all.filter((m) => m.end > start && m.start < end).map((m) => ({ ...m, start: Math.max(m.start, start), end: Math.min(m.end, end) }))
+      : this.vmas.splitRange(start, end);
+    let failure: ErrnoError | undefined;
+    for (const m of parts) {
+      if (m.start > cursor) hole = true;
+      cursor = m.end;
+      try {
+        this.adviseArea(m, advice);
+      } catch (e) {
+        failure = e as ErrnoError;
+        break;
+      }
+    }
+    this.vmas.publish();
+    if (failure) throw failure;
+    if (hole || cursor < end) throw new ErrnoError('ENOMEM', 'madvise', 'range has unmapped pages');
+  }
+
+  prctl(option: number, arg2: number = 0): number {
+    checkInt(option, 'prctl', 'option');
+    checkInt(arg2, 'prctl', 'arg2');
+    if (option === PR_GET_MEMORY_MERGE) {
+      if (arg2 !== 0) throw new ErrnoError('EINVAL', 'prctl', 'PR_GET_MEMORY_MERGE takes no argument');
+      return Atomics.load(this.ctl, CTL_MERGE_ANY);
+    }
+    if (option !== PR_SET_MEMORY_MERGE) throw new ErrnoError('EINVAL', 'prctl', `option ${option}`);
+    if (arg2 !== 0) {
+      if (Atomics.load(this.ctl, CTL_MERGE_ANY)) return 0;
+      Atomics.store(this.ctl, CTL_MERGE_ANY, 1);
+      Atomics.store(this.ctl, CTL_KSM_ENTERED, 1);
+      for (const m of this.vmas.all) if (!(m.flags & VM_SHARED)) this.makeMergeable(m);
+      this.vmas.publish();
+      return 0;
+    }
+    if (!Atomics.load(this.ctl, CTL_MERGE_ANY)) return 0;
+    // ksm_disable_merge_any: unmerge every area and clear VM_MERGEABLE; on failure restore the flag.
+    try {
+      for (const m of this.vmas.all) if (m.flags & VM_MERGEABLE) this.unmergeArea(m, 'prctl');
+    } finally {
+      this.vmas.publish();
+    }
+    Atomics.store(this.ctl, CTL_MERGE_ANY, 0);
+    return 0;
+  }
+
+  // ───────────────────────────── data access ─────────────────────────────
+
+  read(addr: number, length: number): Uint8Array {
+    checkInt(length, 'read', 'length');
+    if (length < 0) throw new ErrnoError('EINVAL', 'read', `length ${length}`);
+    const out = new Uint8Array(length);
+    this.readInto(addr, out);
+    return out;
+  }
+
+  readInto(addr: number, dst: Uint8Array): void {
+    const len = dst.length;
+    if (len === 0) return;
+    this.checkAccess('read', addr, len);
+    const pt = this.pt;
+    const ctl = this.ctl;
+    const dstBuf = len >= SMALL_COPY ? Buffer.from(dst.buffer, dst.byteOffset, len) : undefined;
+    let vpage = Math.floor(addr / PAGE_SIZE);
+    let off = addr - vpage * PAGE_SIZE;
+    let pos = 0;
+    while (pos < len) {
+      const n = Math.min(PAGE_SIZE - off, len - pos);
+      Atomics.store(ctl, CTL_HAZARD, vpage);
+      let pte = Atomics.load(pt, vpage);
+      if ((pte & PTE_FAST_READ_MASK) !== PTE_FAST_READ) pte = this.readFault(vpage, pte);
+      const f = pte >>> PTE_FRAME_SHIFT;
+      const src = ((f & BANK_MASK) << PAGE_SHIFT) + off;
+      if (dstBuf) {
+        this.bankBuf[f >>> BANK_SHIFT]!.copy(dstBuf, pos, src, src + n);
+      } else {
+        const bank = this.bankU8[f >>> BANK_SHIFT]!;
+        for (let i = 0; i < n; i++) dst[pos + i] = bank[src + i]!;
+      }
+      Atomics.store(ctl, CTL_HAZARD, HAZARD_NONE);
+      pos += n;
+      off = 0;
+      vpage++;
+    }
+  }
+
+  write(addr: number, bytes: Uint8Array): void {
+    const len = bytes.length;
+    if (len === 0) return;
+    this.checkAccess('write', addr, len);
+    const pt = this.pt;
+    const ctl = this.ctl;
+    const srcBuf = len >= SMALL_COPY ? Buffer.from(bytes.buffer, bytes.byteOffset, len) : undefined;
+    let vpage = Math.floor(addr / PAGE_SIZE);
+    let off = addr - vpage * PAGE_SIZE;
+    let pos = 0;
+    while (pos < len) {
+      const n = Math.min(PAGE_SIZE - off, len - pos);
+      Atomics.store(ctl, CTL_HAZARD, vpage);
+      let pte = Atomics.load(pt, vpage);
+      if ((pte & PTE_FAST_WRITE_MASK) !== PTE_FAST_WRITE) pte = this.writeFault(vpage, pte);
+      const f = pte >>> PTE_FRAME_SHIFT;
+      const dst = ((f & BANK_MASK) << PAGE_SHIFT) + off;
+      if (srcBuf) {
+        srcBuf.copy(this.bankBuf[f >>> BANK_SHIFT]!, dst, pos, pos + n);
+      } else {
+        const bank = this.bankU8[f >>> BANK_SHIFT]!;
+        for (let i = 0; i < n; i++) bank[dst + i] = bytes[pos + i]!;
+      }
+      Atomics.store(ctl, CTL_HAZARD, HAZARD_NONE);
+      pos += n;
+      off = 0;
+      vpage++;
+    }
+  }
+
+  memset(addr: number, byte: number, length: number): void {
+    checkInt(length, 'memset', 'length');
+    checkInt(byte, 'memset', 'byte');
+    if (length < 0) throw new ErrnoError('EINVAL', 'memset', `length ${length}`);
+    if (length === 0) return;
+    this.checkAccess('memset', addr, length);
+    const value = byte & 0xff;
+    const pt = this.pt;
+    const ctl = this.ctl;
+    let vpage = Math.floor(addr / PAGE_SIZE);
+    let off = addr - vpage * PAGE_SIZE;
+    let pos = 0;
+    while (pos < length) {
+      const n = Math.min(PAGE_SIZE - off, length - pos);
+      Atomics.store(ctl, CTL_HAZARD, vpage);
+      let pte = Atomics.load(pt, vpage);
+      if ((pte & PTE_FAST_WRITE_MASK) !== PTE_FAST_WRITE) pte = this.writeFault(vpage, pte);
+      const f = pte >>> PTE_FRAME_SHIFT;
+      const dst = ((f & BANK_MASK) << PAGE_SHIFT) + off;
+      this.bankU8[f >>> BANK_SHIFT]!.fill(value, dst, dst + n);
+      Atomics.store(ctl, CTL_HAZARD, HAZARD_NONE);
+      pos += n;
+      off = 0;
+      vpage++;
+    }
+  }
+
+  // ───────────────────────────── lifecycle ─────────────────────────────
+
+  /** Tear down a guest whose thread has ended, from its shared state alone (run by the host). */
+  static reclaim(handles: GuestSpaceHandles, memory: PhysicalMemory, hooks?: AddressSpaceHooks): void {
+    const space = new AddressSpace(handles, memory, hooks);
+    space.vmas.loadFromShared();
+    space.teardown();
+  }
+
+  /** Unmap everything (exit, or the host cleaning up after a dead guest) and mark the guest exited. */
+  teardown(): void {
+    Atomics.store(this.ctl, CTL_HAZARD, HAZARD_NONE);
+    for (const m of this.vmas.all) this.releaseRange(m.start, m.end);
+    this.vmas.removeRange(0, this.vaPages);
+    this.vmas.publish();
+    Atomics.store(this.ctl, CTL_STATE, GUEST_EXITED);
+  }
+
+  // ───────────────────────────── faults ─────────────────────────────
+
+  /** Read fault with the hazard word already set: returns a PTE whose frame may be read. */
+  private readFault(vpage: number, pte: number): number {
+    for (;;) {
+      const vma = this.vmas.find(vpage);
+      if (!vma) throw new ErrnoError('EFAULT', 'read', `address 0x${(vpage * PAGE_SIZE).toString(16)} is not mapped`);
+      if ((vma.flags & PROT_MASK) === PROT_NONE) throw new ErrnoError('EFAULT', 'read', `address 0x${(vpage * PAGE_SIZE).toString(16)} is PROT_NONE`);
+      if (pte & PTE_PRESENT) {
+        // Present but flagged NOACCESS by an earlier mprotect(PROT_NONE) that has since been undone.
+        const seen = Atomics.compareExchange(this.pt, vpage, pte, pte & ~PTE_NOACCESS);
+        if (seen === pte) return pte & ~PTE_NOACCESS;
+        pte = seen;
+        continue;
+      }
+      if (pte & PTE_SWAPPED) throw new Error('swapped pages are not supported yet');
+      // Untouched: private areas map the shared zero page (no frame); shared areas get a real
+      // frame at once so every later access sees the same memory.
+      let next: number;
+      if (vma.flags & VM_SHARED) {
+        const f = this.allocFor(vma, true, 'read fault');
+        next = makePte(f, PTE_PRESENT | (vma.flags & VM_WRITE ? PTE_WRITABLE : 0));
+        const seen = Atomics.compareExchange(this.pt, vpage, pte, next);
+        if (seen !== pte) {
+          this.mem.free(f);
+          pte = seen;
+          continue;
+        }
+        return next;
+      }
+      next = makePte(ZERO_FRAME, PTE_PRESENT | PTE_ZERO | mergeBit(vma));
+      const seen = Atomics.compareExchange(this.pt, vpage, pte, next);
+      if (seen === pte) return next;
+      pte = seen;
+    }
+  }
+
+  /** Write fault with the hazard word already set: returns a PRESENT|WRITABLE PTE. */
+  private writeFault(vpage: number, pte: number): number {
+    for (;;) {
+      const vma = this.vmas.find(vpage);
+      if (!vma) throw new ErrnoError('EFAULT', 'write', `address 0x${(vpage * PAGE_SIZE).toString(16)} is not mapped`);
+      if (!(vma.flags & VM_WRITE)) throw new ErrnoError('EFAULT', 'write', `address 0x${(vpage * PAGE_SIZE).toString(16)} is not writable`);
+      if (pte & PTE_SWAPPED) throw new Error('swapped pages are not supported yet');
+      const keep = mergeBit(vma);
+      let next: number;
+      let newFrame = -1;
+      if (!(pte & PTE_PRESENT) || (pte & PTE_ZERO)) {
+        newFrame = this.allocFor(vma, true, 'write fault');
+        next = makePte(newFrame, PTE_PRESENT | PTE_WRITABLE | keep);
+      } else if (pte & PTE_KSM) {
+        // Copy-on-write of a KSM page: copy, then swing the PTE; the old reference is dropped after.
+        newFrame = this.allocFor(vma, false, 'copy-on-write');
+        this.mem.copyFrame(pte >>> PTE_FRAME_SHIFT, newFrame);
+        next = makePte(newFrame, PTE_PRESENT | PTE_WRITABLE | keep);
+      } else {
+        // A private page write-protected by ksmd or by an old mprotect: reuse it in place.
+        next = (pte | PTE_WRITABLE) & ~(PTE_WP_KSMD | PTE_NOACCESS);
+      }
+      const seen = Atomics.compareExchange(this.pt, vpage, pte, next);
+      if (seen === pte) {
+        if (newFrame >= 0) this.dropReference(pte);
+        return next;
+      }
+      if (newFrame >= 0) this.mem.free(newFrame);
+      pte = seen;
+    }
+  }
+
+  private touchForWrite(vpage: number): void {
+    Atomics.store(this.ctl, CTL_HAZARD, vpage);
+    const pte = Atomics.load(this.pt, vpage);
+    if ((pte & PTE_FAST_WRITE_MASK) !== PTE_FAST_WRITE) this.writeFault(vpage, pte);
+    Atomics.store(this.ctl, CTL_HAZARD, HAZARD_NONE);
+  }
+
+  private touchForRead(vpage: number): void {
+    Atomics.store(this.ctl, CTL_HAZARD, vpage);
+    const pte = Atomics.load(this.pt, vpage);
+    if ((pte & PTE_FAST_READ_MASK) !== PTE_FAST_READ) this.readFault(vpage, pte);
+    Atomics.store(this.ctl, CTL_HAZARD, HAZARD_NONE);
+  }
+
+  /** A zeroed (or, for a copy, uninitialised) frame for a page of `vma`, honouring its NUMA policy. */
+  private allocFor(vma: Vma, zeroed: boolean, what: string): number {
+    const mem = this.mem;
+    if (vma.node >= 0) {
+      const f = zeroed ? mem.allocZeroed(vma.node) : mem.allocUninitialized(vma.node);
+      if (f < 0) throw new OutOfMemoryKill(vma.node, `${what} of guest ${this.pid} (bound to node ${vma.node})`);
+      return f;
+    }
+    // Default (local) policy: the home node first, then the others in order.
+    const nodes = mem.nodes.length;
+    for (let i = 0; i < nodes; i++) {
+      const node = (this.homeNode + i) % nodes;
+      const f = zeroed ? mem.allocZeroed(node) : mem.allocUninitialized(node);
+      if (f >= 0) return f;
+    }
+    throw new OutOfMemoryKill(this.homeNode, `${what} of guest ${this.pid}`);
+  }
+
+  // ───────────────────────────── helpers ─────────────────────────────
+
+  /** Drop the reference an old PTE value held, once this thread has swung the PTE away from it. */
+  private dropReference(pte: number): void {
+    if (!(pte & PTE_PRESENT)) return;
+    if (pte & PTE_ZERO) {
+      if (pte & PTE_KSM_ZERO) {
+        Atomics.sub(this.ctl, CTL_KSM_ZERO_PAGES, 1);
+        this.hooks.addKsmZeroPages(-1);
+      }
+      return;
+    }
+    const f = pte >>> PTE_FRAME_SHIFT;
+    // A KSM frame's mapcount counts its PTEs plus ksmd's temporary references; whoever drops it
+    // to zero frees the frame (the kernel frees a KSM page with its last mapping, too).
+    if (pte & PTE_KSM) {
+      if (this.mem.addMapcount(f, -1) === 0) this.mem.free(f);
+    } else this.mem.free(f);
+  }
+
+  private releaseRange(start: number, end: number): void {
+    const pt = this.pt;
+    for (let p = start; p < end; p++) {
+      if (pt[p] === 0 && Atomics.load(pt, p) === 0) continue;
+      this.dropReference(Atomics.exchange(pt, p, 0));
+    }
+  }
+
+  private applyProtToPtes(start: number, end: number, prot: number): void {
+    const pt = this.pt;
+    for (let p = start; p < end; p++) {
+      for (;;) {
+        const pte = Atomics.load(pt, p);
+        if (pte === 0) break;
+        let next = pte;
+        if (!(prot & PROT_WRITE)) next &= ~PTE_WRITABLE;
+        if (prot === PROT_NONE) next |= PTE_NOACCESS;
+        else next &= ~PTE_NOACCESS;
+        if (next === pte || Atomics.compareExchange(pt, p, pte, next) === pte) break;
+      }
+    }
+  }
+
+  private adviseArea(m: Vma, advice: number): void {
+    switch (advice) {
+      case MADV_DONTNEED:
+        // Private pages go back to "never touched"; shared anonymous memory keeps its contents (shmem).
+        if (!(m.flags & VM_SHARED)) this.releaseRange(m.start, m.end);
+        return;
+      case MADV_MERGEABLE:
+        // ksm_madvise: incompatible areas (MAP_SHARED) are silently accepted and never merged.
+        if (m.flags & VM_SHARED) return;
+        Atomics.store(this.ctl, CTL_KSM_ENTERED, 1);
+        this.makeMergeable(m);
+        return;
+      case MADV_UNMERGEABLE:
+        if (m.flags & VM_MERGEABLE) this.unmergeArea(m, 'madvise');
+        return;
+      case MADV_HUGEPAGE:
+        m.flags = (m.flags | VM_HUGEPAGE) & ~VM_NOHUGEPAGE;
+        return;
+      case MADV_NOHUGEPAGE:
+        m.flags = (m.flags | VM_NOHUGEPAGE) & ~VM_HUGEPAGE;
+        return;
+      default:
+        return; // MADV_NORMAL, RANDOM, SEQUENTIAL, WILLNEED: hints with no effect here
+    }
+  }
+
+  private makeMergeable(m: Vma): void {
+    if (m.flags & VM_MERGEABLE) return;
+    m.flags |= VM_MERGEABLE;
+    const pt = this.pt;
+    for (let p = m.start; p < m.end; p++) {
+      for (;;) {
+        const pte = Atomics.load(pt, p);
+        if (pte === 0 || (pte & PTE_MERGEABLE)) break;
+        if (Atomics.compareExchange(pt, p, pte, pte | PTE_MERGEABLE) === pte) break;
+      }
+    }
+  }
+
+  /**
+   * break_ksm over an area: every KSM page and KSM zero page becomes a private copy, and the area
+   * loses VM_MERGEABLE. A frame shortage is EAGAIN (madvise turns ENOMEM into EAGAIN); pages done so
+   * far stay done, and the page that failed keeps its shared content, so nothing is lost.
+   */
+  private unmergeArea(m: Vma, syscall: string): void {
+    const pt = this.pt;
+    const ctl = this.ctl;
+    const writable = m.flags & VM_WRITE ? PTE_WRITABLE : 0;
+    for (let p = m.start; p < m.end; p++) {
+      Atomics.store(ctl, CTL_HAZARD, p);
+      for (;;) {
+        const pte = Atomics.load(pt, p);
+        if (pte === 0) break;
+        let next: number;
+        let newFrame = -1;
+        if ((pte & PTE_KSM) || (pte & PTE_KSM_ZERO)) {
+          try {
+            newFrame = this.allocFor(m, (pte & PTE_KSM) === 0, 'unmerge');
+          } catch (e) {
+            if (!(e instanceof OutOfMemoryKill)) throw e;
+            Atomics.store(ctl, CTL_HAZARD, HAZARD_NONE);
+            throw new ErrnoError('EAGAIN', syscall, 'not enough free memory to unmerge');
+          }
+          if (pte & PTE_KSM) this.mem.copyFrame(pte >>> PTE_FRAME_SHIFT, newFrame);
+          next = makePte(newFrame, PTE_PRESENT | writable | (pte & PTE_NOACCESS));
+        } else {
+          next = pte & ~PTE_MERGEABLE;
+          if (next === pte) break;
+        }
+        const seen = Atomics.compareExchange(pt, p, pte, next);
+        if (seen === pte) {
+          if (newFrame >= 0) this.dropReference(pte);
+          break;
+        }
+        if (newFrame >= 0) this.mem.free(newFrame);
+      }
+      Atomics.store(ctl, CTL_HAZARD, HAZARD_NONE);
+    }
+    m.flags &= ~VM_MERGEABLE;
+  }
+
+  private pageRange(syscall: string, addr: number, length: number, zeroLengthInvalid: boolean): [number, number] {
+    checkInt(addr, syscall, 'address');
+    checkInt(length, syscall, 'length');
+    if (addr < 0 || addr % PAGE_SIZE !== 0) throw new ErrnoError('EINVAL', syscall, `address 0x${addr.toString(16)} is not page-aligned`);
+    if (length < 0) throw new ErrnoError('EINVAL', syscall, `length ${length}`);
+    if (length === 0 && zeroLengthInvalid) throw new ErrnoError('EINVAL', syscall, 'length 0');
+    const start = addr / PAGE_SIZE;
+    return [start, start + Math.ceil(length / PAGE_SIZE)];
+  }
+
+  private checkAccess(syscall: string, addr: number, len: number): void {
+    if (!Number.isSafeInteger(addr) || addr < 0 || addr + len > this.vaPages * PAGE_SIZE) {
+      throw new ErrnoError('EFAULT', syscall, `address ${addr} (+${len}) is outside the address space`);
+    }
+  }
+}
+
+function mergeBit(vma: Vma): number {
+  return vma.flags & VM_MERGEABLE ? PTE_MERGEABLE : 0;
+}
+
+function checkInt(value: number, syscall: string, what: string): void {
+  if (!Number.isSafeInteger(value)) throw new ErrnoError('EINVAL', syscall, `${what} ${String(value)} is not an integer`);
+}

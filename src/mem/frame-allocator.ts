@@ -1,0 +1,126 @@
+// frame-allocator.ts — owns the per-NUMA-node free-frame bitmaps: lock-free allocation and freeing
+// from any number of workers at once.
+//
+// Why a bitmap and not a free list: a bit is cleared by exactly one successful compare-and-exchange,
+// so two workers can never get the same frame, and there is no ABA problem (a Treiber stack in
+// 32-bit words would need a tag). A worker killed between allocating and mapping leaks at most that
+// frame, which a recount finds. A set bit means "free".
+
+export interface NodeRange {
+  readonly firstFrame: number;
+  readonly frameCount: number;
+}
+
+/** Per-node words in the node-state array, one 64-byte line per node so nodes don't share lines. */
+export const NODE_STATE_STRIDE = 16;
+const NS_FREE = 0; // free frames on this node
+const NS_HINT = 1; // word index where the last allocation succeeded
+const NS_ALLOC_FAILS = 2; // allocations refused for lack of frames
+
+export interface FrameAllocatorHandles {
+  readonly bitmap: SharedArrayBuffer;
+  readonly nodeState: SharedArrayBuffer;
+}
+
+export class FrameAllocator {
+  readonly nodes: readonly NodeRange[];
+  readonly handles: FrameAllocatorHandles;
+  private readonly bits: Int32Array;
+  private readonly state: Int32Array;
+
+  private constructor(nodes: readonly NodeRange[], handles: FrameAllocatorHandles) {
+    this.nodes = nodes;
+    this.handles = handles;
+    this.bits = new Int32Array(handles.bitmap);
+    this.state = new Int32Array(handles.nodeState);
+  }
+
+  /** Fresh allocator with every frame free except those listed in `reserved` (the zero page). */
+  static create(nodes: readonly NodeRange[], reserved: readonly number[]): FrameAllocator {
+    for (const r of nodes) {
+      if (r.firstFrame % 32 || r.frameCount % 32) throw new RangeError('node ranges must be multiples of 32 frames');
+    }
+    const totalFrames = nodes.reduce((n, r) => Math.max(n, r.firstFrame + r.frameCount), 0);
+    const handles: FrameAllocatorHandles = {
+      bitmap: new SharedArrayBuffer(Math.ceil(totalFrames / 32) * 4),
+      nodeState: new SharedArrayBuffer(nodes.length * NODE_STATE_STRIDE * 4),
+    };
+    const a = new FrameAllocator(nodes, handles);
+    nodes.forEach((r, node) => {
+      for (let f = r.firstFrame; f < r.firstFrame + r.frameCount; f++) a.bits[f >>> 5] |= 1 << (f & 31);
+      a.state[node * NODE_STATE_STRIDE + NS_FREE] = r.frameCount;
+      a.state[node * NODE_STATE_STRIDE + NS_HINT] = r.firstFrame >>> 5;
+    });
+    for (const f of reserved) {
+      a.bits[f >>> 5] &= ~(1 << (f & 31));
+      a.state[a.nodeOf(f) * NODE_STATE_STRIDE + NS_FREE]--;
+    }
+    return a;
+  }
+
+  static attach(nodes: readonly NodeRange[], handles: FrameAllocatorHandles): FrameAllocator {
+    return new FrameAllocator(nodes, handles);
+  }
+
+  nodeOf(frame: number): number {
+    const nodes = this.nodes;
+    for (let n = 0; n < nodes.length; n++) {
+      const r = nodes[n]!;
+      if (frame >= r.firstFrame && frame < r.firstFrame + r.frameCount) return n;
+    }
+    throw new RangeError(`frame ${frame} is on no node`);
+  }
+
+  freeFrames(node: number): number {
+    return Atomics.load(this.state, node * NODE_STATE_STRIDE + NS_FREE);
+  }
+
+  allocationFailures(node: number): number {
+    return Atomics.load(this.state, node * NODE_STATE_STRIDE + NS_ALLOC_FAILS);
+  }
+
+  /** Take one free frame of `node`; -1 when the node has none. */
+  alloc(node: number): number {
+    const r = this.nodes[node];
+    if (!r) throw new RangeError(`no NUMA node ${node}`);
+    // Node ranges are whole bitmap words (PhysicalMemory sizes them so), so no word is shared.
+    const st = node * NODE_STATE_STRIDE;
+    const bits = this.bits;
+    const firstWord = r.firstFrame >>> 5;
+    const endWord = (r.firstFrame + r.frameCount) >>> 5;
+    const span = endWord - firstWord;
+    let w = Atomics.load(this.state, st + NS_HINT);
+    if (w < firstWord || w >= endWord) w = firstWord;
+    for (let i = 0; i < span; i++) {
+      let word = Atomics.load(bits, w);
+      while (word !== 0) {
+        const low = word & -word;
+        const bit = 31 - Math.clz32(low);
+        const frame = (w << 5) + bit;
+        const seen = Atomics.compareExchange(bits, w, word, word & ~low);
+        if (seen === word) {
+          Atomics.sub(this.state, st + NS_FREE, 1);
+          Atomics.store(this.state, st + NS_HINT, w);
+          return frame;
+        }
+        word = seen;
+      }
+      w++;
+      if (w === endWord) w = firstWord;
+    }
+    Atomics.add(this.state, st + NS_ALLOC_FAILS, 1);
+    return -1;
+  }
+
+  /** Return a frame. Freeing a frame that is already free is a protocol bug and throws. */
+  free(frame: number): void {
+    const bit = 1 << (frame & 31);
+    const old = Atomics.or(this.bits, frame >>> 5, bit);
+    if (old & bit) throw new Error(`double free of frame ${frame}`);
+    Atomics.add(this.state, this.nodeOf(frame) * NODE_STATE_STRIDE + NS_FREE, 1);
+  }
+
+  isFree(frame: number): boolean {
+    return (Atomics.load(this.bits, frame >>> 5) & (1 << (frame & 31))) !== 0;
+  }
+}

@@ -1,0 +1,88 @@
+// guest-control.ts — owns the layout of one guest's shared control words and its shared VMA table,
+// the state that ksmd and the host read while the guest runs.
+
+/** Word indexes into a guest's control Int32Array. The hazard word sits alone on its cache line. */
+export const CTL_HAZARD = 0; // virtual page the guest is touching right now, or -1
+export const CTL_STATE = 16; // GUEST_RUNNING / GUEST_EXITED
+export const CTL_MERGE_ANY = 17; // PR_SET_MEMORY_MERGE flag (MMF_VM_MERGE_ANY)
+export const CTL_KSM_ENTERED = 18; // the mm is registered with ksm (first MADV_MERGEABLE or prctl)
+export const CTL_KSM_ZERO_PAGES = 19; // KSM-placed zero pages still mapped (changes at once, as in the kernel)
+export const CTL_RMAP_ITEMS = 20; // written by ksmd
+export const CTL_MERGING_PAGES = 21; // written by ksmd
+export const CTL_VMA_SEQ = 22; // seqlock over the VMA table: odd while the guest rewrites it
+export const CTL_VMA_COUNT = 23;
+export const CTL_MERGEABLE_VMAS = 24; // VMAs with VM_MERGEABLE (ksm_mergeable: yes|no)
+export const CTL_SCAN_REQUESTED = 25; // spare: ksmd bookkeeping
+export const CTL_WORDS = 32;
+
+export const GUEST_RUNNING = 0;
+export const GUEST_EXITED = 1;
+
+export const HAZARD_NONE = -1;
+
+/** A VMA in the shared table: four Int32 words. */
+export const VMA_WORDS = 4;
+export const VMA_START = 0; // first virtual page
+export const VMA_PAGES = 1;
+export const VMA_FLAGS = 2;
+export const VMA_NODE = 3; // bound NUMA node, or -1 for the guest's home node (falls back elsewhere)
+
+/** Like vm.max_map_count, but sized for an emulator: more VMAs than this is ENOMEM. */
+export const MAX_VMAS = 8192;
+
+export const VM_READ = 1;
+export const VM_WRITE = 2;
+export const VM_EXEC = 4;
+export const VM_SHARED = 8;
+export const VM_MERGEABLE = 16;
+export const VM_HUGEPAGE = 32;
+export const VM_NOHUGEPAGE = 64;
+
+export interface GuestSpaceHandles {
+  readonly pid: number;
+  readonly homeNode: number;
+  readonly vaPages: number;
+  readonly pageTable: SharedArrayBuffer;
+  readonly control: SharedArrayBuffer;
+  readonly vmaTable: SharedArrayBuffer;
+}
+
+export function createGuestSpaceHandles(pid: number, homeNode: number, vaPages: number): GuestSpaceHandles {
+  const control = new SharedArrayBuffer(CTL_WORDS * 4);
+  new Int32Array(control)[CTL_HAZARD] = HAZARD_NONE;
+  return {
+    pid,
+    homeNode,
+    vaPages,
+    pageTable: new SharedArrayBuffer(vaPages * 4),
+    control,
+    vmaTable: new SharedArrayBuffer(MAX_VMAS * VMA_WORDS * 4),
+  };
+}
+
+export interface VmaSnapshot {
+  start: number;
+  pages: number;
+  flags: number;
+  node: number;
+}
+
+/**
+ * Read a consistent copy of a guest's VMA table from another thread (seqlock reader).
+ * Returns the entries whose flags contain every bit of `mustHave`.
+ */
+export function readVmaTable(ctl: Int32Array, table: Int32Array, mustHave: number, out: VmaSnapshot[]): VmaSnapshot[] {
+  for (;;) {
+    const s1 = Atomics.load(ctl, CTL_VMA_SEQ);
+    if (s1 & 1) continue;
+    out.length = 0;
+    const count = Atomics.load(ctl, CTL_VMA_COUNT);
+    for (let i = 0; i < count; i++) {
+      const b = i * VMA_WORDS;
+      const flags = Atomics.load(table, b + VMA_FLAGS);
+      if ((flags & mustHave) !== mustHave) continue;
+      out.push({ start: Atomics.load(table, b + VMA_START), pages: Atomics.load(table, b + VMA_PAGES), flags, node: Atomics.load(table, b + VMA_NODE) });
+    }
+    if (Atomics.load(ctl, CTL_VMA_SEQ) === s1) return out;
+  }
+}

@@ -1,0 +1,195 @@
+// physical-memory.ts — owns the host's physical memory: 4 KiB frames in SharedArrayBuffer banks,
+// split into NUMA nodes, with per-frame metadata and the frame allocator.
+//
+// Per frame the metadata is 8 bytes (mapcount, flags) plus 1 bit in the free bitmap: 8.125 bytes.
+
+import { BANK_FRAMES, BANK_MASK, BANK_SHIFT, PAGE_SHIFT, PAGE_SIZE, ZERO_FRAME } from './constants.ts';
+import { FrameAllocator, type FrameAllocatorHandles, type NodeRange } from './frame-allocator.ts';
+import { PTE_MAX_FRAMES } from './pte.ts';
+
+export interface PhysicalMemoryConfig {
+  /** Bytes of physical memory; rounded down so each node holds a multiple of 32 frames. */
+  readonly bytes: number;
+  readonly numaNodes: number;
+}
+
+/** Everything a worker needs to attach to the same physical memory (all SharedArrayBuffers). */
+export interface PhysicalMemoryHandles {
+  readonly nodes: readonly NodeRange[];
+  readonly banks: readonly SharedArrayBuffer[];
+  readonly meta: SharedArrayBuffer;
+  readonly allocator: FrameAllocatorHandles;
+}
+
+export const META_WORDS = 2;
+const META_MAPCOUNT = 0;
+const META_FLAGS = 1;
+// The flags word of a KSM frame holds its stable node's tag (node index + 1); 0 for other frames.
+// ksmd checks it, with the mapcount, as the kernel's ksm_get_folio() "keyhole" check.
+
+export const MAX_NUMA_NODES = 64;
+const MIN_NODE_FRAMES = 64;
+
+export class PhysicalMemory {
+  readonly handles: PhysicalMemoryHandles;
+  readonly nodes: readonly NodeRange[];
+  readonly totalFrames: number;
+  readonly allocator: FrameAllocator;
+  /** Per-bank views; index a frame with bank = f >>> BANK_SHIFT, byte offset = (f & BANK_MASK) << PAGE_SHIFT. */
+  readonly bankU8: Uint8Array[];
+  readonly bankI32: Int32Array[];
+  readonly bankBuf: Buffer[];
+  readonly meta: Int32Array;
+
+  private constructor(handles: PhysicalMemoryHandles, allocator: FrameAllocator) {
+    this.handles = handles;
+    this.nodes = handles.nodes;
+    this.totalFrames = handles.nodes.reduce((n, r) => Math.max(n, r.firstFrame + r.frameCount), 0);
+    this.allocator = allocator;
+    this.bankU8 = handles.banks.map((b) => new Uint8Array(b));
+    this.bankI32 = handles.banks.map((b) => new Int32Array(b));
+    this.bankBuf = handles.banks.map((b) => Buffer.from(b));
+    this.meta = new Int32Array(handles.meta);
+  }
+
+  static create(config: PhysicalMemoryConfig): PhysicalMemory {
+    const { bytes, numaNodes } = config;
+    if (!Number.isInteger(numaNodes) || numaNodes < 1 || numaNodes > MAX_NUMA_NODES) {
+      throw new RangeError(`numa nodes must be an integer from 1 to ${MAX_NUMA_NODES}, got ${numaNodes}`);
+    }
+    if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new RangeError(`memory size must be a positive byte count, got ${bytes}`);
+    const perNode = Math.floor(bytes / PAGE_SIZE / numaNodes / 32) * 32;
+    if (perNode < MIN_NODE_FRAMES) {
+      throw new RangeError(`memory size ${bytes} is too small: each of ${numaNodes} node(s) needs at least ${MIN_NODE_FRAMES * PAGE_SIZE} bytes`);
+    }
+    const totalFrames = perNode * numaNodes;
+    if (totalFrames > PTE_MAX_FRAMES) {
+      throw new RangeError(`memory size ${bytes} exceeds the ${(PTE_MAX_FRAMES * PAGE_SIZE) / 2 ** 30} GiB a page-table entry can address`);
+    }
+    const nodes: NodeRange[] = [];
+    for (let n = 0; n < numaNodes; n++) nodes.push({ firstFrame: n * perNode, frameCount: perNode });
+    const banks: SharedArrayBuffer[] = [];
+    for (let f = 0; f < totalFrames; f += BANK_FRAMES) {
+      banks.push(new SharedArrayBuffer(Math.min(BANK_FRAMES, totalFrames - f) * PAGE_SIZE));
+    }
+    const allocator = FrameAllocator.create(nodes, [ZERO_FRAME]);
+    const handles: PhysicalMemoryHandles = {
+      nodes,
+      banks,
+      meta: new SharedArrayBuffer(totalFrames * META_WORDS * 4),
+      allocator: allocator.handles,
+    };
+    return new PhysicalMemory(handles, allocator);
+  }
+
+  static attach(handles: PhysicalMemoryHandles): PhysicalMemory {
+    return new PhysicalMemory(handles, FrameAllocator.attach(handles.nodes, handles.allocator));
+  }
+
+  get bytes(): number {
+    return this.totalFrames * PAGE_SIZE;
+  }
+
+  nodeOf(frame: number): number {
+    return this.allocator.nodeOf(frame);
+  }
+
+  /** Allocate a zero-filled frame on `node`; -1 when the node is full. */
+  allocZeroed(node: number): number {
+    const f = this.allocator.alloc(node);
+    if (f >= 0) {
+      const off = (f & BANK_MASK) << PAGE_SHIFT;
+      this.bankU8[f >>> BANK_SHIFT]!.fill(0, off, off + PAGE_SIZE);
+      this.meta[f * META_WORDS + META_MAPCOUNT] = 0;
+      this.meta[f * META_WORDS + META_FLAGS] = 0;
+    }
+    return f;
+  }
+
+  /** Allocate a frame whose content the caller overwrites at once (no zeroing). */
+  allocUninitialized(node: number): number {
+    const f = this.allocator.alloc(node);
+    if (f >= 0) {
+      this.meta[f * META_WORDS + META_MAPCOUNT] = 0;
+      this.meta[f * META_WORDS + META_FLAGS] = 0;
+    }
+    return f;
+  }
+
+  free(frame: number): void {
+    if (frame === ZERO_FRAME) throw new Error('freeing the zero page');
+    Atomics.store(this.meta, frame * META_WORDS + META_FLAGS, 0);
+    this.allocator.free(frame);
+  }
+
+  copyFrame(src: number, dst: number): void {
+    this.bankBuf[src >>> BANK_SHIFT]!.copy(
+      this.bankBuf[dst >>> BANK_SHIFT]!,
+      (dst & BANK_MASK) << PAGE_SHIFT,
+      (src & BANK_MASK) << PAGE_SHIFT,
+      ((src & BANK_MASK) << PAGE_SHIFT) + PAGE_SIZE,
+    );
+  }
+
+  /** memcmp of two frames: negative, 0 or positive, as the kernel's memcmp_pages orders the trees. */
+  compareFrames(a: number, b: number): number {
+    const ao = (a & BANK_MASK) << PAGE_SHIFT;
+    const bo = (b & BANK_MASK) << PAGE_SHIFT;
+    return this.bankBuf[a >>> BANK_SHIFT]!.compare(this.bankBuf[b >>> BANK_SHIFT]!, bo, bo + PAGE_SIZE, ao, ao + PAGE_SIZE);
+  }
+
+  /** Take a reference on a KSM frame only if it still has one (folio_try_get): false if it is being freed. */
+  tryGetFrame(frame: number): boolean {
+    const i = frame * META_WORDS + META_MAPCOUNT;
+    let c = Atomics.load(this.meta, i);
+    while (c > 0) {
+      const seen = Atomics.compareExchange(this.meta, i, c, c + 1);
+      if (seen === c) return true;
+      c = seen;
+    }
+    return false;
+  }
+
+  /** Drop a reference on a KSM frame; the last one frees it. */
+  putFrame(frame: number): void {
+    if (Atomics.sub(this.meta, frame * META_WORDS + META_MAPCOUNT, 1) === 1) this.free(frame);
+  }
+
+  mapcount(frame: number): number {
+    return Atomics.load(this.meta, frame * META_WORDS + META_MAPCOUNT);
+  }
+
+  addMapcount(frame: number, delta: number): number {
+    return Atomics.add(this.meta, frame * META_WORDS + META_MAPCOUNT, delta) + delta;
+  }
+
+  setMapcount(frame: number, value: number): void {
+    Atomics.store(this.meta, frame * META_WORDS + META_MAPCOUNT, value);
+  }
+
+  frameFlags(frame: number): number {
+    return Atomics.load(this.meta, frame * META_WORDS + META_FLAGS);
+  }
+
+  setFrameFlags(frame: number, flags: number): void {
+    Atomics.store(this.meta, frame * META_WORDS + META_FLAGS, flags);
+  }
+
+  freeFrames(node?: number): number {
+    if (node !== undefined) return this.allocator.freeFrames(node);
+    let n = 0;
+    for (let i = 0; i < this.nodes.length; i++) n += this.allocator.freeFrames(i);
+    return n;
+  }
+
+  /** Frames a node can ever hand out (its size, less the reserved zero page on node 0). */
+  usableFrames(node: number): number {
+    return this.nodes[node]!.frameCount - (node === this.nodeOf(ZERO_FRAME) ? 1 : 0);
+  }
+
+  /** A copy of a frame's bytes (for tests and reports; not a hot path). */
+  frameBytes(frame: number): Uint8Array {
+    const off = (frame & BANK_MASK) << PAGE_SHIFT;
+    return this.bankU8[frame >>> BANK_SHIFT]!.slice(off, off + PAGE_SIZE);
+  }
+}

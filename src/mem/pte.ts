@@ -1,0 +1,57 @@
+// pte.ts — owns the encoding of a page-table entry: one Int32, changed only with Atomics.
+//
+//  bit 0 PRESENT    a frame (or the zero page) is mapped
+//  bit 1 WRITABLE   a write may go straight to the frame; otherwise it faults
+//  bit 2 KSM        the frame is a KSM page owned by a stable-tree node (read-only, shared)
+//  bit 3 ZERO       the frame is the shared zero page (read-only)
+//  bit 4 KSM_ZERO   with ZERO: ksmd placed this zero page (use_zero_pages); counted in ksm_zero_pages
+//  bit 5 WP_KSMD    ksmd write-protected this private page to compare it; only ksmd sets it, a
+//                   fault clears it, so ksmd's final compare-and-exchange can never see an ABA
+//  bit 6 MERGEABLE  the page lies in a VM_MERGEABLE area (ksmd may scan it)
+//  bit 7 SWAPPED    the page is in swap: bits 9.. hold the swap slot, not a frame
+//  bit 8 NOACCESS   the area is PROT_NONE: any access faults
+//  bits 9..31       frame number (or swap slot): 23 bits, 32 GiB of 4 KiB frames
+// A PTE of 0 is "never touched": no frame, reads map the zero page, writes allocate.
+
+export const PTE_PRESENT = 1 << 0;
+export const PTE_WRITABLE = 1 << 1;
+export const PTE_KSM = 1 << 2;
+export const PTE_ZERO = 1 << 3;
+export const PTE_KSM_ZERO = 1 << 4;
+export const PTE_WP_KSMD = 1 << 5;
+export const PTE_MERGEABLE = 1 << 6;
+export const PTE_SWAPPED = 1 << 7;
+export const PTE_NOACCESS = 1 << 8;
+export const PTE_FRAME_SHIFT = 9;
+export const PTE_FLAGS_MASK = (1 << PTE_FRAME_SHIFT) - 1;
+export const PTE_MAX_FRAMES = 2 ** (32 - PTE_FRAME_SHIFT);
+
+/** Bits that make a write go straight through: present, writable, and not blocked. */
+export const PTE_FAST_WRITE_MASK = PTE_PRESENT | PTE_WRITABLE | PTE_NOACCESS;
+export const PTE_FAST_WRITE = PTE_PRESENT | PTE_WRITABLE;
+export const PTE_FAST_READ_MASK = PTE_PRESENT | PTE_NOACCESS;
+export const PTE_FAST_READ = PTE_PRESENT;
+
+export function pteFrame(pte: number): number {
+  return pte >>> PTE_FRAME_SHIFT;
+}
+
+export function makePte(frame: number, flags: number): number {
+  return ((frame << PTE_FRAME_SHIFT) | flags) | 0;
+}
+
+/** A private (anonymous, exclusive) frame: present, not KSM, not the zero page, not swapped. */
+export function isPrivateFrame(pte: number): boolean {
+  return (pte & (PTE_PRESENT | PTE_KSM | PTE_ZERO | PTE_SWAPPED)) === PTE_PRESENT;
+}
+
+export function describePte(pte: number): string {
+  if (pte === 0) return 'none';
+  const names: string[] = [];
+  const bits: Array<[number, string]> = [
+    [PTE_PRESENT, 'P'], [PTE_WRITABLE, 'W'], [PTE_KSM, 'KSM'], [PTE_ZERO, 'ZERO'], [PTE_KSM_ZERO, 'KSMZERO'],
+    [PTE_WP_KSMD, 'WP'], [PTE_MERGEABLE, 'MERGE'], [PTE_SWAPPED, 'SWAP'], [PTE_NOACCESS, 'NOACC'],
+  ];
+  for (const [bit, name] of bits) if (pte & bit) names.push(name);
+  return `${names.join('|')} frame=${pteFrame(pte)}`;
+}

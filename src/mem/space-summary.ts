@@ -1,0 +1,51 @@
+// space-summary.ts — owns counting what a guest's page table maps (for reports, recounts and checks),
+// read from shared memory by any thread.
+
+import { CTL_WORDS, readVmaTable, type GuestSpaceHandles, type VmaSnapshot } from './guest-control.ts';
+import type { PhysicalMemory } from './physical-memory.ts';
+import { PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, pteFrame } from './pte.ts';
+
+export interface SpaceSummary {
+  /** Pages mapped by VMAs (virtual size). */
+  mappedPages: number;
+  /** Private frames (resident, exclusive to this guest). */
+  privatePages: number;
+  /** PTEs that map a KSM page (shared with others). */
+  ksmPages: number;
+  /** PTEs that map the zero page because the page was only read. */
+  zeroPages: number;
+  /** PTEs that map the zero page because ksmd merged an empty page (use_zero_pages). */
+  ksmZeroPages: number;
+  swappedPages: number;
+  /** Private frames per NUMA node. */
+  privatePagesByNode: number[];
+}
+
+export function summarizeSpace(handles: GuestSpaceHandles, memory: PhysicalMemory): SpaceSummary {
+  const pt = new Int32Array(handles.pageTable);
+  const ctl = new Int32Array(handles.control);
+  if (ctl.length < CTL_WORDS) throw new Error('bad guest control block');
+  const vmas = readVmaTable(ctl, new Int32Array(handles.vmaTable), 0, [] as VmaSnapshot[]);
+  const s: SpaceSummary = {
+    mappedPages: 0, privatePages: 0, ksmPages: 0, zeroPages: 0, ksmZeroPages: 0, swappedPages: 0,
+    privatePagesByNode: memory.nodes.map(() => 0),
+  };
+  for (const v of vmas) {
+    s.mappedPages += v.pages;
+    for (let p = v.start; p < v.start + v.pages; p++) {
+      const pte = Atomics.load(pt, p);
+      if (pte === 0) continue;
+      if (pte & PTE_SWAPPED) s.swappedPages++;
+      else if (!(pte & PTE_PRESENT)) continue;
+      else if (pte & PTE_ZERO) {
+        if (pte & PTE_KSM_ZERO) s.ksmZeroPages++;
+        else s.zeroPages++;
+      } else if (pte & PTE_KSM) s.ksmPages++;
+      else {
+        s.privatePages++;
+        s.privatePagesByNode[memory.nodeOf(pteFrame(pte))]!++;
+      }
+    }
+  }
+  return s;
+}

@@ -1,0 +1,110 @@
+// host-session.ts — owns one command-line experiment on a host: start it, apply --ksm knobs, launch
+// guests, sample memory and counters while they run (with a status line on a terminal), and report.
+
+import { Host, type GuestReport, type NodeMemory } from '../host/host.ts';
+import { KSM_DIR } from '../ksm/sysfs.ts';
+import { formatBytes } from './parse-size.ts';
+
+export interface SessionOptions {
+  readonly memoryBytes: number;
+  readonly numaNodes: number;
+  readonly knobs: ReadonlyArray<readonly [string, string]>;
+  readonly quiet: boolean;
+  readonly log: (line: string) => void;
+}
+
+export interface GuestPlan {
+  readonly program: string;
+  readonly count: number;
+  readonly args: readonly string[];
+  readonly root: boolean;
+}
+
+/** The moment the guests together held the most memory, as the host saw it. */
+export interface PeakSample {
+  readonly atSeconds: number;
+  readonly nodes: NodeMemory[];
+  readonly counters: Record<string, number>;
+}
+
+export interface SessionResult {
+  readonly host: { memoryBytes: number; numaNodes: number };
+  readonly knobs: Record<string, string>;
+  readonly guests: GuestReport[];
+  /** When pages_sharing peaked (or memory use, if nothing merged). */
+  readonly peak: PeakSample;
+  readonly final: { nodes: NodeMemory[]; ksm: Record<string, string> };
+  readonly seconds: number;
+}
+
+export async function runSession(options: SessionOptions, plans: readonly GuestPlan[]): Promise<SessionResult> {
+  const host = await Host.start({ memoryBytes: options.memoryBytes, numaNodes: options.numaNodes, onLog: options.log });
+  const started = performance.now();
+  const status = !options.quiet && process.stderr.isTTY ? (line: string) => process.stderr.write(`\r\x1b[2K${line}`) : undefined;
+  try {
+    for (const [key, value] of options.knobs) {
+      try {
+        await host.writeFile(KSM_DIR + key, value);
+      } catch (e) {
+        throw new Error(`--ksm ${key}=${value}: ${(e as Error).message}`);
+      }
+    }
+    const handles = plans.flatMap((plan) => {
+      const base = plan.program.replace(/^.*\//, '').replace(/\.[cm]?[jt]s$/, '');
+      return Array.from({ length: plan.count }, (_, i) =>
+        host.launch(plan.program, { args: plan.args, root: plan.root, name: plan.count > 1 ? `${base}.${i}` : base }));
+    });
+    let finished = 0;
+    let peak = sample(host, started);
+    const timer = setInterval(() => {
+      const s = sample(host, started);
+      if (betterPeak(s, peak)) peak = s;
+      status?.(`[ksmsim] guests ${finished}/${handles.length} done · memory used ${formatBytes(used(s.nodes))} · pages_sharing ${s.counters.pages_sharing} · full_scans ${s.counters.full_scans}`);
+    }, 25);
+    const guests = await Promise.all(handles.map((h) => h.done.finally(() => finished++)));
+    clearInterval(timer);
+    status?.('');
+    if (status) process.stderr.write('\r\x1b[2K');
+    const knobs: Record<string, string> = {};
+    for (const [k] of options.knobs) knobs[k] = host.readFile(KSM_DIR + k).trim();
+    return {
+      host: { memoryBytes: host.memory.bytes, numaNodes: host.memory.nodes.length },
+      knobs,
+      guests,
+      peak,
+      final: { nodes: host.nodeMemory(), ksm: host.files.snapshot() },
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    await host.shutdown();
+  }
+}
+
+function sample(host: Host, started: number): PeakSample {
+  return { atSeconds: (performance.now() - started) / 1000, nodes: host.nodeMemory(), counters: host.files.counters() };
+}
+
+function used(nodes: readonly NodeMemory[]): number {
+  return nodes.reduce((n, x) => n + x.usedBytes, 0);
+}
+
+function betterPeak(s: PeakSample, best: PeakSample): boolean {
+  const a = s.counters.pages_sharing ?? 0;
+  const b = best.counters.pages_sharing ?? 0;
+  return a > b || (a === b && used(s.nodes) > used(best.nodes));
+}
+
+/** Human-readable summary lines of a session. */
+export function describeSession(r: SessionResult): string[] {
+  const lines: string[] = [];
+  for (const g of r.guests) {
+    const st = g.status === 'exited' ? 'ok' : `${g.status.toUpperCase()}${g.error ? `: ${g.error}` : ''}`;
+    lines.push(`guest ${g.name} (pid ${g.pid}, node ${g.node}): ${st} in ${g.seconds.toFixed(2)} s`);
+  }
+  lines.push(`memory at peak sharing (t=${r.peak.atSeconds.toFixed(2)} s):`);
+  for (const n of r.peak.nodes) lines.push(`  node ${n.node}: ${formatBytes(n.usedBytes)} used of ${formatBytes(n.totalBytes)}`);
+  const c = r.peak.counters;
+  lines.push(`  KSM: pages_shared ${c.pages_shared}, pages_sharing ${c.pages_sharing}, pages_unshared ${c.pages_unshared}, pages_volatile ${c.pages_volatile}, ksm_zero_pages ${c.ksm_zero_pages}, general_profit ${c.general_profit} (${formatBytes(c.general_profit ?? 0)})`);
+  lines.push(`after all guests exited: full_scans ${r.final.ksm.full_scans}, pages_scanned ${r.final.ksm.pages_scanned}, memory used ${formatBytes(used(r.final.nodes))}`);
+  return lines;
+}

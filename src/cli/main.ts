@@ -1,0 +1,97 @@
+// main.ts — owns the ksmsim command line: subcommands, flag parsing and errors that name the flag.
+
+import { Command, CommanderError, Option } from 'commander';
+import { existsSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { DEFAULT_MEMORY_BYTES } from '../host/host.ts';
+import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
+import { ksmFileNames } from '../ksm/sysfs.ts';
+import { describeSession, runSession, type GuestPlan } from './host-session.ts';
+import { parseCount, parseSize } from './parse-size.ts';
+
+const GUESTS_DIR = new URL('../../guests/', import.meta.url);
+
+interface HostFlags {
+  guests: number;
+  memory: number;
+  numaNodes: number;
+  swap?: number;
+  root?: boolean;
+  ksm: Array<[string, string]>;
+  json?: string;
+}
+
+function collectKnob(value: string, prev: Array<[string, string]>): Array<[string, string]> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new Error(`--ksm: expected KEY=VALUE, got ${JSON.stringify(value)}`);
+  const key = value.slice(0, eq);
+  if (!ksmFileNames().includes(key)) throw new Error(`--ksm: unknown knob ${JSON.stringify(key)} (see /sys/kernel/mm/ksm: ${ksmFileNames().join(', ')})`);
+  return [...prev, [key, value.slice(eq + 1)]];
+}
+
+function addHostFlags(cmd: Command): Command {
+  return cmd
+    .option('--guests <n>', 'guests to launch of each program', (v) => parseCount(v, '--guests', 1, 4096), 1)
+    .option('--memory <size>', 'physical memory of the host', (v) => parseSize(v, '--memory'), DEFAULT_MEMORY_BYTES)
+    .option('--numa-nodes <n>', 'NUMA nodes the memory is split into', (v) => parseCount(v, '--numa-nodes', 1, MAX_NUMA_NODES), 1)
+    .option('--swap <size>', 'swap space (not supported yet: only 0 is accepted)', (v) => parseSize(v, '--swap'))
+    .option('--root', 'launch guests as root (they may write sysfs knobs)')
+    .addOption(new Option('--ksm <key=value>', 'set a /sys/kernel/mm/ksm knob before the guests start (repeatable)').argParser(collectKnob).default([]))
+    .option('--json <file>', 'write a machine-readable report to FILE');
+}
+
+async function runCommand(programs: string[], flags: HostFlags, guestArgs: string[], out: (s: string) => void): Promise<number> {
+  if (flags.swap) throw new Error(`--swap: swap is not supported yet (got ${flags.swap} bytes); run without --swap`);
+  const plans: GuestPlan[] = programs.map((p) => {
+    const path = resolve(p);
+    if (!existsSync(path)) throw new Error(`program not found: ${p}`);
+    return { program: path, count: flags.guests, args: guestArgs, root: flags.root ?? false };
+  });
+  const result = await runSession({ memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, quiet: !!flags.json, log: out }, plans);
+  if (flags.json) writeFileSync(flags.json, JSON.stringify(result, null, 2) + '\n');
+  else for (const line of describeSession(result)) out(line);
+  const failed = result.guests.filter((g) => g.status !== 'exited');
+  for (const g of failed) process.stderr.write(`ksmsim: guest ${g.name} (pid ${g.pid}) ${g.status}: ${g.error ?? ''}\n`);
+  return failed.length ? 1 : 0;
+}
+
+async function demoCommand(flags: HostFlags, out: (s: string) => void): Promise<number> {
+  const guest = (name: string) => new URL(name, GUESTS_DIR).pathname;
+  const plans: GuestPlan[] = [
+    { program: guest('seed-demo.ts'), count: 1, args: [], root: false },
+    { program: guest('shared-image.ts'), count: 6, args: ['512', '64', '7', '400'], root: false },
+  ];
+  const knobs: Array<[string, string]> = [['run', '1'], ['sleep_millisecs', '0'], ['pages_to_scan', '2000'], ...flags.ksm];
+  out(`ksmsim demo: the seed demo and 6 guests sharing a 2 MiB image on a ${flags.memory / 2 ** 20} MiB host`);
+  const result = await runSession({ memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs, quiet: !!flags.json, log: out }, plans);
+  if (flags.json) writeFileSync(flags.json, JSON.stringify(result, null, 2) + '\n');
+  for (const line of describeSession(result)) out(line);
+  return result.guests.every((g) => g.status === 'exited') ? 0 : 1;
+}
+
+export async function main(argv: string[], out: (s: string) => void = (s) => console.log(s)): Promise<number> {
+  const dash = argv.indexOf('--');
+  const guestArgs = dash >= 0 ? argv.slice(dash + 1) : [];
+  const own = dash >= 0 ? argv.slice(0, dash) : argv;
+  let code = 0;
+  const program = new Command('ksmsim')
+    .description('An emulator of Linux Kernel Samepage Merging in a small multi-process hypervisor')
+    .exitOverride()
+    .showHelpAfterError(false);
+  addHostFlags(program.command('run').description('run guest programs on an emulated host').argument('<program...>', 'guest programs (.ts or .js)'))
+    .action(async (programs: string[], flags: HostFlags) => {
+      code = await runCommand(programs, flags, guestArgs, out);
+    });
+  addHostFlags(program.command('demo', { isDefault: false }).description('a short demonstration fleet (what npm start runs)'))
+    .action(async (flags: HostFlags) => {
+      code = await demoCommand({ ...flags, memory: flags.memory === DEFAULT_MEMORY_BYTES ? 256 * 2 ** 20 : flags.memory }, out);
+    });
+  try {
+    await program.parseAsync(own, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    process.stderr.write(`ksmsim: ${(e as Error).message}\n`);
+    return 2;
+  }
+}

@@ -9,7 +9,7 @@ import { createGuestSpaceHandles, type GuestSpaceHandles } from '../mem/guest-co
 import { PhysicalMemory } from '../mem/physical-memory.ts';
 import { summarizeSpace, type SpaceSummary } from '../mem/space-summary.ts';
 import { KsmState } from '../ksm/ksm-state.ts';
-import { KsmFiles, type Caller } from '../ksm/sysfs.ts';
+import { KsmFiles, formatKsmStat, type Caller } from '../ksm/sysfs.ts';
 import type { GuestOutcome, GuestWorkerApi } from '../guest/guest-worker.ts';
 import { KsmdController } from './ksmd-controller.ts';
 import { spawnWorker, type SpawnedWorker } from './spawn-worker.ts';
@@ -50,6 +50,8 @@ export interface GuestReport {
   readonly seconds: number;
   /** What the guest's page table mapped just before it was torn down. */
   readonly memoryAtExit: SpaceSummary;
+  /** The guest's /proc/self/ksm_stat just before it was torn down, as numbers (yes/no as 1/0). */
+  readonly ksmStatAtExit: Record<string, number>;
 }
 
 export interface GuestHandle {
@@ -152,6 +154,13 @@ export class Host {
     });
   }
 
+  /** A running guest's /proc/<pid>/ksm_stat, as the kernel formats it. */
+  ksmStat(pid: number): string {
+    const g = this.running.get(pid);
+    if (!g) throw new Error(`no running guest with pid ${pid}`);
+    return formatKsmStat(new Int32Array(g.handles.control));
+  }
+
   readFile(path: string, caller: Caller = { root: true }): string {
     return this.files.read(path, caller);
   }
@@ -183,11 +192,12 @@ export class Host {
       outcome = { kind: 'error', message: (e as Error)?.message ?? String(e) };
     }
     const memoryAtExit = summarizeSpace(handles, this.memory);
+    const ksmStatAtExit = parseKsmStat(formatKsmStat(new Int32Array(handles.control)));
     await w.close();
     AddressSpace.reclaim(handles, this.memory, this.hooks);
     this.ksmd?.guestExited(handles.pid);
     const seconds = (performance.now() - started) / 1000;
-    const base = { pid: handles.pid, name, program, node, seconds, memoryAtExit };
+    const base = { pid: handles.pid, name, program, node, seconds, memoryAtExit, ksmStatAtExit };
     if (outcome.kind === 'exit') {
       return { ...base, status: outcome.code === 0 ? 'exited' : 'failed', exitCode: outcome.code, error: outcome.code === 0 ? undefined : `exit status ${outcome.code}` };
     }
@@ -197,4 +207,14 @@ export class Host {
     }
     return { ...base, status: 'failed', exitCode: 1, error: outcome.code ? `${outcome.message}` : outcome.message };
   }
+}
+
+/** `ksm_rmap_items 3\nksm_merge_any: no\n…` → { ksm_rmap_items: 3, ksm_merge_any: 0, … }. */
+export function parseKsmStat(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(\w+):? (\S+)$/.exec(line);
+    if (m) out[m[1]!] = m[2] === 'yes' ? 1 : m[2] === 'no' ? 0 : Number(m[2]);
+  }
+  return out;
 }

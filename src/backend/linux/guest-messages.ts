@@ -1,0 +1,21 @@
+// guest-messages.ts — owns the protocol between the linux backend's parent and one guest child
+// process: the launch config (argv) and the IPC messages the child sends back.
+
+export interface LinuxGuestConfig {
+  /** Absolute path of the guest program. */
+  readonly program: string;
+  readonly args: readonly string[];
+  readonly root: boolean;
+  readonly node: number;
+}
+
+export type GuestOutcomeMessage =
+  | { readonly type: 'exit'; readonly code: number }
+  | { readonly type: 'error'; readonly message: string; readonly code?: string };
+
+export type GuestMessage = { readonly type: 'log'; readonly line: string } | GuestOutcomeMessage;
+
+export function isGuestMessage(m: unknown): m is GuestMessage {
+  const type = (m as { type?: unknown } | null)?.type;
+  return type === 'log' || type === 'exit' || type === 'error';
+}

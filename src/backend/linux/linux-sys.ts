@@ -60,8 +60,13 @@ export class LinuxSys implements GuestSys {
     // A length of 0 or less reaches the kernel as it is (EINVAL, or ENOMEM as a huge size_t).
     const bytes = length > 0 ? pageAlignUp(length) : length;
     const m = sysCall('mmap', undefined, () => this.addon.mmap(bytes, prot, flags));
-    // Keep counts per 4 KiB page: a THP would merge (and count) differently.
-    sysCall('madvise', 'MADV_NOHUGEPAGE on a new mapping', () => this.addon.madvise(m.address, bytes, MADV_NOHUGEPAGE));
+    try {
+      // Keep counts per 4 KiB page: a THP would merge (and count) differently.
+      sysCall('madvise', 'MADV_NOHUGEPAGE on a new mapping', () => this.addon.madvise(m.address, bytes, MADV_NOHUGEPAGE));
+    } catch (e) {
+      this.addon.munmap(m.address, bytes);
+      throw e;
+    }
     this.maps.add(m.address, bytes, prot, (flags & MAP_SHARED) !== 0, m.buffer);
     return m.address;
   }
@@ -73,7 +78,7 @@ export class LinuxSys implements GuestSys {
       sysCall('munmap', undefined, () => this.addon.munmap(addr, length));
     } else {
       // Unmapping a hole is no error, so only our own pieces go to the kernel.
-      for (const m of this.maps.split(range[0], range[1])) sysCall('munmap', undefined, () => this.addon.munmap(m.start, m.end - m.start));
+      for (const [s, e] of this.maps.overlapping(range[0], range[1])) sysCall('munmap', undefined, () => this.addon.munmap(s, e - s));
     }
     if (range) for (const b of this.maps.remove(range[0], range[1])) this.addon.detach(b.bytes.buffer as ArrayBuffer);
   }
@@ -120,7 +125,7 @@ export class LinuxSys implements GuestSys {
       return;
     }
     // madvise_walk_vmas: every mapped part is advised, a hole is reported as ENOMEM at the end.
-    for (const m of this.maps.split(range[0], range[1])) sysCall('madvise', undefined, () => this.addon.madvise(m.start, m.end - m.start, advice));
+    for (const [s, e] of this.maps.overlapping(range[0], range[1])) sysCall('madvise', undefined, () => this.addon.madvise(s, e - s, advice));
     throw new ErrnoError('ENOMEM', 'madvise', 'range has unmapped pages');
   }
 

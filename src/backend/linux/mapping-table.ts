@@ -76,11 +76,20 @@ export class MappingTable {
   contiguousFrom(start: number, end: number): Mapping[] {
     const out: Mapping[] = [];
     let cursor = start;
-    for (const m of this.list) {
-      if (m.end <= cursor || m.start >= end) continue;
-      if (m.start > cursor) break;
+    for (let i = this.firstEndingAfter(start); i < this.list.length; i++) {
+      const m = this.list[i];
+      if (m.start > cursor || cursor >= end) break;
       out.push(m);
       cursor = m.end;
+    }
+    return out;
+  }
+
+  /** [start, end) of every piece overlapping the range, clipped to it, without splitting the table. */
+  overlapping(start: number, end: number): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    for (let i = this.firstEndingAfter(start); i < this.list.length && this.list[i].start < end; i++) {
+      out.push([Math.max(this.list[i].start, start), Math.min(this.list[i].end, end)]);
     }
     return out;
   }
@@ -99,8 +108,8 @@ export class MappingTable {
     const end = addr + length;
     const out: ByteRun[] = [];
     let cursor = addr;
-    for (const m of this.list) {
-      if (m.end <= cursor) continue;
+    for (let i = this.firstEndingAfter(addr); i < this.list.length; i++) {
+      const m = this.list[i];
       if (m.start > cursor || cursor >= end) break;
       if (forWrite ? !(m.prot & PROT_WRITE) : m.prot === PROT_NONE) return undefined;
       const stop = Math.min(m.end, end);
@@ -124,6 +133,18 @@ export class MappingTable {
       if (cursor < hi) return true;
     }
     return false;
+  }
+
+  /** Index of the first piece whose end lies above `addr` (binary search: pieces are sorted, disjoint). */
+  private firstEndingAfter(addr: number): number {
+    let lo = 0;
+    let hi = this.list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.list[mid].end <= addr) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   private piece(m: Mapping, start: number, end: number): Mapping {

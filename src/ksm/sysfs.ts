@@ -4,7 +4,7 @@
 import { ErrnoError } from '../mem/errno.ts';
 import { PAGE_SIZE } from '../mem/constants.ts';
 import {
-  CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS,
+  CTL_KSM_ZERO_PAGES, CTL_MERGEABLE_VMAS, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS,
 } from '../mem/guest-control.ts';
 import { kstrtobool, kstrtoint, kstrtoul, kstrtouint, sysfsStreq, type Parsed } from './knob-parse.ts';
 import {
@@ -239,6 +239,7 @@ export function formatKsmStat(ctl: Int32Array): string {
     `ksm_merging_pages ${merging}\n` +
     `ksm_process_profit ${profit}\n` +
     `ksm_merge_any: ${Atomics.load(ctl, CTL_MERGE_ANY) ? 'yes' : 'no'}\n` +
-    `ksm_mergeable: ${Atomics.load(ctl, CTL_KSM_ENTERED) ? 'yes' : 'no'}\n`
+    // Measured on the kernel: "some area is VM_MERGEABLE now" (no after MADV_UNMERGEABLE, even with run=0).
+    `ksm_mergeable: ${Atomics.load(ctl, CTL_MERGEABLE_VMAS) > 0 ? 'yes' : 'no'}\n`
   );
 }

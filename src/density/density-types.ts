@@ -1,0 +1,65 @@
+// density-types.ts — owns the shape of a density experiment's result (the JSON users script against).
+
+export interface FleetEntry {
+  /** Workload name: a file guests/workloads/<name>.ts, or a path to a guest program. */
+  readonly workload: string;
+  readonly count: number;
+  /** Extra guest arguments, `key=value` (e.g. `size=32MiB`, `seed=3`). */
+  readonly args: readonly string[];
+}
+
+/** One sample of the host taken at a fixed interval. */
+export interface DensitySample {
+  /** Seconds since the phase started. */
+  readonly t: number;
+  readonly guests: number;
+  readonly memory_used_bytes: number;
+  /** Used bytes per NUMA node. */
+  readonly node_used_bytes: readonly number[];
+  /** Every /sys/kernel/mm/ksm counter (numbers), including pages_volatile and general_profit. */
+  readonly counters: Readonly<Record<string, number>>;
+  /** Per running guest: ksm_stat fields. */
+  readonly per_guest: ReadonlyArray<{ readonly name: string; readonly pid: number; readonly ksm_merging_pages: number; readonly ksm_process_profit: number }>;
+}
+
+export interface GuestProfit {
+  readonly name: string;
+  readonly workload: string;
+  readonly pid: number;
+  readonly ksm_merging_pages: number;
+  readonly ksm_process_profit: number;
+  readonly private_pages: number;
+}
+
+export interface NumaTradeoff {
+  readonly merge_across_nodes: 0 | 1;
+  readonly memory_with_ksm_bytes: number;
+  readonly saved_bytes: number;
+  /** Share of the guests' mapped pages whose frame is on another node than the guest's home node. */
+  readonly remote_access_share: number;
+}
+
+export interface DensityResult {
+  readonly fleet: readonly FleetEntry[];
+  readonly host: { readonly memory_bytes: number; readonly numa_nodes: number };
+  readonly knobs: Readonly<Record<string, string>>;
+  readonly memory_without_ksm_bytes: number;
+  readonly memory_with_ksm_bytes: number;
+  readonly saved_bytes: number;
+  readonly pages_shared: number;
+  readonly pages_sharing: number;
+  readonly general_profit: number;
+  /** First time the saving came within 1 % of its final value (seconds after the fleet was up), or null. */
+  readonly converge_seconds: number | null;
+  readonly ksmd_cpu_seconds: number;
+  /** ksmd busy time / wall time of the KSM-on phase (one core = 1). */
+  readonly ksmd_cpu_share: number;
+  readonly per_guest: readonly GuestProfit[];
+  /** Capacity mode only. */
+  readonly guests_fit_without_ksm?: number;
+  readonly guests_fit_with_ksm?: number;
+  readonly density_gain?: number;
+  /** --merge-across-nodes both only. */
+  readonly numa?: readonly NumaTradeoff[];
+  readonly series: { readonly without_ksm: readonly DensitySample[]; readonly with_ksm: readonly DensitySample[] };
+}

@@ -7,6 +7,7 @@ import { DEFAULT_MEMORY_BYTES } from '../host/host.ts';
 import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
 import { ksmFileNames } from '../ksm/sysfs.ts';
 import { describeSession, runSession, type GuestPlan } from './host-session.ts';
+import { addFidelityCommand } from './fidelity-command.ts';
 import { parseCount, parseSize } from './parse-size.ts';
 
 const GUESTS_DIR = new URL('../../guests/', import.meta.url);
@@ -86,6 +87,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
     .action(async (flags: HostFlags) => {
       code = await demoCommand({ ...flags, memory: flags.memory === DEFAULT_MEMORY_BYTES ? 256 * 2 ** 20 : flags.memory }, out);
     });
+  addFidelityCommand(program, out, (c) => (code = c));
   try {
     await program.parseAsync(own, { from: 'user' });
     return code;

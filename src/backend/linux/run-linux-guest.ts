@@ -31,6 +31,11 @@ export interface LinuxGuestOptions {
   readonly onLog?: (line: string) => void;
 }
 
+export interface LinuxRunOptions extends LinuxGuestOptions, KnobGuardOptions {
+  /** Runs inside the knob guard before the first guest starts (e.g. to write knobs the run sets). */
+  readonly beforeStart?: () => void | Promise<void>;
+}
+
 export interface LinuxGuestResult {
   readonly name: string;
   readonly program: string;
@@ -63,19 +68,20 @@ export function startLinuxGuest(spec: LinuxGuestSpec, options: LinuxGuestOptions
 }
 
 /** Run guests together under one knob guard: the real KSM knobs are restored when all have ended. */
-export async function runLinuxGuests(specs: readonly LinuxGuestSpec[], options: LinuxGuestOptions & KnobGuardOptions = {}): Promise<LinuxGuestResult[]> {
+export async function runLinuxGuests(specs: readonly LinuxGuestSpec[], options: LinuxRunOptions = {}): Promise<LinuxGuestResult[]> {
   const running: LinuxGuestProcess[] = [];
   const beforeRestore = (): void => {
     for (const g of running) g.kill();
     options.beforeRestore?.();
   };
   return withKnobGuard(async () => {
+    await options.beforeStart?.();
     for (const spec of specs) running.push(startLinuxGuest(spec, options));
     return Promise.all(running.map((g) => g.done));
   }, { ...options, beforeRestore });
 }
 
-export async function runLinuxGuest(spec: LinuxGuestSpec, options: LinuxGuestOptions & KnobGuardOptions = {}): Promise<LinuxGuestResult> {
+export async function runLinuxGuest(spec: LinuxGuestSpec, options: LinuxRunOptions = {}): Promise<LinuxGuestResult> {
   const [result] = await runLinuxGuests([spec], options);
   return result;
 }

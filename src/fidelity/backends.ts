@@ -1,0 +1,97 @@
+// backends.ts — owns running one fidelity scenario on one backend: the emulator (a fresh Host, the
+// scenario's knobs written as root before launch) or the real kernel (child processes under the
+// knob guard, the knobs written inside it), with the guests' log lines collected per guest.
+
+import { writeRealFile } from '../backend/linux/real-files.ts';
+import { runLinuxGuests } from '../backend/linux/run-linux-guest.ts';
+import { Host } from '../host/host.ts';
+import { KSM_DIR } from '../ksm/sysfs.ts';
+import type { Scenario } from './scenarios.ts';
+
+export type BackendName = 'emulator' | 'linux';
+
+export interface GuestRun {
+  readonly name: string;
+  readonly exitCode: number;
+  readonly error?: string;
+  readonly logs: readonly string[];
+}
+
+export interface BackendRun {
+  readonly backend: BackendName;
+  readonly guests: readonly GuestRun[];
+  readonly seconds: number;
+}
+
+/** Memory of the emulated host for a scenario: enough for every scenario, cheap to create. */
+const EMULATOR_MEMORY = 512 * 2 ** 20;
+
+export function guestName(index: number): string {
+  return `g${index}`;
+}
+
+export async function runOnEmulator(s: Scenario): Promise<BackendRun> {
+  const started = performance.now();
+  const logs = new Map<string, string[]>();
+  const host = await Host.start({
+    memoryBytes: EMULATOR_MEMORY,
+    onLog: (line) => {
+      const m = /^\[([^\]]+)\] (.*)$/s.exec(line);
+      if (m && logs.has(m[1]!)) logs.get(m[1]!)!.push(m[2]!);
+    },
+  });
+  try {
+    for (const [key, value] of Object.entries(s.meta.knobs)) {
+      try {
+        await host.writeFile(KSM_DIR + key, value);
+      } catch (e) {
+        throw new Error(`${s.name}: knob ${key}=${value} on the emulator: ${(e as Error).message}`);
+      }
+    }
+    const n = s.meta.guests;
+    const handles = Array.from({ length: n }, (_, i) => {
+      logs.set(guestName(i), []);
+      return host.launch(s.path, { name: guestName(i), args: [String(i), String(n)], root: s.meta.root });
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((res) => {
+      timer = setTimeout(() => res('timeout'), s.meta.timeoutMs);
+    });
+    const all = Promise.all(handles.map((h) => h.done));
+    const first = await Promise.race([all, timedOut]);
+    clearTimeout(timer);
+    if (first === 'timeout') await Promise.all(handles.map((h) => h.kill()));
+    const reports = await all;
+    const guests = reports.map((r) => ({
+      name: r.name,
+      exitCode: r.exitCode,
+      error: first === 'timeout' && r.status !== 'exited' ? `timed out after ${s.meta.timeoutMs} ms` : r.error,
+      logs: logs.get(r.name) ?? [],
+    }));
+    return { backend: 'emulator', guests, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    await host.shutdown();
+  }
+}
+
+/** The caller must have checked linuxBackendAvailable(). Waits up to `lockWaitMs` for another run's lock. */
+export async function runOnLinux(s: Scenario, lockWaitMs = 60_000): Promise<BackendRun> {
+  const started = performance.now();
+  const n = s.meta.guests;
+  const specs = Array.from({ length: n }, (_, i) => ({ program: s.path, name: guestName(i), args: [String(i), String(n)], root: s.meta.root }));
+  const results = await runLinuxGuests(specs, {
+    timeoutMs: s.meta.timeoutMs,
+    waitMs: lockWaitMs,
+    beforeStart: () => {
+      for (const [key, value] of Object.entries(s.meta.knobs)) {
+        try {
+          writeRealFile(KSM_DIR + key, value);
+        } catch (e) {
+          throw new Error(`${s.name}: knob ${key}=${value} on the kernel: ${(e as Error).message}`);
+        }
+      }
+    },
+  });
+  const guests = results.map((r) => ({ name: r.name, exitCode: r.exitCode, error: r.error, logs: r.logs }));
+  return { backend: 'linux', guests, seconds: (performance.now() - started) / 1000 };
+}

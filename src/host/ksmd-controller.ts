@@ -51,9 +51,12 @@ export class KsmdController {
   }
 
   async stop(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([this.w.api.stop(), new Promise((r) => setTimeout(r, 5000))]);
+      await Promise.race([this.w.api.stop(), new Promise((r) => (timer = setTimeout(r, 5000)))]);
     } finally {
+      // An uncleared 5 s timer would keep the host's process alive that long after every shutdown.
+      clearTimeout(timer);
       await this.w.close();
     }
   }

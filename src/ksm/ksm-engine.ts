@@ -4,7 +4,7 @@
 
 import { BANK_MASK, BANK_SHIFT, PAGE_SHIFT, ZERO_FRAME } from '../mem/constants.ts';
 import {
-  CTL_HAZARD, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS, CTL_STATE,
+  CTL_HAZARD, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS, CTL_STATE, CTL_VMA_SEQ,
   GUEST_EXITED, VM_MERGEABLE, readVmaTable, type GuestSpaceHandles, type VmaSnapshot,
 } from '../mem/guest-control.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
@@ -73,6 +73,7 @@ export class KsmEngine {
   private curPte = 0;
   private seqnr = 0;
   private passSawMergeable = false;
+  private vmaSeq = 0;
 
   // counters kept here and published to the shared state
   private pagesShared = 0;
@@ -202,8 +203,12 @@ export class KsmEngine {
         if (items.visited[it] !== seq) this.freeItem(g, it);
       });
       if (!this.passSawMergeable && !Atomics.load(g.ctl, CTL_MERGE_ANY)) {
-        // No VM_MERGEABLE area left: the kernel drops the mm_slot (ksm_mergeable: no).
-        Atomics.store(g.ctl, CTL_KSM_ENTERED, 0);
+        // No VM_MERGEABLE area left: the kernel drops the mm_slot. The guest publishes its VMAs
+        // before registering, so if the table changed since we read it, it may have registered
+        // again meanwhile: then undo our drop.
+        if (Atomics.compareExchange(g.ctl, CTL_KSM_ENTERED, 1, 0) === 1 && Atomics.load(g.ctl, CTL_VMA_SEQ) !== this.vmaSeq) {
+          Atomics.store(g.ctl, CTL_KSM_ENTERED, 1);
+        }
       }
       this.nextGuest();
     }
@@ -243,6 +248,7 @@ export class KsmEngine {
       return;
     }
     const g = this.guests[slot]!;
+    this.vmaSeq = Atomics.load(g.ctl, CTL_VMA_SEQ);
     this.vmas = readVmaTable(g.ctl, g.vmaTable, VM_MERGEABLE, []);
     this.page = this.vmas.length ? this.vmas[0]!.start : 0;
   }
@@ -315,9 +321,15 @@ export class KsmEngine {
       const next = st.nextInBucket(n);
       if (st.checksum[n] === checksum && st.nid[n] === nid) {
         const k = st.frame[n]!;
-        if (!this.getNodeFrame(n)) {
+        const count = st.count[n]!;
+        if (count >= maxSharing || (best >= 0 && count <= st.count[best]!)) {
+          // It cannot be picked, equal or not: skip the reference and the 4 KiB compare, and only
+          // prune it if stale. (With max_page_sharing dups of one content, all of them but one are
+          // full; comparing each made merging quadratic.)
+          if (!this.nodeFrameLive(n)) this.removeNode(n);
+        } else if (!this.getNodeFrame(n)) {
           this.removeNode(n);
-        } else if (mem.compareFrames(frame, k) === 0 && st.count[n]! < maxSharing && (best < 0 || st.count[n]! > st.count[best]!)) {
+        } else if (mem.compareFrames(frame, k) === 0) {
           if (best >= 0) mem.putFrame(st.frame[best]!);
           best = n;
         } else {
@@ -338,6 +350,16 @@ export class KsmEngine {
       return false;
     }
     return true;
+  }
+
+  /**
+   * getNodeFrame's answer without taking a reference: the frame still has mappers and still carries
+   * this node's tag. Only ksmd (this thread) tags a frame and free() clears the tag first, so a tag
+   * seen after a positive mapcount means the frame was not freed in between.
+   */
+  private nodeFrameLive(n: number): boolean {
+    const k = this.stable.frame[n]!;
+    return this.memory.mapcount(k) > 0 && this.memory.frameFlags(k) === n + 1;
   }
 
   /** The stable node of a KSM frame mapped by a PTE; rebuilds one if ksmd has none (after a restart). */

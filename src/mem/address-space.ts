@@ -21,7 +21,7 @@ import {
 import { ErrnoError, OutOfMemoryKill } from './errno.ts';
 import {
   CTL_HAZARD, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_STATE, GUEST_EXITED, HAZARD_NONE,
-  VM_HUGEPAGE, VM_MERGEABLE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, type GuestSpaceHandles,
+  MAX_VMAS, VM_HUGEPAGE, VM_MERGEABLE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, type GuestSpaceHandles,
 } from './guest-control.ts';
 import type { PhysicalMemory } from './physical-memory.ts';
 import {
@@ -53,6 +53,8 @@ export class AddressSpace {
   private readonly hooks: AddressSpaceHooks;
   private readonly bankU8: Uint8Array[];
   private readonly bankBuf: Buffer[];
+  /** Set while a madvise/prctl made an area mergeable; registration follows the VMA publish. */
+  private enterKsm = false;
 
   constructor(handles: GuestSpaceHandles, memory: PhysicalMemory, hooks: AddressSpaceHooks = NO_HOOKS) {
     this.pid = handles.pid;
@@ -105,9 +107,11 @@ export class AddressSpace {
   munmap(addr: number, length: number): void {
     const [start, end] = this.pageRange('munmap', addr, length, true);
     if (end > this.vaPages) throw new ErrnoError('EINVAL', 'munmap', 'range beyond the address space');
+    // Punching a hole splits an area; past MAX_VMAS that is ENOMEM, checked before anything is freed.
+    if (this.vmas.countAfterRemoving(start, end) > MAX_VMAS) throw new ErrnoError('ENOMEM', 'munmap', 'too many mappings');
     for (const m of this.vmas.splitRange(start, end)) this.releaseRange(m.start, m.end);
     this.vmas.removeRange(start, end);
-    this.vmas.publish();
+    this.vmas.publish('munmap');
   }
 
   mprotect(addr: number, length: number, prot: number): void {
@@ -127,7 +131,7 @@ export class AddressSpace {
       this.applyProtToPtes(m.start, m.end, prot);
       cursor = m.end;
     }
-    this.vmas.publish();
+    this.vmas.publish('mprotect');
     if (hole || cursor < end) throw new ErrnoError('ENOMEM', 'mprotect', 'range has unmapped pages');
   }
 
@@ -139,7 +143,7 @@ export class AddressSpace {
     if (start === end) return;
     if (!this.vmas.covers(start, end)) throw new ErrnoError('EFAULT', 'mbind', 'range has unmapped pages');
     for (const m of this.vmas.splitRange(start, end)) m.node = node;
-    this.vmas.publish();
+    this.vmas.publish('mbind');
   }
 
   madvise(addr: number, length: number, advice: number): void {
@@ -171,7 +175,14 @@ export class AddressSpace {
         break;
       }
     }
-    this.vmas.publish();
+    try {
+      this.vmas.publish('madvise');
+    } catch (e) {
+      // madvise_vma_behavior turns a failed split (-ENOMEM) into EAGAIN (measured on Linux 6.18).
+      if (e instanceof ErrnoError && e.code === 'ENOMEM') throw new ErrnoError('EAGAIN', 'madvise', 'too many mappings');
+      throw e;
+    }
+    this.registerWithKsm();
     if (failure) throw failure;
     if (hole || cursor < end) throw new ErrnoError('ENOMEM', 'madvise', 'range has unmapped pages');
   }
@@ -187,9 +198,10 @@ export class AddressSpace {
     if (arg2 !== 0) {
       if (Atomics.load(this.ctl, CTL_MERGE_ANY)) return 0;
       Atomics.store(this.ctl, CTL_MERGE_ANY, 1);
-      Atomics.store(this.ctl, CTL_KSM_ENTERED, 1);
       for (const m of this.vmas.all) if (!(m.flags & VM_SHARED)) this.makeMergeable(m);
       this.vmas.publish();
+      this.enterKsm = true;
+      this.registerWithKsm();
       return 0;
     }
     if (!Atomics.load(this.ctl, CTL_MERGE_ANY)) return 0;
@@ -197,7 +209,7 @@ export class AddressSpace {
     try {
       for (const m of this.vmas.all) if (m.flags & VM_MERGEABLE) this.unmergeArea(m, 'prctl');
     } finally {
-      this.vmas.publish();
+      this.vmas.publish('prctl');
     }
     Atomics.store(this.ctl, CTL_MERGE_ANY, 0);
     return 0;
@@ -320,8 +332,31 @@ export class AddressSpace {
 
   // ───────────────────────────── faults ─────────────────────────────
 
-  /** Read fault with the hazard word already set: returns a PTE whose frame may be read. */
+  /**
+   * Read fault with the hazard word already set: returns a PTE whose frame may be read. A fault that
+   * fails (EFAULT, OOM) clears the hazard word first: the access is over, and a stale hazard would
+   * keep ksmd from merging that page and from freeing frames it replaced there.
+   */
   private readFault(vpage: number, pte: number): number {
+    try {
+      return this.readFaultOrThrow(vpage, pte);
+    } catch (e) {
+      Atomics.store(this.ctl, CTL_HAZARD, HAZARD_NONE);
+      throw e;
+    }
+  }
+
+  /** Write fault with the hazard word already set: returns a PRESENT|WRITABLE PTE (clears the hazard word if it fails). */
+  private writeFault(vpage: number, pte: number): number {
+    try {
+      return this.writeFaultOrThrow(vpage, pte);
+    } catch (e) {
+      Atomics.store(this.ctl, CTL_HAZARD, HAZARD_NONE);
+      throw e;
+    }
+  }
+
+  private readFaultOrThrow(vpage: number, pte: number): number {
     for (;;) {
       const vma = this.vmas.find(vpage);
       if (!vma) throw new ErrnoError('EFAULT', 'read', `address 0x${(vpage * PAGE_SIZE).toString(16)} is not mapped`);
@@ -355,8 +390,7 @@ export class AddressSpace {
     }
   }
 
-  /** Write fault with the hazard word already set: returns a PRESENT|WRITABLE PTE. */
-  private writeFault(vpage: number, pte: number): number {
+  private writeFaultOrThrow(vpage: number, pte: number): number {
     for (;;) {
       const vma = this.vmas.find(vpage);
       if (!vma) throw new ErrnoError('EFAULT', 'write', `address 0x${(vpage * PAGE_SIZE).toString(16)} is not mapped`);
@@ -471,7 +505,7 @@ export class AddressSpace {
       case MADV_MERGEABLE:
         // ksm_madvise: incompatible areas (MAP_SHARED) are silently accepted and never merged.
         if (m.flags & VM_SHARED) return;
-        Atomics.store(this.ctl, CTL_KSM_ENTERED, 1);
+        this.enterKsm = true;
         this.makeMergeable(m);
         return;
       case MADV_UNMERGEABLE:
@@ -486,6 +520,17 @@ export class AddressSpace {
       default:
         return; // MADV_NORMAL, RANDOM, SEQUENTIAL, WILLNEED: hints with no effect here
     }
+  }
+
+  /**
+   * __ksm_enter: tell ksmd to scan this guest. Stored only after the VMA table that makes the areas
+   * mergeable is published, so ksmd never sees the registration without the areas (it would drop
+   * the registration again, as the kernel drops an mm with no VM_MERGEABLE area).
+   */
+  private registerWithKsm(): void {
+    if (!this.enterKsm) return;
+    this.enterKsm = false;
+    Atomics.store(this.ctl, CTL_KSM_ENTERED, 1);
   }
 
   private makeMergeable(m: Vma): void {

@@ -19,6 +19,8 @@ export interface SpaceSummary {
   swappedPages: number;
   /** Private frames per NUMA node. */
   privatePagesByNode: number[];
+  /** Present pages (private or KSM) whose frame lies on another node than the guest's home node. */
+  remotePages: number;
 }
 
 export function summarizeSpace(handles: GuestSpaceHandles, memory: PhysicalMemory): SpaceSummary {
@@ -29,6 +31,7 @@ export function summarizeSpace(handles: GuestSpaceHandles, memory: PhysicalMemor
   const s: SpaceSummary = {
     mappedPages: 0, privatePages: 0, ksmPages: 0, zeroPages: 0, ksmZeroPages: 0, swappedPages: 0,
     privatePagesByNode: memory.nodes.map(() => 0),
+    remotePages: 0,
   };
   for (const v of vmas) {
     s.mappedPages += v.pages;
@@ -40,10 +43,14 @@ export function summarizeSpace(handles: GuestSpaceHandles, memory: PhysicalMemor
       else if (pte & PTE_ZERO) {
         if (pte & PTE_KSM_ZERO) s.ksmZeroPages++;
         else s.zeroPages++;
-      } else if (pte & PTE_KSM) s.ksmPages++;
-      else {
-        s.privatePages++;
-        s.privatePagesByNode[memory.nodeOf(pteFrame(pte))]!++;
+      } else {
+        const node = memory.nodeOf(pteFrame(pte));
+        if (node !== handles.homeNode) s.remotePages++;
+        if (pte & PTE_KSM) s.ksmPages++;
+        else {
+          s.privatePages++;
+          s.privatePagesByNode[node]!++;
+        }
       }
     }
   }

@@ -1,0 +1,279 @@
+// density-runner.ts — owns density experiments: run a fleet with KSM off and on (fixed fleet),
+// launch guests until memory is full (capacity), and the NUMA trade-off of merge_across_nodes.
+
+import { Host, parseKsmStat, type GuestHandle } from '../host/host.ts';
+import { PAGE_SIZE } from '../mem/constants.ts';
+import { summarizeSpace } from '../mem/space-summary.ts';
+import { KSM_DIR } from '../ksm/sysfs.ts';
+import type { DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
+import { workloadProgram } from './fleet-spec.ts';
+
+export interface DensityOptions {
+  readonly memoryBytes: number;
+  readonly numaNodes: number;
+  /** Knobs for the KSM-on phases, applied after the defaults below. */
+  readonly knobs: ReadonlyArray<readonly [string, string]>;
+  readonly mergeAcrossNodes: '0' | '1' | 'both';
+  readonly capacity: boolean;
+  readonly maxGuests: number;
+  /** Upper bound on the KSM-on phase waiting for convergence. */
+  readonly maxSeconds: number;
+  readonly sampleMs: number;
+  readonly log: (line: string) => void;
+  /** Status line on a terminal (undefined: quiet). */
+  readonly status?: (line: string) => void;
+}
+
+/** Faster than the kernel's defaults (100 pages / 20 ms) so a demo converges in seconds. */
+export const DENSITY_DEFAULT_KNOBS: ReadonlyArray<readonly [string, string]> = [
+  ['run', '1'], ['pages_to_scan', '4000'], ['sleep_millisecs', '10'],
+];
+
+interface PhaseResult {
+  series: DensitySample[];
+  memoryUsed: number;
+  counters: Record<string, number>;
+  perGuest: GuestProfit[];
+  convergeSeconds: number | null;
+  ksmdBusyMs: number;
+  wallMs: number;
+  remoteShare: number;
+  knobs: Record<string, string>;
+}
+
+const READY = /^\[([^\]]+)\] READY\b/;
+
+function usedBytes(host: Host): number {
+  return host.nodeMemory().reduce((n, x) => n + x.usedBytes, 0);
+}
+
+function savedPages(c: Readonly<Record<string, number>>): number {
+  return (c.pages_sharing ?? 0) + (c.ksm_zero_pages ?? 0);
+}
+
+function takeSample(host: Host, t0: number, baseline: number, names: Map<number, string>): DensitySample {
+  const nodes = host.nodeMemory();
+  const perGuest = host.guests.map((g) => {
+    const st = parseKsmStat(safeStat(host, g.pid));
+    return { name: names.get(g.pid) ?? String(g.pid), pid: g.pid, ksm_merging_pages: st.ksm_merging_pages ?? 0, ksm_process_profit: st.ksm_process_profit ?? 0 };
+  });
+  return {
+    t: (performance.now() - t0) / 1000,
+    guests: host.guests.length,
+    memory_used_bytes: nodes.reduce((n, x) => n + x.usedBytes, 0) - baseline,
+    node_used_bytes: nodes.map((n) => n.usedBytes),
+    counters: host.files.counters(),
+    per_guest: perGuest,
+  };
+}
+
+function safeStat(host: Host, pid: number): string {
+  try {
+    return host.ksmStat(pid);
+  } catch {
+    return '';
+  }
+}
+
+async function applyKnobs(host: Host, knobs: ReadonlyArray<readonly [string, string]>): Promise<Record<string, string>> {
+  const applied: Record<string, string> = {};
+  for (const [k, v] of knobs) {
+    try {
+      await host.writeFile(KSM_DIR + k, v);
+    } catch (e) {
+      throw new Error(`--ksm ${k}=${v}: ${(e as Error).message}`);
+    }
+    applied[k] = host.readFile(KSM_DIR + k).trim();
+  }
+  return applied;
+}
+
+function expand(fleet: readonly FleetEntry[]): Array<{ entry: FleetEntry; name: string; program: string }> {
+  return fleet.flatMap((entry) => {
+    const program = workloadProgram(entry.workload);
+    const base = entry.workload.replace(/^.*\//, '').replace(/\.[cm]?[jt]s$/, '');
+    return Array.from({ length: entry.count }, (_, i) => ({ entry, name: `${base}.${i}`, program }));
+  });
+}
+
+/** Start a host whose log routes READY lines to `ready` and everything else to `log`. */
+async function startHost(o: DensityOptions, ready: Set<string>): Promise<Host> {
+  return Host.start({
+    memoryBytes: o.memoryBytes,
+    numaNodes: o.numaNodes,
+    onLog: (line) => {
+      const m = READY.exec(line);
+      if (m) ready.add(m[1]!);
+      else o.log(line);
+    },
+  });
+}
+
+/** Wait until every handle is READY; throws naming the guest if one ends first. */
+async function waitReady(handles: ReadonlyArray<{ name: string; handle: GuestHandle }>, ready: Set<string>, timeoutMs: number): Promise<void> {
+  const ended = new Map<string, string>();
+  for (const h of handles) void h.handle.done.then((r) => ended.set(h.name, `${r.status}${r.error ? `: ${r.error}` : ''}`));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (handles.every((h) => ready.has(h.name))) return;
+    const dead = handles.find((h) => ended.has(h.name) && !ready.has(h.name));
+    if (dead) throw new Error(`guest ${dead.name} ended before it was ready (${ended.get(dead.name)})`);
+    if (Date.now() > deadline) throw new Error(`guests not ready after ${timeoutMs / 1000} s: ${handles.filter((h) => !ready.has(h.name)).map((h) => h.name).join(', ')}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** One fixed-fleet phase on a fresh host. */
+async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: boolean, mergeAcross: '0' | '1', label: string): Promise<PhaseResult> {
+  const ready = new Set<string>();
+  const host = await startHost(o, ready);
+  const handles: Array<{ name: string; handle: GuestHandle; workload: string }> = [];
+  try {
+    const baseline = usedBytes(host);
+    const knobs = ksmOn ? await applyKnobs(host, [['merge_across_nodes', mergeAcross], ...DENSITY_DEFAULT_KNOBS, ...o.knobs]) : {};
+    const t0 = performance.now();
+    const names = new Map<number, string>();
+    for (const g of expand(fleet)) {
+      const handle = host.launch(g.program, { name: g.name, args: g.entry.args });
+      names.set(handle.pid, g.name);
+      handles.push({ name: g.name, handle, workload: g.entry.workload });
+    }
+    const series: DensitySample[] = [];
+    const sample = () => {
+      const s = takeSample(host, t0, baseline, names);
+      series.push(s);
+      o.status?.(`[density ${label}] guests ${ready.size}/${handles.length} ready · memory ${(s.memory_used_bytes / 2 ** 20).toFixed(1)} MiB · saved ${(savedPages(s.counters) * PAGE_SIZE / 2 ** 20).toFixed(1)} MiB · full_scans ${s.counters.full_scans}`);
+      return s;
+    };
+    const timer = setInterval(sample, o.sampleMs);
+    let readyAt = 0;
+    let busyAtReady = 0;
+    let convergeFrom = 0;
+    try {
+      await waitReady(handles, ready, 120_000);
+      readyAt = performance.now();
+      busyAtReady = (await host.ksmd?.stats())?.busyMs ?? 0;
+      if (!ksmOn) {
+        await new Promise((r) => setTimeout(r, Math.max(500, 3 * o.sampleMs)));
+      } else {
+        // Converged: at least 12 full scans since the fleet was up (smart_scan skips an unchanging page
+        // for up to 8 scans, so every page has had its chance), and the saving steady (within 1 %)
+        // over the last two seconds; or the time limit.
+        const scans0 = host.files.counters().full_scans;
+        const deadline = readyAt + o.maxSeconds * 1000;
+        convergeFrom = series.length;
+        for (;;) {
+          await new Promise((r) => setTimeout(r, o.sampleMs));
+          if (performance.now() > deadline) break;
+          if (host.files.counters().full_scans < scans0 + 12) continue;
+          const window = series.filter((s) => s.t * 1000 >= performance.now() - t0 - 2000);
+          if (window.length < 5) continue;
+          const v = window.map((s) => savedPages(s.counters));
+          const hi = Math.max(...v);
+          if (hi - Math.min(...v) <= Math.max(1, hi * 0.01)) break;
+        }
+      }
+    } finally {
+      clearInterval(timer);
+    }
+    const last = sample();
+    const end = performance.now();
+    const busyEnd = (await host.ksmd?.stats())?.busyMs ?? 0;
+    let convergeSeconds: number | null = null;
+    if (ksmOn) {
+      const final = savedPages(last.counters);
+      const hit = series.slice(convergeFrom).find((s) => savedPages(s.counters) >= final * 0.99);
+      convergeSeconds = hit ? Math.max(0, hit.t - (readyAt - t0) / 1000) : null;
+    }
+    let mapped = 0;
+    let remote = 0;
+    const perGuest: GuestProfit[] = handles.map((h) => {
+      const sum = summarizeSpace(h.handle.handles, host.memory);
+      mapped += sum.privatePages + sum.ksmPages;
+      remote += sum.remotePages;
+      const st = parseKsmStat(safeStat(host, h.handle.pid));
+      return {
+        name: h.name, workload: h.workload, pid: h.handle.pid, ksm_merging_pages: st.ksm_merging_pages ?? 0,
+        ksm_process_profit: st.ksm_process_profit ?? 0, private_pages: sum.privatePages,
+      };
+    });
+    return {
+      series, memoryUsed: last.memory_used_bytes, counters: { ...last.counters }, perGuest, convergeSeconds,
+      ksmdBusyMs: busyEnd - busyAtReady, wallMs: end - readyAt, remoteShare: mapped ? remote / mapped : 0, knobs,
+    };
+  } finally {
+    await Promise.all(handles.map((h) => h.handle.kill()));
+    await host.shutdown();
+  }
+}
+
+/** Launch guests (round-robin over the fleet) one at a time until one is OOM-killed. */
+async function runCapacity(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: boolean): Promise<number> {
+  const ready = new Set<string>();
+  const host = await startHost(o, ready);
+  const handles: GuestHandle[] = [];
+  try {
+    if (ksmOn) await applyKnobs(host, [...DENSITY_DEFAULT_KNOBS, ...o.knobs]);
+    const kinds = expand(fleet.map((e) => ({ ...e, count: 1 })));
+    let oom = false;
+    const watch = (h: GuestHandle) => void h.done.then((r) => { if (r.status !== 'exited') oom = true; });
+    for (let i = 0; i < o.maxGuests && !oom; i++) {
+      const k = kinds[i % kinds.length]!;
+      const name = `${k.name.replace(/\.0$/, '')}.${i}`;
+      const h = host.launch(k.program, { name, args: k.entry.args });
+      handles.push(h);
+      watch(h);
+      const deadline = Date.now() + 60_000;
+      while (!ready.has(name) && !oom && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      if (oom || !ready.has(name)) break;
+      // Let ksmd merge the newcomer before the next one arrives, as an operator would.
+      if (ksmOn) await host.ksmd?.waitForFullScans(2, 20_000).catch(() => undefined);
+      o.status?.(`[capacity ${ksmOn ? 'with' : 'without'} KSM] ${handles.length} guests · memory ${(usedBytes(host) / 2 ** 20).toFixed(1)} MiB of ${(o.memoryBytes / 2 ** 20).toFixed(0)} MiB`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    // Guests that fit: those still running and ready when the first one could not be placed.
+    return handles.filter((h) => host.guests.some((g) => g.pid === h.pid) && ready.has(h.name)).length;
+  } finally {
+    await Promise.all(handles.map((h) => h.kill()));
+    await host.shutdown();
+  }
+}
+
+export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]): Promise<DensityResult> {
+  const mac = o.mergeAcrossNodes === 'both' ? '1' : o.mergeAcrossNodes;
+  const without = await runPhase(o, fleet, false, mac, 'without KSM');
+  const withKsm = await runPhase(o, fleet, true, mac, 'with KSM');
+  let numa: NumaTradeoff[] | undefined;
+  if (o.mergeAcrossNodes === 'both') {
+    const other = await runPhase(o, fleet, true, '0', 'merge_across_nodes=0');
+    numa = [
+      { merge_across_nodes: 1, memory_with_ksm_bytes: withKsm.memoryUsed, saved_bytes: without.memoryUsed - withKsm.memoryUsed, remote_access_share: withKsm.remoteShare },
+      { merge_across_nodes: 0, memory_with_ksm_bytes: other.memoryUsed, saved_bytes: without.memoryUsed - other.memoryUsed, remote_access_share: other.remoteShare },
+    ];
+  }
+  let capacity: Pick<DensityResult, 'guests_fit_without_ksm' | 'guests_fit_with_ksm' | 'density_gain'> = {};
+  if (o.capacity) {
+    const fitWithout = await runCapacity(o, fleet, false);
+    const fitWith = await runCapacity(o, fleet, true);
+    capacity = { guests_fit_without_ksm: fitWithout, guests_fit_with_ksm: fitWith, density_gain: fitWithout ? fitWith / fitWithout : 0 };
+  }
+  const c = withKsm.counters;
+  return {
+    fleet,
+    host: { memory_bytes: o.memoryBytes, numa_nodes: o.numaNodes },
+    knobs: withKsm.knobs,
+    memory_without_ksm_bytes: without.memoryUsed,
+    memory_with_ksm_bytes: withKsm.memoryUsed,
+    saved_bytes: without.memoryUsed - withKsm.memoryUsed,
+    pages_shared: c.pages_shared ?? 0,
+    pages_sharing: c.pages_sharing ?? 0,
+    general_profit: c.general_profit ?? 0,
+    converge_seconds: withKsm.convergeSeconds,
+    ksmd_cpu_seconds: withKsm.ksmdBusyMs / 1000,
+    ksmd_cpu_share: withKsm.wallMs > 0 ? withKsm.ksmdBusyMs / withKsm.wallMs : 0,
+    per_guest: withKsm.perGuest,
+    ...capacity,
+    ...(numa ? { numa } : {}),
+    series: { without_ksm: without.series, with_ksm: withKsm.series },
+  };
+}

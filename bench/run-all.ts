@@ -1,0 +1,26 @@
+// run-all.ts — owns `npm run bench`: every suite in sequence, one process, then a one-line verdict
+// per goal. Each suite also runs alone (node --import tsx bench/<suite>.bench.ts). Pass --quick for
+// a smoke run with tiny sizes.
+
+import { run as runPageAccess } from './page-access.bench.ts';
+import { run as runKsmMerge } from './ksm-merge.bench.ts';
+import { quickMode } from './lib/harness.ts';
+
+const quick = quickMode();
+const started = performance.now();
+const suites = [
+  { name: 'page-access', run: runPageAccess },
+  { name: 'ksm-merge', run: runKsmMerge },
+] as const;
+
+const verdicts: string[] = [];
+for (const suite of suites) {
+  const t0 = performance.now();
+  console.log(`\n━━━ ${suite.name}${quick ? ' (quick)' : ''} ━━━`);
+  const result = await suite.run({ quick });
+  const goals = 'goal' in result ? [result.goal] : result.goals;
+  for (const g of goals) verdicts.push(`${g.met ? 'MET    ' : 'NOT MET'} [${suite.name}] ${g.what}: ${g.value}`);
+  console.log(`${suite.name} took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+console.log(`\n━━━ goals (reported, not asserted) ━━━\n${verdicts.join('\n')}`);
+console.log(`\nall suites took ${((performance.now() - started) / 1000).toFixed(1)} s; results in bench/results/`);

@@ -1,0 +1,95 @@
+// csv-report.ts — owns `ksmsim density --csv DIR`: the result as four CSV files for spreadsheets and scripts.
+//
+//   series_with_ksm.csv, series_without_ksm.csv  t, guests, memory_used_bytes, node<i>_used_bytes…, every counter…
+//   per_guest.csv                                 one row per guest at the end of the KSM-on phase
+//   summary.csv                                   metric,value — the headline numbers, capacity, NUMA and knobs
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DensityResult, DensitySample } from '../density/density-types.ts';
+
+export const CSV_FILES = ['series_with_ksm.csv', 'series_without_ksm.csv', 'per_guest.csv', 'summary.csv'] as const;
+
+/** One CSV field (RFC 4180): quoted when it holds a comma, quote or line break. */
+export function csvField(v: string | number | null | undefined): string {
+  if (v === null || v === undefined) return '';
+  const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : v;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function csvLine(fields: ReadonlyArray<string | number | null | undefined>): string {
+  return fields.map(csvField).join(',') + '\n';
+}
+
+/** Counter names in first-seen order across the samples (the sampler may add one midway). */
+function counterNames(samples: readonly DensitySample[]): string[] {
+  const seen = new Set<string>();
+  for (const s of samples) for (const k of Object.keys(s.counters)) seen.add(k);
+  return [...seen];
+}
+
+export function seriesCsv(samples: readonly DensitySample[], numaNodes: number): string {
+  const nodes = Math.max(numaNodes, ...samples.map((s) => s.node_used_bytes.length));
+  const counters = counterNames(samples);
+  const nodeCols = Array.from({ length: nodes }, (_, i) => `node${i}_used_bytes`);
+  let out = csvLine(['t', 'guests', 'memory_used_bytes', ...nodeCols, ...counters]);
+  for (const s of samples) {
+    out += csvLine([
+      s.t, s.guests, s.memory_used_bytes,
+      ...nodeCols.map((_, i) => s.node_used_bytes[i]),
+      ...counters.map((c) => s.counters[c]),
+    ]);
+  }
+  return out;
+}
+
+export function perGuestCsv(result: DensityResult): string {
+  let out = csvLine(['name', 'workload', 'pid', 'ksm_merging_pages', 'ksm_process_profit', 'private_pages']);
+  for (const g of result.per_guest) {
+    out += csvLine([g.name, g.workload, g.pid, g.ksm_merging_pages, g.ksm_process_profit, g.private_pages]);
+  }
+  return out;
+}
+
+export function summaryCsv(r: DensityResult): string {
+  const rows: Array<[string, string | number | null | undefined]> = [
+    ['fleet', r.fleet.map((f) => `${f.workload}:${f.count}${f.args.length ? ':' + f.args.join(';') : ''}`).join(',')],
+    ['guests', r.fleet.reduce((a, f) => a + f.count, 0)],
+    ['host_memory_bytes', r.host.memory_bytes],
+    ['host_numa_nodes', r.host.numa_nodes],
+    ['memory_without_ksm_bytes', r.memory_without_ksm_bytes],
+    ['memory_with_ksm_bytes', r.memory_with_ksm_bytes],
+    ['saved_bytes', r.saved_bytes],
+    ['pages_shared', r.pages_shared],
+    ['pages_sharing', r.pages_sharing],
+    ['general_profit', r.general_profit],
+    ['converge_seconds', r.converge_seconds],
+    ['ksmd_cpu_seconds', r.ksmd_cpu_seconds],
+    ['ksmd_cpu_share', r.ksmd_cpu_share],
+  ];
+  if (r.guests_fit_without_ksm !== undefined) rows.push(['guests_fit_without_ksm', r.guests_fit_without_ksm]);
+  if (r.guests_fit_with_ksm !== undefined) rows.push(['guests_fit_with_ksm', r.guests_fit_with_ksm]);
+  if (r.density_gain !== undefined) rows.push(['density_gain', r.density_gain]);
+  for (const n of r.numa ?? []) {
+    const p = `numa.merge_across_nodes_${n.merge_across_nodes}`;
+    rows.push([`${p}.memory_with_ksm_bytes`, n.memory_with_ksm_bytes], [`${p}.saved_bytes`, n.saved_bytes], [`${p}.remote_access_share`, n.remote_access_share]);
+  }
+  for (const [k, v] of Object.entries(r.knobs)) rows.push([`knob.${k}`, v]);
+  return csvLine(['metric', 'value']) + rows.map((row) => csvLine(row)).join('');
+}
+
+/** Writes the four CSV files into dir (created if missing); returns their paths. */
+export function writeDensityCsv(result: DensityResult, dir: string): string[] {
+  mkdirSync(dir, { recursive: true });
+  const files: Record<(typeof CSV_FILES)[number], string> = {
+    'series_with_ksm.csv': seriesCsv(result.series.with_ksm, result.host.numa_nodes),
+    'series_without_ksm.csv': seriesCsv(result.series.without_ksm, result.host.numa_nodes),
+    'per_guest.csv': perGuestCsv(result),
+    'summary.csv': summaryCsv(result),
+  };
+  return CSV_FILES.map((name) => {
+    const path = join(dir, name);
+    writeFileSync(path, files[name]);
+    return path;
+  });
+}

@@ -5,6 +5,7 @@ import {
   readVmaTable, CTL_MERGEABLE_VMAS, CTL_VMA_COUNT, CTL_VMA_SEQ, MAX_VMAS, VM_MERGEABLE, VMA_FLAGS, VMA_NODE, VMA_PAGES,
   VMA_START, VMA_WORDS,
 } from './guest-control.ts';
+import { ErrnoError } from './errno.ts';
 
 export interface Vma {
   start: number; // first page
@@ -15,6 +16,8 @@ export interface Vma {
 
 export class VmaList {
   private vmas: Vma[] = [];
+  /** A copy of what the shared table holds: publish() falls back to it when a change would not fit. */
+  private published: Vma[] = [];
   private readonly ctl: Int32Array;
   private readonly table: Int32Array;
 
@@ -26,6 +29,7 @@ export class VmaList {
   /** Rebuild the local list from the shared table (the host taking over a dead guest's memory). */
   loadFromShared(): void {
     this.vmas = readVmaTable(this.ctl, this.table, 0, []).map((v) => ({ start: v.start, end: v.start + v.pages, flags: v.flags, node: v.node }));
+    this.published = this.vmas.map((m) => ({ ...m }));
   }
 
   get all(): readonly Vma[] {
@@ -75,6 +79,16 @@ export class VmaList {
     return this.vmas.length + extra > MAX_VMAS;
   }
 
+  /** How many VMAs are left after removing [start, end) (a hole punched in one VMA splits it in two). */
+  countAfterRemoving(start: number, end: number): number {
+    let n = 0;
+    for (const m of this.vmas) {
+      if (m.end <= start || m.start >= end) n++;
+      else n += (m.start < start ? 1 : 0) + (m.end > end ? 1 : 0);
+    }
+    return n;
+  }
+
   insert(vma: Vma): void {
     let i = 0;
     while (i < this.vmas.length && this.vmas[i]!.start < vma.start) i++;
@@ -109,15 +123,25 @@ export class VmaList {
     this.vmas = this.vmas.filter((m) => m.end <= start || m.start >= end);
   }
 
-  /** Merge neighbours with equal attributes, as vma_merge does, and mirror into shared memory. */
-  publish(): void {
+  /**
+   * Merge neighbours with equal attributes, as vma_merge does, and mirror into shared memory.
+   * If the result has more than MAX_VMAS areas (splits beyond vm.max_map_count), the list goes back
+   * to what was last published and this throws ENOMEM: the shared table must never overflow (a
+   * throw half-way through would also leave the seqlock odd, and every reader would spin forever).
+   */
+  publish(syscall = 'mmap'): void {
     const merged: Vma[] = [];
     for (const m of this.vmas) {
       const last = merged[merged.length - 1];
       if (last && last.end === m.start && last.flags === m.flags && last.node === m.node) last.end = m.end;
       else merged.push(m);
     }
+    if (merged.length > MAX_VMAS) {
+      this.vmas = this.published.map((m) => ({ ...m }));
+      throw new ErrnoError('ENOMEM', syscall, `more than ${MAX_VMAS} mappings`);
+    }
     this.vmas = merged;
+    this.published = merged.map((m) => ({ ...m }));
     const ctl = this.ctl;
     const t = this.table;
     Atomics.add(ctl, CTL_VMA_SEQ, 1); // odd: readers retry

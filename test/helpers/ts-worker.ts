@@ -1,0 +1,38 @@
+// ts-worker.ts — start a TypeScript fixture worker (through the host's tsx boot shim) and collect its result.
+
+import { Worker } from 'node:worker_threads';
+
+const BOOT = new URL('../../src/host/worker-boot.mjs', import.meta.url);
+
+/** Start `entry` (a .ts module URL) in a real worker thread; `data` arrives as workerData. */
+export function startTsWorker(entry: URL, data: object): Worker {
+  return new Worker(BOOT, { workerData: { ...data, __entry: entry.href } });
+}
+
+/** The first message the worker posts; rejects if it errors or exits first, or after `timeoutMs`. */
+export function firstMessage<T>(w: Worker, timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker posted nothing within ${timeoutMs} ms`)), timeoutMs);
+    const done = (): void => {
+      clearTimeout(timer);
+      w.off('message', onMessage);
+      w.off('error', onError);
+      w.off('exit', onExit);
+    };
+    const onMessage = (m: T): void => {
+      done();
+      resolve(m);
+    };
+    const onError = (e: Error): void => {
+      done();
+      reject(e);
+    };
+    const onExit = (code: number): void => {
+      done();
+      reject(new Error(`worker exited with ${code} before posting`));
+    };
+    w.on('message', onMessage);
+    w.on('error', onError);
+    w.on('exit', onExit);
+  });
+}

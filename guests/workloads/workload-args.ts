@@ -167,7 +167,8 @@ export function parseWorkloadArgs<S extends ArgSpec>(
   const given = new Map<string, string>();
   const known = () => Object.keys(all).join(', ');
   for (let i = 0; i < args.length; i++) {
-    let arg = args[i]!;
+    let shown = args[i]!;
+    let arg = shown;
     let key: string;
     let value: string | undefined;
     if (arg.startsWith('--')) {
@@ -179,7 +180,8 @@ export function parseWorkloadArgs<S extends ArgSpec>(
       } else {
         key = arg;
         value = args[i + 1];
-        if (value === undefined) throw new Error(`${workload}: argument --${key} needs a value`);
+        if (value === undefined || value.startsWith('--')) throw new Error(`${workload}: argument --${key} needs a value`);
+        shown = `--${key} ${value}`;
         i++;
       }
     } else {
@@ -189,7 +191,7 @@ export function parseWorkloadArgs<S extends ArgSpec>(
       value = arg.slice(eq + 1);
     }
     if (!Object.prototype.hasOwnProperty.call(all, key)) {
-      throw new Error(`${workload}: unknown key ${JSON.stringify(key)} in ${JSON.stringify(args[i])} (known keys: ${known()})`);
+      throw new Error(`${workload}: unknown key ${JSON.stringify(key)} in ${JSON.stringify(shown)} (known keys: ${known()})`);
     }
     if (given.has(key)) throw new Error(`${workload}: key ${key} given twice (${JSON.stringify(given.get(key))} and ${JSON.stringify(value)})`);
     given.set(key, value);

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import * as Comlink from 'comlink';
 import { AddressSpace, type AddressSpaceHooks } from '../mem/address-space.ts';
 import { PAGE_SIZE } from '../mem/constants.ts';
-import { createGuestSpaceHandles, type GuestSpaceHandles } from '../mem/guest-control.ts';
+import { createGuestSpaceHandles, recoverVmaTable, type GuestSpaceHandles } from '../mem/guest-control.ts';
 import { PhysicalMemory } from '../mem/physical-memory.ts';
 import { summarizeSpace, type SpaceSummary } from '../mem/space-summary.ts';
 import { KsmState } from '../ksm/ksm-state.ts';
@@ -191,9 +191,12 @@ export class Host {
     } catch (e) {
       outcome = { kind: 'error', message: (e as Error)?.message ?? String(e) };
     }
+    // End the thread first: a guest killed inside a VMA table write left its seqlock odd, and
+    // summarizeSpace (like ksmd) would spin on it forever; recoverVmaTable closes it once the writer is gone.
+    await w.close();
+    recoverVmaTable(new Int32Array(handles.control), new Int32Array(handles.vmaTable), handles.vaPages);
     const memoryAtExit = summarizeSpace(handles, this.memory);
     const ksmStatAtExit = parseKsmStat(formatKsmStat(new Int32Array(handles.control)));
-    await w.close();
     AddressSpace.reclaim(handles, this.memory, this.hooks);
     this.ksmd?.guestExited(handles.pid);
     const seconds = (performance.now() - started) / 1000;

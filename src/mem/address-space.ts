@@ -21,7 +21,7 @@ import {
 import { ErrnoError, OutOfMemoryKill } from './errno.ts';
 import {
   CTL_HAZARD, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_STATE, GUEST_EXITED, HAZARD_NONE,
-  MAX_VMAS, VM_HUGEPAGE, VM_MERGEABLE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, type GuestSpaceHandles,
+  MAX_VMAS, VM_HUGEPAGE, VM_MERGEABLE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, recoverVmaTable, type GuestSpaceHandles,
 } from './guest-control.ts';
 import type { PhysicalMemory } from './physical-memory.ts';
 import {
@@ -317,7 +317,13 @@ export class AddressSpace {
   /** Tear down a guest whose thread has ended, from its shared state alone (run by the host). */
   static reclaim(handles: GuestSpaceHandles, memory: PhysicalMemory, hooks?: AddressSpaceHooks): void {
     const space = new AddressSpace(handles, memory, hooks);
+    // The thread may have been terminated anywhere: inside publish() (seqlock odd, table torn) or
+    // inside munmap (pages released in part). Close the table, then sweep the whole page table
+    // rather than trusting the VMAs to cover every present page.
+    recoverVmaTable(space.ctl, new Int32Array(handles.vmaTable), space.vaPages);
     space.vmas.loadFromShared();
+    Atomics.store(space.ctl, CTL_HAZARD, HAZARD_NONE);
+    space.releaseRange(0, space.vaPages);
     space.teardown();
   }
 

@@ -86,3 +86,34 @@ export function readVmaTable(ctl: Int32Array, table: Int32Array, mustHave: numbe
     if (Atomics.load(ctl, CTL_VMA_SEQ) === s1) return out;
   }
 }
+
+/**
+ * Make a dead guest's VMA table readable again. A guest thread terminated inside VmaList.publish()
+ * leaves the seqlock odd, and every reader (ksmd, the host's exit summary) would spin on it forever;
+ * its entries may be half rewritten. Only for a writer that can no longer run: close the write, and
+ * keep just the entries that still lie inside the address space. Returns whether it had to.
+ */
+export function recoverVmaTable(ctl: Int32Array, table: Int32Array, vaPages: number): boolean {
+  const seq = Atomics.load(ctl, CTL_VMA_SEQ);
+  if (!(seq & 1)) return false;
+  const count = Math.min(Math.max(Atomics.load(ctl, CTL_VMA_COUNT), 0), MAX_VMAS);
+  let kept = 0;
+  let mergeable = 0;
+  for (let i = 0; i < count; i++) {
+    const b = i * VMA_WORDS;
+    const start = Atomics.load(table, b + VMA_START);
+    const pages = Atomics.load(table, b + VMA_PAGES);
+    if (start < 0 || pages <= 0 || start + pages > vaPages) continue;
+    const k = kept++ * VMA_WORDS;
+    const flags = Atomics.load(table, b + VMA_FLAGS);
+    Atomics.store(table, k + VMA_START, start);
+    Atomics.store(table, k + VMA_PAGES, pages);
+    Atomics.store(table, k + VMA_FLAGS, flags);
+    Atomics.store(table, k + VMA_NODE, Atomics.load(table, b + VMA_NODE));
+    if (flags & VM_MERGEABLE) mergeable++;
+  }
+  Atomics.store(ctl, CTL_VMA_COUNT, kept);
+  Atomics.store(ctl, CTL_MERGEABLE_VMAS, mergeable);
+  Atomics.store(ctl, CTL_VMA_SEQ, seq + 1);
+  return true;
+}

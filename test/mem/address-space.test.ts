@@ -6,6 +6,7 @@ import {
   MADV_DONTNEED, MAP_ANONYMOUS, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE, ZERO_FRAME,
 } from '../../src/mem/constants.ts';
 import { OutOfMemoryKill } from '../../src/mem/errno.ts';
+import { CTL_VMA_COUNT, CTL_VMA_SEQ, VMA_START, readVmaTable, recoverVmaTable } from '../../src/mem/guest-control.ts';
 import { PhysicalMemory } from '../../src/mem/physical-memory.ts';
 import { PTE_PRESENT, PTE_ZERO, pteFrame } from '../../src/mem/pte.ts';
 import { summarizeSpace } from '../../src/mem/space-summary.ts';
@@ -259,6 +260,32 @@ describe('address space', () => {
       expect(mem.freeFrames()).to.equal(free - 9);
       AddressSpace.reclaim(b.handles, mem);
       expect(mem.freeFrames()).to.equal(free);
+    });
+
+    it('reclaim frees every present page even where the VMA table no longer lists an area (a torn table)', () => {
+      const mem = PhysicalMemory.create({ bytes: 4 * MiB, numaNodes: 1 });
+      const free = mem.freeFrames();
+      const b = bareSpace({}, mem);
+      const a = b.space.mmap(16 * PAGE_SIZE);
+      b.space.memset(a, 3, 16 * PAGE_SIZE);
+      Atomics.store(b.space.ctl, CTL_VMA_COUNT, 0); // the dead guest's table lost its only entry
+      AddressSpace.reclaim(b.handles, mem);
+      expect(mem.freeFrames()).to.equal(free);
+    });
+
+    it('a dead writer\'s VMA table is recovered: the seqlock closed, out-of-range entries dropped', () => {
+      const b = bareSpace({ vaPages: 1024 });
+      const x = b.space.mmap(4 * PAGE_SIZE);
+      b.space.mmap(4 * PAGE_SIZE, PROT_READ);
+      const ctl = b.space.ctl;
+      const table = new Int32Array(b.handles.vmaTable);
+      expect(recoverVmaTable(ctl, table, 1024), 'nothing to recover while the seqlock is even').to.equal(false);
+      Atomics.add(ctl, CTL_VMA_SEQ, 1); // the guest died inside publish()
+      Atomics.store(table, VMA_START, 1022); // entry 0 half rewritten: start moved, length not yet (1022 + 4 > 1024)
+      expect(recoverVmaTable(ctl, table, 1024)).to.equal(true);
+      expect(Atomics.load(ctl, CTL_VMA_SEQ) % 2).to.equal(0);
+      const left = readVmaTable(ctl, table, 0, []);
+      expect(left.map((v) => v.start)).to.deep.equal([x / PAGE_SIZE + 4]);
     });
 
     it('two address spaces on one memory never see each other\'s bytes', () => {

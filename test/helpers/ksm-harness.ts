@@ -79,6 +79,39 @@ export class KsmHarness {
     await this.host.ksmd.waitForFullScans(n, timeoutMs);
   }
 
+  /** Wait until `counter` has not moved for `quietMs` (e.g. pages_scanned: ksmd sleeps or idles). */
+  async untilSteady(counter: string, quietMs = 150, timeoutMs = 10_000): Promise<void> {
+    let last = this.read(counter);
+    let since = Date.now();
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() - since < quietMs) {
+      if (Date.now() > deadline) throw new Error(`${counter} kept changing for ${timeoutMs} ms (now ${last})`);
+      await new Promise((r) => setTimeout(r, 10));
+      const now = this.read(counter);
+      if (now !== last) {
+        last = now;
+        since = Date.now();
+      }
+    }
+  }
+
+  /**
+   * With a long sleep_millisecs, make ksmd do exactly one more batch (one full pass, when
+   * pages_to_scan covers every page): any knob write wakes it (ksm_iter_wait), as in the kernel.
+   */
+  async onePass(): Promise<void> {
+    await this.untilSteady('pages_scanned');
+    const scans = this.read('full_scans');
+    await this.setKnobs({ sleep_millisecs: this.read('sleep_millisecs') });
+    const deadline = Date.now() + 20_000;
+    while (this.read('full_scans') < scans + 1) {
+      if (Date.now() > deadline) throw new Error('ksmd did not make its pass');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await this.untilSteady('pages_scanned');
+    if (this.read('full_scans') !== scans + 1) throw new Error(`ksmd made ${this.read('full_scans') - scans} passes, not one`);
+  }
+
   /** Launch the scripted fixture guest and wait until its mailbox is live. */
   async guest(options: { name?: string; node?: number; root?: boolean } = {}): Promise<ScriptedGuest> {
     const name = options.name ?? `g${++this.guestNo}`;

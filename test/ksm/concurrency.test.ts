@@ -24,6 +24,7 @@ interface ChurnResult {
   writes: number;
   pokes: number;
   reads: number;
+  advises: number;
   violations: number;
   firstViolation?: string;
 }
@@ -90,5 +91,42 @@ describe('KSM under concurrent writers', function () {
     expect(stats.events.merges, JSON.stringify(summary)).to.be.at.least(2000);
     expect(cowsAtLeast, JSON.stringify(summary)).to.be.at.least(2000);
     expect(final.frames.free + final.frames.private + final.frames.ksm + 1).to.equal(final.frames.total);
+  });
+
+  it('the same writers also madvise MERGEABLE, UNMERGEABLE and DONTNEED on random ranges: no violation, counters = recount', async () => {
+    await h?.shutdown();
+    h = await KsmHarness.start({
+      memoryBytes: 64 * 2 ** 20, knobs: { sleep_millisecs: 0, pages_to_scan: 100_000, stable_node_chains_prune_millisecs: 0 },
+    });
+    const guests: ScriptedGuest[] = [];
+    for (let i = 0; i < GUESTS; i++) guests.push(await h.guest());
+    for (const g of guests) {
+      await g.do({ op: 'mmap', region: 'r', pages: PAGES });
+      await g.do({ op: 'fill', region: 'r', kind: 'seeded', seed: CONTENT_SEED });
+      await g.do({ op: 'madvise', region: 'r', advice: MADV_MERGEABLE });
+    }
+    await h.setKnobs({ run: 1 });
+    await h.fullScans(2);
+    const before = await h.host.ksmd!.stats();
+    const results = (await Promise.all(
+      guests.map((g, i) => g.do({
+        op: 'churn', region: 'r', ms: CHURN_MS / 2, contents: CONTENTS, contentSeed: CONTENT_SEED, seed: 2000 + i, burst: 48, pauseMs: 1, adviseProb: 0.5,
+      }, CHURN_MS + 20_000)),
+    )) as unknown as ChurnResult[];
+    for (const [i, r] of results.entries()) {
+      expect(r.violations, `guest ${i}: ${r.firstViolation}`).to.equal(0);
+      expect(r.advises, 'madvise calls during the churn').to.be.greaterThan(10);
+    }
+    // Leave every page mergeable again, so the final state has merges to recount.
+    for (const g of guests) await g.do({ op: 'madvise', region: 'r', advice: MADV_MERGEABLE });
+    await h.fullScans(3);
+    for (const g of guests) {
+      const v = await g.verify();
+      expect(v.mismatches, `${g.name}: ${v.badPages.join(', ')}`).to.equal(0);
+    }
+    const stats = await h.host.ksmd!.stats();
+    expect(stats.events.merges - before.events.merges).to.be.at.least(500);
+    const final = await expectCountersMatchRecount(h.host);
+    expect(final.counters.pages_sharing).to.be.greaterThan(0);
   });
 });

@@ -24,40 +24,13 @@ async function expectIntact(...guests: ScriptedGuest[]): Promise<void> {
   }
 }
 
-/** ksmd sits in its sleep: pages_scanned has not moved for `quietMs`. */
-async function ksmdAsleep(h: KsmHarness, quietMs = 150): Promise<void> {
-  let last = h.read('pages_scanned');
-  let since = Date.now();
-  const deadline = Date.now() + 5000;
-  while (Date.now() - since < quietMs) {
-    if (Date.now() > deadline) throw new Error('ksmd never went to sleep');
-    await new Promise((r) => setTimeout(r, 10));
-    const now = h.read('pages_scanned');
-    if (now !== last) {
-      last = now;
-      since = Date.now();
-    }
-  }
-}
-
 /**
  * Nothing mergeable is left: ksmd's next pass drops the mm and then ksmd goes idle, so full_scans
- * stops advancing (measured on Linux 6.18). Wait for that pass (it may already be over), then check
- * that full_scans stands still.
+ * stops advancing (measured on Linux 6.18). Wait for that pass (it may already be over) and for
+ * full_scans to stand still.
  */
-async function untilKsmdIdle(h: KsmHarness, quietMs = 200, timeoutMs = 10_000): Promise<void> {
-  let scans = h.read('full_scans');
-  let since = Date.now();
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() - since < quietMs) {
-    if (Date.now() > deadline) expect.fail(`full_scans still advancing (${scans}) with nothing mergeable`);
-    await new Promise((r) => setTimeout(r, 10));
-    const now = h.read('full_scans');
-    if (now !== scans) {
-      scans = now;
-      since = Date.now();
-    }
-  }
+async function untilKsmdIdle(h: KsmHarness): Promise<void> {
+  await h.untilSteady('full_scans', 200);
 }
 
 describe('KSM merging, as the kernel selftests check it', function () {
@@ -132,7 +105,7 @@ describe('KSM merging, as the kernel selftests check it', function () {
     await h.fullScans(2);
     // ksmd keeps running but sleeps a minute between batches: nothing scans the area now.
     await h.setKnobs({ sleep_millisecs: 60_000 });
-    await ksmdAsleep(h);
+    await h.untilSteady('pages_scanned');
     const scans = h.read('full_scans');
     await g.do({ op: 'madvise', region: 'a', advice: MADV_UNMERGEABLE });
     await expectIntact(g);

@@ -1,0 +1,152 @@
+// merge-lifecycle.test.ts — how merged pages live and die: how many visits a merge takes, guests that
+// exit or are killed while merged, MADV_DONTNEED and munmap of KSM pages, chains that shrink and
+// collapse, and KSM zero pages under run=2. Semantics from mm/ksm.c as summarised in
+// /work/shared/notes/kernel-ksm.md; every test ends with the counters equal to a recount.
+import { expect } from 'chai';
+import { MADV_DONTNEED, MADV_MERGEABLE } from '../../src/mem/constants.ts';
+import { KsmHarness, SELFTEST_KNOBS, type ScriptedGuest } from '../helpers/ksm-harness.ts';
+import { expectCountersMatchRecount, recount } from '../helpers/recount.ts';
+
+async function mergeableRegion(g: ScriptedGuest, region: string, pages: number, fill: Record<string, unknown>): Promise<void> {
+  await g.do({ op: 'mmap', region, pages });
+  await g.do({ op: 'fill', region, ...fill });
+  await g.do({ op: 'madvise', region, advice: MADV_MERGEABLE });
+}
+
+async function expectIntact(...guests: ScriptedGuest[]): Promise<void> {
+  for (const g of guests) {
+    const v = await g.verify();
+    expect(v.mismatches, `${g.name}: ${v.badPages.join(', ')}`).to.equal(0);
+  }
+}
+
+function sharedSharing(h: KsmHarness): [number, number] {
+  const c = h.counters();
+  return [c.pages_shared, c.pages_sharing];
+}
+
+describe('KSM pages over their lifetime', function () {
+  this.timeout(30_000);
+  let h: KsmHarness | undefined;
+
+  afterEach(async () => {
+    await h?.shutdown();
+    h = undefined;
+  });
+
+  it('a page equal to a KSM page merges on its first visit (stable tree first); two new equal pages need two visits', async () => {
+    h = await KsmHarness.start({ knobs: SELFTEST_KNOBS });
+    const g = await h.guest();
+    await mergeableRegion(g, 'a', 8, { kind: 'seeded', seed: 1 });
+    await h.setKnobs({ run: 1 });
+    await h.fullScans(2);
+    expect(sharedSharing(h)).to.deep.equal([1, 7]);
+    // From now on ksmd makes one pass per wake-up.
+    await h.setKnobs({ sleep_millisecs: 60_000 });
+    await h.untilSteady('pages_scanned');
+    await mergeableRegion(g, 'same', 1, { kind: 'seeded', seed: 1 });
+    await mergeableRegion(g, 'pair', 2, { kind: 'seeded', seed: 2 });
+    await h.onePass();
+    // The page like the KSM page merged at once; the new pair only had its checksum taken.
+    expect(sharedSharing(h)).to.deep.equal([1, 8]);
+    expect(h.counters().rmap_items).to.equal(11);
+    await h.onePass();
+    expect(sharedSharing(h)).to.deep.equal([2, 9]);
+    await expectIntact(g);
+    await h.onePass();
+    await expectCountersMatchRecount(h.host);
+  });
+
+  it('a guest that exits while merged leaves the other sharers intact; counters drop at the next scan; no frame leaks', async () => {
+    h = await KsmHarness.start({ knobs: SELFTEST_KNOBS });
+    const a = await h.guest();
+    const b = await h.guest();
+    await mergeableRegion(a, 'x', 8, { kind: 'seeded', seed: 3 });
+    await mergeableRegion(b, 'x', 8, { kind: 'seeded', seed: 3 });
+    await h.setKnobs({ run: 1 });
+    await h.fullScans(2);
+    expect(sharedSharing(h)).to.deep.equal([1, 15]);
+    const report = await a.exit(0);
+    expect(report.status).to.equal('exited');
+    expect(report.memoryAtExit.ksmPages).to.equal(8);
+    expect(report.ksmStatAtExit.ksm_merging_pages).to.equal(8);
+    expect([...recount(h.host).ksmMappers.values()]).to.deep.equal([8]);
+    await expectIntact(b);
+    await h.fullScans(2);
+    expect(sharedSharing(h)).to.deep.equal([1, 7]);
+    await expectCountersMatchRecount(h.host);
+    // Killing the last sharer (as by SIGKILL) frees the KSM page with its last mapping.
+    await b.handle.kill();
+    expect((await b.handle.done).status).to.equal('failed');
+    await h.untilSteady('full_scans', 200);
+    expect(sharedSharing(h)).to.deep.equal([0, 0]);
+    const r = await expectCountersMatchRecount(h.host);
+    expect(r.frames.private + r.frames.ksm).to.equal(0);
+  });
+
+  it('MADV_DONTNEED and munmap drop KSM mappings: the pages read zero or are gone, the KSM page lives while mapped', async () => {
+    h = await KsmHarness.start({ knobs: SELFTEST_KNOBS });
+    const g = await h.guest();
+    await mergeableRegion(g, 'a', 8, { kind: 'seeded', seed: 4 });
+    await mergeableRegion(g, 'b', 8, { kind: 'seeded', seed: 4 });
+    await h.setKnobs({ run: 1 });
+    await h.fullScans(2);
+    expect(sharedSharing(h)).to.deep.equal([1, 15]);
+    await h.setKnobs({ run: 0 });
+    await g.do({ op: 'madvise', region: 'a', from: 0, count: 4, advice: MADV_DONTNEED });
+    await g.do({ op: 'munmap', region: 'b' });
+    await expectIntact(g); // a[0..3] read as zeros now, a[4..7] as before
+    expect([...recount(h.host).ksmMappers.values()]).to.deep.equal([4]);
+    expect(sharedSharing(h)).to.deep.equal([1, 15]); // until ksmd looks again
+    await h.setKnobs({ run: 1 });
+    await h.fullScans(2);
+    expect(sharedSharing(h)).to.deep.equal([1, 3]);
+    await expectCountersMatchRecount(h.host);
+  });
+
+  it('a chain shrinks as its dups die and collapses to a plain KSM page when one is left', async () => {
+    h = await KsmHarness.start({ knobs: { ...SELFTEST_KNOBS, max_page_sharing: 4, stable_node_chains_prune_millisecs: 0 } });
+    const g = await h.guest();
+    await mergeableRegion(g, 'a', 16, { kind: 'seeded', seed: 5 });
+    await h.setKnobs({ run: 1 });
+    await h.fullScans(2);
+    let c = h.counters();
+    expect([c.pages_shared, c.pages_sharing, c.stable_node_dups, c.stable_node_chains]).to.deep.equal([4, 12, 4, 1]);
+    await g.do({ op: 'fill', region: 'a', from: 12, count: 4, kind: 'unique', seed: 900 });
+    await h.fullScans(2);
+    c = h.counters();
+    expect([c.pages_shared, c.pages_sharing, c.stable_node_dups, c.stable_node_chains]).to.deep.equal([3, 9, 3, 1]);
+    await expectCountersMatchRecount(h.host);
+    await g.do({ op: 'fill', region: 'a', from: 4, count: 8, kind: 'unique', seed: 950 });
+    await h.fullScans(2);
+    c = h.counters();
+    expect([c.pages_shared, c.pages_sharing, c.stable_node_dups, c.stable_node_chains]).to.deep.equal([1, 3, 0, 0]);
+    await expectIntact(g);
+    await expectCountersMatchRecount(h.host);
+  });
+
+  it('use_zero_pages 1 then run=2: KSM zero pages become private zero-filled pages at once, and merge again with run=1', async () => {
+    h = await KsmHarness.start({ knobs: { ...SELFTEST_KNOBS, use_zero_pages: 1 } });
+    const g = await h.guest();
+    await mergeableRegion(g, 'z', 16, { kind: 'byte', value: 0 });
+    await mergeableRegion(g, 'x', 4, { kind: 'seeded', seed: 6 });
+    await h.setKnobs({ run: 1 });
+    await h.fullScans(3);
+    let c = h.counters();
+    expect([c.ksm_zero_pages, c.pages_shared, c.pages_sharing]).to.deep.equal([16, 1, 3]);
+    await expectCountersMatchRecount(h.host);
+    await h.setKnobs({ run: 2 });
+    c = h.counters();
+    expect([c.ksm_zero_pages, c.pages_shared, c.pages_sharing, c.full_scans]).to.deep.equal([0, 0, 0, 0]);
+    const r = recount(h.host);
+    expect([r.counters.ksm_zero_pages, r.ksmMappers.size, r.frames.private]).to.deep.equal([0, 0, 16 + 4 + 1]);
+    expect((await g.ksmStat()).values.ksm_zero_pages).to.equal(0);
+    await expectIntact(g);
+    await h.setKnobs({ run: 1 });
+    await h.fullScans(3);
+    c = h.counters();
+    expect([c.ksm_zero_pages, c.pages_shared, c.pages_sharing]).to.deep.equal([16, 1, 3]);
+    await expectIntact(g);
+    await expectCountersMatchRecount(h.host);
+  });
+});

@@ -136,6 +136,7 @@ async function expectBand(row: string, specs: readonly GuestSpec[]): Promise<Sav
     const c = s.counters;
     const what = `${row}: saving ${s.byCounters.toFixed(4)} (memory ${s.byMemory.toFixed(4)}) after ${s.scans} full scans; ` +
       `pages_shared ${c.pages_shared} pages_sharing ${c.pages_sharing} ksm_zero_pages ${c.ksm_zero_pages} of ${f.mappedPages} pages`;
+    if (process.env.WORKLOADS_VERBOSE) console.log(`      ${what}`);
     expect(s.byCounters, what).to.be.within(band![0], band![1]);
     // The counters and the host's memory agree (a frame or two may wait for ksmd to free it).
     expect(Math.abs(s.byCounters - s.byMemory), what).to.be.lessThan(0.01);
@@ -213,8 +214,12 @@ describe('workload library: sharing of a small fleet lands in the documented ban
     await expectBand('jvm', fleetOf('jvm', 4, TWO_MIB));
   });
 
-  it('random: 4 guests', async () => {
-    await expectBand('random', fleetOf('random', 4, TWO_MIB));
+  it('random: 4 guests (and its static pages are not volatile)', async () => {
+    const s = await expectBand('random', fleetOf('random', 4, TWO_MIB));
+    // The control for the volatile workload: with smart_scan=0 a static unique page sits in the
+    // unstable tree (pages_unshared), not in pages_volatile.
+    if (process.env.WORKLOADS_VERBOSE) console.log(`      random: pages_volatile ${s.counters.pages_volatile} of 2048`);
+    expect(s.counters.pages_volatile / 2048, `pages_volatile ${s.counters.pages_volatile}`).to.be.at.most(0.05);
   });
 
   it('mergeable=0: an idle fleet saves nothing and ksmd tracks none of its pages', async () => {
@@ -255,13 +260,12 @@ describe('workload library: volatile pages', function () {
     }
   }
 
-  it('volatile: nearly every page is in pages_volatile, nothing merges (random as the control)', async () => {
+  it('volatile: nearly every page is in pages_volatile, nothing merges (random is the control above)', async () => {
     const band = bands.get('volatile')!;
     const vol = await volatileShare(fleetOf('volatile', 3, ['size=512KiB']));
+    if (process.env.WORKLOADS_VERBOSE) console.log(`      volatile: pages_volatile share ${vol.share.toFixed(3)}, saving ${vol.saving}`);
     expect(vol.share, `pages_volatile share ${vol.share}`).to.be.at.least(0.9);
     expect(vol.saving).to.be.within(band[0], band[1]);
-    const control = await volatileShare(fleetOf('random', 3, ['size=512KiB']));
-    expect(control.share, `random: pages_volatile share ${control.share}`).to.be.at.most(0.05);
   });
 });
 

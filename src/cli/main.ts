@@ -5,7 +5,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_MEMORY_BYTES } from '../host/host.ts';
 import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
-import { ksmFileNames } from '../ksm/sysfs.ts';
+import { addDensityCommand } from './density-command.ts';
+import { collectKnob } from './knob-flag.ts';
 import { describeSession, runSession, type GuestPlan } from './host-session.ts';
 import { addFidelityCommand } from './fidelity-command.ts';
 import { parseCount, parseSize } from './parse-size.ts';
@@ -20,14 +21,6 @@ interface HostFlags {
   root?: boolean;
   ksm: Array<[string, string]>;
   json?: string;
-}
-
-function collectKnob(value: string, prev: Array<[string, string]>): Array<[string, string]> {
-  const eq = value.indexOf('=');
-  if (eq <= 0) throw new Error(`--ksm: expected KEY=VALUE, got ${JSON.stringify(value)}`);
-  const key = value.slice(0, eq);
-  if (!ksmFileNames().includes(key)) throw new Error(`--ksm: unknown knob ${JSON.stringify(key)} (see /sys/kernel/mm/ksm: ${ksmFileNames().join(', ')})`);
-  return [...prev, [key, value.slice(eq + 1)]];
 }
 
 function addHostFlags(cmd: Command): Command {
@@ -87,6 +80,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
     .action(async (flags: HostFlags) => {
       code = await demoCommand({ ...flags, memory: flags.memory === DEFAULT_MEMORY_BYTES ? 256 * 2 ** 20 : flags.memory }, out);
     });
+  addDensityCommand(program, out, (c) => (code = c));
   addFidelityCommand(program, out, (c) => (code = c));
   try {
     await program.parseAsync(own, { from: 'user' });

@@ -1,0 +1,100 @@
+// density-command.ts — owns `ksmsim density`: read the fleet, run the experiment, print the headline,
+// and write the JSON, CSV and HTML reports.
+
+import { Command, Option } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { runDensity, type DensityOptions } from '../density/density-runner.ts';
+import type { DensityResult, FleetEntry } from '../density/density-types.ts';
+import { parseFleetSpec, readFleetFile } from '../density/fleet-spec.ts';
+import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
+import { writeDensityCsv } from '../report/csv-report.ts';
+import { renderDensityHtml } from '../report/html-report.ts';
+import { collectKnob } from './knob-flag.ts';
+import { formatBytes, parseCount, parseSize } from './parse-size.ts';
+
+/** What `npm start` runs: a mixed fleet that converges within about a minute on 2 cores. */
+export const DEFAULT_FLEET = 'os-image:6:size=4MiB,idle:4:size=2MiB,web:3:size=3MiB,db:1:size=4MiB';
+
+interface DensityFlags {
+  fleet?: string;
+  fleetFile?: string;
+  memory: number;
+  numaNodes: number;
+  ksm: Array<[string, string]>;
+  capacity?: boolean;
+  mergeAcrossNodes: '0' | '1' | 'both';
+  maxGuests: number;
+  maxSeconds: number;
+  json?: string;
+  csv?: string;
+  html?: string;
+}
+
+export function headline(r: DensityResult): string {
+  const fleet = r.fleet.map((e) => `${e.count}× ${e.workload}`).join(', ');
+  const saved = r.memory_without_ksm_bytes > 0 ? (100 * r.saved_bytes) / r.memory_without_ksm_bytes : 0;
+  let text = `Fleet ${fleet} on a ${formatBytes(r.host.memory_bytes)} host (${r.host.numa_nodes} node${r.host.numa_nodes > 1 ? 's' : ''}): ` +
+    `memory ${formatBytes(r.memory_without_ksm_bytes)} without KSM and ${formatBytes(r.memory_with_ksm_bytes)} with it, ` +
+    `${formatBytes(r.saved_bytes)} saved (${saved.toFixed(1)} %; pages_shared ${r.pages_shared}, pages_sharing ${r.pages_sharing}, general_profit ${formatBytes(r.general_profit)}). `;
+  text += r.converge_seconds === null ? 'The saving had not converged when the run stopped. ' : `The saving converged within ${r.converge_seconds.toFixed(2)} s of the fleet being up. `;
+  text += `ksmd was busy ${r.ksmd_cpu_seconds.toFixed(2)} s (${(100 * r.ksmd_cpu_share).toFixed(1)} % of one core).`;
+  if (r.density_gain !== undefined) {
+    text += ` Capacity: ${r.guests_fit_without_ksm} guests fit without KSM and ${r.guests_fit_with_ksm} with it, a density gain of ${r.density_gain.toFixed(2)}×.`;
+  }
+  for (const n of r.numa ?? []) {
+    text += ` merge_across_nodes=${n.merge_across_nodes}: ${formatBytes(n.memory_with_ksm_bytes)} used, ${(100 * n.remote_access_share).toFixed(1)} % of mapped pages on a remote node.`;
+  }
+  return text;
+}
+
+export function addDensityCommand(program: Command, out: (s: string) => void, setCode: (c: number) => void): void {
+  program
+    .command('density')
+    .description('measure the memory KSM saves for a fleet of guest workloads (what npm start runs)')
+    .option('--fleet <spec>', 'workloads and counts, e.g. "idle:20,web:10,db:2" (name:count[:key=value;...])')
+    .option('--fleet-file <file>', 'a JSON or YAML fleet file: [{workload, count, args}]')
+    .option('--memory <size>', 'physical memory of the host', (v) => parseSize(v, '--memory'), 512 * 2 ** 20)
+    .option('--numa-nodes <n>', 'NUMA nodes', (v) => parseCount(v, '--numa-nodes', 1, MAX_NUMA_NODES), 1)
+    .addOption(new Option('--ksm <key=value>', 'a /sys/kernel/mm/ksm knob for the KSM-on runs (repeatable)').argParser(collectKnob).default([]))
+    .option('--capacity', 'also launch guests until memory is full, with and without KSM (density gain)')
+    .addOption(new Option('--merge-across-nodes <mode>', 'merge_across_nodes for the KSM run, or both to compare').choices(['0', '1', 'both']).default('1'))
+    .option('--max-guests <n>', 'capacity mode: stop after this many guests', (v) => parseCount(v, '--max-guests', 1, 4096), 64)
+    .option('--max-seconds <s>', 'longest wait for the saving to converge', (v) => parseCount(v, '--max-seconds', 1, 86400), 60)
+    .option('--json <file>', 'write the full result as JSON')
+    .option('--csv <dir>', 'write the time series and summaries as CSV files')
+    .option('--html <file>', 'write a self-contained HTML report with charts')
+    .action(async (flags: DensityFlags) => {
+      setCode(await densityCommand(flags, out));
+    });
+}
+
+async function densityCommand(flags: DensityFlags, out: (s: string) => void): Promise<number> {
+  if (flags.fleet && flags.fleetFile) throw new Error('--fleet and --fleet-file: give one of them');
+  if (flags.mergeAcrossNodes === 'both' && flags.numaNodes < 2) throw new Error('--merge-across-nodes both needs --numa-nodes 2 or more');
+  let fleet: FleetEntry[];
+  if (flags.fleetFile) fleet = readFleetFile(flags.fleetFile);
+  else fleet = parseFleetSpec(flags.fleet ?? DEFAULT_FLEET);
+  const html = flags.html;
+  const quiet = !!flags.json && !process.stderr.isTTY;
+  const status = !quiet && process.stderr.isTTY ? (line: string) => process.stderr.write(`\r\x1b[2K${line}`) : undefined;
+  const o: DensityOptions = {
+    memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, mergeAcrossNodes: flags.mergeAcrossNodes,
+    capacity: !!flags.capacity, maxGuests: flags.maxGuests, maxSeconds: flags.maxSeconds, sampleMs: 100,
+    log: () => {}, status,
+  };
+  if (!flags.json) out(`ksmsim density: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${formatBytes(flags.memory)}${flags.capacity ? ', with capacity runs' : ''}`);
+  const result = await runDensity(o, fleet);
+  if (status) process.stderr.write('\r\x1b[2K');
+  if (flags.json) writeFileSync(flags.json, JSON.stringify(result, null, 2) + '\n');
+  if (flags.csv) {
+    mkdirSync(flags.csv, { recursive: true });
+    writeDensityCsv(result, flags.csv);
+  }
+  if (html) writeFileSync(html, renderDensityHtml(result));
+  if (!flags.json || process.stdout.isTTY) {
+    out(headline(result));
+    if (html) out(`HTML report: ${resolve(html)}`);
+  }
+  return 0;
+}

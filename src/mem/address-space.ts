@@ -220,6 +220,8 @@ export class AddressSpace {
   read(addr: number, length: number): Uint8Array {
     checkInt(length, 'read', 'length');
     if (length < 0) throw new ErrnoError('EINVAL', 'read', `length ${length}`);
+    // Check the range before allocating the result: a huge length is EFAULT, not a RangeError.
+    if (length > 0) this.checkAccess('read', addr, length);
     const out = new Uint8Array(length);
     this.readInto(addr, out);
     return out;

@@ -235,6 +235,12 @@ describe('address space errors', () => {
       expect(errnoOf(() => b.space.read(-PAGE_SIZE, 1))).to.equal('EFAULT');
     });
 
+    it('a read longer than the whole address space fails with EFAULT (before any buffer is allocated)', () => {
+      const b = bareSpace();
+      const a = b.space.mmap(PAGE_SIZE);
+      expect(errnoOf(() => b.space.read(a, 2 ** 33))).to.equal('EFAULT');
+    });
+
     it('a write or memset of an unmapped address fails with EFAULT', () => {
       const b = bareSpace();
       expect(errnoOf(() => b.space.write(64 * PAGE_SIZE, new Uint8Array(8)))).to.equal('EFAULT');

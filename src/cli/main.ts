@@ -9,6 +9,7 @@ import { addDensityCommand } from './density-command.ts';
 import { collectKnob } from './knob-flag.ts';
 import { describeSession, runSession, type GuestPlan } from './host-session.ts';
 import { addFidelityCommand } from './fidelity-command.ts';
+import { addStressCommand } from './stress-command.ts';
 import { parseCount, parseSize } from './parse-size.ts';
 
 const GUESTS_DIR = new URL('../../guests/', import.meta.url);
@@ -82,6 +83,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
     });
   addDensityCommand(program, out, (c) => (code = c));
   addFidelityCommand(program, out, (c) => (code = c));
+  addStressCommand(program, out, (c) => (code = c));
   try {
     await program.parseAsync(own, { from: 'user' });
     return code;

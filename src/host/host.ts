@@ -8,6 +8,7 @@ import { PAGE_SIZE } from '../mem/constants.ts';
 import { createGuestSpaceHandles, recoverVmaTable, type GuestSpaceHandles } from '../mem/guest-control.ts';
 import { PhysicalMemory } from '../mem/physical-memory.ts';
 import { summarizeSpace, type SpaceSummary } from '../mem/space-summary.ts';
+import type { KsmEngineOptions } from '../ksm/ksm-engine.ts';
 import { KsmState } from '../ksm/ksm-state.ts';
 import { KsmFiles, formatKsmStat, type Caller } from '../ksm/sysfs.ts';
 import type { GuestOutcome, GuestWorkerApi } from '../guest/guest-worker.ts';
@@ -26,6 +27,8 @@ export interface HostOptions {
   readonly ksmd?: boolean;
   /** Where guest log lines and host notices go (default: stdout). */
   readonly onLog?: (line: string) => void;
+  /** ksmd engine options (only tests set any: a deliberately broken protocol, see BrokenProtocol). */
+  readonly ksmdOptions?: KsmEngineOptions;
 }
 
 export interface LaunchOptions {
@@ -100,7 +103,7 @@ export class Host {
   static async start(options: HostOptions = {}): Promise<Host> {
     const memory = PhysicalMemory.create({ bytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES, numaNodes: options.numaNodes ?? 1 });
     const ksm = KsmState.create();
-    const ksmd = options.ksmd === false ? undefined : await KsmdController.start(memory, ksm);
+    const ksmd = options.ksmd === false ? undefined : await KsmdController.start(memory, ksm, options.ksmdOptions);
     return new Host(options, memory, ksm, ksmd);
   }
 
@@ -167,6 +170,17 @@ export class Host {
 
   async writeFile(path: string, text: string, caller: Caller = { root: true }): Promise<void> {
     await this.files.write(path, text, caller);
+  }
+
+  /**
+   * Kill the ksmd thread wherever it is, run `whileDead` (a repair, with guests stopped by the
+   * caller), then start a new ksmd that knows every running guest (fault injection, issue 5).
+   */
+  async restartKsmd(whileDead: () => void | Promise<void> = () => {}): Promise<void> {
+    if (!this.ksmd) throw new Error('this host runs without ksmd');
+    await this.ksmd.kill();
+    await whileDead();
+    await this.ksmd.restart(this.guests.map((g) => g.handles));
   }
 
   /** Stop every guest and ksmd; the host cannot be used afterwards. */

@@ -3,29 +3,59 @@
 import type { GuestSpaceHandles } from '../mem/guest-control.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import { KC_KSMD_ALIVE, type KsmState } from '../ksm/ksm-state.ts';
+import type { KsmEngineOptions } from '../ksm/ksm-engine.ts';
 import type { KsmdStats, KsmdWorkerApi } from '../ksm/ksmd-worker.ts';
 import { spawnWorker, type SpawnedWorker } from './spawn-worker.ts';
 
 const KSMD_ENTRY = new URL('../ksm/ksmd-worker.ts', import.meta.url);
 
 export class KsmdController {
-  private readonly w: SpawnedWorker<KsmdWorkerApi>;
+  private w: SpawnedWorker<KsmdWorkerApi>;
   private readonly state: KsmState;
+  private readonly memory: PhysicalMemory;
+  private readonly options: KsmEngineOptions;
 
-  private constructor(w: SpawnedWorker<KsmdWorkerApi>, state: KsmState) {
+  private constructor(w: SpawnedWorker<KsmdWorkerApi>, state: KsmState, memory: PhysicalMemory, options: KsmEngineOptions) {
     this.w = w;
     this.state = state;
+    this.memory = memory;
+    this.options = options;
   }
 
-  static async start(memory: PhysicalMemory, state: KsmState): Promise<KsmdController> {
-    const w = spawnWorker<KsmdWorkerApi>(KSMD_ENTRY, { memory: memory.handles, ksm: state.handles });
-    const c = new KsmdController(w, state);
+  static async start(memory: PhysicalMemory, state: KsmState, options: KsmEngineOptions = {}): Promise<KsmdController> {
+    const c = new KsmdController(KsmdController.spawn(memory, state, options), state, memory, options);
+    await c.waitAlive();
+    return c;
+  }
+
+  private static spawn(memory: PhysicalMemory, state: KsmState, options: KsmEngineOptions): SpawnedWorker<KsmdWorkerApi> {
+    return spawnWorker<KsmdWorkerApi>(KSMD_ENTRY, { memory: memory.handles, ksm: state.handles, engine: options });
+  }
+
+  private async waitAlive(): Promise<void> {
     const deadline = Date.now() + 30_000;
-    while (Atomics.load(state.control, KC_KSMD_ALIVE) !== 1) {
+    while (Atomics.load(this.state.control, KC_KSMD_ALIVE) !== 1) {
       if (Date.now() > deadline) throw new Error('ksmd did not start');
       await new Promise((r) => setTimeout(r, 5));
     }
-    return c;
+  }
+
+  /**
+   * Terminate the ksmd thread wherever it is (as by SIGKILL: mid-merge, mid-request) and start a new
+   * one that knows `guests`. The new engine rebuilds its trees from the page tables as it scans; what
+   * the dead thread held on its own heap (temporary references, deferred frees) is lost, so the
+   * caller must repair frame accounting while the guests are stopped (see src/stress/recount.ts).
+   */
+  async kill(): Promise<void> {
+    await this.w.close();
+    Atomics.store(this.state.control, KC_KSMD_ALIVE, 0);
+  }
+
+  /** Start a fresh ksmd thread after kill(), registering `guests` with it. */
+  async restart(guests: readonly GuestSpaceHandles[]): Promise<void> {
+    this.w = KsmdController.spawn(this.memory, this.state, this.options);
+    await this.waitAlive();
+    for (const h of guests) this.addGuest(h);
   }
 
   addGuest(h: GuestSpaceHandles): void {

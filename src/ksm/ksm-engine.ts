@@ -43,6 +43,19 @@ export interface EngineEvents {
   deferredFrees: number;
 }
 
+/**
+ * TEST ONLY — a deliberately broken protocol, so tests can prove the stress checkers fail (issue 5).
+ * 'no-recompare': replace the PTE straight from the value seen when the pages were first compared:
+ *   no write-protect, no wait for the guest to leave the page, no compare after it.
+ * 'free-without-hazard': free the replaced frame at once, without checking the guest's hazard word.
+ * Default 'none'; only tests and `ksmsim stress --broken` pass anything else (through workerData).
+ */
+export type BrokenProtocol = 'none' | 'no-recompare' | 'free-without-hazard';
+
+export interface KsmEngineOptions {
+  readonly brokenProtocol?: BrokenProtocol;
+}
+
 /** How long ksmd spins for a guest to leave a page it just write-protected (the TLB shootdown). */
 const SHOOTDOWN_SPINS = 256;
 const PRESENT_ANON_MASK = PTE_PRESENT | PTE_ZERO | PTE_SWAPPED | PTE_MERGEABLE;
@@ -86,8 +99,12 @@ export class KsmEngine {
   private deferred: number[] = [];
   private lastChainPrune = 0;
   private cpuMs: () => number;
+  private readonly brokenNoRecompare: boolean;
+  private readonly brokenFreeEarly: boolean;
 
-  constructor(memory: PhysicalMemory, state: KsmState, cpuMs: () => number = () => performance.now()) {
+  constructor(memory: PhysicalMemory, state: KsmState, cpuMs: () => number = () => performance.now(), options: KsmEngineOptions = {}) {
+    this.brokenNoRecompare = options.brokenProtocol === 'no-recompare';
+    this.brokenFreeEarly = options.brokenProtocol === 'free-without-hazard';
     this.memory = memory;
     this.state = state;
     this.bankI32 = memory.bankI32;
@@ -407,6 +424,7 @@ export class KsmEngine {
    */
   private writeProtect(g: GuestScan, vpage: number, pte: number): number {
     if ((pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) return 0;
+    if (this.brokenNoRecompare) return pte; // TEST ONLY (see BrokenProtocol)
     const wp = (pte & ~PTE_WRITABLE) | PTE_WP_KSMD;
     if (Atomics.compareExchange(g.pt, vpage, pte, wp) !== pte) return 0;
     const ctl = g.ctl;
@@ -419,7 +437,7 @@ export class KsmEngine {
     const mem = this.memory;
     const k = this.stable.frame[sn]!;
     const wp = this.writeProtect(g, vpage, pte);
-    if (!wp || mem.compareFrames(wp >>> PTE_FRAME_SHIFT, k) !== 0) {
+    if (!wp || (!this.brokenNoRecompare && mem.compareFrames(wp >>> PTE_FRAME_SHIFT, k) !== 0)) {
       mem.putFrame(k);
       this.events.mergeAborts++;
       return false;
@@ -460,7 +478,7 @@ export class KsmEngine {
     if (!wpB) return;
     const k = wpA >>> PTE_FRAME_SHIFT;
     const fb = wpB >>> PTE_FRAME_SHIFT;
-    if (mem.compareFrames(k, fb) !== 0) {
+    if (!this.brokenNoRecompare && mem.compareFrames(k, fb) !== 0) {
       this.events.mergeAborts++;
       return;
     }
@@ -513,7 +531,7 @@ export class KsmEngine {
    * reference) once the guest is not inside an access to that page; until then keep it queued.
    */
   private releaseAfterReplace(g: GuestScan, vpage: number, frame: number, isKsm: boolean): void {
-    if (Atomics.load(g.ctl, CTL_HAZARD) !== vpage) {
+    if (this.brokenFreeEarly || Atomics.load(g.ctl, CTL_HAZARD) !== vpage) {
       if (isKsm) this.memory.putFrame(frame);
       else this.memory.free(frame);
       return;

@@ -5,12 +5,14 @@ import { workerData, type MessagePort } from 'node:worker_threads';
 import { PhysicalMemory, type PhysicalMemoryHandles } from '../mem/physical-memory.ts';
 import type { GuestSpaceHandles } from '../mem/guest-control.ts';
 import { exposeApi } from '../host/spawn-worker.ts';
-import { KsmEngine, type EngineEvents } from './ksm-engine.ts';
+import { KsmEngine, type EngineEvents, type KsmEngineOptions } from './ksm-engine.ts';
 import { KC_KSMD_ALIVE, KC_WAKE, KsmState, type KsmStateHandles } from './ksm-state.ts';
 
 export interface KsmdWorkerData {
   readonly memory: PhysicalMemoryHandles;
   readonly ksm: KsmStateHandles;
+  /** Engine options (only tests set any: see BrokenProtocol). */
+  readonly engine?: KsmEngineOptions;
 }
 
 export interface KsmdStats {
@@ -26,7 +28,7 @@ const memory = PhysicalMemory.attach(data.memory);
 const state = KsmState.attach(data.ksm);
 let busyMs = 0;
 let batches = 0;
-const engine = new KsmEngine(memory, state, () => busyMs);
+const engine = new KsmEngine(memory, state, () => busyMs, data.engine ?? {});
 let stopping = false;
 let stopped: () => void = () => {};
 const finished = new Promise<void>((r) => (stopped = r));

@@ -1,0 +1,88 @@
+// stress-command.ts — owns `ksmsim stress`: the concurrency stress run on real workers (with
+// --faults, fault injection), and with --deterministic the seeded single-thread simulation of the
+// merge protocol (src/stress/sim). Exit status 1 on any violation, counter mismatch or leak.
+
+import { Command, Option } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
+import type { BrokenProtocol } from '../ksm/ksm-engine.ts';
+import { describeExploration, explore, replaySchedule, type SimBroken } from '../stress/sim/explore.ts';
+import { describeStress, runStress } from '../stress/stress-run.ts';
+import { parseCount, parseSize } from './parse-size.ts';
+
+interface StressFlags {
+  guests: number;
+  seconds: number;
+  seed: number;
+  json?: string;
+  faults?: boolean;
+  memory?: number;
+  numaNodes: number;
+  chaos: boolean;
+  broken: string;
+  deterministic?: boolean;
+  steps: number;
+  interleavings?: number;
+  replay?: string;
+}
+
+const BROKEN = ['none', 'no-recompare', 'free-without-hazard'] as const;
+
+function parseSeed(v: string): number {
+  if (!/^\d+$/.test(v.trim()) || Number(v) > 0xffffffff) throw new Error(`--seed: expected a whole number from 0 to 4294967295, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+function parseSeconds(v: string): number {
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v.trim()) || !(n > 0) || n > 86_400) throw new Error(`--seconds: expected a positive number of seconds, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function addStressCommand(program: Command, out: (s: string) => void, setCode: (c: number) => void): void {
+  program
+    .command('stress')
+    .description('hammer the merge and copy-on-write paths and check every byte, counter and frame')
+    .option('--guests <n>', 'stress guests', (v) => parseCount(v, '--guests', 1, 256), 4)
+    .option('--seconds <s>', 'how long the guests run', parseSeconds, 5)
+    .option('--seed <n>', 'seed of every random choice', parseSeed, 1)
+    .option('--json <file>', 'write the report as JSON to FILE (stdout stays quiet)')
+    .option('--faults', 'inject faults: kill guests mid-write/COW, kill and restart ksmd, run short of memory')
+    .option('--memory <size>', 'host memory (default: ample, or tight with --faults)', (v) => parseSize(v, '--memory'))
+    .option('--numa-nodes <n>', 'NUMA nodes', (v) => parseCount(v, '--numa-nodes', 1, MAX_NUMA_NODES), 2)
+    .option('--no-chaos', 'do not flip knobs while the guests run')
+    .addOption(new Option('--broken <variant>', 'TEST ONLY: a deliberately broken protocol, to see the checkers fail').choices([...BROKEN]).default('none'))
+    .option('--deterministic', 'run the seeded single-thread simulation of the protocol instead')
+    .option('--steps <n>', 'deterministic: scheduler steps per interleaving', (v) => parseCount(v, '--steps', 1, 1_000_000), 400)
+    .option('--interleavings <n>', 'deterministic: interleavings to explore (seeds seed, seed+1, …)', (v) => parseCount(v, '--interleavings', 1, 1_000_000_000))
+    .option('--replay <schedule>', 'deterministic: replay one schedule printed by a failing run (comma-separated actor choices)')
+    .action(async (flags: StressFlags) => {
+      if (flags.deterministic) {
+        setCode(deterministic(flags, out));
+        return;
+      }
+      const r = await runStress({
+        guests: flags.guests, seconds: flags.seconds, seed: flags.seed, faults: flags.faults ?? false,
+        memoryBytes: flags.memory, numaNodes: flags.numaNodes, chaos: flags.chaos,
+        brokenProtocol: flags.broken as BrokenProtocol,
+        log: flags.json ? () => {} : out,
+      });
+      if (flags.json) writeFileSync(flags.json, JSON.stringify(r, null, 2) + '\n');
+      else for (const line of describeStress(r)) out(line);
+      setCode(r.ok ? 0 : 1);
+    });
+}
+
+function deterministic(flags: StressFlags, out: (s: string) => void): number {
+  const broken = flags.broken as SimBroken;
+  if (flags.replay !== undefined) {
+    const r = replaySchedule(flags.seed, flags.replay, broken);
+    for (const line of r.trace ?? []) out(line);
+    out(r.violation ? `VIOLATION: ${r.violation}` : 'no violation');
+    return r.violation ? 1 : 0;
+  }
+  const r = explore({ seed: flags.seed, steps: flags.steps, interleavings: flags.interleavings ?? 1, broken });
+  if (flags.json) writeFileSync(flags.json, JSON.stringify(r, null, 2) + '\n');
+  for (const line of describeExploration(r)) out(line);
+  return r.violations === 0 ? 0 : 1;
+}

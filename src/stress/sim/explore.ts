@@ -1,0 +1,237 @@
+// explore.ts — owns the seeded scheduler of the deterministic simulation: run interleavings of the
+// model (model.ts) one step at a time, check the invariants after every step, and on a violation
+// shrink the schedule to the shortest replay it can find and print it step by step.
+//
+// Interleaving k of a run with --seed X uses seed X+k for everything: the model's configuration
+// and guest programs, and the scheduler's choices. `--seed X+k --interleavings 1` replays it
+// exactly; `--seed X+k --replay a,b,c…` replays a given schedule (actor numbers: guests 0…G−1,
+// ksmd G). When a schedule runs out, the remaining actors finish in a fixed order (guests in turn,
+// then ksmd), so every replay ends with the final, exact accounting check.
+
+import { Prng, mixSeed } from '../prng.ts';
+import { SimModel, SimViolation, type SimBroken, type SimConfig, type Step } from './model.ts';
+
+export type { SimBroken } from './model.ts';
+
+export interface ExploreOptions {
+  readonly seed: number;
+  /** Scheduler choices per interleaving before the deterministic finish. */
+  readonly steps: number;
+  readonly interleavings: number;
+  readonly broken?: SimBroken;
+  /** Stop at the first violation (default true). */
+  readonly stopAtFirst?: boolean;
+  /** Replays the shrinker may try (default 3000). */
+  readonly shrinkBudget?: number;
+  readonly progress?: (done: number) => void;
+}
+
+export interface SimFailure {
+  readonly seed: number;
+  readonly violation: string;
+  /** Scheduler choices until the violation showed. */
+  readonly steps: number;
+  /** The shortest schedule found that still breaks an invariant. */
+  readonly replay: string;
+  readonly replaySteps: number;
+  readonly replayViolation: string;
+  readonly trace: string[];
+  readonly command: string;
+}
+
+export interface ExploreResult {
+  readonly seed: number;
+  readonly broken: SimBroken;
+  readonly interleavings: number;
+  readonly distinct_schedules: number;
+  readonly steps_total: number;
+  readonly steps_per_second: number;
+  readonly seconds: number;
+  readonly merges: number;
+  readonly cows: number;
+  readonly violations: number;
+  readonly failure?: SimFailure;
+}
+
+interface RunResult {
+  violation?: string;
+  /** Choices made (actor per step) until the end or the violation. */
+  choices: number[];
+  steps: number;
+  trace?: string[];
+  merges: number;
+  cows: number;
+}
+
+function configFor(rng: Prng, broken: SimBroken): SimConfig {
+  const guests = rng.chance(0.7) ? 2 : 3;
+  const pages = guests === 2 ? 2 + rng.below(2) : 2;
+  return {
+    guests,
+    pages,
+    frames: guests * pages + 4,
+    opsPerGuest: 3 + rng.below(4),
+    spins: 1 + rng.below(2),
+    useZero: rng.chance(0.5),
+    maxSharing: rng.pick([2, 256]),
+    broken,
+  };
+}
+
+/** One interleaving: random choices from `seed`, or the given schedule. */
+export function runInterleaving(seed: number, maxSteps: number, broken: SimBroken, schedule?: readonly number[], tracing = false): RunResult {
+  const rng = new Prng(seed);
+  const cfg = configFor(rng, broken);
+  const m = new SimModel(cfg, rng);
+  m.tracing = tracing;
+  const actors: Step[] = [];
+  for (let g = 0; g < cfg.guests; g++) actors.push(m.guest(g));
+  actors.push(m.ksmd());
+  const n = actors.length;
+  const done = new Uint8Array(n);
+  const runnable: number[] = [];
+  for (let a = 0; a < n; a++) runnable.push(a);
+  const sched = new Prng(mixSeed(seed, 0x5c4ed));
+  const choices: number[] = [];
+  const trace: string[] | undefined = tracing ? [] : undefined;
+  let steps = 0;
+  const stepActor = (a: number): void => {
+    const r = actors[a]!.next();
+    steps++;
+    if (r.done) {
+      done[a] = 1;
+      runnable.splice(runnable.indexOf(a), 1);
+      if (trace) trace.push(`${String(steps).padStart(4)}  ${a === cfg.guests ? 'ksmd' : `guest ${a}`} finished`);
+    } else if (trace) trace.push(`${String(steps).padStart(4)}  ${r.value}`);
+    m.check();
+  };
+  try {
+    if (trace) trace.push(`seed ${seed}: ${cfg.guests} guests × ${cfg.pages} pages, ${cfg.frames} frames, spins ${cfg.spins}, use_zero_pages ${cfg.useZero ? 1 : 0}, max_page_sharing ${cfg.maxSharing}${broken !== 'none' ? `, BROKEN ${broken}` : ''}`);
+    if (trace) for (let g = 0; g < cfg.guests; g++) trace.push(`      guest ${g} program: ${m.programs[g]!.map((o) => (o.kind === 'write' ? `write p${o.p}=${o.v}` : `${o.kind} p${o.p}`)).join(', ')}`);
+    if (schedule) {
+      for (const a of schedule) {
+        if (a < 0 || a >= n || done[a]) continue;
+        choices.push(a);
+        stepActor(a);
+      }
+    } else {
+      while (runnable.length > 0 && choices.length < maxSteps) {
+        const a = runnable[sched.below(runnable.length)]!;
+        choices.push(a);
+        stepActor(a);
+      }
+    }
+    if (trace && runnable.length) trace.push('      — schedule ends: the rest run in a fixed order (guests, then ksmd) —');
+    for (let a = 0; a < n; a++) while (!done[a]) stepActor(a);
+    m.checkFinal();
+  } catch (e) {
+    if (!(e instanceof SimViolation)) throw e;
+    if (trace) trace.push(`      VIOLATION: ${e.message}`);
+    return { violation: e.message, choices, steps, trace, merges: m.merges, cows: m.cows };
+  }
+  return { choices, steps, trace, merges: m.merges, cows: m.cows };
+}
+
+/** Delta-debugging over the schedule: drop chunks of choices while some invariant still breaks. */
+function shrink(seed: number, broken: SimBroken, choices: number[], budget: number): { schedule: number[]; violation: string } {
+  let best = choices;
+  let violation = runInterleaving(seed, 0, broken, best).violation ?? '';
+  let tries = 0;
+  for (let chunk = Math.max(1, best.length >> 1); chunk >= 1 && tries < budget; chunk >>= 1) {
+    let i = 0;
+    while (i < best.length && tries < budget) {
+      const cand = best.slice(0, i).concat(best.slice(i + chunk));
+      tries++;
+      const r = runInterleaving(seed, 0, broken, cand);
+      if (r.violation) {
+        best = r.choices.length < cand.length ? r.choices : cand;
+        violation = r.violation;
+      } else i += chunk;
+    }
+  }
+  return { schedule: best, violation };
+}
+
+export function explore(o: ExploreOptions): ExploreResult {
+  const broken = o.broken ?? 'none';
+  const started = performance.now();
+  const seen = new Set<number>();
+  let stepsTotal = 0;
+  let violations = 0;
+  let merges = 0;
+  let cows = 0;
+  let failure: SimFailure | undefined;
+  let k = 0;
+  for (; k < o.interleavings; k++) {
+    const seed = (o.seed + k) >>> 0;
+    const r = runInterleaving(seed, o.steps, broken);
+    stepsTotal += r.steps;
+    merges += r.merges;
+    cows += r.cows;
+    seen.add(scheduleKey(seed, r.choices));
+    if (o.progress && (k & 0xffff) === 0) o.progress(k);
+    if (r.violation) {
+      violations++;
+      if (!failure) {
+        const s = shrink(seed, broken, r.choices, o.shrinkBudget ?? 3000);
+        const replay = runInterleaving(seed, 0, broken, s.schedule, true);
+        failure = {
+          seed,
+          violation: r.violation,
+          steps: r.choices.length,
+          replay: s.schedule.join(','),
+          replaySteps: replay.steps,
+          replayViolation: replay.violation ?? s.violation,
+          trace: replay.trace ?? [],
+          command: `ksmsim stress --deterministic --seed ${seed} --replay ${s.schedule.join(',') || '""'}${broken !== 'none' ? ` --broken ${broken}` : ''}`,
+        };
+      }
+      if (o.stopAtFirst ?? true) {
+        k++;
+        break;
+      }
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    seed: o.seed, broken, interleavings: k, distinct_schedules: seen.size, steps_total: stepsTotal,
+    steps_per_second: Math.round(stepsTotal / Math.max(seconds, 1e-9)), seconds: Number(seconds.toFixed(3)),
+    merges, cows, violations, failure,
+  };
+}
+
+/** A 52-bit key of (seed, schedule), for counting distinct interleavings. */
+function scheduleKey(seed: number, choices: readonly number[]): number {
+  let a = mixSeed(seed, 1);
+  let b = mixSeed(seed, 2);
+  for (const c of choices) {
+    a = Math.imul(a ^ c, 0x01000193) >>> 0;
+    b = Math.imul(b ^ (c + 0x9e), 0x5bd1e995) >>> 0;
+    b ^= b >>> 15;
+  }
+  return a * 0x100000 + (b & 0xfffff);
+}
+
+export function replaySchedule(seed: number, schedule: string, broken: SimBroken): RunResult {
+  const list = schedule.trim() === '' ? [] : schedule.split(',').map((s) => {
+    const n = Number(s.trim());
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--replay: expected comma-separated actor numbers, got ${JSON.stringify(s)}`);
+    return n;
+  });
+  return runInterleaving(seed, 0, broken, list, true);
+}
+
+export function describeExploration(r: ExploreResult): string[] {
+  const lines = [
+    `deterministic simulation: ${r.interleavings} interleavings from seed ${r.seed} (${r.distinct_schedules} distinct), ${r.steps_total} steps in ${r.seconds} s (${r.steps_per_second} steps/s)${r.broken !== 'none' ? `, BROKEN protocol ${r.broken}` : ''}`,
+    `  merges ${r.merges}, copy-on-writes ${r.cows}, violations ${r.violations}`,
+  ];
+  const f = r.failure;
+  if (f) {
+    lines.push(`  VIOLATION at seed ${f.seed} after ${f.steps} scheduler steps: ${f.violation}`);
+    lines.push(`  shortest replay found: ${f.replay.split(',').length} scheduled steps (${f.replaySteps} steps in all): ${f.replayViolation}`);
+    lines.push(`  replay with: ${f.command}`);
+    for (const t of f.trace) lines.push(`  ${t}`);
+  }
+  return lines;
+}

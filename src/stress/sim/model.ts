@@ -1,0 +1,870 @@
+// model.ts — owns the deterministic model of the merge protocol (DESIGN §2): guests and ksmd as
+// generator state machines over one small shared memory, each `yield` one shared-memory operation
+// (an Atomics load, store, exchange, compare-and-exchange or add on a PTE, a hazard word, a mapcount
+// or a frame tag; a frame access; an allocator step). A scheduler (explore.ts) picks which actor
+// takes the next step, so every interleaving at the granularity of single Atomics operations is
+// reachable and replays from its choices.
+//
+// The model is a transcription of the real code paths, step by step (→ names the real code):
+//  Guest access (AddressSpace.write/readInto/memset):
+//    G1 Atomics.store(ctl, CTL_HAZARD, vpage)      → yield 'store hazard'
+//    G2 Atomics.load(pt, vpage)                     → yield 'load PTE'
+//    G3 frame access (Buffer.copy / fill)           → yield 'write frame' / 'read frame'
+//    G4 Atomics.store(ctl, CTL_HAZARD, HAZARD_NONE) → yield 'clear hazard'
+//  Write fault (writeFaultOrThrow), entered from G2 with the PTE it loaded:
+//    untouched/zero: allocZeroed (bitmap CAS, then zero fill) → CAS PTE → (drop KSM_ZERO count)
+//    KSM: allocUninitialized → copyFrame (read the KSM frame, write the copy) → CAS PTE →
+//         dropReference: Atomics.sub mapcount, free at 0 (tag store, bitmap or)
+//    write-protected private: CAS PTE to (pte|W)&~(WP_KSMD|NOACCESS) (reuse)
+//    a failed CAS frees the new frame and retries with the value the CAS saw
+//  Read fault (readFaultOrThrow): CAS 0 → zero-page PTE.
+//  MADV_DONTNEED (releaseRange): Atomics.exchange(pt, p, 0), dropReference (no hazard: the guest
+//    is its own only accessor of a private frame).
+//  MADV_UNMERGEABLE of one page (unmergeArea): hazard, load, alloc, copy, CAS, drop, clear.
+//  MADV_MERGEABLE of one page (makeMergeable): load, CAS pte|MERGEABLE.
+//  ksmd (KsmEngine): nextItem (load PTE) → cmpAndMerge: nodeOfKsmFrame (tag load, tryGetFrame =
+//    load + CAS loop, tag store, putFrame) | removeFromTree (getNodeFrame = tryGetFrame + tag load;
+//    putFrame) → checksum (frame read) → stableSearch (per candidate: tryGetFrame, tag load, compare
+//    or nodeFrameLive = mapcount load + tag load) → mergeIntoKsm (writeProtect = CAS to WP_KSMD +
+//    up to SPINS hazard loads; compare; CAS to the KSM PTE; releaseAfterReplace = hazard load, then
+//    free or defer) | volatile check | mergeWithZeroPage | unstableSearchInsert (per candidate: load
+//    its PTE, compare) → mergeTwo (writeProtect A, load B, writeProtect B, compare, setMapcount 2,
+//    CAS A, addMapcount 1, CAS B | undo: addMapcount −1, CAS back, setMapcount 0 or putFrame;
+//    releaseAfterReplace B, tag store, putFrame). processDeferred (hazard load, free) at the start
+//    of every batch. Tree bookkeeping (items, nodes, counters) is ksmd-local: no steps.
+//  Not modelled: run=2 (unmergeAll), max_page_sharing chains' counters, NUMA nids, smart_scan,
+//  swap, mprotect's NOACCESS bit, VMAs (every page of the model is in one mergeable area).
+//
+// Invariants, checked after every step (check()) and at the end (checkFinal()):
+//  1 no lost write, 2 no foreign read: every PTE that maps a frame maps one whose content is what
+//    its guest last wrote (its shadow); a guest read returns its shadow; an access touches a frame
+//    that is allocated and of the same allocation generation as when the PTE was loaded.
+//  3 merge only equal content: at each CAS to a KSM or zero PTE the old frame equals the new one.
+//  4 COW exact, counters: a KSM frame's mapcount ≥ its mappers at every step and = at the end;
+//    pages_shared / pages_sharing / ksm_zero_pages equal a recount after two quiet passes.
+//  5 frames freed only when no accessor holds them: no PTE maps a free frame, no access touches
+//    one, no double free; at the end every frame is free or mapped (no leak).
+
+import {
+  PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, makePte,
+} from '../../mem/pte.ts';
+import { Prng } from '../prng.ts';
+
+export type SimBroken = 'none' | 'no-recompare' | 'free-without-hazard';
+
+export const ZERO = 0;
+const NONE = -1;
+const PRESENT_ANON_MASK = PTE_PRESENT | PTE_ZERO | PTE_MERGEABLE;
+const PRESENT_ANON = PTE_PRESENT | PTE_MERGEABLE;
+const FAST_WRITE = PTE_PRESENT | PTE_WRITABLE;
+
+const ITEM_NONE = 0;
+const ITEM_UNSTABLE = 1;
+const ITEM_STABLE = 2;
+
+export interface SimConfig {
+  readonly guests: number;
+  readonly pages: number;
+  readonly frames: number;
+  readonly opsPerGuest: number;
+  readonly spins: number;
+  readonly useZero: boolean;
+  readonly maxSharing: number;
+  readonly broken: SimBroken;
+}
+
+type Op = { kind: 'write'; p: number; v: number } | { kind: 'read'; p: number } | { kind: 'dontneed'; p: number } | { kind: 'unmerge'; p: number } | { kind: 'mergeable'; p: number };
+
+interface Item {
+  g: number;
+  p: number;
+  state: number;
+  node: number;
+  checksum: number;
+  seq: number;
+}
+
+interface StableNode {
+  frame: number;
+  checksum: number;
+  live: boolean;
+  items: Item[];
+}
+
+export type Step = Generator<string, void, void>;
+
+export class SimViolation extends Error {}
+
+export class SimModel {
+  readonly cfg: SimConfig;
+  // shared memory
+  readonly pt: Int32Array;
+  readonly hazard: Int32Array;
+  readonly content: Int32Array;
+  readonly gen: Int32Array;
+  readonly free: Uint8Array;
+  readonly mapcount: Int32Array;
+  readonly tag: Int32Array;
+  readonly ksmZero: Int32Array; // per guest CTL_KSM_ZERO_PAGES
+  // ghost state
+  readonly shadow: Int32Array;
+  readonly programs: Op[][];
+  guestsDone = 0;
+  // ksmd-local state (KsmEngine)
+  private readonly items: (Item | undefined)[];
+  private readonly nodes: StableNode[] = [];
+  private unstable: Item[] = [];
+  private seqnr = 0;
+  private deferred: number[] = [];
+  pagesShared = 0;
+  pagesSharing = 0;
+  pagesUnshared = 0;
+  merges = 0;
+  cows = 0;
+  /** Set by the explorer when it keeps a trace (labels are built either way). */
+  tracing = false;
+
+  constructor(cfg: SimConfig, rng: Prng) {
+    this.cfg = cfg;
+    const n = cfg.guests * cfg.pages;
+    this.pt = new Int32Array(n);
+    this.hazard = new Int32Array(cfg.guests).fill(NONE);
+    this.content = new Int32Array(cfg.frames);
+    this.gen = new Int32Array(cfg.frames);
+    this.free = new Uint8Array(cfg.frames).fill(1);
+    this.free[ZERO] = 0;
+    this.mapcount = new Int32Array(cfg.frames);
+    this.tag = new Int32Array(cfg.frames);
+    this.ksmZero = new Int32Array(cfg.guests);
+    this.shadow = new Int32Array(n);
+    this.items = new Array(n).fill(undefined);
+    // Initial memory: untouched pages, private pages of a few contents, and sometimes a KSM page
+    // that ksmd has no node for (as after a ksmd restart: nodeOfKsmFrame rebuilds it).
+    for (let i = 0; i < n; i++) {
+      const x = rng.below(4);
+      if (x === 0) continue;
+      const v = 1 + rng.below(2);
+      const f = this.allocInit();
+      this.content[f] = v;
+      this.shadow[i] = v;
+      this.pt[i] = makePte(f, PTE_PRESENT | PTE_WRITABLE | PTE_MERGEABLE);
+    }
+    if (cfg.guests >= 2 && rng.chance(0.3)) {
+      const v = 1 + rng.below(2);
+      const k = this.allocInit();
+      this.content[k] = v;
+      for (const i of [0, cfg.pages]) {
+        const old = this.pt[i]!;
+        if (old & PTE_PRESENT) this.free[old >>> PTE_FRAME_SHIFT] = 1;
+        this.pt[i] = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE);
+        this.shadow[i] = v;
+        this.mapcount[k]++;
+      }
+    }
+    this.programs = [];
+    for (let g = 0; g < cfg.guests; g++) {
+      const ops: Op[] = [];
+      for (let i = 0; i < cfg.opsPerGuest; i++) {
+        const p = rng.below(cfg.pages);
+        const x = rng.below(100);
+        if (x < 42) ops.push({ kind: 'write', p, v: rng.pick([1, 1, 2, 2, 0, 3]) });
+        else if (x < 78) ops.push({ kind: 'read', p });
+        else if (x < 86) ops.push({ kind: 'dontneed', p });
+        else if (x < 93) ops.push({ kind: 'unmerge', p });
+        else ops.push({ kind: 'mergeable', p });
+      }
+      this.programs.push(ops);
+    }
+  }
+
+  private allocInit(): number {
+    for (let f = 1; f < this.cfg.frames; f++) {
+      if (this.free[f]) {
+        this.free[f] = 0;
+        this.gen[f]++;
+        return f;
+      }
+    }
+    throw new Error('model too small');
+  }
+
+  private fail(what: string): never {
+    throw new SimViolation(what);
+  }
+
+  // ───────────── shared-memory primitives (each used inside one step) ─────────────
+
+  private cas(i: number, expect: number, next: number): number {
+    const seen = this.pt[i]!;
+    if (seen === expect) this.pt[i] = next;
+    return seen;
+  }
+
+  /** FrameAllocator.alloc: one successful bitmap compare-and-exchange (a failed one retries). */
+  private allocFrame(): number {
+    for (let f = 1; f < this.cfg.frames; f++) {
+      if (this.free[f]) {
+        this.free[f] = 0;
+        this.gen[f]++;
+        return f;
+      }
+    }
+    return -1;
+  }
+
+  private checkAccess(f: number, gen: number, who: string): void {
+    if (f !== ZERO && (this.free[f] || this.gen[f] !== gen)) this.fail(`${who} touches frame ${f}, which was freed${this.free[f] ? '' : ' and reused'} since its PTE was loaded (invariant 5)`);
+  }
+
+  /** PhysicalMemory.free: tag store, then the bitmap bit. */
+  private *freeFrame(f: number, who: string): Step {
+    this.tag[f] = 0;
+    yield this.tracing ? `${who}: free frame ${f} (clear tag)` : '';
+    if (this.free[f]) this.fail(`${who}: double free of frame ${f}`);
+    this.free[f] = 1;
+    yield this.tracing ? `${who}: free frame ${f} (bitmap)` : '';
+  }
+
+  /** PhysicalMemory.putFrame. */
+  private *putFrame(f: number, who: string): Step {
+    const old = this.mapcount[f]!;
+    this.mapcount[f] = old - 1;
+    yield this.tracing ? `${who}: mapcount(${f}) ${old}→${old - 1}` : '';
+    if (old === 1) yield* this.freeFrame(f, who);
+  }
+
+  /** PhysicalMemory.tryGetFrame. */
+  private *tryGetFrame(f: number, who: string): Generator<string, boolean, void> {
+    let c = this.mapcount[f]!;
+    yield this.tracing ? `${who}: load mapcount(${f}) = ${c}` : '';
+    while (c > 0) {
+      const seen = this.mapcount[f]!;
+      if (seen === c) this.mapcount[f] = c + 1;
+      yield this.tracing ? `${who}: CAS mapcount(${f}) ${c}→${c + 1}${seen === c ? '' : ' failed'}` : '';
+      if (seen === c) return true;
+      c = seen;
+    }
+    return false;
+  }
+
+  /** AddressSpace.dropReference, after this thread swung a PTE away from `pte`. */
+  private *dropReference(g: number, pte: number, who: string): Step {
+    if (!(pte & PTE_PRESENT)) return;
+    if (pte & PTE_ZERO) {
+      if (pte & PTE_KSM_ZERO) {
+        this.ksmZero[g]!--;
+        yield this.tracing ? `${who}: ksm_zero_pages−1` : '';
+      }
+      return;
+    }
+    const f = pte >>> PTE_FRAME_SHIFT;
+    if (pte & PTE_KSM) {
+      const left = --this.mapcount[f]!;
+      yield this.tracing ? `${who}: mapcount(${f}) −1 = ${left}` : '';
+      if (left === 0) yield* this.freeFrame(f, who);
+    } else yield* this.freeFrame(f, who);
+  }
+
+  // ───────────── guests ─────────────
+
+  *guest(g: number): Step {
+    for (const op of this.programs[g]!) {
+      if (op.kind === 'write') yield* this.guestWrite(g, op.p, op.v);
+      else if (op.kind === 'read') yield* this.guestRead(g, op.p);
+      else if (op.kind === 'dontneed') yield* this.guestDontneed(g, op.p);
+      else if (op.kind === 'unmerge') yield* this.guestUnmerge(g, op.p);
+      else yield* this.guestMergeable(g, op.p);
+    }
+    this.guestsDone++;
+  }
+
+  private *guestWrite(g: number, p: number, v: number): Step {
+    const who = `guest ${g}`;
+    const i = g * this.cfg.pages + p;
+    this.hazard[g] = p;
+    yield this.tracing ? `${who}: write p${p}=${v}: store hazard` : '';
+    let pte = this.pt[i]!;
+    let gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+    yield this.tracing ? `${who}: load PTE p${p} (${fmt(pte)})` : '';
+    if ((pte & FAST_WRITE) !== FAST_WRITE) {
+      // writeFaultOrThrow
+      for (;;) {
+        let next: number;
+        let nf = -1;
+        if (!(pte & PTE_PRESENT) || (pte & PTE_ZERO)) {
+          nf = this.allocFrame();
+          yield this.tracing ? `${who}: alloc frame ${nf}` : '';
+          if (nf < 0) {
+            this.hazard[g] = NONE;
+            yield this.tracing ? `${who}: out of memory: clear hazard` : '';
+            return;
+          }
+          this.content[nf] = 0;
+          this.mapcount[nf] = 0;
+          this.tag[nf] = 0;
+          yield this.tracing ? `${who}: zero frame ${nf}` : '';
+          next = makePte(nf, PTE_PRESENT | PTE_WRITABLE | PTE_MERGEABLE);
+        } else if (pte & PTE_KSM) {
+          nf = this.allocFrame();
+          yield this.tracing ? `${who}: alloc frame ${nf} for copy-on-write` : '';
+          if (nf < 0) {
+            this.hazard[g] = NONE;
+            yield this.tracing ? `${who}: out of memory: clear hazard` : '';
+            return;
+          }
+          const k = pte >>> PTE_FRAME_SHIFT;
+          this.checkAccess(k, gen, `${who} copy-on-write`);
+          this.content[nf] = this.content[k]!;
+          this.mapcount[nf] = 0;
+          this.tag[nf] = 0;
+          yield this.tracing ? `${who}: copy frame ${k} → ${nf}` : '';
+          next = makePte(nf, PTE_PRESENT | PTE_WRITABLE | PTE_MERGEABLE);
+        } else {
+          next = (pte | PTE_WRITABLE) & ~PTE_WP_KSMD;
+        }
+        const seen = this.cas(i, pte, next);
+        yield this.tracing ? `${who}: CAS PTE p${p} ${fmt(pte)} → ${fmt(next)}${seen === pte ? '' : ` failed (saw ${fmt(seen)})`}` : '';
+        if (seen === pte) {
+          if (nf >= 0) {
+            if (pte & PTE_KSM) this.cows++;
+            yield* this.dropReference(g, pte, who);
+          }
+          pte = next;
+          gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+          break;
+        }
+        if (nf >= 0) yield* this.freeFrame(nf, who);
+        pte = seen;
+        gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+      }
+    }
+    const f = pte >>> PTE_FRAME_SHIFT;
+    this.checkAccess(f, gen, `${who} write`);
+    if (f === ZERO) this.fail(`${who} writes the zero page`);
+    this.content[f] = v;
+    this.shadow[i] = v;
+    yield this.tracing ? `${who}: write frame ${f} = ${v}` : '';
+    this.hazard[g] = NONE;
+    yield this.tracing ? `${who}: clear hazard` : '';
+  }
+
+  private *guestRead(g: number, p: number): Step {
+    const who = `guest ${g}`;
+    const i = g * this.cfg.pages + p;
+    this.hazard[g] = p;
+    yield this.tracing ? `${who}: read p${p}: store hazard` : '';
+    let pte = this.pt[i]!;
+    let gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+    yield this.tracing ? `${who}: load PTE p${p} (${fmt(pte)})` : '';
+    while (!(pte & PTE_PRESENT)) {
+      const next = makePte(ZERO, PTE_PRESENT | PTE_ZERO | PTE_MERGEABLE);
+      const seen = this.cas(i, pte, next);
+      yield this.tracing ? `${who}: CAS PTE p${p} → zero page${seen === pte ? '' : ' failed'}` : '';
+      pte = seen === pte ? next : seen;
+      gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+    }
+    const f = pte >>> PTE_FRAME_SHIFT;
+    this.checkAccess(f, gen, `${who} read`);
+    const got = this.content[f]!;
+    if (got !== this.shadow[i]) this.fail(`${who} read p${p} = ${got} from frame ${f}, but it last wrote ${this.shadow[i]} (invariants 1/2)`);
+    yield this.tracing ? `${who}: read frame ${f} = ${got}` : '';
+    this.hazard[g] = NONE;
+    yield this.tracing ? `${who}: clear hazard` : '';
+  }
+
+  private *guestDontneed(g: number, p: number): Step {
+    const who = `guest ${g}`;
+    const i = g * this.cfg.pages + p;
+    const old = this.pt[i]!;
+    this.pt[i] = 0;
+    this.shadow[i] = 0;
+    yield this.tracing ? `${who}: MADV_DONTNEED p${p}: exchange PTE ${fmt(old)} → none` : '';
+    yield* this.dropReference(g, old, who);
+  }
+
+  private *guestMergeable(g: number, p: number): Step {
+    const who = `guest ${g}`;
+    const i = g * this.cfg.pages + p;
+    for (;;) {
+      const pte = this.pt[i]!;
+      yield this.tracing ? `${who}: MADV_MERGEABLE p${p}: load PTE (${fmt(pte)})` : '';
+      if (pte === 0 || (pte & PTE_MERGEABLE)) return;
+      const seen = this.cas(i, pte, pte | PTE_MERGEABLE);
+      yield this.tracing ? `${who}: CAS PTE p${p} |MERGEABLE${seen === pte ? '' : ' failed'}` : '';
+      if (seen === pte) return;
+    }
+  }
+
+  private *guestUnmerge(g: number, p: number): Step {
+    const who = `guest ${g}`;
+    const i = g * this.cfg.pages + p;
+    this.hazard[g] = p;
+    yield this.tracing ? `${who}: MADV_UNMERGEABLE p${p}: store hazard` : '';
+    for (;;) {
+      const pte = this.pt[i]!;
+      const gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+      yield this.tracing ? `${who}: load PTE p${p} (${fmt(pte)})` : '';
+      if (pte === 0) break;
+      let next: number;
+      let nf = -1;
+      if ((pte & PTE_KSM) || (pte & PTE_KSM_ZERO)) {
+        nf = this.allocFrame();
+        yield this.tracing ? `${who}: alloc frame ${nf} to unmerge` : '';
+        if (nf < 0) break; // EAGAIN: the page keeps its shared content
+        if (pte & PTE_KSM) {
+          const k = pte >>> PTE_FRAME_SHIFT;
+          this.checkAccess(k, gen, `${who} unmerge copy`);
+          this.content[nf] = this.content[k]!;
+        } else this.content[nf] = 0;
+        this.mapcount[nf] = 0;
+        this.tag[nf] = 0;
+        yield this.tracing ? `${who}: fill frame ${nf}` : '';
+        next = makePte(nf, PTE_PRESENT | PTE_WRITABLE);
+      } else {
+        next = pte & ~PTE_MERGEABLE;
+        if (next === pte) break;
+      }
+      const seen = this.cas(i, pte, next);
+      yield this.tracing ? `${who}: CAS PTE p${p} ${fmt(pte)} → ${fmt(next)}${seen === pte ? '' : ' failed'}` : '';
+      if (seen === pte) {
+        if (nf >= 0) yield* this.dropReference(g, pte, who);
+        break;
+      }
+      if (nf >= 0) yield* this.freeFrame(nf, who);
+    }
+    this.hazard[g] = NONE;
+    yield this.tracing ? `${who}: clear hazard` : '';
+  }
+
+  // ───────────── ksmd ─────────────
+
+  /** ksmd: scan passes while any guest runs, then two quiet full passes. */
+  *ksmd(): Step {
+    let quiet = 0;
+    for (;;) {
+      const guestsRunning = this.guestsDone < this.cfg.guests;
+      yield* this.processDeferred();
+      this.unstable = [];
+      for (let i = 0; i < this.pt.length; i++) yield* this.scanItem(i);
+      this.seqnr++;
+      if (!guestsRunning && ++quiet >= 2) break;
+    }
+    yield* this.processDeferred();
+  }
+
+  private *scanItem(i: number): Step {
+    const pte = this.pt[i]!;
+    yield this.tracing ? `ksmd: scan g${(i / this.cfg.pages) | 0}p${i % this.cfg.pages}: load PTE (${fmt(pte)})` : '';
+    let it = this.items[i];
+    if ((pte & PRESENT_ANON_MASK) !== PRESENT_ANON) {
+      if (it) {
+        yield* this.removeFromTree(it);
+        this.items[i] = undefined;
+      }
+      return;
+    }
+    if (!it) it = this.items[i] = { g: (i / this.cfg.pages) | 0, p: i % this.cfg.pages, state: ITEM_NONE, node: -1, checksum: -1, seq: -1 };
+    yield* this.cmpAndMerge(it, pte);
+  }
+
+  private *cmpAndMerge(it: Item, pte: number): Step {
+    const frame = pte >>> PTE_FRAME_SHIFT;
+    if (pte & PTE_KSM) {
+      const sn: number = yield* this.nodeOfKsmFrame(frame);
+      if (sn >= 0) {
+        if (it.state === ITEM_STABLE && it.node === sn) return;
+        yield* this.removeFromTree(it);
+        this.appendToNode(it, sn);
+      }
+      return;
+    }
+    yield* this.removeFromTree(it);
+    const checksum = this.content[frame]!;
+    yield this.tracing ? `ksmd: checksum frame ${frame} = ${checksum}` : '';
+    const sn: number = yield* this.stableSearch(checksum, frame);
+    if (sn >= 0) {
+      const ok: boolean = yield* this.mergeIntoKsm(it, pte, sn);
+      if (ok) this.appendToNode(it, sn);
+      return;
+    }
+    if (it.checksum !== checksum) {
+      it.checksum = checksum;
+      return;
+    }
+    if (this.cfg.useZero && checksum === 0) {
+      const ok: boolean = yield* this.mergeWithZeroPage(it, pte);
+      if (ok) return;
+    }
+    const tree: Item | undefined = yield* this.unstableSearchInsert(it, checksum, frame);
+    if (tree) yield* this.mergeTwo(it, pte, tree, checksum);
+  }
+
+  private *nodeOfKsmFrame(k: number): Generator<string, number, void> {
+    const tag = this.tag[k]!;
+    yield this.tracing ? `ksmd: load tag(${k}) = ${tag}` : '';
+    const n = tag - 1;
+    if (n >= 0 && n < this.nodes.length && this.nodes[n]!.live && this.nodes[n]!.frame === k) return n;
+    const got: boolean = yield* this.tryGetFrame(k, 'ksmd');
+    if (!got) return -1;
+    const checksum = this.content[k]!;
+    yield this.tracing ? `ksmd: checksum KSM frame ${k}` : '';
+    const sn = this.nodes.push({ frame: k, checksum, live: true, items: [] }) - 1;
+    this.tag[k] = sn + 1;
+    yield this.tracing ? `ksmd: store tag(${k}) = ${sn + 1} (rebuilt node)` : '';
+    yield* this.putFrame(k, 'ksmd');
+    return sn;
+  }
+
+  private *getNodeFrame(n: number): Generator<string, boolean, void> {
+    const k = this.nodes[n]!.frame;
+    const got: boolean = yield* this.tryGetFrame(k, 'ksmd');
+    if (!got) return false;
+    const tag = this.tag[k]!;
+    yield this.tracing ? `ksmd: load tag(${k}) = ${tag}` : '';
+    if (tag !== n + 1) {
+      yield* this.putFrame(k, 'ksmd');
+      return false;
+    }
+    return true;
+  }
+
+  private *nodeFrameLive(n: number): Generator<string, boolean, void> {
+    const k = this.nodes[n]!.frame;
+    const mc = this.mapcount[k]!;
+    yield this.tracing ? `ksmd: load mapcount(${k}) = ${mc}` : '';
+    if (mc <= 0) return false;
+    const tag = this.tag[k]!;
+    yield this.tracing ? `ksmd: load tag(${k}) = ${tag}` : '';
+    return tag === n + 1;
+  }
+
+  private *stableSearch(checksum: number, frame: number): Generator<string, number, void> {
+    let best = -1;
+    for (let n = 0; n < this.nodes.length; n++) {
+      const node = this.nodes[n]!;
+      if (!node.live || node.checksum !== checksum) continue;
+      const count = node.items.length;
+      if (count >= this.cfg.maxSharing || (best >= 0 && count <= this.nodes[best]!.items.length)) {
+        const live: boolean = yield* this.nodeFrameLive(n);
+        if (!live) this.removeNode(n);
+        continue;
+      }
+      const got: boolean = yield* this.getNodeFrame(n);
+      if (!got) {
+        this.removeNode(n);
+        continue;
+      }
+      const equal = this.content[frame] === this.content[node.frame];
+      yield this.tracing ? `ksmd: compare frame ${frame} with KSM frame ${node.frame}: ${equal ? 'equal' : 'differ'}` : '';
+      if (equal) {
+        if (best >= 0) yield* this.putFrame(this.nodes[best]!.frame, 'ksmd');
+        best = n;
+      } else yield* this.putFrame(node.frame, 'ksmd');
+    }
+    return best;
+  }
+
+  private *unstableSearchInsert(it: Item, checksum: number, frame: number): Generator<string, Item | undefined, void> {
+    for (const t of this.unstable) {
+      if (t === it || t.checksum !== checksum || t.state !== ITEM_UNSTABLE) continue;
+      const tpte = this.pt[t.g * this.cfg.pages + t.p]!;
+      yield this.tracing ? `ksmd: load tree PTE g${t.g}p${t.p} (${fmt(tpte)})` : '';
+      if ((tpte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) continue;
+      const tf = tpte >>> PTE_FRAME_SHIFT;
+      const equal = this.content[frame] === this.content[tf];
+      yield this.tracing ? `ksmd: compare frame ${frame} with tree frame ${tf}: ${equal ? 'equal' : 'differ'}` : '';
+      if (equal) return t;
+    }
+    it.state = ITEM_UNSTABLE;
+    it.seq = this.seqnr;
+    this.unstable.push(it);
+    this.pagesUnshared++;
+    return undefined;
+  }
+
+  /** write_protect_page: CAS to read-only + WP_KSMD, then wait for the guest to leave the page. */
+  private *writeProtect(g: number, p: number, pte: number): Generator<string, number, void> {
+    if ((pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) return 0;
+    if (this.cfg.broken === 'no-recompare') return pte; // BROKEN: no write-protect, no shootdown
+    const i = g * this.cfg.pages + p;
+    const wp = (pte & ~PTE_WRITABLE) | PTE_WP_KSMD;
+    const seen = this.cas(i, pte, wp);
+    yield this.tracing ? `ksmd: write-protect g${g}p${p}: CAS ${fmt(pte)} → ${fmt(wp)}${seen === pte ? '' : ' failed'}` : '';
+    if (seen !== pte) return 0;
+    for (let s = 0; s < this.cfg.spins; s++) {
+      const h = this.hazard[g]!;
+      yield this.tracing ? `ksmd: load hazard(g${g}) = ${h}` : '';
+      if (h !== p) return wp;
+    }
+    return 0;
+  }
+
+  /** The CAS that installs a KSM or zero PTE: invariant 3 is checked on the step it happens. */
+  private casMerge(i: number, expect: number, next: number): number {
+    const seen = this.cas(i, expect, next);
+    if (seen === expect) {
+      const from = this.content[expect >>> PTE_FRAME_SHIFT]!;
+      const to = this.content[next >>> PTE_FRAME_SHIFT]!;
+      if (from !== to && this.cfg.broken === 'none') this.fail(`ksmd replaced a page of content ${from} by a frame of content ${to} (invariant 3)`);
+    }
+    return seen;
+  }
+
+  private *mergeIntoKsm(it: Item, pte: number, sn: number): Generator<string, boolean, void> {
+    const k = this.nodes[sn]!.frame;
+    const i = it.g * this.cfg.pages + it.p;
+    const wp: number = yield* this.writeProtect(it.g, it.p, pte);
+    let equal = false;
+    if (wp) {
+      if (this.cfg.broken === 'no-recompare') equal = true;
+      else {
+        equal = this.content[wp >>> PTE_FRAME_SHIFT] === this.content[k];
+        yield this.tracing ? `ksmd: compare frame ${wp >>> PTE_FRAME_SHIFT} with KSM frame ${k}: ${equal ? 'equal' : 'differ'}` : '';
+      }
+    }
+    if (!wp || !equal) {
+      yield* this.putFrame(k, 'ksmd');
+      return false;
+    }
+    const next = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE);
+    const seen = this.casMerge(i, wp, next);
+    yield this.tracing ? `ksmd: CAS g${it.g}p${it.p} ${fmt(wp)} → ${fmt(next)}${seen === wp ? '' : ' failed'}` : '';
+    if (seen !== wp) {
+      yield* this.putFrame(k, 'ksmd');
+      return false;
+    }
+    yield* this.releaseAfterReplace(it.g, it.p, wp >>> PTE_FRAME_SHIFT, false);
+    this.merges++;
+    return true;
+  }
+
+  private *mergeWithZeroPage(it: Item, pte: number): Generator<string, boolean, void> {
+    const i = it.g * this.cfg.pages + it.p;
+    const wp: number = yield* this.writeProtect(it.g, it.p, pte);
+    if (!wp) return false;
+    const equal = this.content[wp >>> PTE_FRAME_SHIFT] === 0;
+    yield this.tracing ? `ksmd: compare frame ${wp >>> PTE_FRAME_SHIFT} with the zero page: ${equal ? 'equal' : 'differ'}` : '';
+    if (!equal) return false;
+    const next = makePte(ZERO, PTE_PRESENT | PTE_ZERO | PTE_KSM_ZERO | PTE_MERGEABLE);
+    const seen = this.casMerge(i, wp, next);
+    yield this.tracing ? `ksmd: CAS g${it.g}p${it.p} → KSM zero page${seen === wp ? '' : ' failed'}` : '';
+    if (seen !== wp) return false;
+    this.ksmZero[it.g]!++;
+    yield this.tracing ? `ksmd: ksm_zero_pages+1` : '';
+    yield* this.releaseAfterReplace(it.g, it.p, wp >>> PTE_FRAME_SHIFT, false);
+    this.merges++;
+    return true;
+  }
+
+  private *mergeTwo(it: Item, pte: number, tree: Item, checksum: number): Step {
+    const ia = it.g * this.cfg.pages + it.p;
+    const ib = tree.g * this.cfg.pages + tree.p;
+    const wpA: number = yield* this.writeProtect(it.g, it.p, pte);
+    if (!wpA) return;
+    const pteB = this.pt[ib]!;
+    yield this.tracing ? `ksmd: load PTE g${tree.g}p${tree.p} (${fmt(pteB)})` : '';
+    const wpB: number = yield* this.writeProtect(tree.g, tree.p, pteB);
+    if (!wpB) return;
+    const k = wpA >>> PTE_FRAME_SHIFT;
+    const fb = wpB >>> PTE_FRAME_SHIFT;
+    if (this.cfg.broken !== 'no-recompare') {
+      const equal = this.content[k] === this.content[fb];
+      yield this.tracing ? `ksmd: compare frames ${k} and ${fb}: ${equal ? 'equal' : 'differ'}` : '';
+      if (!equal) return;
+    }
+    this.mapcount[k] = 2;
+    yield this.tracing ? `ksmd: setMapcount(${k}, 2)` : '';
+    const ksmA = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE);
+    let seen = this.casMerge(ia, wpA, ksmA);
+    yield this.tracing ? `ksmd: CAS g${it.g}p${it.p} ${fmt(wpA)} → ${fmt(ksmA)}${seen === wpA ? '' : ' failed'}` : '';
+    if (seen !== wpA) {
+      this.mapcount[k] = 0;
+      yield this.tracing ? `ksmd: setMapcount(${k}, 0)` : '';
+      return;
+    }
+    this.mapcount[k]!++;
+    yield this.tracing ? `ksmd: addMapcount(${k}, 1)` : '';
+    const ksmB = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE);
+    seen = this.casMerge(ib, wpB, ksmB);
+    yield this.tracing ? `ksmd: CAS g${tree.g}p${tree.p} ${fmt(wpB)} → ${fmt(ksmB)}${seen === wpB ? '' : ' failed'}` : '';
+    if (seen !== wpB) {
+      this.mapcount[k]!--;
+      yield this.tracing ? `ksmd: addMapcount(${k}, −1)` : '';
+      const back = makePte(k, PTE_PRESENT | PTE_MERGEABLE);
+      const s2 = this.cas(ia, ksmA, back);
+      yield this.tracing ? `ksmd: break_cow: CAS g${it.g}p${it.p} back to private${s2 === ksmA ? '' : ' failed'}` : '';
+      if (s2 === ksmA) {
+        this.mapcount[k] = 0;
+        yield this.tracing ? `ksmd: setMapcount(${k}, 0)` : '';
+      } else yield* this.putFrame(k, 'ksmd');
+      return;
+    }
+    yield* this.releaseAfterReplace(tree.g, tree.p, fb, false);
+    const sn = this.nodes.push({ frame: k, checksum, live: true, items: [] }) - 1;
+    this.tag[k] = sn + 1;
+    yield this.tracing ? `ksmd: store tag(${k}) = ${sn + 1}` : '';
+    yield* this.putFrame(k, 'ksmd');
+    if (tree.state === ITEM_UNSTABLE) yield* this.removeFromTree(tree);
+    this.appendToNode(tree, sn);
+    this.appendToNode(it, sn);
+    this.merges += 2;
+  }
+
+  private *releaseAfterReplace(g: number, p: number, frame: number, isKsm: boolean): Step {
+    if (this.cfg.broken !== 'free-without-hazard') {
+      const h = this.hazard[g]!;
+      yield this.tracing ? `ksmd: load hazard(g${g}) = ${h}` : '';
+      if (h === p) {
+        this.deferred.push(g, p, frame, isKsm ? 1 : 0);
+        return;
+      }
+    }
+    if (isKsm) yield* this.putFrame(frame, 'ksmd');
+    else yield* this.freeFrame(frame, 'ksmd');
+  }
+
+  private *processDeferred(): Step {
+    const d = this.deferred;
+    if (d.length === 0) return;
+    const keep: number[] = [];
+    for (let i = 0; i < d.length; i += 4) {
+      const h = this.hazard[d[i]!]!;
+      yield this.tracing ? `ksmd: deferred free of frame ${d[i + 2]}: load hazard(g${d[i]}) = ${h}` : '';
+      if (h === d[i + 1]) {
+        keep.push(d[i]!, d[i + 1]!, d[i + 2]!, d[i + 3]!);
+        continue;
+      }
+      if (d[i + 3]) yield* this.putFrame(d[i + 2]!, 'ksmd');
+      else yield* this.freeFrame(d[i + 2]!, 'ksmd');
+    }
+    this.deferred = keep;
+  }
+
+  private appendToNode(it: Item, sn: number): void {
+    const node = this.nodes[sn]!;
+    if (node.items.length > 0) this.pagesSharing++;
+    else this.pagesShared++;
+    node.items.push(it);
+    it.state = ITEM_STABLE;
+    it.node = sn;
+  }
+
+  private *removeFromTree(it: Item): Step {
+    if (it.state === ITEM_UNSTABLE) {
+      if (it.seq === this.seqnr) this.unstable.splice(this.unstable.indexOf(it), 1);
+      this.pagesUnshared--;
+      it.state = ITEM_NONE;
+    } else if (it.state === ITEM_STABLE) {
+      const sn = it.node;
+      const got: boolean = yield* this.getNodeFrame(sn);
+      if (!got) {
+        this.removeNode(sn);
+        return;
+      }
+      yield* this.putFrame(this.nodes[sn]!.frame, 'ksmd');
+      this.unlinkStableItem(it, sn);
+    }
+  }
+
+  private unlinkStableItem(it: Item, sn: number): void {
+    const node = this.nodes[sn]!;
+    node.items.splice(node.items.indexOf(it), 1);
+    if (node.items.length > 0) this.pagesSharing--;
+    else this.pagesShared--;
+    it.state = ITEM_NONE;
+    it.node = -1;
+  }
+
+  private removeNode(sn: number): void {
+    const node = this.nodes[sn]!;
+    while (node.items.length) this.unlinkStableItem(node.items[node.items.length - 1]!, sn);
+    node.live = false;
+  }
+
+  // ───────────── invariants ─────────────
+
+  private readonly scratchA = new Int32Array(64);
+  private readonly scratchB = new Int32Array(64);
+
+  private where(i: number): string {
+    return `g${(i / this.cfg.pages) | 0}p${i % this.cfg.pages}`;
+  }
+
+  /** After every step. */
+  check(): void {
+    const { pt, content, shadow, free, mapcount } = this;
+    const frames = this.cfg.frames;
+    const mappers = this.scratchA.fill(0);
+    const priv = this.scratchB.fill(0);
+    for (let i = 0; i < pt.length; i++) {
+      const pte = pt[i]!;
+      if (!(pte & PTE_PRESENT)) {
+        if (shadow[i] !== 0) this.fail(`${this.where(i)} is unmapped, but its guest last wrote ${shadow[i]} there (invariant 1: lost write)`);
+        continue;
+      }
+      const f = pte >>> PTE_FRAME_SHIFT;
+      if (pte & PTE_ZERO) {
+        if (shadow[i] !== 0) this.fail(`${this.where(i)} maps the zero page, but its guest last wrote ${shadow[i]} (invariant 1: lost write)`);
+        continue;
+      }
+      if (free[f]) this.fail(`${this.where(i)} maps frame ${f}, which is free (invariant 5)`);
+      if (content[f] !== shadow[i]) this.fail(`${this.where(i)} maps frame ${f} holding ${content[f]}, but its guest last wrote ${shadow[i]} (invariant ${pte & PTE_KSM ? '3' : '1'})`);
+      if (pte & PTE_KSM) mappers[f]!++;
+      else if (++priv[f]! > 1) this.fail(`private frame ${f} is mapped twice`);
+    }
+    for (let f = 1; f < frames; f++) {
+      if (mappers[f]! > 0 && priv[f]! > 0) this.fail(`frame ${f} is both a KSM page and private`);
+      if (mappers[f]! > mapcount[f]!) this.fail(`KSM frame ${f} has ${mappers[f]} mappers but mapcount ${mapcount[f]} (invariant 4)`);
+    }
+  }
+
+  /** When every actor is done: exact accounting. */
+  checkFinal(): void {
+    this.check();
+    const frames = this.cfg.frames;
+    const mappers = new Int32Array(frames);
+    const mapped = new Uint8Array(frames);
+    let shared = 0;
+    let sharing = 0;
+    const zero = new Int32Array(this.cfg.guests);
+    for (let i = 0; i < this.pt.length; i++) {
+      const pte = this.pt[i]!;
+      if (!(pte & PTE_PRESENT)) continue;
+      if (pte & PTE_ZERO) {
+        if (pte & PTE_KSM_ZERO) zero[(i / this.cfg.pages) | 0]!++;
+        continue;
+      }
+      const f = pte >>> PTE_FRAME_SHIFT;
+      mapped[f] = 1;
+      if (pte & PTE_KSM) mappers[f]!++;
+    }
+    for (let f = 1; f < frames; f++) {
+      if (!this.free[f] && !mapped[f]) this.fail(`frame ${f} is neither free nor mapped: leaked (invariant 5)`);
+      if (mappers[f]! > 0) {
+        if (this.mapcount[f] !== mappers[f]) this.fail(`KSM frame ${f}: mapcount ${this.mapcount[f]}, mappers ${mappers[f]} (invariant 4)`);
+        shared++;
+        sharing += mappers[f]! - 1;
+      }
+    }
+    if (this.deferred.length) this.fail(`ksmd still holds ${this.deferred.length / 4} deferred frees`);
+    for (let g = 0; g < this.cfg.guests; g++) {
+      if (this.ksmZero[g] !== zero[g]) this.fail(`guest ${g} ksm_zero_pages ${this.ksmZero[g]}, recount ${zero[g]} (invariant 4)`);
+    }
+    if (this.pagesShared !== shared || this.pagesSharing !== sharing) {
+      this.fail(`pages_shared/pages_sharing ${this.pagesShared}/${this.pagesSharing}, recount ${shared}/${sharing} (invariant 4)`);
+    }
+  }
+}
+
+export function fmt(pte: number): string {
+  if (pte === 0) return 'none';
+  let s = '';
+  if (pte & PTE_ZERO) s += pte & PTE_KSM_ZERO ? 'KZERO' : 'ZERO';
+  else {
+    s += `f${pte >>> PTE_FRAME_SHIFT}`;
+    if (pte & PTE_KSM) s += ' KSM';
+    if (pte & PTE_WRITABLE) s += ' W';
+    if (pte & PTE_WP_KSMD) s += ' WP';
+  }
+  return s;
+}

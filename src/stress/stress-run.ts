@@ -1,0 +1,354 @@
+// stress-run.ts — owns one `ksmsim stress` run on real workers: start a host, launch stress guests
+// (guests/stress/stress-guest.ts), let ksmd run flat out while a chaos loop flips knobs (and, with
+// faults, kills guests, kills and restarts ksmd, and squeezes memory), then quiesce, let ksmd do two
+// quiet full scans, verify every guest's memory against its shadow, recount every counter from the
+// page tables, and account for every frame.
+
+import { ErrnoError } from '../mem/errno.ts';
+import { PAGE_SIZE } from '../mem/constants.ts';
+import { Host, type GuestHandle, type GuestReport } from '../host/host.ts';
+import type { BrokenProtocol } from '../ksm/ksm-engine.ts';
+import { KSM_DIR } from '../ksm/sysfs.ts';
+import {
+  CMD_EXIT, CMD_PAUSE, CMD_QUIESCE, CMD_RUN, CMD_VERIFY, CP_RESULT, HostControlPage, STRESS_COUNTERS, type StressCounter,
+} from './control-page.ts';
+import { Prng, mixSeed } from './prng.ts';
+import { recountHost, repairAfterKsmdDeath, type RepairResult } from './recount.ts';
+
+const GUEST_PROGRAM = new URL('../../guests/stress/stress-guest.ts', import.meta.url).pathname;
+
+export interface StressOptions {
+  readonly guests: number;
+  readonly seconds: number;
+  readonly seed: number;
+  /** Fault injection: kill guests mid-write/COW, kill and restart ksmd, run short of memory. */
+  readonly faults?: boolean;
+  /** Host memory (default: plenty, or tight with faults). */
+  readonly memoryBytes?: number;
+  readonly numaNodes?: number;
+  readonly regions?: number;
+  readonly pages?: number;
+  readonly contents?: number;
+  /** Flip knobs while the guests run (default true). */
+  readonly chaos?: boolean;
+  /** TEST ONLY: run ksmd with a deliberately broken protocol (see BrokenProtocol). */
+  readonly brokenProtocol?: BrokenProtocol;
+  readonly log?: (line: string) => void;
+}
+
+export interface StressViolation {
+  readonly guest: number;
+  readonly address: number;
+  readonly expected: number;
+  readonly actual: number;
+  readonly seed: number;
+  readonly what: string;
+}
+
+export interface StressReport {
+  readonly seed: number;
+  readonly seconds: number;
+  readonly guests: number;
+  readonly faults: boolean;
+  readonly broken_protocol: BrokenProtocol;
+  readonly ops: number;
+  readonly ops_per_second: number;
+  readonly reads: number;
+  readonly writes: number;
+  readonly memsets: number;
+  readonly merges: number;
+  readonly merge_aborts: number;
+  readonly zero_merges: number;
+  readonly cows: number;
+  readonly unmerges: number;
+  readonly knob_changes: number;
+  readonly knob_refusals: Record<string, number>;
+  readonly guest_counters: Record<StressCounter, number>;
+  readonly violations: StressViolation[];
+  readonly counter_mismatches: string[];
+  readonly leaked_frames: number;
+  readonly leaked_frames_after_exit: number;
+  readonly guest_failures: string[];
+  readonly fault_events: {
+    guests_killed: number;
+    oom_kills: number;
+    ksmd_restarts: number;
+    ksmd_repairs: RepairResult[];
+  };
+  readonly final_counters: Record<string, number>;
+  readonly ok: boolean;
+}
+
+interface LiveGuest {
+  handle: GuestHandle;
+  victim: boolean;
+  cp?: HostControlPage;
+  last: Record<StressCounter, number>;
+  ended: boolean;
+  report?: GuestReport;
+}
+
+const zeroCounters = (): Record<StressCounter, number> => Object.fromEntries(STRESS_COUNTERS.map((c) => [c, 0])) as Record<StressCounter, number>;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export async function runStress(o: StressOptions): Promise<StressReport> {
+  const log = o.log ?? (() => {});
+  const faults = o.faults ?? false;
+  const regions = o.regions ?? 4;
+  const pages = o.pages ?? 32;
+  const contents = o.contents ?? 4;
+  const numaNodes = o.numaNodes ?? 2;
+  const perGuest = regions * pages + 16;
+  // With faults, memory is tight: a bit more than half of what the guests map when nothing merges.
+  const memoryBytes = o.memoryBytes ?? (faults
+    ? Math.max(numaNodes * 64 * PAGE_SIZE, Math.ceil(0.55 * (o.guests + 1) * perGuest) * PAGE_SIZE)
+    : Math.max(64 * 2 ** 20, 4 * o.guests * perGuest * PAGE_SIZE));
+  const violations: StressViolation[] = [];
+  const guestFailures: string[] = [];
+  const rng = new Prng(mixSeed(o.seed, 0xc4a05));
+  const host = await Host.start({
+    memoryBytes, numaNodes,
+    ksmdOptions: o.brokenProtocol && o.brokenProtocol !== 'none' ? { brokenProtocol: o.brokenProtocol } : {},
+    onLog: (line) => {
+      const m = /^\[[^\]]*\] @violation (.*)$/.exec(line);
+      if (m) {
+        if (violations.length < 100) violations.push(JSON.parse(m[1]!) as StressViolation);
+      } else if (/@error /.test(line)) log(line);
+    },
+  });
+  const totals = zeroCounters();
+  const guests: LiveGuest[] = [];
+  const knobRefusals: Record<string, number> = {};
+  let knobChanges = 0;
+  let guestsKilled = 0;
+  let oomKills = 0;
+  let ksmdRestarts = 0;
+  const repairs: RepairResult[] = [];
+  let launched = 0;
+  const started = performance.now();
+
+  const setKnob = async (k: string, v: number): Promise<boolean> => {
+    try {
+      await host.writeFile(KSM_DIR + k, String(v));
+      knobChanges++;
+      return true;
+    } catch (e) {
+      if (e instanceof ErrnoError || (e as { code?: string }).code) {
+        const key = `${k}:${(e as ErrnoError).code}`;
+        knobRefusals[key] = (knobRefusals[key] ?? 0) + 1;
+        return false;
+      }
+      throw e;
+    }
+  };
+
+  const launch = (victim: boolean): LiveGuest => {
+    const n = launched++;
+    const args = ['--seed', String(mixSeed(o.seed, n)), '--regions', String(regions), '--pages', String(pages), '--contents', String(contents), '--content-seed', String(o.seed)];
+    if (victim) args.push('--victim');
+    const handle = host.launch(GUEST_PROGRAM, { name: `${victim ? 'victim' : 'stress'}.${n}`, args });
+    const g: LiveGuest = { handle, victim, last: zeroCounters(), ended: false };
+    void handle.done.then((r) => {
+      g.ended = true;
+      g.report = r;
+      foldCounters(g);
+      if (r.status === 'oom-killed') oomKills++;
+      else if (r.status === 'failed' && !g.victim && !/killed/.test(r.error ?? '')) guestFailures.push(`${r.name} (pid ${r.pid}): ${r.error}`);
+      else if (r.status === 'failed' && r.exitCode === 3) guestFailures.push(`${r.name} (pid ${r.pid}): exited with violations`);
+    });
+    guests.push(g);
+    return g;
+  };
+  // Counters of a guest that is gone are folded into the totals from the last snapshot.
+  const snapshot = (g: LiveGuest): void => {
+    if (g.ended) return;
+    g.cp ??= HostControlPage.find(host.memory, g.handle.handles);
+    if (g.cp) g.last = g.cp.counters();
+  };
+  const folded = new Set<LiveGuest>();
+  const foldCounters = (g: LiveGuest): void => {
+    if (folded.has(g)) return;
+    folded.add(g);
+    for (const c of STRESS_COUNTERS) totals[c] += g.last[c];
+  };
+  const live = () => guests.filter((g) => !g.ended);
+  /** Send a command to every live guest and wait until each acknowledges it (or ends). */
+  const commandAll = async (cmd: number, filter: (g: LiveGuest) => boolean = () => true, timeoutMs = 60_000): Promise<void> => {
+    const want = new Map<LiveGuest, number>();
+    for (const g of live().filter(filter)) {
+      g.cp ??= HostControlPage.find(host.memory, g.handle.handles);
+      if (g.cp) want.set(g, g.cp.command(cmd));
+    }
+    const deadline = Date.now() + timeoutMs;
+    for (const [g, seq] of want) {
+      while (!g.ended && g.cp!.acked() < seq) {
+        if (Date.now() > deadline) throw new Error(`guest ${g.handle.name} did not acknowledge command ${cmd}`);
+        await sleep(1);
+      }
+      snapshot(g);
+    }
+  };
+  const waitControlPages = async (gs: LiveGuest[]): Promise<void> => {
+    const deadline = Date.now() + 60_000;
+    for (const g of gs) {
+      while (!g.ended && !(g.cp ??= HostControlPage.find(host.memory, g.handle.handles))) {
+        if (Date.now() > deadline) throw new Error(`guest ${g.handle.name} never mapped its control page`);
+        await sleep(2);
+      }
+    }
+  };
+
+  try {
+    for (const [k, v] of [['sleep_millisecs', 0], ['pages_to_scan', 2000], ['run', 1]] as const) await setKnob(k, v);
+    for (let i = 0; i < o.guests; i++) launch(false);
+    await waitControlPages(guests);
+    log(`stress: ${o.guests} guests on ${memoryBytes / 2 ** 20} MiB (${numaNodes} nodes), seed ${o.seed}${faults ? ', faults on' : ''}`);
+
+    // ───────────── the chaos loop ─────────────
+    const endAt = performance.now() + o.seconds * 1000;
+    let victim: LiveGuest | undefined;
+    let victimKillAt = 0;
+    let nextKsmdKill = performance.now() + 300 + rng.below(700);
+    while (performance.now() < endAt) {
+      await sleep(5 + rng.below(30));
+      for (const g of live()) snapshot(g);
+      if (o.chaos ?? true) await chaosStep(rng, setKnob, numaNodes);
+      if (faults) {
+        // A victim guest killed at a random moment of its write / copy-on-write loop.
+        if (!victim || victim.ended) {
+          victim = launch(true);
+          victimKillAt = performance.now() + 80 + rng.below(400);
+        } else if (performance.now() >= victimKillAt) {
+          snapshot(victim);
+          await victim.handle.kill();
+          guestsKilled++;
+          await victim.handle.done;
+        }
+        // Guests the OOM killer took are replaced, so the load stays.
+        const main = live().filter((g) => !g.victim).length;
+        for (let i = main; i < o.guests; i++) launch(false);
+        // ksmd killed mid-merge (it is almost always mid-batch: sleep_millisecs 0), then restarted.
+        if (performance.now() >= nextKsmdKill) {
+          nextKsmdKill = performance.now() + 400 + rng.below(1200);
+          await host.ksmd!.kill();
+          await waitControlPages(live());
+          await commandAll(CMD_PAUSE);
+          const spaces = live().map((g) => g.handle.handles);
+          await host.restartKsmd(() => void repairs.push(repairAfterKsmdDeath(host.memory, spaces)));
+          ksmdRestarts++;
+          await commandAll(CMD_RUN);
+        }
+      }
+    }
+
+    // ───────────── quiesce and audit ─────────────
+    if (victim && !victim.ended) {
+      snapshot(victim);
+      await victim.handle.kill();
+      guestsKilled++;
+      await victim.handle.done;
+    }
+    await setKnob('run', 1);
+    await setKnob('sleep_millisecs', 0);
+    await setKnob('pages_to_scan', 5000);
+    // Chains of max_page_sharing dups collapse lazily (chain_prune, every
+    // stable_node_chains_prune_millisecs, as in the kernel): prune at every batch so the quiet scans
+    // leave the chain counters settled too.
+    await setKnob('stable_node_chains_prune_millisecs', 0);
+    await waitControlPages(live());
+    await commandAll(CMD_QUIESCE);
+    await host.ksmd!.waitForFullScans(2, 120_000);
+    await commandAll(CMD_VERIFY);
+    let unverified = 0;
+    for (const g of live()) unverified += g.cp?.get(CP_RESULT) ?? 0;
+    const stats = await host.ksmd!.stats();
+    const spaces = live().map((g) => g.handle.handles);
+    const { recount, mismatches } = recountHost(host, spaces);
+    if (stats.pendingFrees !== 0) mismatches.push(`ksmd still holds ${stats.pendingFrees} deferred frees after quiet scans`);
+    const finalCounters = host.files.counters() as Record<string, number>;
+
+    await commandAll(CMD_EXIT);
+    const reports = await Promise.all(guests.map((g) => g.handle.done));
+    for (const g of guests) foldCounters(g);
+    // Every guest is gone: ksmd must let go of everything and every frame must be free again.
+    await sleep(100);
+    const usable = host.memory.nodes.reduce((n, _r, i) => n + host.memory.usableFrames(i), 0);
+    let leakedAfterExit = usable - host.memory.freeFrames();
+    for (let i = 0; i < 50 && leakedAfterExit !== 0; i++) {
+      await sleep(20);
+      leakedAfterExit = usable - host.memory.freeFrames();
+    }
+    void reports;
+
+    const seconds = (performance.now() - started) / 1000;
+    if (unverified && violations.length === 0) {
+      violations.push({ guest: -1, address: -1, expected: -1, actual: -1, seed: o.seed, what: `${unverified} bytes differ at the final verification` });
+    }
+    const report: StressReport = {
+      seed: o.seed,
+      seconds: Number(seconds.toFixed(3)),
+      guests: o.guests,
+      faults,
+      broken_protocol: o.brokenProtocol ?? 'none',
+      ops: totals.ops,
+      ops_per_second: Math.round(totals.ops / o.seconds),
+      reads: totals.reads,
+      writes: totals.writes,
+      memsets: totals.memsets,
+      merges: stats.events.merges + stats.events.zeroMerges,
+      merge_aborts: stats.events.mergeAborts,
+      zero_merges: stats.events.zeroMerges,
+      cows: totals.cows,
+      unmerges: totals.unmerges + stats.events.unmerges,
+      knob_changes: knobChanges,
+      knob_refusals: knobRefusals,
+      guest_counters: totals,
+      violations,
+      counter_mismatches: mismatches,
+      leaked_frames: recount.leakedFrames,
+      leaked_frames_after_exit: leakedAfterExit,
+      guest_failures: guestFailures,
+      fault_events: { guests_killed: guestsKilled, oom_kills: oomKills, ksmd_restarts: ksmdRestarts, ksmd_repairs: repairs },
+      final_counters: finalCounters,
+      ok: false,
+    };
+    return { ...report, ok: violations.length === 0 && mismatches.length === 0 && recount.leakedFrames === 0 && leakedAfterExit === 0 && guestFailures.length === 0 && totals.violations === 0 };
+  } finally {
+    await host.shutdown();
+  }
+}
+
+/** One chaos tick: maybe flip one knob to a random allowed value (EBUSY and friends are expected). */
+async function chaosStep(rng: Prng, setKnob: (k: string, v: number) => Promise<boolean>, numaNodes: number): Promise<void> {
+  if (!rng.chance(0.35)) return;
+  const x = rng.below(100);
+  if (x < 30) await setKnob('run', rng.pick([1, 1, 1, 0, 2]));
+  else if (x < 40) await setKnob('use_zero_pages', rng.below(2));
+  else if (x < 50) await setKnob('max_page_sharing', rng.pick([2, 3, 16, 256]));
+  else if (x < 58 && numaNodes > 1) await setKnob('merge_across_nodes', rng.below(2));
+  else if (x < 75) await setKnob('pages_to_scan', rng.pick([1, 16, 100, 2000, 10000]));
+  else if (x < 88) await setKnob('sleep_millisecs', rng.pick([0, 0, 1, 5]));
+  else await setKnob('smart_scan', rng.below(2));
+  // run=0 and run=2 leave ksmd stopped: start it again soon so merging keeps going.
+  if (rng.chance(0.5)) await setKnob('run', 1);
+}
+
+/** Human-readable lines for a report. */
+export function describeStress(r: StressReport): string[] {
+  const lines = [
+    `stress: ${r.guests} guests, ${r.seconds} s, seed ${r.seed}${r.faults ? ', faults' : ''}${r.broken_protocol !== 'none' ? `, BROKEN PROTOCOL ${r.broken_protocol}` : ''}`,
+    `  ops ${r.ops} (${r.ops_per_second}/s): reads ${r.reads}, writes ${r.writes}, memsets ${r.memsets}`,
+    `  merges ${r.merges} (aborted ${r.merge_aborts}), copy-on-writes ${r.cows}, unmerges ${r.unmerges}, knob changes ${r.knob_changes}`,
+  ];
+  if (r.faults) {
+    const f = r.fault_events;
+    const rep = f.ksmd_repairs.reduce((a, x) => ({ m: a.m + x.mapcountsFixed, p: a.p + x.privateMapcountsCleared, f: a.f + x.framesReclaimed }), { m: 0, p: 0, f: 0 });
+    lines.push(`  faults: guests killed ${f.guests_killed}, OOM kills ${f.oom_kills}, ksmd restarts ${f.ksmd_restarts} (repaired ${rep.m} KSM mapcounts, ${rep.p} private mapcounts, reclaimed ${rep.f} frames ksmd held), EAGAIN ${r.guest_counters.eagain}, ENOMEM ${r.guest_counters.enomem}`);
+  }
+  lines.push(`  violations ${r.violations.length}, counter mismatches ${r.counter_mismatches.length}, leaked frames ${r.leaked_frames} (after exit ${r.leaked_frames_after_exit}), guest failures ${r.guest_failures.length}`);
+  for (const v of r.violations.slice(0, 10)) lines.push(`  VIOLATION guest ${v.guest} address 0x${v.address.toString(16)}: expected ${v.expected}, got ${v.actual} (${v.what}; seed ${v.seed})`);
+  for (const m of r.counter_mismatches.slice(0, 10)) lines.push(`  MISMATCH ${m}`);
+  for (const f of r.guest_failures.slice(0, 10)) lines.push(`  FAILED ${f}`);
+  lines.push(r.ok ? '  OK' : '  FAILED');
+  return lines;
+}

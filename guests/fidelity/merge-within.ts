@@ -5,7 +5,7 @@ import { check, checkContents, checkCounters, checkKsmStat, waitFullScans, type 
 
 export const scenario: ScenarioMeta = {
   description: '64 equal pages in one guest merge into 1 KSM page with 63 sharers',
-  knobs: { pages_to_scan: '1000', sleep_millisecs: '0', run: '1' },
+  knobs: { pages_to_scan: '1000', sleep_millisecs: '20', run: '1' },
 };
 
 const PAGES = 64;

@@ -11,6 +11,7 @@ import { describeSession, runSession, type GuestPlan } from './host-session.ts';
 import { addFidelityCommand } from './fidelity-command.ts';
 import { addStressCommand } from './stress-command.ts';
 import { parseCount, parseSize } from './parse-size.ts';
+import { runLinuxCommand } from './linux-run.ts';
 
 const GUESTS_DIR = new URL('../../guests/', import.meta.url);
 
@@ -22,6 +23,7 @@ interface HostFlags {
   root?: boolean;
   ksm: Array<[string, string]>;
   json?: string;
+  backend?: 'emulator' | 'linux';
 }
 
 function addHostFlags(cmd: Command): Command {
@@ -42,6 +44,10 @@ async function runCommand(programs: string[], flags: HostFlags, guestArgs: strin
     if (!existsSync(path)) throw new Error(`program not found: ${p}`);
     return { program: path, count: flags.guests, args: guestArgs, root: flags.root ?? false };
   });
+  if (flags.backend === 'linux') {
+    if (flags.numaNodes !== 1 || flags.memory !== DEFAULT_MEMORY_BYTES) throw new Error('--memory and --numa-nodes describe the emulated host: drop them with --backend linux');
+    return runLinuxCommand(plans, flags, out);
+  }
   const result = await runSession({ memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, quiet: !!flags.json, log: out }, plans);
   if (flags.json) writeFileSync(flags.json, JSON.stringify(result, null, 2) + '\n');
   else for (const line of describeSession(result)) out(line);
@@ -73,7 +79,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
     .description('An emulator of Linux Kernel Samepage Merging in a small multi-process hypervisor')
     .exitOverride()
     .showHelpAfterError(false);
-  addHostFlags(program.command('run').description('run guest programs on an emulated host').argument('<program...>', 'guest programs (.ts or .js)'))
+  addHostFlags(program.command('run').description('run guest programs on an emulated host (or the real kernel)').argument('<program...>', 'guest programs (.ts or .js)'))
+    .addOption(new Option('--backend <name>', 'emulator, or linux: real processes on this kernel\'s KSM (root; knobs restored afterwards)').choices(['emulator', 'linux']).default('emulator'))
     .action(async (programs: string[], flags: HostFlags) => {
       code = await runCommand(programs, flags, guestArgs, out);
     });

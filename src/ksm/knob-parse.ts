@@ -58,3 +58,35 @@ export function kstrtobool(text: string): Parsed {
 export function sysfsStreq(text: string, word: string): boolean {
   return stripNewline(text) === word;
 }
+
+/**
+ * The kernel's answer where a store function returns kstrto*'s own error instead of -EINVAL
+ * (merge_across_nodes_store, max_page_sharing_store): the value, or 'EINVAL' (no digits, junk) or
+ * 'ERANGE' (the digits overflow the type). Measured: max_page_sharing 2147483648 is ERANGE.
+ */
+export type ParsedErrno = number | 'EINVAL' | 'ERANGE';
+
+/** _kstrtoull for base 10: overflow (≥ 2^64) is ERANGE even with junk after the digits. */
+function kstrtoullBig(s: string): bigint | 'EINVAL' | 'ERANGE' {
+  const m = /^(\d*)([\s\S]*)$/.exec(s)!;
+  const digits = m[1]!;
+  if (digits.length && BigInt(digits) >= 2n ** 64n) return 'ERANGE';
+  if (!digits.length) return 'EINVAL';
+  if (m[2] !== '' && m[2] !== '\n') return 'EINVAL';
+  return BigInt(digits);
+}
+
+/** kstrtoul (64-bit): an optional '+', base-10 digits, one optional newline. */
+export function kstrtoulErrno(text: string): ParsedErrno {
+  const v = kstrtoullBig(text.startsWith('+') ? text.slice(1) : text);
+  return typeof v === 'bigint' ? Number(v) : v;
+}
+
+/** kstrtoint: kstrtoll (an optional '-' or '+'), then ERANGE outside the int range. */
+export function kstrtointErrno(text: string): ParsedErrno {
+  const negative = text.startsWith('-');
+  const v = kstrtoullBig(negative ? text.slice(1) : text.startsWith('+') ? text.slice(1) : text);
+  if (typeof v !== 'bigint') return v;
+  const n = negative ? -v : v;
+  return n > 2147483647n || n < -2147483648n ? 'ERANGE' : Number(n);
+}

@@ -6,7 +6,7 @@ import { PAGE_SIZE } from '../mem/constants.ts';
 import {
   CTL_KSM_ZERO_PAGES, CTL_MERGEABLE_VMAS, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS,
 } from '../mem/guest-control.ts';
-import { kstrtobool, kstrtoint, kstrtoul, kstrtouint, sysfsStreq, type Parsed } from './knob-parse.ts';
+import { kstrtobool, kstrtointErrno, kstrtoul, kstrtoulErrno, kstrtouint, sysfsStreq, type Parsed, type ParsedErrno } from './knob-parse.ts';
 import {
   ADVISOR_NONE, ADVISOR_SCAN_TIME, COUNTERS, KNOB_DEFAULTS, KNOBS, KsmState, REQ_SET_MAX_PAGE_SHARING,
   REQ_SET_MERGE_ACROSS_NODES, REQ_SET_RUN, THP_MODES, type CounterName, type KnobName,
@@ -117,6 +117,7 @@ export class KsmFiles {
     }
     if (path === THP_ENABLED_PATH) {
       if (!caller.root) throw new ErrnoError('EACCES', 'open', path);
+      if (text.length === 0) return undefined; // sysfs_kf_write: a zero-length write stores nothing
       const mode = THP_MODES.findIndex((m) => sysfsStreq(text, m));
       if (mode < 0) throw new ErrnoError('EINVAL', 'write', `${path}: ${JSON.stringify(text)}`);
       this.state.set('thp_enabled', mode);
@@ -127,6 +128,8 @@ export class KsmFiles {
     if ((COUNTER_FILES as readonly string[]).includes(name)) throw new ErrnoError('EACCES', 'open', `${path} is read-only`);
     if (!(KNOBS as readonly string[]).includes(name)) throw new ErrnoError('ENOENT', 'open', path);
     if (!caller.root) throw new ErrnoError('EACCES', 'open', `${path}: only root may write KSM knobs`);
+    // sysfs_kf_write returns 0 for a zero-length write without calling the store (measured: ok).
+    if (text.length === 0) return undefined;
     return this.storeKnob(name as KnobName, text);
   }
 
@@ -136,6 +139,11 @@ export class KsmFiles {
       throw new ErrnoError('EINVAL', 'write', `${KSM_DIR}${knob}: invalid value ${JSON.stringify(text)}`);
     };
     const need = (v: Parsed): number => (v === undefined ? bad() : v);
+    // merge_across_nodes_store and max_page_sharing_store return kstrto*'s error as it is (ERANGE on overflow).
+    const needErrno = (v: ParsedErrno): number => {
+      if (v === 'ERANGE') throw new ErrnoError('ERANGE', 'write', `${KSM_DIR}${knob}: ${JSON.stringify(text)} is out of range`);
+      return v === 'EINVAL' ? bad() : v;
+    };
     switch (knob) {
       case 'run': {
         const v = need(kstrtouint(text));
@@ -153,13 +161,13 @@ export class KsmFiles {
         s.set(knob, need(kstrtouint(text)));
         break;
       case 'merge_across_nodes': {
-        const v = need(kstrtoul(text));
+        const v = needErrno(kstrtoulErrno(text));
         if (v > 1) bad();
         if (v === s.get(knob)) return undefined;
         return { op: REQ_SET_MERGE_ACROSS_NODES, arg: v, knob };
       }
       case 'max_page_sharing': {
-        const v = need(kstrtoint(text));
+        const v = needErrno(kstrtointErrno(text));
         if (v < 2) bad();
         if (v === s.get(knob)) return undefined;
         return { op: REQ_SET_MAX_PAGE_SHARING, arg: v, knob };

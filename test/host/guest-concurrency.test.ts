@@ -74,6 +74,7 @@ describe('guests running concurrently', function () {
       expect(reports.every((r) => r.status === 'exited'), explain(reports, logs)).to.equal(true);
       const { events } = await h.ksmd!.stats();
       expect(events.merges, 'ksmd merged pages meanwhile').to.be.greaterThan(0);
+      expect(logs.filter((l) => /merging [1-9]/.test(l)).length, 'guests that saw their pages merged').to.be.greaterThan(0);
       // Frames ksmd replaced while a guest was on the page may be freed only at its next pass.
       const deadline = Date.now() + 3_000;
       while (h.memory.freeFrames() !== freeBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

@@ -47,12 +47,15 @@ function usedBytes(host: Host): number {
   return host.nodeMemory().reduce((n, m) => n + m.usedBytes, 0);
 }
 
-/** Start a 128 MiB host with `knobs` and run=1, launch the guests, and wait until all are READY. */
+/**
+ * Start a 128 MiB host with `knobs`, launch the guests, wait until all are READY, then start ksmd
+ * (run=1): with sleep_millisecs=0 ksmd would otherwise take a whole core while the guests start.
+ */
 async function startFleet(specs: readonly GuestSpec[], knobs: Array<[string, string]> = FAST_KNOBS): Promise<Fleet> {
   const logs: string[] = [];
   const host = await Host.start({ memoryBytes: 128 * MiB, onLog: (l) => logs.push(l) });
   try {
-    for (const [k, v] of [...knobs, ['run', '1']]) await host.writeFile(KSM_DIR + k, v!);
+    for (const [k, v] of knobs) await host.writeFile(KSM_DIR + k, v);
     const baselineBytes = usedBytes(host);
     const guests = specs.map((s, i) => host.launch(workloadPath(s.workload), { name: `${s.workload}.${i}`, args: s.args }));
     const ended: GuestReport[] = [];
@@ -62,6 +65,7 @@ async function startFleet(specs: readonly GuestSpec[], knobs: Array<[string, str
       const ready = logs.filter((l) => READY.test(l));
       if (ready.length === guests.length) {
         const mappedPages = ready.reduce((n, l) => n + Number(READY.exec(l)![2]), 0);
+        await host.writeFile(KSM_DIR + 'run', '1');
         return { host, guests, logs, mappedPages, baselineBytes };
       }
       if (ended.length) throw new Error(`guest ended before READY: ${ended.map((r) => `${r.name} ${r.status} ${r.error ?? ''}`).join('; ')}`);

@@ -31,23 +31,28 @@ describe('guests running concurrently', function () {
     let zero: GuestReport;
     let freeBefore: number;
     let freeAfter: number;
+    let quiet: Host | undefined;
+    const quietLogs: string[] = [];
 
     before(async function () {
       this.timeout(30_000);
-      const h = await Host.start({ memoryBytes: 64 * MiB, ksmd: false, onLog: (l) => logs.push(l) });
+      const h = (quiet = await Host.start({ memoryBytes: 64 * MiB, ksmd: false, onLog: (l) => quietLogs.push(l) }));
       freeBefore = h.memory.freeFrames();
       const churn = Array.from({ length: GUESTS }, (_, i) => h.launch(CHURN, { name: `churn${i}`, args: [String(1000 + i), '128', '240'] }));
       const reader = h.launch(ZERO_READER, { name: 'zero-reader', args: ['2048'] });
       reports = await Promise.all(churn.map((g) => g.done));
       zero = await reader.done;
       freeAfter = h.memory.freeFrames();
-      await h.shutdown();
+    });
+
+    after(async () => {
+      await quiet?.shutdown();
     });
 
     it('every guest reads back exactly what it wrote, never another guest\'s bytes', () => {
-      expect(reports.every((r) => r.status === 'exited'), explain(reports, logs)).to.equal(true);
-      expect(logs.filter((l) => l.includes('MISMATCH'))).to.deep.equal([]);
-      expect(logs.filter((l) => /checked \d+ pages, 0 mismatches/.test(l))).to.have.length(GUESTS);
+      expect(reports.every((r) => r.status === 'exited'), explain(reports, quietLogs)).to.equal(true);
+      expect(quietLogs.filter((l) => l.includes('MISMATCH'))).to.deep.equal([]);
+      expect(quietLogs.filter((l) => /checked \d+ pages, 0 mismatches/.test(l))).to.have.length(GUESTS);
     });
 
     it('the free-frame count returns exactly to its start once all guests have exited', () => {

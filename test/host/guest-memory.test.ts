@@ -10,6 +10,7 @@ const MiB = 2 ** 20;
 interface Snapshot {
   step: Record<string, unknown>;
   free: number[];
+  used: number[];
 }
 
 describe('guest memory as the host sees it', function () {
@@ -17,6 +18,7 @@ describe('guest memory as the host sees it', function () {
   let host: Host;
   const lines: string[] = [];
   let start: number[];
+  let usedAtStart: number[];
   const at: Record<string, Snapshot> = {};
   let report: GuestReport;
 
@@ -26,11 +28,12 @@ describe('guest memory as the host sees it', function () {
     await raiseSignal(host, 0);
     const freeByNode = (): number[] => host.memory.nodes.map((_, n) => host.memory.freeFrames(n));
     start = freeByNode();
+    usedAtStart = host.nodeMemory().map((m) => m.usedBytes);
     const g = host.launch(STEPS, { name: 'steps', node: 0 });
     const names = ['filled', 'dropped', 'shared', 'bound', 'unmapped'];
     for (let i = 0; i < names.length; i++) {
       const line = await waitForLine(lines, new RegExp(`^\\[steps\\] step ${names[i]} `));
-      at[names[i]!] = { step: JSON.parse(line.replace(/^\[steps\] step \w+ /, '')) as Record<string, unknown>, free: freeByNode() };
+      at[names[i]!] = { step: JSON.parse(line.replace(/^\[steps\] step \w+ /, '')) as Record<string, unknown>, free: freeByNode(), used: host.nodeMemory().map((m) => m.usedBytes) };
       await raiseSignal(host, i + 1);
     }
     report = await g.done;
@@ -61,6 +64,10 @@ describe('guest memory as the host sees it', function () {
   it('mbind places new pages on the bound node', () => {
     expect(at.bound!.step.node).to.equal(0);
     expect(at.bound!.free).to.deep.equal([start[0], start[1]! - 128]);
+  });
+
+  it('host.nodeMemory() counts the bound pages as used on the bound node', () => {
+    expect(at.bound!.used).to.deep.equal([usedAtStart[0], usedAtStart[1]! + 128 * 4096]);
   });
 
   it('munmap returns the frames to their nodes at once, before the guest exits', () => {

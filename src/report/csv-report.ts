@@ -1,6 +1,6 @@
 // csv-report.ts — owns `ksmsim density --csv DIR`: the result as four CSV files for spreadsheets and scripts.
 //
-//   series_with_ksm.csv, series_without_ksm.csv  t, guests, memory_used_bytes, node<i>_used_bytes…, every counter…
+//   series_with_ksm.csv, series_without_ksm.csv  t (s, to the ms), guests, memory_used_bytes, node<i>_used_bytes…, every counter…
 //   per_guest.csv                                 one row per guest at the end of the KSM-on phase
 //   summary.csv                                   metric,value — the headline numbers, capacity, NUMA and knobs
 
@@ -35,7 +35,7 @@ export function seriesCsv(samples: readonly DensitySample[], numaNodes: number):
   let out = csvLine(['t', 'guests', 'memory_used_bytes', ...nodeCols, ...counters]);
   for (const s of samples) {
     out += csvLine([
-      s.t, s.guests, s.memory_used_bytes,
+      Math.round(s.t * 1000) / 1000, s.guests, s.memory_used_bytes,
       ...nodeCols.map((_, i) => s.node_used_bytes[i]),
       ...counters.map((c) => s.counters[c]),
     ]);

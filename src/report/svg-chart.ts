@@ -133,8 +133,16 @@ export interface LineChartSpec {
   readonly series: readonly LineSeries[];
   /** Horizontal reference lines (e.g. host memory). */
   readonly refLines?: readonly RefLine[];
+  /** Vertical markers (e.g. "fleet up" at a time), labelled at the top of the plot. */
+  readonly markers?: readonly Marker[];
   readonly width?: number;
   readonly height?: number;
+}
+
+export interface Marker {
+  readonly x: number;
+  readonly label: string;
+  readonly color?: string;
 }
 
 /** Keeps at most ~4 points per pixel column (first, min, max, last) so long runs stay light. */
@@ -227,6 +235,21 @@ export function lineChart(spec: LineChartSpec): string {
   for (const r of refs) {
     const y = sy(r.y);
     out.push(`<line x1="${num(left)}" y1="${num(y)}" x2="${num(left + pw)}" y2="${num(y)}" stroke="${esc(r.color ?? '#777')}" stroke-dasharray="3 3" stroke-width="1.5"/>`);
+  }
+  // Markers: a dotted vertical line each, labels stacked in rows so neighbours don't overlap.
+  const markers = (spec.markers ?? []).filter((m) => Number.isFinite(m.x) && m.x >= x0 && m.x <= x1).sort((a, b) => a.x - b.x);
+  const rowEnds: number[] = [];
+  for (const m of markers) {
+    const x = sx(m.x);
+    const w = textWidth(m.label, 11) + 8;
+    const flip = x + w > left + pw; // label to the left of the line near the right edge
+    const a = flip ? x - w : x;
+    let rowIdx = rowEnds.findIndex((end) => a > end);
+    if (rowIdx < 0) rowIdx = rowEnds.push(-Infinity) - 1;
+    rowEnds[rowIdx] = a + w;
+    const color = esc(m.color ?? '#555');
+    out.push(`<line class="marker" x1="${num(x)}" y1="${num(top)}" x2="${num(x)}" y2="${num(top + ph)}" stroke="${color}" stroke-dasharray="2 3" stroke-width="1.2"/>`);
+    out.push(`<text x="${num(flip ? x - 4 : x + 4)}" y="${num(top + 13 + rowIdx * 14)}" text-anchor="${flip ? 'end' : 'start'}" font-size="11" fill="${color}">${esc(m.label)}</text>`);
   }
   for (const s of series) {
     if (s.points.length === 0) continue;

@@ -3,10 +3,9 @@
 // With no network: the page is opened from file:// with every host name resolving to nothing.
 //
 // Skips (saying why) when /usr/bin/chromium is absent; install it with `apt-get install -y chromium`.
-// KSMSIM_UPDATE_SCREENSHOT=1 also copies the screenshot to docs/density-report.png.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -66,7 +65,6 @@ describe('density HTML report in headless Chromium', function () {
 
   it('paints a full screenshot with the charts drawn', async () => {
     const png = join(dir, 'density.png');
-    const started = Date.now();
     const r = await chromium([...base(), `--screenshot=${png}`, pathToFileURL(html).href], TIME_LIMIT_MS - 5000);
     expect(existsSync(png), `no screenshot; chromium exited ${r.code}:\n${r.stderr.slice(-2000)}`).to.equal(true);
     expect(statSync(png).size).to.be.greaterThan(10 * 1024);
@@ -76,10 +74,6 @@ describe('density HTML report in headless Chromium', function () {
     expect(countColor(img, PALETTE[0]), 'with-KSM blue').to.be.greaterThan(5000);
     expect(countColor(img, PALETTE[1]), 'without-KSM vermillion').to.be.greaterThan(5000);
     expect(countColor(img, PALETTE[2]), 'pages_sharing / db green').to.be.greaterThan(1000);
-    if (process.env.KSMSIM_UPDATE_SCREENSHOT) {
-      copyFileSync(png, new URL('../../docs/density-report.png', import.meta.url));
-      console.log(`      copied the screenshot to docs/density-report.png (${Date.now() - started} ms)`);
-    }
   });
 
   it('lays the four charts out in the DOM with their titles', async () => {

@@ -131,3 +131,17 @@ describe('svg charts', () => {
     expect(svg).to.contain('>-5<').and.contain('>10<');
   });
 });
+
+describe('svg line chart markers', () => {
+  it('draws a labelled dotted line per marker and stacks labels that would collide', () => {
+    const svg = lineChart({
+      title: 't', xLabel: 'x', yLabel: 'y',
+      series: [{ name: 's', color: '#000', points: [[0, 0], [10, 5]] }],
+      markers: [{ x: 2, label: 'fleet up' }, { x: 2.2, label: 'converged' }, { x: 99, label: 'off the axis' }],
+    });
+    expect(svg.match(/class="marker"/g)).to.have.length(2);
+    const ys = [...svg.matchAll(/<text x="[\d.]+" y="([\d.]+)"[^>]*font-size="11"[^>]*>(fleet up|converged)</g)].map((m) => Number(m[1]));
+    expect(ys).to.have.length(2);
+    expect(ys[0]).to.not.equal(ys[1]);
+  });
+});

@@ -240,10 +240,10 @@ function headline(r: DensityResult): string {
   const stats = [
     stat('Memory without KSM', formatBytes(r.memory_without_ksm_bytes), `${int(guestCount(r))} guests`),
     stat('Memory with KSM', formatBytes(r.memory_with_ksm_bytes), `of ${formatBytes(r.host.memory_bytes)} host memory`),
-    stat('Saved', formatBytes(r.saved_bytes), `${pct(savedShare)} of memory without KSM`, 'good'),
+    stat('Saved', formatBytes(r.saved_bytes), `${pct(savedShare)} of memory without KSM`, r.saved_bytes > 0 ? 'good' : 'bad'),
   ];
   if (r.density_gain !== undefined) {
-    stats.push(stat('Density gain', `${r.density_gain.toFixed(2)}×`, `${r.guests_fit_with_ksm ?? '?'} guests fit with KSM, ${r.guests_fit_without_ksm ?? '?'} without`, 'good'));
+    stats.push(stat('Density gain', `${r.density_gain.toFixed(2)}×`, `${r.guests_fit_with_ksm ?? '?'} guests fit with KSM, ${r.guests_fit_without_ksm ?? '?'} without`, r.density_gain > 1 ? 'good' : ''));
   }
   stats.push(stat('Converged after', r.converge_seconds === null ? 'not yet' : seconds(r.converge_seconds), 'within 1 % of the final saving'));
   stats.push(stat('ksmd CPU', seconds(r.ksmd_cpu_seconds), `${pct(r.ksmd_cpu_share)} of one core`));
@@ -273,6 +273,7 @@ header .sub{color:#57606a;margin:0 0 14px}
 .stat .value{font-size:24px;font-weight:650;font-variant-numeric:tabular-nums;margin:2px 0}
 .stat .sub{color:#57606a;font-size:12px}
 .stat.good .value{color:#0a7a4f}
+.stat.bad .value{color:#b42318}
 .lead{font-size:15px;margin:6px 0 6px;max-width:1100px}
 .counters{color:#57606a;margin:0 0 14px;display:flex;flex-wrap:wrap;gap:6px 20px}
 code{font:12.5px ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;color:#1f2328}

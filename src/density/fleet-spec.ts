@@ -4,9 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { WORKLOAD_NAMES, workloadPath } from '../../guests/workloads/workload-args.ts';
 import type { FleetEntry } from './density-types.ts';
-
-const WORKLOADS_DIR = new URL('../../guests/workloads/', import.meta.url);
 
 /** Parse `name:count[:key=value;key=value]` entries separated by commas. */
 export function parseFleetSpec(spec: string): FleetEntry[] {
@@ -50,9 +49,8 @@ export function readFleetFile(path: string): FleetEntry[] {
 
 /** The guest program for a workload name (guests/workloads/<name>.ts) or an explicit path. */
 export function workloadProgram(workload: string): string {
-  const builtin = new URL(`${workload}.ts`, WORKLOADS_DIR).pathname;
-  if (/^[\w-]+$/.test(workload) && existsSync(builtin)) return builtin;
+  if ((WORKLOAD_NAMES as readonly string[]).includes(workload)) return workloadPath(workload);
   const path = resolve(workload);
-  if (existsSync(path)) return path;
-  throw new Error(`unknown workload ${JSON.stringify(workload)}: no guests/workloads/${workload}.ts and no such file`);
+  if (/[./]/.test(workload) && existsSync(path)) return path;
+  throw new Error(`unknown workload ${JSON.stringify(workload)}: not one of ${WORKLOAD_NAMES.join(', ')}, and no such program file`);
 }

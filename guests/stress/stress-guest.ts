@@ -76,6 +76,7 @@ class StressGuest {
   private readonly regions: Region[] = [];
   private readonly pt: Int32Array | undefined;
   private lastSeq = 0;
+  private ackedSeq = 0;
 
   constructor(sys: GuestSys, o: Options) {
     this.sys = sys;
@@ -99,6 +100,7 @@ class StressGuest {
         const cmd = this.command();
         if (cmd === CMD_PAUSE) await this.pause();
         else if (cmd !== CMD_RUN) break;
+        else if (this.lastSeq !== this.ackedSeq) this.ack();
       }
       if ((n & 1023) === 1023) await this.sys.sleep(0);
       this.step();
@@ -148,6 +150,7 @@ class StressGuest {
 
   private ack(): void {
     this.setWord(CP_ACK_SEQ, this.lastSeq);
+    this.ackedSeq = this.lastSeq;
   }
 
   private publish(): void {

@@ -30,6 +30,8 @@ export default async function main(sys: GuestSys): Promise<void> {
   await waitFullScans(sys, 2);
   sys.munmap(addr, len);
   raw('unmapped');
-  await waitFullScans(sys, 2);
-  raw('unmapped_scanned');
+  // With nothing mergeable left ksmd forgets the items on its next scan, then stops scanning (full_scans
+  // stops advancing), so wait a while rather than for full scans.
+  await sys.sleep(300);
+  raw('unmapped_later');
 }

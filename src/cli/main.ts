@@ -8,6 +8,7 @@ import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
 import { addDensityCommand } from './density-command.ts';
 import { collectKnob } from './knob-flag.ts';
 import { describeSession, runSession, type GuestPlan } from './host-session.ts';
+import { addBenchCommand } from './bench-command.ts';
 import { addFidelityCommand } from './fidelity-command.ts';
 import { addStressCommand } from './stress-command.ts';
 import { parseCount, parseSize } from './parse-size.ts';
@@ -90,6 +91,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
     });
   addDensityCommand(program, out, (c) => (code = c));
   addFidelityCommand(program, out, (c) => (code = c));
+  addBenchCommand(program, out, (c) => (code = c));
   addStressCommand(program, out, (c) => (code = c));
   try {
     await program.parseAsync(own, { from: 'user' });

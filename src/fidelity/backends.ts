@@ -26,15 +26,22 @@ export interface BackendRun {
 /** Memory of the emulated host for a scenario: enough for every scenario, cheap to create. */
 const EMULATOR_MEMORY = 512 * 2 ** 20;
 
+export interface RunOptions {
+  /** Appended to each guest's [index, count] arguments. */
+  readonly args?: readonly string[];
+  /** Physical memory of the emulated host (default 512 MiB). */
+  readonly memoryBytes?: number;
+}
+
 export function guestName(index: number): string {
   return `g${index}`;
 }
 
-export async function runOnEmulator(s: Scenario): Promise<BackendRun> {
+export async function runOnEmulator(s: Scenario, options: RunOptions = {}): Promise<BackendRun> {
   const started = performance.now();
   const logs = new Map<string, string[]>();
   const host = await Host.start({
-    memoryBytes: EMULATOR_MEMORY,
+    memoryBytes: options.memoryBytes ?? EMULATOR_MEMORY,
     onLog: (line) => {
       const m = /^\[([^\]]+)\] (.*)$/s.exec(line);
       if (m && logs.has(m[1]!)) logs.get(m[1]!)!.push(m[2]!);
@@ -51,7 +58,7 @@ export async function runOnEmulator(s: Scenario): Promise<BackendRun> {
     const n = s.meta.guests;
     const handles = Array.from({ length: n }, (_, i) => {
       logs.set(guestName(i), []);
-      return host.launch(s.path, { name: guestName(i), args: [String(i), String(n)], root: s.meta.root });
+      return host.launch(s.path, { name: guestName(i), args: [String(i), String(n), ...(options.args ?? [])], root: s.meta.root });
     });
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((res) => {
@@ -75,10 +82,10 @@ export async function runOnEmulator(s: Scenario): Promise<BackendRun> {
 }
 
 /** The caller must have checked linuxBackendAvailable(). Waits up to `lockWaitMs` for another run's lock. */
-export async function runOnLinux(s: Scenario, lockWaitMs = 60_000): Promise<BackendRun> {
+export async function runOnLinux(s: Scenario, lockWaitMs = 60_000, options: RunOptions = {}): Promise<BackendRun> {
   const started = performance.now();
   const n = s.meta.guests;
-  const specs = Array.from({ length: n }, (_, i) => ({ program: s.path, name: guestName(i), args: [String(i), String(n)], root: s.meta.root }));
+  const specs = Array.from({ length: n }, (_, i) => ({ program: s.path, name: guestName(i), args: [String(i), String(n), ...(options.args ?? [])], root: s.meta.root }));
   const results = await runLinuxGuests(specs, {
     timeoutMs: s.meta.timeoutMs,
     waitMs: lockWaitMs,

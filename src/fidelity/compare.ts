@@ -86,6 +86,12 @@ export function compareRuns(scenario: string, emulator: BackendRun, linux: Backe
   const l = observe(linux.guests);
   const differences = compareCheckpoints(scenario, statusOnly(e.checks), statusOnly(l.checks), deviations).map((d) =>
     /(^|\.)exit$/.test(d.checkpoint) ? { ...d, emulator: e.checks.get(d.checkpoint), linux: l.checks.get(d.checkpoint) } : d);
+  // A guest that failed on both backends agrees with itself, but the scenario did not run: a failure.
+  for (const [k, v] of e.checks) {
+    if (/(^|\.)exit$/.test(k) && v !== '0' && l.checks.has(k) && l.checks.get(k) !== '0') {
+      differences.push({ checkpoint: k, emulator: v, linux: l.checks.get(k) });
+    }
+  }
   const keys = new Set([...e.checks.keys(), ...l.checks.keys()]);
   return {
     name: scenario,

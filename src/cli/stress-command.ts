@@ -21,7 +21,8 @@ interface StressFlags {
   chaos: boolean;
   broken: string;
   deterministic?: boolean;
-  steps: number;
+  steps?: number;
+  stepsPerInterleaving: number;
   interleavings?: number;
   replay?: string;
 }
@@ -53,8 +54,9 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
     .option('--no-chaos', 'do not flip knobs while the guests run')
     .addOption(new Option('--broken <variant>', 'TEST ONLY: a deliberately broken protocol, to see the checkers fail').choices([...BROKEN]).default('none'))
     .option('--deterministic', 'run the seeded single-thread simulation of the protocol instead')
-    .option('--steps <n>', 'deterministic: scheduler steps per interleaving', (v) => parseCount(v, '--steps', 1, 1_000_000), 400)
-    .option('--interleavings <n>', 'deterministic: interleavings to explore (seeds seed, seed+1, …)', (v) => parseCount(v, '--interleavings', 1, 1_000_000_000))
+    .option('--steps <n>', 'deterministic: run this many steps in all, over as many interleavings as fit (default 200000 unless --interleavings)', (v) => parseCount(v, '--steps', 1, Number.MAX_SAFE_INTEGER))
+    .option('--interleavings <n>', 'deterministic: explore this many interleavings (seeds seed, seed+1, …)', (v) => parseCount(v, '--interleavings', 1, 1_000_000_000))
+    .option('--steps-per-interleaving <n>', 'deterministic: scheduler choices per interleaving before the fixed-order finish', (v) => parseCount(v, '--steps-per-interleaving', 1, 1_000_000), 400)
     .option('--replay <schedule>', 'deterministic: replay one schedule printed by a failing run (comma-separated actor choices)')
     .action(async (flags: StressFlags) => {
       if (flags.deterministic) {
@@ -81,8 +83,13 @@ function deterministic(flags: StressFlags, out: (s: string) => void): number {
     out(r.violation ? `VIOLATION: ${r.violation}` : 'no violation');
     return r.violation ? 1 : 0;
   }
-  const r = explore({ seed: flags.seed, steps: flags.steps, interleavings: flags.interleavings ?? 1, broken });
+  const steps = flags.steps ?? (flags.interleavings === undefined ? 200_000 : undefined);
+  const progress = !flags.json && process.stderr.isTTY
+    ? (k: number) => process.stderr.write(`\r\x1b[2K[ksmsim] ${k} interleavings explored`)
+    : undefined;
+  const r = explore({ seed: flags.seed, steps, interleavings: flags.interleavings, stepsPerInterleaving: flags.stepsPerInterleaving, broken, progress });
+  if (progress) process.stderr.write('\r\x1b[2K');
   if (flags.json) writeFileSync(flags.json, JSON.stringify(r, null, 2) + '\n');
-  for (const line of describeExploration(r)) out(line);
+  else for (const line of describeExploration(r)) out(line);
   return r.violations === 0 ? 0 : 1;
 }

@@ -8,7 +8,7 @@ describe('deterministic simulation of the merge protocol', function () {
   this.timeout(60_000);
 
   it('explores 4000 seeded interleavings of guests and ksmd with no violation, merging and copying on write', () => {
-    const r = explore({ seed: 1, steps: 400, interleavings: 4000 });
+    const r = explore({ seed: 1, interleavings: 4000 });
     expect(r.violations, r.failure ? `${r.failure.violation}\n${r.failure.trace.join('\n')}` : '').to.equal(0);
     expect(r.interleavings).to.equal(4000);
     expect(r.distinct_schedules).to.equal(4000);
@@ -27,7 +27,7 @@ describe('deterministic simulation of the merge protocol', function () {
 
   for (const broken of ['no-recompare', 'free-without-hazard'] as const) {
     it(`finds the deliberately broken protocol '${broken}', shrinks it, and the printed replay reproduces it`, () => {
-      const r = explore({ seed: 1, steps: 400, interleavings: 50_000, broken, shrinkBudget: 1500 });
+      const r = explore({ seed: 1, interleavings: 50_000, broken, shrinkBudget: 1500 });
       expect(r.violations).to.equal(1);
       const f = r.failure!;
       expect(f.replay.split(',').length).to.be.at.most(f.steps);

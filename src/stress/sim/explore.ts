@@ -15,9 +15,12 @@ export type { SimBroken } from './model.ts';
 
 export interface ExploreOptions {
   readonly seed: number;
-  /** Scheduler choices per interleaving before the deterministic finish. */
-  readonly steps: number;
-  readonly interleavings: number;
+  /** Scheduler choices per interleaving before the deterministic finish (default 400). */
+  readonly stepsPerInterleaving?: number;
+  /** Stop after this many interleavings (default: no limit, but some bound must be given). */
+  readonly interleavings?: number;
+  /** Stop once this many steps were run in all (default: no limit). */
+  readonly steps?: number;
   readonly broken?: SimBroken;
   /** Stop at the first violation (default true). */
   readonly stopAtFirst?: boolean;
@@ -161,10 +164,14 @@ export function explore(o: ExploreOptions): ExploreResult {
   let merges = 0;
   let cows = 0;
   let failure: SimFailure | undefined;
+  const maxInterleavings = o.interleavings ?? Infinity;
+  const maxSteps = o.steps ?? Infinity;
+  if (maxInterleavings === Infinity && maxSteps === Infinity) throw new Error('explore needs a bound: interleavings or steps');
+  const perRun = o.stepsPerInterleaving ?? 400;
   let k = 0;
-  for (; k < o.interleavings; k++) {
+  for (; k < maxInterleavings && stepsTotal < maxSteps; k++) {
     const seed = (o.seed + k) >>> 0;
-    const r = runInterleaving(seed, o.steps, broken);
+    const r = runInterleaving(seed, perRun, broken);
     stepsTotal += r.steps;
     merges += r.merges;
     cows += r.cows;

@@ -86,6 +86,8 @@ export class KsmEngine {
   private curPte = 0;
   private seqnr = 0;
   private passSawMergeable = false;
+  /** Per slot: 1 if the guest was registered with KSM when the current pass began (__ksm_enter). */
+  private passMembers = new Uint8Array(0);
   private vmaSeq = 0;
 
   // counters kept here and published to the shared state
@@ -124,7 +126,9 @@ export class KsmEngine {
       index: new PageIndex(), rmapItems: 0, mergingPages: 0, exited: false,
     });
     this.slotByPid.set(h.pid, slot);
-    // __ksm_enter puts a new mm just behind the cursor, so the current pass does not see it.
+    // The scan order is launch order; a guest that registers (__ksm_enter) while a pass is under
+    // way is skipped until the next pass (see passMembers), as the kernel queues its mm_slot just
+    // behind the cursor "to let the area settle down a little".
     this.order.push(slot);
   }
 
@@ -185,7 +189,7 @@ export class KsmEngine {
         this.dropGuest(g);
         continue; // dropGuest removed it from `order`; the cursor now names the next guest
       }
-      if (!Atomics.load(g.ctl, CTL_KSM_ENTERED)) {
+      if (!Atomics.load(g.ctl, CTL_KSM_ENTERED) || !this.passMembers[g.slot]) {
         this.nextGuest();
         continue;
       }
@@ -235,6 +239,8 @@ export class KsmEngine {
     this.inPass = true;
     this.cursor = 0;
     this.unstable.reset(this.items.live);
+    if (this.passMembers.length < this.guests.length) this.passMembers = new Uint8Array(this.guests.length * 2);
+    for (const slot of this.order) this.passMembers[slot] = Atomics.load(this.guests[slot]!.ctl, CTL_KSM_ENTERED) ? 1 : 0;
     if (this.state.get('advisor_mode') === ADVISOR_SCAN_TIME) this.advisor.startScan(performance.now());
     this.loadGuestVmas();
   }

@@ -96,20 +96,29 @@ export class KsmHarness {
   }
 
   /**
-   * With a long sleep_millisecs, make ksmd do exactly one more batch (one full pass, when
-   * pages_to_scan covers every page): any knob write wakes it (ksm_iter_wait), as in the kernel.
+   * With a long sleep_millisecs, make ksmd finish exactly one more full pass, one batch per wake-up:
+   * any knob write wakes it (ksm_iter_wait), as in the kernel.
    */
   async onePass(): Promise<void> {
     await this.untilSteady('pages_scanned');
     const scans = this.read('full_scans');
+    while (this.read('full_scans') === scans) await this.oneBatch();
+    if (this.read('full_scans') !== scans + 1) throw new Error(`ksmd made ${this.read('full_scans') - scans} passes, not one`);
+  }
+
+  /** With a long sleep_millisecs, make ksmd do exactly one more batch (pages_to_scan pages or to the end of a pass). */
+  async oneBatch(): Promise<void> {
+    await this.untilSteady('pages_scanned', 50);
+    // A batch that ends a pass may scan no page at all, but it bumps full_scans.
+    const mark = (): string => `${this.read('pages_scanned')}/${this.read('full_scans')}`;
+    const before = mark();
     await this.setKnobs({ sleep_millisecs: this.read('sleep_millisecs') });
     const deadline = Date.now() + 20_000;
-    while (this.read('full_scans') < scans + 1) {
-      if (Date.now() > deadline) throw new Error('ksmd did not make its pass');
+    while (mark() === before) {
+      if (Date.now() > deadline) throw new Error('ksmd did not make its batch');
       await new Promise((r) => setTimeout(r, 2));
     }
-    await this.untilSteady('pages_scanned');
-    if (this.read('full_scans') !== scans + 1) throw new Error(`ksmd made ${this.read('full_scans') - scans} passes, not one`);
+    await this.untilSteady('pages_scanned', 50);
   }
 
   /** Launch the scripted fixture guest and wait until its mailbox is live. */

@@ -57,6 +57,31 @@ describe('KSM pages over their lifetime', function () {
     await expectCountersMatchRecount(h.host);
   });
 
+  it('a guest that registers while a pass is under way is first scanned in the next pass (__ksm_enter queues it behind the cursor)', async () => {
+    h = await KsmHarness.start({ knobs: { ...SELFTEST_KNOBS, pages_to_scan: 16, sleep_millisecs: 60_000 } });
+    const a = await h.guest();
+    const b = await h.guest();
+    await mergeableRegion(a, 'u', 64, { kind: 'unique', seed: 10 });
+    await b.do({ op: 'mmap', region: 'x', pages: 8 });
+    await b.do({ op: 'fill', region: 'x', kind: 'seeded', seed: 5000 });
+    await h.setKnobs({ run: 1 }); // wakes ksmd: the first batch of the first pass (16 of a's pages)
+    await h.untilSteady('pages_scanned');
+    expect([h.read('pages_scanned'), h.read('full_scans')]).to.deep.equal([16, 0]);
+    await b.do({ op: 'madvise', region: 'x', advice: MADV_MERGEABLE }); // registers mid-pass
+    while (h.read('full_scans') === 0) await h.oneBatch();
+    // The pass that was under way ended without b; b's pages are first visited in the next one.
+    expect(h.read('pages_scanned')).to.equal(64);
+    expect((await b.ksmStat()).values.ksm_rmap_items).to.equal(0);
+    await h.onePass();
+    expect((await b.ksmStat()).values.ksm_rmap_items).to.equal(8);
+    expect(sharedSharing(h)).to.deep.equal([0, 0]); // one visit: checksums only
+    await h.onePass();
+    expect(sharedSharing(h)).to.deep.equal([1, 7]);
+    await expectIntact(a, b);
+    await h.onePass();
+    await expectCountersMatchRecount(h.host);
+  });
+
   it('a guest that exits while merged leaves the other sharers intact; counters drop at the next scan; no frame leaks', async () => {
     h = await KsmHarness.start({ knobs: SELFTEST_KNOBS });
     const a = await h.guest();

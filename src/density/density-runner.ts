@@ -35,6 +35,7 @@ interface PhaseResult {
   counters: Record<string, number>;
   perGuest: GuestProfit[];
   convergeSeconds: number | null;
+  fleetUpSeconds: number;
   ksmdBusyMs: number;
   wallMs: number;
   remoteShare: number;
@@ -198,7 +199,7 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
       };
     });
     return {
-      series, memoryUsed: last.memory_used_bytes, counters: { ...last.counters }, perGuest, convergeSeconds,
+      series, memoryUsed: last.memory_used_bytes, counters: { ...last.counters }, perGuest, convergeSeconds, fleetUpSeconds: (readyAt - t0) / 1000,
       ksmdBusyMs: busyEnd - busyAtReady, wallMs: end - readyAt, remoteShare: mapped ? remote / mapped : 0, knobs,
     };
   } finally {
@@ -268,6 +269,7 @@ export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]
     pages_shared: c.pages_shared ?? 0,
     pages_sharing: c.pages_sharing ?? 0,
     general_profit: c.general_profit ?? 0,
+    fleet_up_seconds: withKsm.fleetUpSeconds,
     converge_seconds: withKsm.convergeSeconds,
     ksmd_cpu_seconds: withKsm.ksmdBusyMs / 1000,
     ksmd_cpu_share: withKsm.wallMs > 0 ? withKsm.ksmdBusyMs / withKsm.wallMs : 0,

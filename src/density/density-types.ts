@@ -49,6 +49,8 @@ export interface DensityResult {
   readonly pages_shared: number;
   readonly pages_sharing: number;
   readonly general_profit: number;
+  /** When every guest of the KSM-on run had logged READY (seconds since that run started). */
+  readonly fleet_up_seconds: number;
   /** First time the saving came within 1 % of its final value (seconds after the fleet was up), or null. */
   readonly converge_seconds: number | null;
   readonly ksmd_cpu_seconds: number;

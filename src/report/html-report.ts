@@ -80,7 +80,17 @@ function memoryChart(r: DensityResult): string {
       { name: 'with KSM', color: PALETTE[0], points: pts(k) },
     ],
     refLines: showHost ? [{ y: host / unit.div, label: `host memory (${formatBytes(host)})`, color: '#888' }] : [],
+    markers: phaseMarkers(r),
   });
+}
+
+/** "fleet up" and "converged" on the KSM-on run's time axis. */
+function phaseMarkers(r: DensityResult): Array<{ x: number; label: string }> {
+  const up = r.fleet_up_seconds;
+  if (!Number.isFinite(up)) return [];
+  const out = [{ x: up, label: 'fleet up (with KSM)' }];
+  if (r.converge_seconds !== null) out.push({ x: up + r.converge_seconds, label: 'converged' });
+  return out;
 }
 
 const COUNTER_SERIES = [
@@ -102,6 +112,7 @@ function countersChart(r: DensityResult): string {
       color: c.color,
       points: k.filter((s) => typeof s.counters[c.key] === 'number').map((s) => [s.t, s.counters[c.key]!] as [number, number]),
     })),
+    markers: phaseMarkers(r),
   });
 }
 

@@ -12,6 +12,11 @@
 //  (c) scan throughput on unique (random) pages with smart_scan 0, beside pageChecksum and
 //      Buffer.compare over the same frames in the same run.
 //
+// The machine is shared, so (b) and (c) time this process's CPU (harness.cpuNow), and (a) reports wall
+// clock (as ksm_tests does) beside CPU-time MiB/s, and judges the goal on the CPU figure: on a quiet
+// machine the kernel's ksmd runs for as long as it takes, so its wall time is its CPU time. Through
+// the host the CPU time is every thread's (ksmd, the guest's syscalls and polls), so it errs low.
+//
 // Goals from the issue (reported, never asserted): merge speed >= 2x the real kernel on this kind of
 // machine (755 MiB/s for 100 MiB, 857 MiB/s for 400 MiB, notes/kernel-ksm.md), and scanning >= 60 %
 // of the raw checksum rate.
@@ -27,7 +32,7 @@ import { PTE_FRAME_SHIFT } from '../src/mem/pte.ts';
 import { pageChecksum } from '../src/ksm/checksum.ts';
 import { RESULT_TAG } from './fixtures/merge-guest.ts';
 import { fillRandom, mergedPages, scanUntil, startBenchGuest, stopBenchGuest, type BenchGuest } from './lib/bench-guest.ts';
-import { MiB, isMain, printTable, quickMode, sig, statsOf, writeResults } from './lib/harness.ts';
+import { MiB, cpuNow, isMain, printTable, quickMode, sig, statsOf, writeResults } from './lib/harness.ts';
 
 export const SUITE = 'ksm-merge';
 
@@ -77,15 +82,20 @@ export interface MergeRow {
   where: 'in process' | 'host + ksmd worker';
   MiB: number;
   setting: string;
-  'mean ms': number;
-  'MiB/s': number;
+  /** Wall clock, from madvise to fully merged, mean over the timed runs. */
+  'wall ms': number;
+  'wall MiB/s': number;
   /** From the fastest run: the machine is shared, so the mean carries other processes' noise. */
-  'best MiB/s': number;
-  /** MiB per second of this process's CPU time (in process only): less sensitive to other load. */
-  'MiB/cpu-s': number | null;
-  /** Speed as a fraction of the floor measured in the same run: two pageChecksum passes over the pages. */
+  'best wall MiB/s': number;
+  /**
+   * MiB per second of the process's CPU time: in process, the one scanning thread; through the host,
+   * every thread (ksmd's scanning, the guest's syscalls and 1 ms polls). Less sensitive to other load.
+   */
+  'CPU MiB/s': number | null;
+  /** In process only: speed as a fraction of two pageChecksum passes over the same pages (same run, CPU time). */
   'x floor': number | null;
   'kernel MiB/s': number;
+  /** CPU MiB/s over the kernel's figure (its ksmd, on a quiet machine, runs as fast as its CPU time). */
   'x kernel': number;
   'goal >= 2x': string;
   'rme %': number;
@@ -99,9 +109,10 @@ const floorTask = (mib: number): string => `${mib} MiB floor: pageChecksum x2 pe
 async function mergeInProcess(configs: readonly MergeConfig[], quick: boolean): Promise<MergeRow[]> {
   const maxPages = Math.max(...configs.map((c) => c.pages));
   const memory = PhysicalMemory.create({ bytes: maxPages * PAGE_SIZE + 32 * MiB, numaNodes: 1 });
-  const bench = new Bench({ name: 'merge in process', time: 0, iterations: quick ? 1 : 5, warmupIterations: 1, warmupTime: 0 });
+  // tinybench samples CPU time; wall time is kept beside it per run.
+  const bench = new Bench({ name: 'merge in process', now: cpuNow, time: 0, iterations: quick ? 1 : 5, warmupIterations: 1, warmupTime: 0 });
   const failures: string[] = [];
-  const cpuMs = new Map<string, number[]>();
+  const wallMs = new Map<string, number[]>();
   let g: BenchGuest | undefined;
   let timed = false;
   let sink = 0;
@@ -135,17 +146,16 @@ async function mergeInProcess(configs: readonly MergeConfig[], quick: boolean): 
     );
     for (const c of configs.filter((x) => x.mib === mib)) {
       const want = expectedCounters(c);
-      const cpu: number[] = [];
-      cpuMs.set(mergeTask(c), cpu);
+      const wall: number[] = [];
+      wallMs.set(mergeTask(c), wall);
       bench.add(
         mergeTask(c),
         () => {
           const guest = g!;
-          const c0 = process.cpuUsage();
+          const t0 = performance.now();
           guest.space.madvise(guest.addr, guest.bytes, MADV_MERGEABLE);
           scanUntil(guest, () => mergedPages(guest.state) >= c.pages);
-          const d = process.cpuUsage(c0);
-          if (timed) cpu.push((d.user + d.system) / 1000);
+          if (timed) wall.push(performance.now() - t0);
         },
         {
           beforeEach: (mode) => fresh(c, mode),
@@ -165,31 +175,48 @@ async function mergeInProcess(configs: readonly MergeConfig[], quick: boolean): 
   if (sink === 0x7fff_fff3) console.log('');
   if (failures.length) throw new Error(`merge did not end fully merged: ${failures.join('; ')}`);
   return configs.map((c) => {
-    const st = statsOf(bench, mergeTask(c));
+    const cpu = statsOf(bench, mergeTask(c));
     const floor = statsOf(bench, floorTask(c.mib));
-    const cpu = cpuMs.get(mergeTask(c))!;
-    const meanCpu = cpu.reduce((a, b) => a + b, 0) / cpu.length;
-    return mergeRow('in process', c, st, meanCpu, floor.meanMs);
+    const wall = wallMs.get(mergeTask(c))!;
+    return mergeRow('in process', c, {
+      wallMeanMs: wall.reduce((a, b) => a + b, 0) / wall.length,
+      wallMinMs: Math.min(...wall),
+      cpuMeanMs: cpu.meanMs,
+      floorCpuMs: floor.meanMs,
+      rmePct: cpu.rmePct,
+      runs: wall.length,
+    });
   });
 }
 
-function mergeRow(where: MergeRow['where'], c: MergeConfig, st: { meanMs: number; minMs: number; rmePct: number; samples: number }, cpuMs: number | null, floorMs: number | null): MergeRow {
-  const mibs = c.mib / (st.meanMs / 1000);
+interface MergeTiming {
+  wallMeanMs: number;
+  wallMinMs: number;
+  cpuMeanMs: number | null;
+  floorCpuMs: number | null;
+  rmePct: number;
+  runs: number;
+}
+
+function mergeRow(where: MergeRow['where'], c: MergeConfig, t: MergeTiming): MergeRow {
+  const wallMibs = c.mib / (t.wallMeanMs / 1000);
+  const cpuMibs = t.cpuMeanMs === null ? null : c.mib / (t.cpuMeanMs / 1000);
+  const judged = cpuMibs ?? wallMibs;
   const kernel = kernelMergeFor(c.mib);
   return {
     where,
     MiB: c.mib,
     setting: c.label,
-    'mean ms': sig(st.meanMs),
-    'MiB/s': sig(mibs),
-    'best MiB/s': sig(c.mib / (st.minMs / 1000)),
-    'MiB/cpu-s': cpuMs ? sig(c.mib / (cpuMs / 1000)) : null,
-    'x floor': floorMs ? sig(floorMs / st.meanMs, 3) : null,
+    'wall ms': sig(t.wallMeanMs),
+    'wall MiB/s': sig(wallMibs),
+    'best wall MiB/s': sig(c.mib / (t.wallMinMs / 1000)),
+    'CPU MiB/s': cpuMibs === null ? null : sig(cpuMibs),
+    'x floor': t.cpuMeanMs === null || t.floorCpuMs === null ? null : sig(t.floorCpuMs / t.cpuMeanMs, 3),
     'kernel MiB/s': kernel,
-    'x kernel': sig(mibs / kernel, 3),
-    'goal >= 2x': mibs >= GOAL_MERGE_FACTOR * kernel ? 'met' : 'not met',
-    'rme %': sig(st.rmePct, 2),
-    runs: st.samples,
+    'x kernel': sig(judged / kernel, 3),
+    'goal >= 2x': judged >= GOAL_MERGE_FACTOR * kernel ? 'met' : 'not met',
+    'rme %': sig(t.rmePct, 2),
+    runs: t.runs,
   };
 }
 
@@ -198,10 +225,11 @@ function mergeRow(where: MergeRow['where'], c: MergeConfig, st: { meanMs: number
 interface GuestMergeResult {
   mib: number;
   pages: number;
-  meanMs: number;
-  minMs: number;
-  rmePct: number;
-  samples: number;
+  wallMeanMs: number;
+  wallMinMs: number;
+  cpuMeanMs: number;
+  cpuRmePct: number;
+  runs: number;
   finals: Array<{ pages_shared: number; pages_sharing: number; full_scans: number }>;
 }
 
@@ -229,7 +257,7 @@ async function mergeThroughHost(configs: readonly MergeConfig[], quick: boolean)
           throw new Error(`host merge of ${c.mib} MiB (${c.label}) ended with pages_shared ${f.pages_shared} pages_sharing ${f.pages_sharing}, expected ${want.shared}/${want.sharing}`);
         }
       }
-      rows.push(mergeRow('host + ksmd worker', c, { meanMs: r.meanMs, minMs: r.minMs, rmePct: r.rmePct, samples: r.samples }, null, null));
+      rows.push(mergeRow('host + ksmd worker', c, { wallMeanMs: r.wallMeanMs, wallMinMs: r.wallMinMs, cpuMeanMs: r.cpuMeanMs, floorCpuMs: null, rmePct: r.cpuRmePct, runs: r.runs }));
     }
   } finally {
     await host.shutdown();
@@ -270,7 +298,7 @@ async function copyOnWrite(quick: boolean): Promise<CowRow[]> {
   let merged: BenchGuest | undefined;
   let freeBefore = 0;
   const problems: string[] = [];
-  const bench = new Bench({ name: 'cow', time: quick ? 20 : 400, iterations: quick ? 2 : 30, warmupIterations: quick ? 1 : 5, warmupTime: 0 });
+  const bench = new Bench({ name: 'cow', now: cpuNow, time: quick ? 20 : 400, iterations: quick ? 2 : 30, warmupIterations: quick ? 1 : 5, warmupTime: 0 });
   bench.add('plain 1-byte write, private page', () => writeEveryOther(plain));
   bench.add(
     '1-byte write to a merged page (COW)',
@@ -341,7 +369,7 @@ async function scanThroughput(quick: boolean): Promise<{ rows: ScanRow[]; ratio:
   }
 
   let sink = 0;
-  const bench = new Bench({ name: 'scan', time: quick ? 50 : 900, iterations: quick ? 2 : 10, warmupIterations: 2, warmupTime: quick ? 10 : 150 });
+  const bench = new Bench({ name: 'scan', now: cpuNow, time: quick ? 50 : 900, iterations: quick ? 2 : 10, warmupIterations: 2, warmupTime: quick ? 10 : 150 });
   bench.add('ksmd scan, unique pages (smart_scan 0)', () => {
     let left = pages;
     while (left > 0) left -= g.engine.scanBatch(left); // a batch stops at the end of a full scan
@@ -400,7 +428,7 @@ export async function run(options: { quick?: boolean } = {}): Promise<KsmMergeRe
   const configs = mergeConfigs(quick ? [8] : [64, 256]);
 
   const merge = [...(await mergeInProcess(configs, quick)), ...(await mergeThroughHost(configs, quick))];
-  printTable(`merge speed (ksm_tests -P method; kernel on this kind of machine: 755 MiB/s @100 MiB, 857 MiB/s @400 MiB)`, merge);
+  printTable(`merge speed (ksm_tests -P method; kernel on this kind of machine: 755 MiB/s @100 MiB, 857 MiB/s @400 MiB; x kernel and the goal use CPU MiB/s: the machine is shared)`, merge);
 
   const cow = await copyOnWrite(quick);
   printTable(`copy-on-write (ksm_tests -C method: ${COW_PAGES / 2} writes of 1 byte; kernel: ${KERNEL_COW_NS} ns COW vs ${KERNEL_PLAIN_WRITE_NS.low}–${KERNEL_PLAIN_WRITE_NS.high} ns plain)`, cow);
@@ -410,10 +438,10 @@ export async function run(options: { quick?: boolean } = {}): Promise<KsmMergeRe
 
   const goals = [
     ...merge.map((r) => ({
-      what: `merge ${r.MiB} MiB, ${r.setting}, ${r.where}: MiB/s >= ${GOAL_MERGE_FACTOR}x kernel (${GOAL_MERGE_FACTOR * r['kernel MiB/s']})`,
-      value: r['MiB/s'],
+      what: `merge ${r.MiB} MiB, ${r.setting}, ${r.where}: ${r['CPU MiB/s'] === null ? 'wall' : 'CPU'} MiB/s >= ${GOAL_MERGE_FACTOR}x kernel (${GOAL_MERGE_FACTOR * r['kernel MiB/s']})`,
+      value: r['CPU MiB/s'] ?? r['wall MiB/s'],
       target: GOAL_MERGE_FACTOR * r['kernel MiB/s'],
-      met: r['MiB/s'] >= GOAL_MERGE_FACTOR * r['kernel MiB/s'],
+      met: r['goal >= 2x'] === 'met',
     })),
     { what: `scan of unique pages >= ${GOAL_SCAN_RATIO * 100} % of raw pageChecksum rate`, value: scan.ratio, target: GOAL_SCAN_RATIO, met: scan.ratio >= GOAL_SCAN_RATIO },
   ];

@@ -45,6 +45,17 @@ export function statsOf(bench: Bench, name: string): TaskStats {
   return taskStats(t);
 }
 
+/**
+ * This process's CPU time in milliseconds, as a tinybench `now`. The machine is shared (other
+ * engineers' tests and builds run beside the benches), and wall-clock samples then swing with their
+ * load; CPU time leaves out the time this thread was not running. Used for single-threaded,
+ * CPU-bound tasks only. Each call costs ~2 µs (getrusage), under 1 % of every sample taken with it.
+ */
+export function cpuNow(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 /** The machine the numbers came from: the ratios matter more than the absolute values. */
 export function machineInfo(): Record<string, unknown> {
   return {

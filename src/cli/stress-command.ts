@@ -25,6 +25,7 @@ interface StressFlags {
   stepsPerInterleaving: number;
   interleavings?: number;
   replay?: string;
+  killGuests?: boolean;
 }
 
 const BROKEN = ['none', 'no-recompare', 'free-without-hazard'] as const;
@@ -57,6 +58,7 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
     .option('--steps <n>', 'deterministic: run this many steps in all, over as many interleavings as fit (default 200000 unless --interleavings)', (v) => parseCount(v, '--steps', 1, Number.MAX_SAFE_INTEGER))
     .option('--interleavings <n>', 'deterministic: explore this many interleavings (seeds seed, seed+1, …)', (v) => parseCount(v, '--interleavings', 1, 1_000_000_000))
     .option('--steps-per-interleaving <n>', 'deterministic: scheduler choices per interleaving before the fixed-order finish', (v) => parseCount(v, '--steps-per-interleaving', 1, 1_000_000), 400)
+    .option('--kill-guests', 'deterministic: also kill guest 0 at a random step of some interleavings (the host then reclaims it)')
     .option('--replay <schedule>', 'deterministic: replay one schedule printed by a failing run (comma-separated actor choices)')
     .action(async (flags: StressFlags) => {
       if (flags.deterministic) {
@@ -78,7 +80,7 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
 function deterministic(flags: StressFlags, out: (s: string) => void): number {
   const broken = flags.broken as SimBroken;
   if (flags.replay !== undefined) {
-    const r = replaySchedule(flags.seed, flags.replay, broken);
+    const r = replaySchedule(flags.seed, flags.replay, broken, flags.killGuests ?? false);
     for (const line of r.trace ?? []) out(line);
     out(r.violation ? `VIOLATION: ${r.violation}` : 'no violation');
     return r.violation ? 1 : 0;
@@ -87,7 +89,7 @@ function deterministic(flags: StressFlags, out: (s: string) => void): number {
   const progress = !flags.json && process.stderr.isTTY
     ? (k: number) => process.stderr.write(`\r\x1b[2K[ksmsim] ${k} interleavings explored`)
     : undefined;
-  const r = explore({ seed: flags.seed, steps, interleavings: flags.interleavings, stepsPerInterleaving: flags.stepsPerInterleaving, broken, progress });
+  const r = explore({ seed: flags.seed, steps, interleavings: flags.interleavings, stepsPerInterleaving: flags.stepsPerInterleaving, broken, killGuests: flags.killGuests ?? false, progress });
   if (progress) process.stderr.write('\r\x1b[2K');
   if (flags.json) writeFileSync(flags.json, JSON.stringify(r, null, 2) + '\n');
   else for (const line of describeExploration(r)) out(line);

@@ -430,7 +430,13 @@ export class KsmEngine {
    */
   private writeProtect(g: GuestScan, vpage: number, pte: number): number {
     if ((pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) return 0;
-    if (this.brokenNoRecompare) return pte; // TEST ONLY (see BrokenProtocol)
+    if (this.brokenNoRecompare) {
+      // TEST ONLY (see BrokenProtocol): no write-protect, no shootdown; and linger 50 µs before the
+      // caller's CAS, as a preempted ksmd would, so a short test run sees the write this loses.
+      const until = performance.now() + 0.05;
+      while (performance.now() < until);
+      return pte;
+    }
     const wp = (pte & ~PTE_WRITABLE) | PTE_WP_KSMD;
     if (Atomics.compareExchange(g.pt, vpage, pte, wp) !== pte) return 0;
     const ctl = g.ctl;

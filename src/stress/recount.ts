@@ -14,6 +14,7 @@ import {
   type GuestSpaceHandles, type VmaSnapshot,
 } from '../mem/guest-control.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
+import type { KsmState } from '../ksm/ksm-state.ts';
 import { PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, describePte, pteFrame } from '../mem/pte.ts';
 
 export const RECOUNTED = [
@@ -143,6 +144,8 @@ export interface RepairResult {
   readonly privateMapcountsCleared: number;
   /** Frames the dead ksmd held (deferred frees, a KSM page it was building): freed now. */
   readonly framesReclaimed: number;
+  /** ksm_zero_pages counters (per guest, host-wide) a dead ksmd left between its two updates. */
+  readonly zeroPageCountersFixed: number;
 }
 
 /**
@@ -150,12 +153,32 @@ export interface RepairResult {
  * until a guest left a page) lived only on its own heap, so nobody can finish it. With every guest
  * stopped (no syscall or access in progress, hazard words clear) and ksmd dead, the page tables are
  * the whole truth: a KSM frame's mapcount must equal its mappers, a private frame's must be 0, and
- * a frame that no PTE maps and that is not free belonged to the dead ksmd. This is the host's fsck;
+ * a frame that no PTE maps and that is not free belonged to the dead ksmd, and ksm_zero_pages is
+ * the number of KSM zero-page PTEs. This is the host's fsck;
  * it is exact only in that stopped world, which the stress harness provides (guests paused through
  * their control pages). The successor ksmd then rebuilds its trees from the page tables.
  */
-export function repairAfterKsmdDeath(mem: PhysicalMemory, spaces: readonly GuestSpaceHandles[]): RepairResult {
+export function repairAfterKsmdDeath(mem: PhysicalMemory, ksm: KsmState, spaces: readonly GuestSpaceHandles[]): RepairResult {
   const r = recountSpaces(mem, true, Number.MAX_SAFE_INTEGER, spaces);
+  // ksmd counts a KSM zero page in the guest's control word and in the host-wide counter, one
+  // after the other; killed in between, the two disagree. The PTEs decide.
+  let zeroPageCountersFixed = 0;
+  let zeroTotal = 0;
+  for (const h of spaces) {
+    const pt = new Int32Array(h.pageTable);
+    let n = 0;
+    for (let p = 0; p < pt.length; p++) if ((Atomics.load(pt, p) & (PTE_PRESENT | PTE_KSM_ZERO)) === (PTE_PRESENT | PTE_KSM_ZERO)) n++;
+    const ctl = new Int32Array(h.control);
+    if (Atomics.load(ctl, CTL_KSM_ZERO_PAGES) !== n) {
+      Atomics.store(ctl, CTL_KSM_ZERO_PAGES, n);
+      zeroPageCountersFixed++;
+    }
+    zeroTotal += n;
+  }
+  if (ksm.get('ksm_zero_pages') !== zeroTotal) {
+    ksm.set('ksm_zero_pages', zeroTotal);
+    zeroPageCountersFixed++;
+  }
   let mapcountsFixed = 0;
   for (const [f, n] of r.ksmMappers) {
     if (mem.mapcount(f) !== n) {
@@ -181,5 +204,5 @@ export function repairAfterKsmdDeath(mem: PhysicalMemory, spaces: readonly Guest
     mem.setMapcount(f, 0);
     mem.free(f);
   }
-  return { mapcountsFixed, privateMapcountsCleared, framesReclaimed: r.leakedFrames };
+  return { mapcountsFixed, privateMapcountsCleared, framesReclaimed: r.leakedFrames, zeroPageCountersFixed };
 }

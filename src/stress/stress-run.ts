@@ -7,7 +7,8 @@
 import { ErrnoError } from '../mem/errno.ts';
 import { PAGE_SIZE } from '../mem/constants.ts';
 import { Host, type GuestHandle, type GuestReport } from '../host/host.ts';
-import type { BrokenProtocol } from '../ksm/ksm-engine.ts';
+import type { BrokenProtocol, EngineEvents } from '../ksm/ksm-engine.ts';
+import type { KsmdStats } from '../ksm/ksmd-worker.ts';
 import { KSM_DIR } from '../ksm/sysfs.ts';
 import { CTL_KSM_ENTERED, type GuestSpaceHandles } from '../mem/guest-control.ts';
 import {
@@ -102,9 +103,10 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
   const contents = o.contents ?? 4;
   const numaNodes = o.numaNodes ?? 2;
   const perGuest = regions * pages + 16;
-  // With faults, memory is tight: about two thirds of what the guests map when nothing merges.
+  // With faults, memory is tight: 70 % of what the guests map when nothing merges (plus room for a
+  // small victim), so copy-on-write and unmerge run out whenever ksmd falls behind.
   const memoryBytes = o.memoryBytes ?? (faults
-    ? Math.max(numaNodes * 64 * PAGE_SIZE, Math.ceil(0.65 * (o.guests + 1) * perGuest) * PAGE_SIZE)
+    ? Math.max(numaNodes * 64 * PAGE_SIZE, Math.ceil(0.7 * o.guests * perGuest + 48) * PAGE_SIZE)
     : Math.max(64 * 2 ** 20, 4 * o.guests * perGuest * PAGE_SIZE));
   const violations: StressViolation[] = [];
   const guestFailures: string[] = [];
@@ -131,6 +133,12 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
   const repairs: RepairResult[] = [];
   let launched = 0;
   const started = performance.now();
+  // ksmd's event counts, summed over the ksmd threads killed so far (each new one starts at 0).
+  const pastEvents: EngineEvents = { merges: 0, mergeAborts: 0, zeroMerges: 0, unmerges: 0, deferredFrees: 0 };
+  const addEvents = (st: KsmdStats, into: EngineEvents = pastEvents): EngineEvents => {
+    for (const k of Object.keys(into) as (keyof EngineEvents)[]) into[k] += st.events[k];
+    return into;
+  };
 
   const setKnob = async (k: string, v: number): Promise<boolean> => {
     try {
@@ -149,7 +157,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
 
   const launch = (victim: boolean): LiveGuest => {
     const n = launched++;
-    const args = ['--seed', String(mixSeed(o.seed, n)), '--regions', String(regions), '--pages', String(pages), '--contents', String(contents), '--content-seed', String(o.seed)];
+    const args = ['--seed', String(mixSeed(o.seed, n)), '--regions', String(victim ? 1 : regions), '--pages', String(victim ? Math.min(pages, 16) : pages), '--contents', String(contents), '--content-seed', String(o.seed)];
     if (victim) args.push('--victim');
     const handle = host.launch(GUEST_PROGRAM, { name: `${victim ? 'victim' : 'stress'}.${n}`, args });
     const g: LiveGuest = { handle, victim, last: zeroCounters(), ended: false };
@@ -214,7 +222,11 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
     let victim: LiveGuest | undefined;
     let victimKillAt = 0;
     let nextKsmdKill = performance.now() + 300 + rng.below(700);
-    while (performance.now() < endAt) {
+    let restarting: Promise<void> | undefined;
+    // With faults, the run goes on (at most 60 s more) until at least one guest was killed and one
+    // ksmd restarted, however slowly the workers boot on a loaded machine.
+    const faultsPending = () => faults && (guestsKilled === 0 || (ksmdRestarts === 0 && !restarting));
+    while (performance.now() < endAt || (faultsPending() && performance.now() < endAt + 60_000)) {
       await sleep(5 + rng.below(30));
       for (const g of live()) snapshot(g);
       if (o.chaos ?? true) await chaosStep(rng, setKnob, numaNodes);
@@ -222,8 +234,11 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
         // A victim guest killed at a random moment of its write / copy-on-write loop.
         if (!victim || victim.ended) {
           victim = launch(true);
-          victimKillAt = performance.now() + 80 + rng.below(400);
-        } else if (performance.now() >= victimKillAt) {
+          victimKillAt = 0;
+        } else if (victimKillAt === 0 && victim.last.ops > 0) {
+          // It is in its write loop now (it has published counters): kill it a little later.
+          victimKillAt = performance.now() + 5 + rng.below(150);
+        } else if (victimKillAt !== 0 && performance.now() >= victimKillAt) {
           snapshot(victim);
           await victim.handle.kill();
           guestsKilled++;
@@ -233,20 +248,26 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
         const main = live().filter((g) => !g.victim).length;
         for (let i = main; i < o.guests; i++) launch(false);
         // ksmd killed mid-merge (it is almost always mid-batch: sleep_millisecs 0), then restarted.
-        if (performance.now() >= nextKsmdKill) {
-          nextKsmdKill = performance.now() + 400 + rng.below(1200);
+        if (!restarting && performance.now() >= nextKsmdKill) {
+          addEvents(await host.ksmd!.stats());
           await host.ksmd!.kill();
+          // The guests ran on while ksmd died; stop them for the repair (a stopped world), let them
+          // go again, then start the new ksmd: it boots while the guests and the chaos run on.
           await waitControlPages(live());
           await commandAll(CMD_PAUSE);
-          const spaces = live().map((g) => g.handle.handles);
-          await host.restartKsmd(() => void repairs.push(repairAfterKsmdDeath(host.memory, spaces)));
-          ksmdRestarts++;
+          repairs.push(repairAfterKsmdDeath(host.memory, host.ksm, live().map((g) => g.handle.handles)));
           await commandAll(CMD_RUN);
+          restarting = host.restartKsmd().then(() => {
+            ksmdRestarts++;
+            restarting = undefined;
+            nextKsmdKill = performance.now() + 300 + rng.below(1000);
+          });
         }
       }
     }
 
     // ───────────── quiesce and audit ─────────────
+    await restarting;
     if (victim && !victim.ended) {
       snapshot(victim);
       await victim.handle.kill();
@@ -266,7 +287,9 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
     await commandAll(CMD_VERIFY);
     let unverified = 0;
     for (const g of live()) unverified += g.cp?.get(CP_RESULT) ?? 0;
-    const stats = await host.ksmd!.stats();
+    const lastStats = await host.ksmd!.stats();
+    const events = addEvents(lastStats, { ...pastEvents });
+    const stats = { ...lastStats, events };
     const spaces = live().map((g) => g.handle.handles);
     const { recount, mismatches } = recountHost(host, spaces);
     if (stats.pendingFrees !== 0) mismatches.push(`ksmd still holds ${stats.pendingFrees} deferred frees after quiet scans`);
@@ -368,8 +391,8 @@ export function describeStress(r: StressReport): string[] {
   ];
   if (r.faults) {
     const f = r.fault_events;
-    const rep = f.ksmd_repairs.reduce((a, x) => ({ m: a.m + x.mapcountsFixed, p: a.p + x.privateMapcountsCleared, f: a.f + x.framesReclaimed }), { m: 0, p: 0, f: 0 });
-    lines.push(`  faults: guests killed ${f.guests_killed}, OOM kills ${f.oom_kills}, ksmd restarts ${f.ksmd_restarts} (repaired ${rep.m} KSM mapcounts, ${rep.p} private mapcounts, reclaimed ${rep.f} frames ksmd held), EAGAIN ${r.guest_counters.eagain}, ENOMEM ${r.guest_counters.enomem}`);
+    const rep = f.ksmd_repairs.reduce((a, x) => ({ m: a.m + x.mapcountsFixed, p: a.p + x.privateMapcountsCleared, f: a.f + x.framesReclaimed, z: a.z + x.zeroPageCountersFixed }), { m: 0, p: 0, f: 0, z: 0 });
+    lines.push(`  faults: guests killed ${f.guests_killed}, OOM kills ${f.oom_kills}, ksmd restarts ${f.ksmd_restarts} (repaired ${rep.m} KSM mapcounts, ${rep.p} private mapcounts, ${rep.z} ksm_zero_pages counters, reclaimed ${rep.f} frames ksmd held), EAGAIN ${r.guest_counters.eagain}, ENOMEM ${r.guest_counters.enomem}`);
   }
   lines.push(`  violations ${r.violations.length}, counter mismatches ${r.counter_mismatches.length}, leaked frames ${r.leaked_frames} (after exit ${r.leaked_frames_after_exit}), guest failures ${r.guest_failures.length}`);
   for (const v of r.violations.slice(0, 10)) lines.push(`  VIOLATION guest ${v.guest} address 0x${v.address.toString(16)}: expected ${v.expected}, got ${v.actual} (${v.what}; seed ${v.seed})`);

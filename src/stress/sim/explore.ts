@@ -22,6 +22,8 @@ export interface ExploreOptions {
   /** Stop once this many steps were run in all (default: no limit). */
   readonly steps?: number;
   readonly broken?: SimBroken;
+  /** Also kill a guest at a random step (then the host reclaims it), in a third of the interleavings. */
+  readonly killGuests?: boolean;
   /** Stop at the first violation (default true). */
   readonly stopAtFirst?: boolean;
   /** Replays the shrinker may try (default 3000). */
@@ -52,6 +54,8 @@ export interface ExploreResult {
   readonly seconds: number;
   readonly merges: number;
   readonly cows: number;
+  /** Pages ksmd unmerged for run=2. */
+  readonly unmerges: number;
   readonly violations: number;
   readonly failure?: SimFailure;
 }
@@ -64,9 +68,10 @@ interface RunResult {
   trace?: string[];
   merges: number;
   cows: number;
+  unmerges: number;
 }
 
-function configFor(rng: Prng, broken: SimBroken): SimConfig {
+function configFor(rng: Prng, broken: SimBroken, kills: boolean): SimConfig {
   const guests = rng.chance(0.7) ? 2 : 3;
   const pages = guests === 2 ? 2 + rng.below(2) : 2;
   return {
@@ -78,18 +83,29 @@ function configFor(rng: Prng, broken: SimBroken): SimConfig {
     useZero: rng.chance(0.5),
     maxSharing: rng.pick([2, 256]),
     broken,
+    killGuest: kills && rng.chance(1 / 3),
+    run2AfterPass: rng.chance(0.3) ? 1 + rng.below(3) : -1,
   };
 }
 
 /** One interleaving: random choices from `seed`, or the given schedule. */
-export function runInterleaving(seed: number, maxSteps: number, broken: SimBroken, schedule?: readonly number[], tracing = false): RunResult {
+export function runInterleaving(seed: number, maxSteps: number, broken: SimBroken, schedule?: readonly number[], tracing = false, kills = false): RunResult {
   const rng = new Prng(seed);
-  const cfg = configFor(rng, broken);
+  const cfg = configFor(rng, broken, kills);
   const m = new SimModel(cfg, rng);
   m.tracing = tracing;
   const actors: Step[] = [];
   for (let g = 0; g < cfg.guests; g++) actors.push(m.guest(g));
   actors.push(m.ksmd());
+  // Actor G+1 (with killGuest): first "kill guest 0" (one step: worker.terminate()), then the
+  // host's reclaim of it, as its own actor.
+  const KILLER = cfg.guests + 1;
+  let killed = false;
+  if (cfg.killGuest) {
+    actors.push((function* (): Step {
+      yield '';
+    })());
+  }
   const n = actors.length;
   const done = new Uint8Array(n);
   const runnable: number[] = [];
@@ -99,17 +115,29 @@ export function runInterleaving(seed: number, maxSteps: number, broken: SimBroke
   const trace: string[] | undefined = tracing ? [] : undefined;
   let steps = 0;
   const stepActor = (a: number): void => {
+    if (a === KILLER && cfg.killGuest && !killed) {
+      killed = true;
+      steps++;
+      if (!done[0]) {
+        done[0] = 1;
+        runnable.splice(runnable.indexOf(0), 1);
+      }
+      actors[a] = m.reclaim(0);
+      if (trace) trace.push(`${String(steps).padStart(4)}  host: worker.terminate() of guest 0`);
+      m.check();
+      return;
+    }
     const r = actors[a]!.next();
     steps++;
     if (r.done) {
       done[a] = 1;
       runnable.splice(runnable.indexOf(a), 1);
-      if (trace) trace.push(`${String(steps).padStart(4)}  ${a === cfg.guests ? 'ksmd' : `guest ${a}`} finished`);
+      if (trace) trace.push(`${String(steps).padStart(4)}  ${a === cfg.guests ? 'ksmd' : a === KILLER ? 'host reclaim' : `guest ${a}`} finished`);
     } else if (trace) trace.push(`${String(steps).padStart(4)}  ${r.value}`);
     m.check();
   };
   try {
-    if (trace) trace.push(`seed ${seed}: ${cfg.guests} guests × ${cfg.pages} pages, ${cfg.frames} frames, spins ${cfg.spins}, use_zero_pages ${cfg.useZero ? 1 : 0}, max_page_sharing ${cfg.maxSharing}${broken !== 'none' ? `, BROKEN ${broken}` : ''}`);
+    if (trace) trace.push(`seed ${seed}: ${cfg.guests} guests × ${cfg.pages} pages, ${cfg.frames} frames, spins ${cfg.spins}, use_zero_pages ${cfg.useZero ? 1 : 0}, max_page_sharing ${cfg.maxSharing}${cfg.run2AfterPass > 0 ? `, run=2 after pass ${cfg.run2AfterPass}` : ''}${cfg.killGuest ? `, guest 0 killable (actor ${KILLER})` : ''}${broken !== 'none' ? `, BROKEN ${broken}` : ''}`);
     if (trace) for (let g = 0; g < cfg.guests; g++) trace.push(`      guest ${g} program: ${m.programs[g]!.map((o) => (o.kind === 'write' ? `write p${o.p}=${o.v}` : `${o.kind} p${o.p}`)).join(', ')}`);
     if (schedule) {
       for (const a of schedule) {
@@ -125,27 +153,33 @@ export function runInterleaving(seed: number, maxSteps: number, broken: SimBroke
       }
     }
     if (trace && runnable.length) trace.push('      — schedule ends: the rest run in a fixed order (guests, then ksmd) —');
-    for (let a = 0; a < n; a++) while (!done[a]) stepActor(a);
+    // Fixed-order finish: guests, then the host's reclaim (a kill not yet done does not happen), then ksmd.
+    if (cfg.killGuest && !killed) {
+      done[KILLER] = 1;
+      runnable.splice(runnable.indexOf(KILLER), 1);
+    }
+    const order = [...Array(cfg.guests).keys(), ...(cfg.killGuest ? [KILLER] : []), cfg.guests];
+    for (const a of order) while (!done[a]) stepActor(a);
     m.checkFinal();
   } catch (e) {
     if (!(e instanceof SimViolation)) throw e;
     if (trace) trace.push(`      VIOLATION: ${e.message}`);
-    return { violation: e.message, choices, steps, trace, merges: m.merges, cows: m.cows };
+    return { violation: e.message, choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges };
   }
-  return { choices, steps, trace, merges: m.merges, cows: m.cows };
+  return { choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges };
 }
 
 /** Delta-debugging over the schedule: drop chunks of choices while some invariant still breaks. */
-function shrink(seed: number, broken: SimBroken, choices: number[], budget: number): { schedule: number[]; violation: string } {
+function shrink(seed: number, broken: SimBroken, choices: number[], budget: number, kills: boolean): { schedule: number[]; violation: string } {
   let best = choices;
-  let violation = runInterleaving(seed, 0, broken, best).violation ?? '';
+  let violation = runInterleaving(seed, 0, broken, best, false, kills).violation ?? '';
   let tries = 0;
   for (let chunk = Math.max(1, best.length >> 1); chunk >= 1 && tries < budget; chunk >>= 1) {
     let i = 0;
     while (i < best.length && tries < budget) {
       const cand = best.slice(0, i).concat(best.slice(i + chunk));
       tries++;
-      const r = runInterleaving(seed, 0, broken, cand);
+      const r = runInterleaving(seed, 0, broken, cand, false, kills);
       if (r.violation) {
         best = r.choices.length < cand.length ? r.choices : cand;
         violation = r.violation;
@@ -163,6 +197,7 @@ export function explore(o: ExploreOptions): ExploreResult {
   let violations = 0;
   let merges = 0;
   let cows = 0;
+  let unmerges = 0;
   let failure: SimFailure | undefined;
   const maxInterleavings = o.interleavings ?? Infinity;
   const maxSteps = o.steps ?? Infinity;
@@ -171,17 +206,19 @@ export function explore(o: ExploreOptions): ExploreResult {
   let k = 0;
   for (; k < maxInterleavings && stepsTotal < maxSteps; k++) {
     const seed = (o.seed + k) >>> 0;
-    const r = runInterleaving(seed, perRun, broken);
+    const kills = o.killGuests ?? false;
+    const r = runInterleaving(seed, perRun, broken, undefined, false, kills);
     stepsTotal += r.steps;
     merges += r.merges;
     cows += r.cows;
+    unmerges += r.unmerges;
     seen.add(scheduleKey(seed, r.choices));
     if (o.progress && (k & 0xffff) === 0) o.progress(k);
     if (r.violation) {
       violations++;
       if (!failure) {
-        const s = shrink(seed, broken, r.choices, o.shrinkBudget ?? 3000);
-        const replay = runInterleaving(seed, 0, broken, s.schedule, true);
+        const s = shrink(seed, broken, r.choices, o.shrinkBudget ?? 3000, kills);
+        const replay = runInterleaving(seed, 0, broken, s.schedule, true, kills);
         failure = {
           seed,
           violation: r.violation,
@@ -190,7 +227,7 @@ export function explore(o: ExploreOptions): ExploreResult {
           replaySteps: replay.steps,
           replayViolation: replay.violation ?? s.violation,
           trace: replay.trace ?? [],
-          command: `ksmsim stress --deterministic --seed ${seed} --replay ${s.schedule.join(',') || '""'}${broken !== 'none' ? ` --broken ${broken}` : ''}`,
+          command: `ksmsim stress --deterministic --seed ${seed} --replay ${s.schedule.join(',') || '""'}${broken !== 'none' ? ` --broken ${broken}` : ''}${kills ? ' --kill-guests' : ''}`,
         };
       }
       if (o.stopAtFirst ?? true) {
@@ -203,7 +240,7 @@ export function explore(o: ExploreOptions): ExploreResult {
   return {
     seed: o.seed, broken, interleavings: k, distinct_schedules: seen.size, steps_total: stepsTotal,
     steps_per_second: Math.round(stepsTotal / Math.max(seconds, 1e-9)), seconds: Number(seconds.toFixed(3)),
-    merges, cows, violations, failure,
+    merges, cows, unmerges, violations, failure,
   };
 }
 
@@ -219,19 +256,19 @@ function scheduleKey(seed: number, choices: readonly number[]): number {
   return a * 0x100000 + (b & 0xfffff);
 }
 
-export function replaySchedule(seed: number, schedule: string, broken: SimBroken): RunResult {
+export function replaySchedule(seed: number, schedule: string, broken: SimBroken, kills = false): RunResult {
   const list = schedule.trim() === '' ? [] : schedule.split(',').map((s) => {
     const n = Number(s.trim());
     if (!Number.isInteger(n) || n < 0) throw new Error(`--replay: expected comma-separated actor numbers, got ${JSON.stringify(s)}`);
     return n;
   });
-  return runInterleaving(seed, 0, broken, list, true);
+  return runInterleaving(seed, 0, broken, list, true, kills);
 }
 
 export function describeExploration(r: ExploreResult): string[] {
   const lines = [
     `deterministic simulation: ${r.interleavings} interleavings from seed ${r.seed} (${r.distinct_schedules} distinct), ${r.steps_total} steps in ${r.seconds} s (${r.steps_per_second} steps/s)${r.broken !== 'none' ? `, BROKEN protocol ${r.broken}` : ''}`,
-    `  merges ${r.merges}, copy-on-writes ${r.cows}, violations ${r.violations}`,
+    `  merges ${r.merges}, copy-on-writes ${r.cows}, run=2 unmerges ${r.unmerges}, violations ${r.violations}`,
   ];
   const f = r.failure;
   if (f) {

@@ -71,6 +71,10 @@ export interface SimConfig {
   readonly useZero: boolean;
   readonly maxSharing: number;
   readonly broken: SimBroken;
+  /** Guest 0 may be killed at any step (worker.terminate()), then reclaimed by the host. */
+  readonly killGuest: boolean;
+  /** After this many passes ksmd carries out a `run=2` request (unmergeAll); -1: never. */
+  readonly run2AfterPass: number;
 }
 
 type Op = { kind: 'write'; p: number; v: number } | { kind: 'read'; p: number } | { kind: 'dontneed'; p: number } | { kind: 'unmerge'; p: number } | { kind: 'mergeable'; p: number };
@@ -106,6 +110,7 @@ export class SimModel {
   readonly mapcount: Int32Array;
   readonly tag: Int32Array;
   readonly ksmZero: Int32Array; // per guest CTL_KSM_ZERO_PAGES
+  readonly exited: Uint8Array; // per guest CTL_STATE == GUEST_EXITED
   // ghost state
   readonly shadow: Int32Array;
   readonly programs: Op[][];
@@ -115,6 +120,8 @@ export class SimModel {
   private readonly nodes: StableNode[] = [];
   private unstable: Item[] = [];
   private seqnr = 0;
+  private passes = 0;
+  unmerges = 0;
   private deferred: number[] = [];
   pagesShared = 0;
   pagesSharing = 0;
@@ -136,6 +143,7 @@ export class SimModel {
     this.mapcount = new Int32Array(cfg.frames);
     this.tag = new Int32Array(cfg.frames);
     this.ksmZero = new Int32Array(cfg.guests);
+    this.exited = new Uint8Array(cfg.guests);
     this.shadow = new Int32Array(n);
     this.items = new Array(n).fill(undefined);
     // Initial memory: untouched pages, private pages of a few contents, and sometimes a KSM page
@@ -436,6 +444,31 @@ export class SimModel {
     yield this.tracing ? `${who}: clear hazard` : '';
   }
 
+  // ───────────── the host, after a guest was killed ─────────────
+
+  /**
+   * Host.supervise → AddressSpace.reclaim → teardown, after worker.terminate() stopped guest `g`
+   * between two of its steps: clear its hazard word, exchange every PTE with 0 and drop what it
+   * held, then mark the guest exited (ksmd then frees what it deferred for it).
+   */
+  *reclaim(g: number): Step {
+    const who = `host (reclaiming guest ${g})`;
+    this.hazard[g] = NONE;
+    yield this.tracing ? `${who}: clear hazard` : '';
+    for (let p = 0; p < this.cfg.pages; p++) {
+      const i = g * this.cfg.pages + p;
+      const old = this.pt[i]!;
+      if (old === 0) continue;
+      this.pt[i] = 0;
+      this.shadow[i] = 0;
+      yield this.tracing ? `${who}: exchange PTE p${p} ${fmt(old)} → none` : '';
+      yield* this.dropReference(g, old, who);
+    }
+    this.exited[g] = 1;
+    yield this.tracing ? `${who}: store state EXITED` : '';
+    this.guestsDone++;
+  }
+
   // ───────────── ksmd ─────────────
 
   /** ksmd: scan passes while any guest runs, then two quiet full passes. */
@@ -447,9 +480,61 @@ export class SimModel {
       this.unstable = [];
       for (let i = 0; i < this.pt.length; i++) yield* this.scanItem(i);
       this.seqnr++;
+      if (++this.passes === this.cfg.run2AfterPass) yield* this.unmergeAll();
       if (!guestsRunning && ++quiet >= 2) break;
     }
     yield* this.processDeferred();
+  }
+
+  /**
+   * KsmEngine.unmergeAll (run=2): every KSM page and KSM zero page becomes a private copy (not
+   * writable: the next write reuses it), then every item and node goes.
+   */
+  private *unmergeAll(): Step {
+    outer: for (let g = 0; g < this.cfg.guests; g++) {
+      if (this.exited[g]) continue;
+      for (let p = 0; p < this.cfg.pages; p++) {
+        const i = g * this.cfg.pages + p;
+        for (;;) {
+          const pte = this.pt[i]!;
+          yield this.tracing ? `ksmd: run=2: load PTE g${g}p${p} (${fmt(pte)})` : '';
+          if (!(pte & PTE_PRESENT) || !(pte & (PTE_KSM | PTE_KSM_ZERO))) break;
+          const isKsm = (pte & PTE_KSM) !== 0;
+          const f = this.allocFrame();
+          yield this.tracing ? `ksmd: run=2: alloc frame ${f}` : '';
+          if (f < 0) break outer; // -ENOMEM: run goes back to 0
+          // ksmd holds no reference on the KSM frame it copies: if the guest dropped it meanwhile,
+          // the copy may be garbage, but then the CAS below fails (the PTE changed).
+          this.content[f] = isKsm ? this.content[pte >>> PTE_FRAME_SHIFT]! : 0;
+          this.mapcount[f] = 0;
+          this.tag[f] = 0;
+          yield this.tracing ? `ksmd: run=2: fill frame ${f}${isKsm ? ` from ${pte >>> PTE_FRAME_SHIFT}` : ''}` : '';
+          const next = makePte(f, PTE_PRESENT | (pte & PTE_MERGEABLE));
+          const seen = this.cas(i, pte, next);
+          yield this.tracing ? `ksmd: run=2: CAS g${g}p${p} ${fmt(pte)} → ${fmt(next)}${seen === pte ? '' : ' failed'}` : '';
+          if (seen !== pte) {
+            yield* this.freeFrame(f, 'ksmd');
+            continue;
+          }
+          if (isKsm) yield* this.releaseAfterReplace(g, p, pte >>> PTE_FRAME_SHIFT, true);
+          else {
+            this.ksmZero[g]!--;
+            yield this.tracing ? `ksmd: run=2: ksm_zero_pages(g${g})−1` : '';
+          }
+          this.unmerges++;
+          break;
+        }
+      }
+    }
+    for (let i = 0; i < this.items.length; i++) {
+      const it = this.items[i];
+      if (!it) continue;
+      yield* this.removeFromTree(it);
+      this.items[i] = undefined;
+    }
+    for (let n = 0; n < this.nodes.length; n++) if (this.nodes[n]!.live) this.removeNode(n);
+    this.unstable = [];
+    this.seqnr = 0;
   }
 
   private *scanItem(i: number): Step {
@@ -728,8 +813,10 @@ export class SimModel {
     if (d.length === 0) return;
     const keep: number[] = [];
     for (let i = 0; i < d.length; i += 4) {
-      const h = this.hazard[d[i]!]!;
-      yield this.tracing ? `ksmd: deferred free of frame ${d[i + 2]}: load hazard(g${d[i]}) = ${h}` : '';
+      const ex = this.exited[d[i]!]!;
+      yield this.tracing ? `ksmd: deferred free of frame ${d[i + 2]}: load state(g${d[i]}) = ${ex ? 'EXITED' : 'RUNNING'}` : '';
+      const h = ex ? NONE : this.hazard[d[i]!]!;
+      if (!ex) yield this.tracing ? `ksmd: deferred free of frame ${d[i + 2]}: load hazard(g${d[i]}) = ${h}` : '';
       if (h === d[i + 1]) {
         keep.push(d[i]!, d[i + 1]!, d[i + 2]!, d[i + 3]!);
         continue;

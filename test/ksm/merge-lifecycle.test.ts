@@ -3,7 +3,7 @@
 // collapse, and KSM zero pages under run=2. Semantics from mm/ksm.c as summarised in
 // /work/shared/notes/kernel-ksm.md; every test ends with the counters equal to a recount.
 import { expect } from 'chai';
-import { MADV_DONTNEED, MADV_MERGEABLE } from '../../src/mem/constants.ts';
+import { MADV_DONTNEED, MADV_MERGEABLE, MADV_UNMERGEABLE } from '../../src/mem/constants.ts';
 import { KsmHarness, SELFTEST_KNOBS, type ScriptedGuest } from '../helpers/ksm-harness.ts';
 import { expectCountersMatchRecount, recount } from '../helpers/recount.ts';
 
@@ -126,6 +126,13 @@ describe('KSM pages over their lifetime', function () {
     await h.setKnobs({ run: 1 });
     await h.fullScans(2);
     expect(sharedSharing(h)).to.deep.equal([1, 3]);
+    await expectCountersMatchRecount(h.host);
+    // test_unmerge_discarded: MADV_UNMERGEABLE over the half-discarded range leaves no KSM page.
+    await g.do({ op: 'madvise', region: 'a', advice: MADV_UNMERGEABLE });
+    expect(recount(h.host).ksmMappers.size).to.equal(0);
+    await expectIntact(g);
+    await h.untilSteady('full_scans', 200);
+    expect(sharedSharing(h)).to.deep.equal([0, 0]);
     await expectCountersMatchRecount(h.host);
   });
 

@@ -55,6 +55,26 @@ describe('KSM merging, as the kernel selftests check it', function () {
     await expectCountersMatchRecount(h.host);
   });
 
+  it('a one-byte change in each of 2 merged pages unmerges them: no KSM page after one more scan (ksm_tests -U)', async () => {
+    // pages_to_scan above the page count: every batch runs to the end of its pass, so run=0 stops
+    // ksmd between passes and the "one more scan" below visits both pages.
+    h = await KsmHarness.start({ knobs: SELFTEST_KNOBS });
+    const g = await h.guest();
+    await mergeableRegion(g, 'a', 2, { kind: 'seeded', seed: 8 });
+    await h.setKnobs({ run: 1 });
+    await h.fullScans(2);
+    expect([h.counters().pages_shared, h.counters().pages_sharing]).to.deep.equal([1, 1]);
+    await h.setKnobs({ run: 0 }); // so the next scan starts after the writes
+    await g.do({ op: 'poke', region: 'a', page: 0, bytes: [0x2d] });
+    await g.do({ op: 'poke', region: 'a', page: 1, bytes: [0x2b] });
+    await h.setKnobs({ run: 1 });
+    await h.fullScans(1);
+    expect([h.counters().pages_shared, h.counters().pages_sharing]).to.deep.equal([0, 0]);
+    await expectIntact(g);
+    await h.fullScans(1);
+    await expectCountersMatchRecount(h.host);
+  });
+
   it('merges equal pages across guests: 3 guests × 8 pages give pages_shared 1, pages_sharing 23', async () => {
     h = await KsmHarness.start({ knobs: SELFTEST_KNOBS });
     const guests = [await h.guest(), await h.guest(), await h.guest()];

@@ -9,7 +9,7 @@ function counter(sys: GuestSys, name: string): number {
   return Number(sys.readFile(KSM_DIR + name).trim());
 }
 
-/** Wait until ksmd has completed `n` more full scans (the kernel selftests wait for two). */
+/** Wait until ksmd has completed `n` more full scans (the kernel selftests wait for two after setting run=1; a guest that registers while ksmd runs joins at the next pass, so three here). */
 async function waitFullScans(sys: GuestSys, n: number, timeoutMs = 20_000): Promise<void> {
   const target = counter(sys, 'full_scans') + n;
   const deadline = Date.now() + timeoutMs;
@@ -24,11 +24,11 @@ export default async function main(sys: GuestSys): Promise<number> {
   const addr = sys.mmap(len);
   sys.memset(addr, 0, len);
   sys.madvise(addr, len, MADV_MERGEABLE);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   const before = counter(sys, 'pages_sharing');
   sys.log(`pages_sharing after merging ${PAGES} zero-filled pages: ${before}`);
   for (let i = 0; i < PAGES; i++) sys.memset(addr + i * sys.pageSize, i + 1, 1);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   const after = counter(sys, 'pages_sharing');
   sys.log(`pages_sharing after modifying them: ${after}`);
   sys.munmap(addr, len);

@@ -1,7 +1,7 @@
 // shared-image.ts — a guest whose memory is mostly an "OS image" shared with its siblings plus a
 // private part: args `[imagePages=256] [privatePages=64] [seed=1]`. Pages of the image are a
 // deterministic function of (seed, page), so every guest with the same seed holds the same image.
-// It marks everything MADV_MERGEABLE, waits for ksmd to merge (2 full scans), logs its ksm_stat,
+// It marks everything MADV_MERGEABLE, waits for ksmd to merge (3 full scans: a guest that registers mid-pass is first scanned in the next one), logs its ksm_stat,
 // then holds its memory for a moment so the host can observe the saving.
 import { KSM_DIR, MADV_MERGEABLE, PROC_KSM_STAT, type GuestSys } from '../src/guest/index.ts';
 
@@ -39,7 +39,7 @@ export default async function main(sys: GuestSys, args: string[]): Promise<numbe
     sys.write(addr + (imagePages + p) * sys.pageSize, page);
   }
   sys.madvise(addr, total * sys.pageSize, MADV_MERGEABLE);
-  const target = fullScans(sys) + 2;
+  const target = fullScans(sys) + 3;
   const deadline = Date.now() + 30_000;
   while (fullScans(sys) < target && Date.now() < deadline) await sys.sleep(10);
   const stat = sys.readFile(PROC_KSM_STAT);

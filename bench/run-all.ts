@@ -4,6 +4,7 @@
 
 import { run as runPageAccess } from './page-access.bench.ts';
 import { run as runKsmMerge } from './ksm-merge.bench.ts';
+import { run as runStress } from './stress.bench.ts';
 import { quickMode } from './lib/harness.ts';
 
 const quick = quickMode();
@@ -11,6 +12,7 @@ const started = performance.now();
 const suites = [
   { name: 'page-access', run: runPageAccess },
   { name: 'ksm-merge', run: runKsmMerge },
+  { name: 'stress', run: runStress },
 ] as const;
 
 const verdicts: string[] = [];

@@ -117,7 +117,7 @@ export function vsLinuxTable(r: VsLinuxResult): string[] {
     const { emulator, linux } = r[m];
     const ratio = emulator / linux;
     const better = SOURCES[m].higherIsBetter ? ratio : 1 / ratio;
-    return [m, `${emulator} ${SOURCES[m].unit}`, `${linux} ${SOURCES[m].unit}`, ratio.toFixed(2), `${better.toFixed(2)}× ${better >= 1 ? 'faster' : 'slower'}`];
+    return [m, `${emulator} ${SOURCES[m].unit}`, `${linux} ${SOURCES[m].unit}`, ratio.toFixed(2), better >= 1 ? `${better.toFixed(2)}× faster` : `${(1 / better).toFixed(2)}× slower`];
   });
   const head = ['metric', 'emulator', 'linux', 'emulator/linux', 'emulator is'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));

@@ -34,9 +34,9 @@ export async function run(options: { quick?: boolean } = {}): Promise<{ rows: St
       seconds,
       'ops/s': r.ops_per_second,
       'ops/s per guest': Math.round(r.ops_per_second / guests),
-      'merges/s': Math.round(r.merges / seconds),
-      'cows/s': Math.round(r.cows / seconds),
-      'reads/s': Math.round(r.reads / seconds),
+      'merges/s': Math.round(r.merges / r.seconds),
+      'cows/s': Math.round(r.cows / r.seconds),
+      'reads/s': Math.round(r.reads / r.seconds),
       violations: r.violations.length + r.counter_mismatches.length + r.leaked_frames,
       ok: r.ok,
     });

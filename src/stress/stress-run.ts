@@ -51,7 +51,10 @@ export interface StressViolation {
 
 export interface StressReport {
   readonly seed: number;
+  /** How long the guests ran under chaos (--seconds, longer with faults until one of each fault happened). */
   readonly seconds: number;
+  /** Wall time of the whole run: host start, guest boot, the run, quiet scans, audit, teardown. */
+  readonly elapsed_seconds: number;
   readonly guests: number;
   readonly faults: boolean;
   readonly broken_protocol: BrokenProtocol;
@@ -218,7 +221,8 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
     log(`stress: ${o.guests} guests on ${memoryBytes / 2 ** 20} MiB (${numaNodes} nodes), seed ${o.seed}${faults ? ', faults on' : ''}`);
 
     // ───────────── the chaos loop ─────────────
-    const endAt = performance.now() + o.seconds * 1000;
+    const loopStarted = performance.now();
+    const endAt = loopStarted + o.seconds * 1000;
     let victim: LiveGuest | undefined;
     let victimKillAt = 0;
     let nextKsmdKill = performance.now() + 300 + rng.below(700);
@@ -266,6 +270,8 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
       }
     }
 
+    const runSeconds = (performance.now() - loopStarted) / 1000;
+
     // ───────────── quiesce and audit ─────────────
     await restarting;
     if (victim && !victim.ended) {
@@ -308,18 +314,19 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
     }
     void reports;
 
-    const seconds = (performance.now() - started) / 1000;
+    const elapsed = (performance.now() - started) / 1000;
     if (unverified && violations.length === 0) {
       violations.push({ guest: -1, address: -1, expected: -1, actual: -1, seed: o.seed, what: `${unverified} bytes differ at the final verification` });
     }
     const report: StressReport = {
       seed: o.seed,
-      seconds: Number(seconds.toFixed(3)),
+      seconds: Number(runSeconds.toFixed(3)),
+      elapsed_seconds: Number(elapsed.toFixed(3)),
       guests: o.guests,
       faults,
       broken_protocol: o.brokenProtocol ?? 'none',
       ops: totals.ops,
-      ops_per_second: Math.round(totals.ops / o.seconds),
+      ops_per_second: Math.round(totals.ops / runSeconds),
       reads: totals.reads,
       writes: totals.writes,
       memsets: totals.memsets,
@@ -385,7 +392,7 @@ async function chaosStep(rng: Prng, setKnob: (k: string, v: number) => Promise<b
 /** Human-readable lines for a report. */
 export function describeStress(r: StressReport): string[] {
   const lines = [
-    `stress: ${r.guests} guests, ${r.seconds} s, seed ${r.seed}${r.faults ? ', faults' : ''}${r.broken_protocol !== 'none' ? `, BROKEN PROTOCOL ${r.broken_protocol}` : ''}`,
+    `stress: ${r.guests} guests, ${r.seconds} s of chaos (${r.elapsed_seconds} s in all), seed ${r.seed}${r.faults ? ', faults' : ''}${r.broken_protocol !== 'none' ? `, BROKEN PROTOCOL ${r.broken_protocol}` : ''}`,
     `  ops ${r.ops} (${r.ops_per_second}/s): reads ${r.reads}, writes ${r.writes}, memsets ${r.memsets}`,
     `  merges ${r.merges} (aborted ${r.merge_aborts}), copy-on-writes ${r.cows}, unmerges ${r.unmerges}, knob changes ${r.knob_changes}`,
   ];

@@ -19,7 +19,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   const addr = sys.mmap(len);
   sys.memset(addr, 0x33, len);
   sys.madvise(addr, len, MADV_MERGEABLE);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, 'merged.', ['pages_shared', 'pages_sharing']);
   writeKnob(sys, 'run', '0');
   const scans = counter(sys, 'full_scans');
@@ -31,7 +31,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   checkKsmStat(sys, 'lazy.stat.', ['ksm_rmap_items', 'ksm_merging_pages']);
   check(sys, 'lazy.full_scans_delta', counter(sys, 'full_scans') - scans);
   writeKnob(sys, 'run', '1');
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, 'after.', ['pages_shared', 'pages_sharing', 'pages_unshared', 'pages_volatile']);
   checkKsmStat(sys, 'after.stat.', ['ksm_rmap_items', 'ksm_merging_pages', 'ksm_process_profit']);
   checkContents(sys, 'after.contents', addr, len);

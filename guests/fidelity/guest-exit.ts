@@ -27,7 +27,7 @@ export default async function main(sys: GuestSys, args: string[]): Promise<void>
   checkCounters(sys, 'both.', ['pages_shared', 'pages_sharing', 'pages_unshared']);
   raiseSignal(sys, 1);
   await waitUntil(sys, () => counter(sys, 'pages_sharing') < 31, 'ksmd to notice the exit');
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, 'alone.', ['pages_shared', 'pages_sharing', 'pages_unshared', 'pages_volatile', 'general_profit']);
   checkKsmStat(sys, 'alone.stat.', ['ksm_rmap_items', 'ksm_merging_pages', 'ksm_process_profit']);
 }

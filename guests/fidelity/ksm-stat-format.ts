@@ -22,12 +22,12 @@ export default async function main(sys: GuestSys): Promise<void> {
   sys.madvise(addr, len, MADV_MERGEABLE);
   raw('madvised');
   writeKnob(sys, 'run', '1');
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   raw('scanned');
   sys.madvise(addr, len, MADV_UNMERGEABLE);
   raw('unmergeable');
   sys.madvise(addr, len, MADV_MERGEABLE);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   sys.munmap(addr, len);
   raw('unmapped');
   // With nothing mergeable left ksmd forgets the items on its next scan, then stops scanning (full_scans

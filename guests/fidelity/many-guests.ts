@@ -28,7 +28,7 @@ export default async function main(sys: GuestSys, args: string[]): Promise<void>
   checkContents(sys, 'contents', addr, (COMMON + OWN) * P);
   if (index === 0) {
     await waitUntil(sys, () => counter(sys, 'pages_shared') === COMMON && counter(sys, 'pages_sharing') === COMMON * (count - 1), 'every guest merged', 60_000);
-    await waitFullScans(sys, 2);
+    await waitFullScans(sys, 3);
     checkCounters(sys, '', ['pages_shared', 'pages_sharing', 'pages_unshared', 'pages_volatile', 'general_profit', 'stable_node_dups']);
     checkKsmStat(sys, 'stat.', ['ksm_rmap_items', 'ksm_merging_pages', 'ksm_process_profit']);
     raiseSignal(sys, 1);

@@ -16,7 +16,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   const priv = sys.mmap(8 * sys.pageSize);
   sys.memset(priv, 0x88, 8 * sys.pageSize);
   sys.madvise(priv, 8 * sys.pageSize, MADV_MERGEABLE);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, '', ['pages_shared', 'pages_sharing', 'pages_unshared', 'pages_volatile']);
   checkKsmStat(sys, 'stat.');
   checkContents(sys, 'shared.contents', shared, 32 * sys.pageSize);

@@ -26,12 +26,12 @@ export default async function main(sys: GuestSys, args: string[]): Promise<void>
   checkContents(sys, 'contents', addr, len);
   if (index === 0) {
     await waitUntil(sys, () => counter(sys, 'pages_shared') === PAGES && counter(sys, 'pages_sharing') === PAGES * (count - 1), 'every guest merged');
-    await waitFullScans(sys, 2);
+    await waitFullScans(sys, 3);
     checkCounters(sys, '', ['pages_shared', 'pages_sharing', 'pages_unshared', 'pages_volatile', 'general_profit']);
     // A copy-on-write in one guest leaves the other guest's page a KSM page with no sharer.
     sys.memset(addr, 0xee, 1);
     check(sys, 'cow.byte', sys.read(addr, 1)[0]!);
-    await waitFullScans(sys, 2);
+    await waitFullScans(sys, 3);
     checkCounters(sys, 'cow.', ['pages_shared', 'pages_sharing', 'pages_unshared']);
     check(sys, 'cow.merging', mergingPages(sys));
     raiseSignal(sys, 1);

@@ -15,12 +15,12 @@ export default async function main(sys: GuestSys): Promise<void> {
   const addr = sys.mmap(len);
   sys.memset(addr, 0x5a, len);
   sys.madvise(addr, len, MADV_MERGEABLE);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, '', ['pages_shared', 'pages_sharing', 'pages_unshared', 'pages_volatile', 'general_profit', 'ksm_zero_pages', 'stable_node_chains', 'stable_node_dups']);
   checkKsmStat(sys, 'stat.');
   checkContents(sys, 'contents', addr, len);
   // A rescan changes nothing once everything is merged.
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, 'rescan.', ['pages_shared', 'pages_sharing', 'pages_unshared', 'pages_volatile']);
   check(sys, 'rescan.merging', sys.readFile('/proc/self/ksm_merging_pages').trim());
 }

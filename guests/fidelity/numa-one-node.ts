@@ -19,7 +19,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   checkErrno(sys, 'mbind.node7', () => sys.mbind(addr, len, 7));
   sys.memset(addr, 0x3c, len);
   sys.madvise(addr, len, MADV_MERGEABLE);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   check(sys, 'merge_across_nodes', readKnob(sys, 'merge_across_nodes'));
   checkCounters(sys, '', ['pages_shared', 'pages_sharing', 'pages_unshared']);
   checkErrno(sys, 'set_merge_across_nodes_1', () => writeKnob(sys, 'merge_across_nodes', '1'));

@@ -21,6 +21,6 @@ export default async function main(sys: GuestSys): Promise<void> {
   check(sys, 'idle.pages_scanned_delta', counter(sys, 'pages_scanned') - scanned);
   checkKsmStat(sys, 'idle.stat.', ['ksm_rmap_items', 'ksm_merging_pages', 'ksm_mergeable']);
   writeKnob(sys, 'pages_to_scan', '1000');
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, 'merged.', ['pages_shared', 'pages_sharing']);
 }

@@ -28,7 +28,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   const addr = sys.mmap(len);
   sys.memset(addr, 0x99, len);
   await waitUntil(sys, () => mergingPages(sys) >= 2 * PAGES, `${2 * PAGES} pages merged under merge-any`);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   const merged = mergingPages(sys);
   check(sys, 'areas_merged', merged >= 2 * PAGES);
   note(sys, 'merging_pages', merged);

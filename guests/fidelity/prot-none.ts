@@ -14,7 +14,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   sys.memset(addr, 0x6e, len);
   sys.mprotect(addr, len, PROT_NONE);
   sys.madvise(addr, len, MADV_MERGEABLE);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, '', ['pages_shared', 'pages_sharing', 'pages_unshared']);
   checkKsmStat(sys, 'stat.', ['ksm_rmap_items', 'ksm_merging_pages']);
   checkErrno(sys, 'read.prot_none', () => sys.read(addr, 1));

@@ -18,7 +18,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   const rw = sys.mmap(16 * P);
   sys.memset(rw, 0x72, 16 * P);
   sys.madvise(rw, 16 * P, MADV_MERGEABLE);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, 'merged.', ['pages_shared', 'pages_sharing', 'pages_unshared']);
   checkKsmStat(sys, 'merged.stat.', ['ksm_merging_pages', 'ksm_rmap_items']);
   checkErrno(sys, 'write.readonly', () => sys.memset(ro, 0, 1));
@@ -27,7 +27,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   check(sys, 'readonly.second_page', sys.read(ro + P, 1)[0]!);
   sys.madvise(rw, 8 * P, MADV_DONTNEED);
   checkContents(sys, 'dontneed.contents', rw, 16 * P);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, 'after.', ['pages_shared', 'pages_sharing', 'pages_unshared', 'pages_volatile']);
   checkKsmStat(sys, 'after.stat.', ['ksm_merging_pages', 'ksm_rmap_items']);
 }

@@ -21,7 +21,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   sys.madvise(addr, 8 * P, MADV_MERGEABLE);
   sys.madvise(lone, P, MADV_MERGEABLE);
   await waitUntil(sys, () => mergingPages(sys) === 8, '8 pages merged');
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   let scans = counter(sys, 'full_scans');
   const nextScan = async (): Promise<void> => {
     await waitUntil(sys, () => counter(sys, 'full_scans') > scans, 'the next scan');

@@ -16,7 +16,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   const addr = sys.mmap(len);
   sys.memset(addr, 0x66, len);
   sys.madvise(addr, len, MADV_MERGEABLE);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   check(sys, 'before.full_scans_positive', counter(sys, 'full_scans') > 0);
   checkCounters(sys, 'before.', ['pages_shared', 'pages_sharing']);
   writeKnob(sys, 'run', '2');
@@ -27,7 +27,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   await sys.sleep(100);
   check(sys, 'idle.full_scans', counter(sys, 'full_scans'));
   writeKnob(sys, 'run', '1');
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, 'again.', ['pages_shared', 'pages_sharing', 'pages_unshared']);
   checkKsmStat(sys, 'again.stat.', ['ksm_merging_pages', 'ksm_rmap_items']);
 }

@@ -19,7 +19,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   sys.memset(keep, 0x45, sys.pageSize);
   sys.madvise(keep, sys.pageSize, MADV_MERGEABLE);
   sys.madvise(addr, len, MADV_MERGEABLE);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, 'merged.', ['pages_shared', 'pages_sharing']);
   sys.madvise(addr, len, MADV_UNMERGEABLE);
   check(sys, 'now.ksm_mergeable', ksmStat(sys).ksm_mergeable ?? 'missing');
@@ -27,13 +27,13 @@ export default async function main(sys: GuestSys): Promise<void> {
   // Unmerged pages are private again: writing one changes nothing else.
   sys.memset(addr, 0x46, 1);
   checkContents(sys, 'now.contents_after_write', addr, len);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, 'after.', ['pages_shared', 'pages_sharing', 'pages_unshared', 'pages_volatile', 'general_profit']);
   checkKsmStat(sys, 'after.stat.');
   // Unmerging twice is no error; merging the area again merges it again.
   check(sys, 'unmerge_again', (sys.madvise(addr, len, MADV_UNMERGEABLE), 'ok'));
   sys.memset(addr, 0x44, 1);
   sys.madvise(addr, len, MADV_MERGEABLE);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, 'remerged.', ['pages_shared', 'pages_sharing']);
 }

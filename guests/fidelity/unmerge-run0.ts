@@ -19,7 +19,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   sys.memset(keep, 0x56, sys.pageSize);
   sys.madvise(keep, sys.pageSize, MADV_MERGEABLE);
   sys.madvise(addr, len, MADV_MERGEABLE);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   writeKnob(sys, 'run', '0');
   const scans = counter(sys, 'full_scans');
   sys.madvise(addr, len, MADV_UNMERGEABLE);
@@ -29,7 +29,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   checkKsmStat(sys, 'frozen.stat.');
   check(sys, 'frozen.full_scans_delta', counter(sys, 'full_scans') - scans);
   writeKnob(sys, 'run', '1');
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, 'after.', ['pages_shared', 'pages_sharing', 'pages_unshared', 'pages_volatile']);
   checkKsmStat(sys, 'after.stat.', ['ksm_rmap_items', 'ksm_merging_pages']);
 }

@@ -20,10 +20,10 @@ export default async function main(sys: GuestSys): Promise<void> {
   check(sys, 'untouched.contents', fnv1a(sys.read(untouched, READ_ONLY * sys.pageSize)));
   sys.madvise(addr, len, MADV_MERGEABLE);
   sys.madvise(untouched, READ_ONLY * sys.pageSize, MADV_MERGEABLE);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, '', ['pages_shared', 'pages_sharing', 'pages_unshared', 'pages_volatile', 'ksm_zero_pages', 'general_profit']);
   checkKsmStat(sys, 'stat.');
   sys.memset(addr, 1, 1);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, 'written.', ['pages_shared', 'pages_sharing', 'pages_unshared', 'ksm_zero_pages']);
 }

@@ -14,7 +14,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   const addr = sys.mmap(len);
   sys.memset(addr, 0, len);
   sys.madvise(addr, len, MADV_MERGEABLE);
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, 'zero.', ['ksm_zero_pages', 'pages_shared', 'pages_sharing', 'general_profit']);
   writeKnob(sys, 'run', '2');
   checkCounters(sys, 'run2.', ['ksm_zero_pages', 'pages_shared', 'pages_sharing', 'general_profit', 'full_scans']);
@@ -22,7 +22,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   checkContents(sys, 'run2.contents', addr, len);
   writeKnob(sys, 'use_zero_pages', '0');
   writeKnob(sys, 'run', '1');
-  await waitFullScans(sys, 2);
+  await waitFullScans(sys, 3);
   checkCounters(sys, 'ksm.', ['ksm_zero_pages', 'pages_shared', 'pages_sharing']);
   // A zero-filled KSM page is in the stable tree; with use_zero_pages 1 again, do new zero-filled pages
   // join it or become zero pages? Linux 6.10+ tries the zero page before searching the stable tree

@@ -87,7 +87,11 @@ export function checkKsmStat(sys: GuestSys, prefix: string, fields?: readonly st
 
 // ───────────── waiting for ksmd ─────────────
 
-/** Wait until ksmd has completed `n` more full scans than now (the selftests wait for two). */
+/**
+ * Wait until ksmd has completed `n` more full scans than now (the selftests wait for two). A scan may
+ * be under way when this starts and have passed the page already, so `n` full scans guarantee only
+ * n − 1 visits of it: scenarios wait for 3 where a page needs two visits (checksum, then merge).
+ */
 export async function waitFullScans(sys: GuestSys, n = 2, timeoutMs = 30_000): Promise<void> {
   const target = counter(sys, 'full_scans') + n;
   await waitUntil(sys, () => counter(sys, 'full_scans') >= target, `${n} more full scans (full_scans ${target - n} → ${target})`, timeoutMs);

@@ -30,7 +30,7 @@ export type GuestOutcome =
 const data = workerData as GuestWorkerData & { port: MessagePort };
 const memory = PhysicalMemory.attach(data.memory);
 const ksm = KsmState.attach(data.ksm);
-const space = new AddressSpace(data.space, memory, { addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d) });
+const space = new AddressSpace(data.space, memory, { addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d), ksmEntered: () => ksm.wake() });
 
 const api = {
   async run(log: (line: string) => void): Promise<GuestOutcome> {

@@ -35,6 +35,8 @@ import { VmaList, type Vma } from './vma-list.ts';
 export interface AddressSpaceHooks {
   /** Adjust the host-wide ksm_zero_pages counter (the per-guest one lives in the control words). */
   addKsmZeroPages(delta: number): void;
+  /** The guest just registered with KSM: wake ksmd, as __ksm_enter does. */
+  ksmEntered?(): void;
 }
 
 const NO_HOOKS: AddressSpaceHooks = { addKsmZeroPages: () => {} };
@@ -233,7 +235,6 @@ export class AddressSpace {
     this.checkAccess('read', addr, len);
     const pt = this.pt;
     const ctl = this.ctl;
-    const dstBuf = len >= SMALL_COPY ? Buffer.from(dst.buffer, dst.byteOffset, len) : undefined;
     let vpage = Math.floor(addr / PAGE_SIZE);
     let off = addr - vpage * PAGE_SIZE;
     let pos = 0;
@@ -244,8 +245,9 @@ export class AddressSpace {
       if ((pte & PTE_FAST_READ_MASK) !== PTE_FAST_READ) pte = this.readFault(vpage, pte);
       const f = pte >>> PTE_FRAME_SHIFT;
       const src = ((f & BANK_MASK) << PAGE_SHIFT) + off;
-      if (dstBuf) {
-        this.bankBuf[f >>> BANK_SHIFT]!.copy(dstBuf, pos, src, src + n);
+      if (n >= SMALL_COPY) {
+        // Buffer#copy takes any Uint8Array as its target: no view to allocate per call.
+        this.bankBuf[f >>> BANK_SHIFT]!.copy(dst, pos, src, src + n);
       } else {
         const bank = this.bankU8[f >>> BANK_SHIFT]!;
         for (let i = 0; i < n; i++) dst[pos + i] = bank[src + i]!;
@@ -263,7 +265,9 @@ export class AddressSpace {
     this.checkAccess('write', addr, len);
     const pt = this.pt;
     const ctl = this.ctl;
-    const srcBuf = len >= SMALL_COPY ? Buffer.from(bytes.buffer, bytes.byteOffset, len) : undefined;
+    // One page or less: TypedArray#set copies without allocating; a longer write makes one Buffer
+    // view of the source so each page is a Buffer#copy with offsets.
+    const srcBuf = len > PAGE_SIZE ? Buffer.from(bytes.buffer, bytes.byteOffset, len) : undefined;
     let vpage = Math.floor(addr / PAGE_SIZE);
     let off = addr - vpage * PAGE_SIZE;
     let pos = 0;
@@ -276,6 +280,8 @@ export class AddressSpace {
       const dst = ((f & BANK_MASK) << PAGE_SHIFT) + off;
       if (srcBuf) {
         srcBuf.copy(this.bankBuf[f >>> BANK_SHIFT]!, dst, pos, pos + n);
+      } else if (n >= SMALL_COPY) {
+        this.bankU8[f >>> BANK_SHIFT]!.set(n === len ? bytes : bytes.subarray(pos, pos + n), dst);
       } else {
         const bank = this.bankU8[f >>> BANK_SHIFT]!;
         for (let i = 0; i < n; i++) bank[dst + i] = bytes[pos + i]!;
@@ -538,7 +544,7 @@ export class AddressSpace {
   private registerWithKsm(): void {
     if (!this.enterKsm) return;
     this.enterKsm = false;
-    Atomics.store(this.ctl, CTL_KSM_ENTERED, 1);
+    if (Atomics.exchange(this.ctl, CTL_KSM_ENTERED, 1) === 0) this.hooks.ksmEntered?.();
   }
 
   private makeMergeable(m: Vma): void {

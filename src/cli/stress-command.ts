@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
 import type { BrokenProtocol } from '../ksm/ksm-engine.ts';
-import { describeExploration, explore, replaySchedule, type SimBroken } from '../stress/sim/explore.ts';
+import { KILL_GUEST, KILL_KSMD, describeExploration, explore, replaySchedule, type SimBroken } from '../stress/sim/explore.ts';
 import { describeStress, runStress } from '../stress/stress-run.ts';
 import { parseCount, parseSize } from './parse-size.ts';
 
@@ -26,6 +26,7 @@ interface StressFlags {
   interleavings?: number;
   replay?: string;
   killGuests?: boolean;
+  killKsmd?: boolean;
 }
 
 const BROKEN = ['none', 'no-recompare', 'free-without-hazard'] as const;
@@ -59,6 +60,7 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
     .option('--interleavings <n>', 'deterministic: explore this many interleavings (seeds seed, seed+1, …)', (v) => parseCount(v, '--interleavings', 1, 1_000_000_000))
     .option('--steps-per-interleaving <n>', 'deterministic: scheduler choices per interleaving before the fixed-order finish', (v) => parseCount(v, '--steps-per-interleaving', 1, 1_000_000), 400)
     .option('--kill-guests', 'deterministic: also kill guest 0 at a random step of some interleavings (the host then reclaims it)')
+    .option('--kill-ksmd', 'deterministic: also kill ksmd at a random step of some interleavings (repair with guests paused, then a new ksmd)')
     .option('--replay <schedule>', 'deterministic: replay one schedule printed by a failing run (comma-separated actor choices)')
     .action(async (flags: StressFlags) => {
       if (flags.deterministic) {
@@ -70,7 +72,9 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
         memoryBytes: flags.memory, numaNodes: flags.numaNodes, chaos: flags.chaos,
         brokenProtocol: flags.broken as BrokenProtocol,
         log: flags.json ? () => {} : out,
+        progress: !flags.json && process.stderr.isTTY ? (line) => process.stderr.write(`\r\x1b[2K${line}`) : undefined,
       });
+      if (!flags.json && process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
       if (flags.json) writeFileSync(flags.json, JSON.stringify(r, null, 2) + '\n');
       else for (const line of describeStress(r)) out(line);
       setCode(r.ok ? 0 : 1);
@@ -80,7 +84,7 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
 function deterministic(flags: StressFlags, out: (s: string) => void): number {
   const broken = flags.broken as SimBroken;
   if (flags.replay !== undefined) {
-    const r = replaySchedule(flags.seed, flags.replay, broken, flags.killGuests ?? false);
+    const r = replaySchedule(flags.seed, flags.replay, broken, (flags.killGuests ? KILL_GUEST : 0) | (flags.killKsmd ? KILL_KSMD : 0));
     for (const line of r.trace ?? []) out(line);
     out(r.violation ? `VIOLATION: ${r.violation}` : 'no violation');
     return r.violation ? 1 : 0;
@@ -89,7 +93,7 @@ function deterministic(flags: StressFlags, out: (s: string) => void): number {
   const progress = !flags.json && process.stderr.isTTY
     ? (k: number) => process.stderr.write(`\r\x1b[2K[ksmsim] ${k} interleavings explored`)
     : undefined;
-  const r = explore({ seed: flags.seed, steps, interleavings: flags.interleavings, stepsPerInterleaving: flags.stepsPerInterleaving, broken, killGuests: flags.killGuests ?? false, progress });
+  const r = explore({ seed: flags.seed, steps, interleavings: flags.interleavings, stepsPerInterleaving: flags.stepsPerInterleaving, broken, killGuests: flags.killGuests ?? false, killKsmd: flags.killKsmd ?? false, progress });
   if (progress) process.stderr.write('\r\x1b[2K');
   if (flags.json) writeFileSync(flags.json, JSON.stringify(r, null, 2) + '\n');
   else for (const line of describeExploration(r)) out(line);

@@ -16,6 +16,11 @@ describe('deterministic simulation of the merge protocol', function () {
     expect(r.cows).to.be.greaterThan(500);
   });
 
+  it('ksmd killed at any step, repaired with the guests paused and restarted: no violation, no leak, counters exact', () => {
+    const r = explore({ seed: 500, interleavings: 3000, killKsmd: true });
+    expect(r.violations, r.failure ? `${r.failure.violation}\n${r.failure.trace.join('\n')}` : '').to.equal(0);
+  });
+
   it('replays an interleaving exactly from its seed', () => {
     const a = runInterleaving(77, 400, 'none', undefined, true);
     const b = runInterleaving(77, 400, 'none', undefined, true);

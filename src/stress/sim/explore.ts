@@ -24,6 +24,8 @@ export interface ExploreOptions {
   readonly broken?: SimBroken;
   /** Also kill a guest at a random step (then the host reclaims it), in a third of the interleavings. */
   readonly killGuests?: boolean;
+  /** Also kill ksmd at a random step (repair, restart), in a third of the interleavings. */
+  readonly killKsmd?: boolean;
   /** Stop at the first violation (default true). */
   readonly stopAtFirst?: boolean;
   /** Replays the shrinker may try (default 3000). */
@@ -71,7 +73,12 @@ interface RunResult {
   unmerges: number;
 }
 
-function configFor(rng: Prng, broken: SimBroken, kills: boolean): SimConfig {
+/** Which kills an exploration may inject: 1 a guest, 2 ksmd. */
+export type SimKills = number;
+export const KILL_GUEST = 1;
+export const KILL_KSMD = 2;
+
+function configFor(rng: Prng, broken: SimBroken, kills: SimKills): SimConfig {
   const guests = rng.chance(0.7) ? 2 : 3;
   const pages = guests === 2 ? 2 + rng.below(2) : 2;
   return {
@@ -83,13 +90,14 @@ function configFor(rng: Prng, broken: SimBroken, kills: boolean): SimConfig {
     useZero: rng.chance(0.5),
     maxSharing: rng.pick([2, 256]),
     broken,
-    killGuest: kills && rng.chance(1 / 3),
+    killGuest: (kills & KILL_GUEST) !== 0 && rng.chance(1 / 3),
+    killKsmd: (kills & KILL_KSMD) !== 0 && rng.chance(0.5),
     run2AfterPass: rng.chance(0.3) ? 1 + rng.below(3) : -1,
   };
 }
 
 /** One interleaving: random choices from `seed`, or the given schedule. */
-export function runInterleaving(seed: number, maxSteps: number, broken: SimBroken, schedule?: readonly number[], tracing = false, kills = false): RunResult {
+export function runInterleaving(seed: number, maxSteps: number, broken: SimBroken, schedule?: readonly number[], tracing = false, kills: SimKills = 0): RunResult {
   const rng = new Prng(seed);
   const cfg = configFor(rng, broken, kills);
   const m = new SimModel(cfg, rng);
@@ -97,11 +105,14 @@ export function runInterleaving(seed: number, maxSteps: number, broken: SimBroke
   const actors: Step[] = [];
   for (let g = 0; g < cfg.guests; g++) actors.push(m.guest(g));
   actors.push(m.ksmd());
-  // Actor G+1 (with killGuest): first "kill guest 0" (one step: worker.terminate()), then the
-  // host's reclaim of it, as its own actor.
+  // Actor G+1 (with killGuest or killKsmd): first "kill guest 0" (one step: worker.terminate()),
+  // then the host's reclaim of it, as its own actor; or "kill ksmd", then the host's repair, after
+  // which a new ksmd takes actor G's place.
+  const KSMD = cfg.guests;
   const KILLER = cfg.guests + 1;
+  const killer = cfg.killGuest || cfg.killKsmd;
   let killed = false;
-  if (cfg.killGuest) {
+  if (killer) {
     actors.push((function* (): Step {
       yield '';
     })());
@@ -115,15 +126,21 @@ export function runInterleaving(seed: number, maxSteps: number, broken: SimBroke
   const trace: string[] | undefined = tracing ? [] : undefined;
   let steps = 0;
   const stepActor = (a: number): void => {
-    if (a === KILLER && cfg.killGuest && !killed) {
+    if (a === KILLER && killer && !killed) {
       killed = true;
       steps++;
-      if (!done[0]) {
-        done[0] = 1;
-        runnable.splice(runnable.indexOf(0), 1);
+      const victim = cfg.killGuest ? 0 : KSMD;
+      if (!done[victim]) {
+        done[victim] = 1;
+        runnable.splice(runnable.indexOf(victim), 1);
       }
-      actors[a] = m.reclaim(0);
-      if (trace) trace.push(`${String(steps).padStart(4)}  host: worker.terminate() of guest 0`);
+      actors[a] = cfg.killGuest ? m.reclaim(0) : (function* (): Step {
+        yield* m.repairAfterKsmdDeath();
+        actors[KSMD] = m.ksmd();
+        done[KSMD] = 0;
+        runnable.push(KSMD);
+      })();
+      if (trace) trace.push(`${String(steps).padStart(4)}  host: worker.terminate() of ${cfg.killGuest ? 'guest 0' : 'ksmd'}`);
       m.check();
       return;
     }
@@ -132,12 +149,12 @@ export function runInterleaving(seed: number, maxSteps: number, broken: SimBroke
     if (r.done) {
       done[a] = 1;
       runnable.splice(runnable.indexOf(a), 1);
-      if (trace) trace.push(`${String(steps).padStart(4)}  ${a === cfg.guests ? 'ksmd' : a === KILLER ? 'host reclaim' : `guest ${a}`} finished`);
+      if (trace) trace.push(`${String(steps).padStart(4)}  ${a === cfg.guests ? 'ksmd' : a === KILLER ? (cfg.killGuest ? 'host reclaim' : 'host repair') : `guest ${a}`} finished`);
     } else if (trace) trace.push(`${String(steps).padStart(4)}  ${r.value}`);
     m.check();
   };
   try {
-    if (trace) trace.push(`seed ${seed}: ${cfg.guests} guests × ${cfg.pages} pages, ${cfg.frames} frames, spins ${cfg.spins}, use_zero_pages ${cfg.useZero ? 1 : 0}, max_page_sharing ${cfg.maxSharing}${cfg.run2AfterPass > 0 ? `, run=2 after pass ${cfg.run2AfterPass}` : ''}${cfg.killGuest ? `, guest 0 killable (actor ${KILLER})` : ''}${broken !== 'none' ? `, BROKEN ${broken}` : ''}`);
+    if (trace) trace.push(`seed ${seed}: ${cfg.guests} guests × ${cfg.pages} pages, ${cfg.frames} frames, spins ${cfg.spins}, use_zero_pages ${cfg.useZero ? 1 : 0}, max_page_sharing ${cfg.maxSharing}${cfg.run2AfterPass > 0 ? `, run=2 after pass ${cfg.run2AfterPass}` : ''}${cfg.killGuest ? `, guest 0 killable (actor ${KILLER})` : ''}${cfg.killKsmd ? `, ksmd killable (actor ${KILLER})` : ''}${broken !== 'none' ? `, BROKEN ${broken}` : ''}`);
     if (trace) for (let g = 0; g < cfg.guests; g++) trace.push(`      guest ${g} program: ${m.programs[g]!.map((o) => (o.kind === 'write' ? `write p${o.p}=${o.v}` : `${o.kind} p${o.p}`)).join(', ')}`);
     if (schedule) {
       for (const a of schedule) {
@@ -154,11 +171,11 @@ export function runInterleaving(seed: number, maxSteps: number, broken: SimBroke
     }
     if (trace && runnable.length) trace.push('      — schedule ends: the rest run in a fixed order (guests, then ksmd) —');
     // Fixed-order finish: guests, then the host's reclaim (a kill not yet done does not happen), then ksmd.
-    if (cfg.killGuest && !killed) {
+    if (killer && !killed) {
       done[KILLER] = 1;
       runnable.splice(runnable.indexOf(KILLER), 1);
     }
-    const order = [...Array(cfg.guests).keys(), ...(cfg.killGuest ? [KILLER] : []), cfg.guests];
+    const order = [...Array(cfg.guests).keys(), ...(killer ? [KILLER] : []), cfg.guests];
     for (const a of order) while (!done[a]) stepActor(a);
     m.checkFinal();
   } catch (e) {
@@ -170,7 +187,7 @@ export function runInterleaving(seed: number, maxSteps: number, broken: SimBroke
 }
 
 /** Delta-debugging over the schedule: drop chunks of choices while some invariant still breaks. */
-function shrink(seed: number, broken: SimBroken, choices: number[], budget: number, kills: boolean): { schedule: number[]; violation: string } {
+function shrink(seed: number, broken: SimBroken, choices: number[], budget: number, kills: SimKills): { schedule: number[]; violation: string } {
   let best = choices;
   let violation = runInterleaving(seed, 0, broken, best, false, kills).violation ?? '';
   let tries = 0;
@@ -206,7 +223,7 @@ export function explore(o: ExploreOptions): ExploreResult {
   let k = 0;
   for (; k < maxInterleavings && stepsTotal < maxSteps; k++) {
     const seed = (o.seed + k) >>> 0;
-    const kills = o.killGuests ?? false;
+    const kills = (o.killGuests ? KILL_GUEST : 0) | (o.killKsmd ? KILL_KSMD : 0);
     const r = runInterleaving(seed, perRun, broken, undefined, false, kills);
     stepsTotal += r.steps;
     merges += r.merges;
@@ -227,7 +244,7 @@ export function explore(o: ExploreOptions): ExploreResult {
           replaySteps: replay.steps,
           replayViolation: replay.violation ?? s.violation,
           trace: replay.trace ?? [],
-          command: `ksmsim stress --deterministic --seed ${seed} --replay ${s.schedule.join(',') || '""'}${broken !== 'none' ? ` --broken ${broken}` : ''}${kills ? ' --kill-guests' : ''}`,
+          command: `ksmsim stress --deterministic --seed ${seed} --replay ${s.schedule.join(',') || '""'}${broken !== 'none' ? ` --broken ${broken}` : ''}${kills & KILL_GUEST ? ' --kill-guests' : ''}${kills & KILL_KSMD ? ' --kill-ksmd' : ''}`,
         };
       }
       if (o.stopAtFirst ?? true) {
@@ -256,7 +273,7 @@ function scheduleKey(seed: number, choices: readonly number[]): number {
   return a * 0x100000 + (b & 0xfffff);
 }
 
-export function replaySchedule(seed: number, schedule: string, broken: SimBroken, kills = false): RunResult {
+export function replaySchedule(seed: number, schedule: string, broken: SimBroken, kills: SimKills = 0): RunResult {
   const list = schedule.trim() === '' ? [] : schedule.split(',').map((s) => {
     const n = Number(s.trim());
     if (!Number.isInteger(n) || n < 0) throw new Error(`--replay: expected comma-separated actor numbers, got ${JSON.stringify(s)}`);

@@ -73,6 +73,8 @@ export interface SimConfig {
   readonly broken: SimBroken;
   /** Guest 0 may be killed at any step (worker.terminate()), then reclaimed by the host. */
   readonly killGuest: boolean;
+  /** ksmd may be killed at any step, then the host repairs (guests paused) and starts a new one. */
+  readonly killKsmd: boolean;
   /** After this many passes ksmd carries out a `run=2` request (unmergeAll); -1: never. */
   readonly run2AfterPass: number;
 }
@@ -111,6 +113,7 @@ export class SimModel {
   readonly tag: Int32Array;
   readonly ksmZero: Int32Array; // per guest CTL_KSM_ZERO_PAGES
   readonly exited: Uint8Array; // per guest CTL_STATE == GUEST_EXITED
+  readonly inOp: Uint8Array; // per guest: inside a system call or access (not at a pause point)
   // ghost state
   readonly shadow: Int32Array;
   readonly programs: Op[][];
@@ -144,6 +147,7 @@ export class SimModel {
     this.tag = new Int32Array(cfg.frames);
     this.ksmZero = new Int32Array(cfg.guests);
     this.exited = new Uint8Array(cfg.guests);
+    this.inOp = new Uint8Array(cfg.guests);
     this.shadow = new Int32Array(n);
     this.items = new Array(n).fill(undefined);
     // Initial memory: untouched pages, private pages of a few contents, and sometimes a KSM page
@@ -277,11 +281,13 @@ export class SimModel {
 
   *guest(g: number): Step {
     for (const op of this.programs[g]!) {
+      this.inOp[g] = 1;
       if (op.kind === 'write') yield* this.guestWrite(g, op.p, op.v);
       else if (op.kind === 'read') yield* this.guestRead(g, op.p);
       else if (op.kind === 'dontneed') yield* this.guestDontneed(g, op.p);
       else if (op.kind === 'unmerge') yield* this.guestUnmerge(g, op.p);
       else yield* this.guestMergeable(g, op.p);
+      this.inOp[g] = 0;
     }
     this.guestsDone++;
   }
@@ -467,6 +473,54 @@ export class SimModel {
     this.exited[g] = 1;
     yield this.tracing ? `${who}: store state EXITED` : '';
     this.guestsDone++;
+  }
+
+  /**
+   * After ksmd was killed (stress-run.ts, src/stress/recount.ts repairAfterKsmdDeath): wait until
+   * every guest is paused between two operations, then, in that stopped world, make mapcounts,
+   * frees and ksm_zero_pages agree with the page tables (one step), and forget ksmd's heap: the
+   * next ksmd (the caller starts one) rebuilds its stable nodes from KSM PTEs (nodeOfKsmFrame).
+   */
+  *repairAfterKsmdDeath(): Step {
+    for (;;) {
+      let busy = false;
+      for (let g = 0; g < this.cfg.guests; g++) if (this.inOp[g] && !this.exited[g]) busy = true;
+      if (!busy) break;
+      yield this.tracing ? 'host: ksmd is dead; waiting for the guests to pause between operations' : '';
+    }
+    const frames = this.cfg.frames;
+    const mappers = new Int32Array(frames);
+    const mapped = new Uint8Array(frames);
+    this.ksmZero.fill(0);
+    for (let i = 0; i < this.pt.length; i++) {
+      const pte = this.pt[i]!;
+      if (!(pte & PTE_PRESENT)) continue;
+      if (pte & PTE_ZERO) {
+        if (pte & PTE_KSM_ZERO) this.ksmZero[(i / this.cfg.pages) | 0]!++;
+        continue;
+      }
+      const f = pte >>> PTE_FRAME_SHIFT;
+      mapped[f] = 1;
+      if (pte & PTE_KSM) mappers[f]!++;
+    }
+    let fixed = 0;
+    for (let f = 1; f < frames; f++) {
+      if (mapped[f]) {
+        if (this.mapcount[f] !== mappers[f]) fixed++;
+        this.mapcount[f] = mappers[f]!;
+      } else if (!this.free[f]) {
+        this.tag[f] = 0;
+        this.free[f] = 1;
+        fixed++;
+      }
+    }
+    this.items.fill(undefined);
+    this.nodes.length = 0;
+    this.unstable = [];
+    this.deferred = [];
+    this.seqnr = 0;
+    this.pagesShared = this.pagesSharing = this.pagesUnshared = 0;
+    yield this.tracing ? `host: guests paused; repair from the page tables (${fixed} frames fixed); start a new ksmd` : '';
   }
 
   // ───────────── ksmd ─────────────

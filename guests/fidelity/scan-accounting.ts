@@ -28,7 +28,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   for (let i = 1; i <= 2; i++) check(sys, `batch1000.scan${i}.pages_scanned_delta`, await nextScan());
   check(sys, 'batch1000.pages_shared', counter(sys, 'pages_shared'));
   check(sys, 'batch1000.pages_sharing', counter(sys, 'pages_sharing'));
-  writeKnob(sys, 'sleep_millisecs', '10');
+  writeKnob(sys, 'sleep_millisecs', '100');
   writeKnob(sys, 'pages_to_scan', '10');
   await nextScan();
   for (let i = 1; i <= 2; i++) check(sys, `batch10.scan${i}.pages_scanned_delta`, await nextScan());

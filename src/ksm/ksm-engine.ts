@@ -345,7 +345,20 @@ export class KsmEngine {
       if (st.checksum[n] === checksum && st.nid[n] === nid) {
         const k = st.frame[n]!;
         const count = st.count[n]!;
-        if (count >= maxSharing || (best >= 0 && count <= st.count[best]!)) {
+        const chain = st.chain[n]!;
+        if (chain >= 0 && best < 0) {
+          // A chain of dups (max_page_sharing): go straight to the dup it is filling, if that one
+          // still has room and still holds this content, instead of walking every full dup.
+          const h = st.chainHint(chain);
+          if (h >= 0 && st.isLive(h) && st.chain[h] === chain && st.count[h]! < maxSharing && st.nid[h] === nid && this.getNodeFrame(h)) {
+            if (mem.compareFrames(frame, st.frame[h]!) === 0) return h;
+            mem.putFrame(st.frame[h]!);
+          }
+        }
+        if (count >= maxSharing && chain >= 0) {
+          // A full dup of a chain cannot be picked: skip it outright. Stale dups are freed by the
+          // periodic chain prune (stable_node_chains_prune_millisecs), as the kernel's chain_prune does.
+        } else if (count >= maxSharing || (best >= 0 && count <= st.count[best]!)) {
           // It cannot be picked, equal or not: skip the reference and the 4 KiB compare, and only
           // prune it if stale. (With max_page_sharing dups of one content, all of them but one are
           // full; comparing each made merging quadratic.)
@@ -361,6 +374,7 @@ export class KsmEngine {
       }
       n = next;
     }
+    if (best >= 0 && st.chain[best]! >= 0) st.setChainHint(st.chain[best]!, best);
     return best;
   }
 
@@ -518,7 +532,10 @@ export class KsmEngine {
     const sn = this.stable.insert(k, checksum, nid);
     mem.setFrameFlags(k, sn + 1);
     const full = this.findEqualNode(checksum, nid, k, sn);
-    if (full >= 0) this.stable.joinChain(sn, full);
+    if (full >= 0) {
+      this.stable.joinChain(sn, full);
+      this.stable.setChainHint(this.stable.chain[sn]!, sn);
+    }
     mem.putFrame(k);
     if (items.state[tree] === ITEM_UNSTABLE) this.removeFromTree(tree);
     this.appendToNode(tree, sn);
@@ -647,7 +664,12 @@ export class KsmEngine {
     const now = performance.now();
     if (now - this.lastChainPrune < this.state.get('stable_node_chains_prune_millisecs')) return;
     this.lastChainPrune = now;
-    this.stable.collapseChains();
+    // chain_prune: free stale dups, then turn chains left with one KSM page back into plain nodes.
+    const st = this.stable;
+    st.forEachLive((n) => {
+      if (st.chain[n]! >= 0 && !this.nodeFrameLive(n)) this.removeNode(n);
+    });
+    st.collapseChains();
   }
 
   private checksumOf(frame: number): number {

@@ -24,6 +24,8 @@ export class StableTree {
   size = 0;
   private nextChain = 1;
   private chainSizes = new Map<number, number>();
+  /** Per chain, the dup merges currently go to (a hint: callers re-check it). */
+  private hints = new Map<number, number>();
 
   constructor() {
     this.grow(256);
@@ -72,6 +74,14 @@ export class StableTree {
     return i;
   }
 
+  chainHint(chain: number): number {
+    return this.hints.get(chain) ?? -1;
+  }
+
+  setChainHint(chain: number, node: number): void {
+    this.hints.set(chain, node);
+  }
+
   /** Make `dup` a duplicate of `of` (same content, `of` full): both now belong to one chain. */
   joinChain(dup: number, of: number): void {
     let c = this.chain[of]!;
@@ -98,8 +108,10 @@ export class StableTree {
     const c = this.chain[i]!;
     if (c >= 0) {
       const left = this.chainSizes.get(c)! - 1;
-      if (left === 0) this.chainSizes.delete(c);
-      else this.chainSizes.set(c, left);
+      if (left === 0) {
+        this.chainSizes.delete(c);
+        this.hints.delete(c);
+      } else this.chainSizes.set(c, left);
     }
     this.live[i] = 0;
     this.bnext[i] = this.freeHead;
@@ -113,7 +125,10 @@ export class StableTree {
     for (const [c, n] of this.chainSizes) if (n <= 1) single.add(c);
     if (single.size === 0) return;
     for (let i = 0; i < this.capacity; i++) if (this.live[i] && single.has(this.chain[i]!)) this.chain[i] = -1;
-    for (const c of single) this.chainSizes.delete(c);
+    for (const c of single) {
+      this.chainSizes.delete(c);
+      this.hints.delete(c);
+    }
   }
 
   /** Link item `it` into node `i`'s list. */

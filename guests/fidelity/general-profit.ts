@@ -17,7 +17,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   const zero = sys.mmap(16 * P);
   sys.memset(zero, 0, 16 * P);
   for (const [a, n] of [[equal, 64], [unique, 16], [zero, 16]] as const) sys.madvise(a, n * P, MADV_MERGEABLE);
-  await waitFullScans(sys, 3);
+  await waitFullScans(sys, 4);
   checkCounters(sys, '', ['pages_shared', 'pages_sharing', 'pages_unshared', 'pages_volatile', 'ksm_zero_pages', 'general_profit']);
   checkKsmStat(sys, 'stat.');
   const stat = ksmStat(sys);

@@ -15,7 +15,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   const addr = sys.mmap(len);
   sys.memset(addr, 0, len);
   sys.madvise(addr, len, MADV_MERGEABLE);
-  await waitFullScans(sys, 3);
+  await waitFullScans(sys, 4);
   checkCounters(sys, 'merged.', ['pages_shared', 'pages_sharing', 'pages_unshared', 'pages_volatile', 'ksm_zero_pages', 'general_profit']);
   checkKsmStat(sys, 'merged.stat.');
   // One write: the zero page is copied at once and ksm_zero_pages drops at once.
@@ -27,7 +27,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   check(sys, 'unmerge.ksm_zero_pages', sys.readFile('/sys/kernel/mm/ksm/ksm_zero_pages').trim());
   checkKsmStat(sys, 'unmerge.stat.', ['ksm_zero_pages']);
   checkContents(sys, 'contents', addr, len);
-  await waitFullScans(sys, 3);
+  await waitFullScans(sys, 4);
   checkCounters(sys, 'after.', ['pages_shared', 'pages_sharing', 'pages_unshared', 'pages_volatile', 'ksm_zero_pages', 'general_profit']);
   checkKsmStat(sys, 'after.stat.');
 }

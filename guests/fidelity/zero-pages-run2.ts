@@ -14,7 +14,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   const addr = sys.mmap(len);
   sys.memset(addr, 0, len);
   sys.madvise(addr, len, MADV_MERGEABLE);
-  await waitFullScans(sys, 3);
+  await waitFullScans(sys, 4);
   checkCounters(sys, 'zero.', ['ksm_zero_pages', 'pages_shared', 'pages_sharing', 'general_profit']);
   writeKnob(sys, 'run', '2');
   checkCounters(sys, 'run2.', ['ksm_zero_pages', 'pages_shared', 'pages_sharing', 'general_profit', 'full_scans']);
@@ -31,7 +31,7 @@ export default async function main(sys: GuestSys): Promise<void> {
   const more = sys.mmap(len);
   sys.memset(more, 0, len);
   sys.madvise(more, len, MADV_MERGEABLE);
-  await waitFullScans(sys, 3);
+  await waitFullScans(sys, 4);
   checkCounters(sys, 'zero_first.', ['ksm_zero_pages', 'pages_shared', 'pages_sharing', 'pages_unshared']);
   checkKsmStat(sys, 'zero_first.stat.', ['ksm_zero_pages', 'ksm_merging_pages', 'ksm_rmap_items']);
 }

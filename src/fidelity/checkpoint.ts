@@ -90,7 +90,8 @@ export function checkKsmStat(sys: GuestSys, prefix: string, fields?: readonly st
 /**
  * Wait until ksmd has completed `n` more full scans than now (the selftests wait for two). A scan may
  * be under way when this starts and have passed the page already, so `n` full scans guarantee only
- * n − 1 visits of it: scenarios wait for 3 where a page needs two visits (checksum, then merge).
+ * n − 1 visits of it: scenarios wait for 3 where a page needs two visits (checksum, then merge), and
+ * for 4 after zero-page merges (a third visit drops the rmap item of a page now mapping the zero page).
  */
 export async function waitFullScans(sys: GuestSys, n = 2, timeoutMs = 30_000): Promise<void> {
   const target = counter(sys, 'full_scans') + n;

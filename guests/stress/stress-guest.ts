@@ -252,7 +252,8 @@ class StressGuest {
     this.violation(addr, -1, -1, 'access allowed by a protection that forbids it');
   }
 
-  private isCow(r: Region, p: number, n: number): number {
+  /** Pages of [p, p+n) whose PTE maps a KSM page or a KSM zero page right now (a write copies them). */
+  private ksmPages(r: Region, p: number, n: number): number {
     const pt = this.pt;
     if (!pt) return 0;
     let cows = 0;
@@ -271,7 +272,7 @@ class StressGuest {
       this.expectFault(() => this.sys.write(addr, t), addr);
       return;
     }
-    const cows = this.isCow(r, p, 1);
+    const cows = this.ksmPages(r, p, 1);
     this.sys.write(addr, t);
     r.shadow.set(t, p * PAGE);
     this.count('writes');
@@ -287,7 +288,7 @@ class StressGuest {
       this.expectFault(() => this.sys.write(addr, bytes), addr);
       return;
     }
-    const cows = this.isCow(r, p, 1);
+    const cows = this.ksmPages(r, p, 1);
     this.sys.write(addr, bytes);
     r.shadow.set(bytes, p * PAGE + off);
     this.count('writes');
@@ -301,7 +302,7 @@ class StressGuest {
       this.expectFault(() => this.sys.memset(addr, byte, n * PAGE), addr);
       return;
     }
-    const cows = this.isCow(r, p, n);
+    const cows = this.ksmPages(r, p, n);
     this.sys.memset(addr, byte, n * PAGE);
     r.shadow.fill(byte, p * PAGE, (p + n) * PAGE);
     this.count('memsets');
@@ -327,7 +328,7 @@ class StressGuest {
   }
 
   private advise(r: Region, p: number, n: number, advice: number): void {
-    const ksm = advice === MADV_UNMERGEABLE ? this.isCow(r, p, n) : 0;
+    const ksm = advice === MADV_UNMERGEABLE ? this.ksmPages(r, p, n) : 0;
     this.sys.madvise(r.addr + p * PAGE, n * PAGE, advice);
     if (advice === MADV_DONTNEED) {
       r.shadow.fill(0, p * PAGE, (p + n) * PAGE);
@@ -352,7 +353,7 @@ class StressGuest {
 
   private prctl(): void {
     const on = this.rng.chance(0.5) ? 1 : 0;
-    const ksm = on ? 0 : this.regions.reduce((n, r) => n + this.isCow(r, 0, r.pages), 0);
+    const ksm = on ? 0 : this.regions.reduce((n, r) => n + this.ksmPages(r, 0, r.pages), 0);
     this.sys.prctl(PR_SET_MEMORY_MERGE, on);
     this.count('prctls');
     this.count('unmerges', ksm);

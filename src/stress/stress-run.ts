@@ -314,7 +314,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
     const finalCounters = host.files.counters() as Record<string, number>;
 
     await commandAll(CMD_EXIT);
-    const reports = await Promise.all(guests.map((g) => g.handle.done));
+    await Promise.all(guests.map((g) => g.handle.done));
     for (const g of guests) foldCounters(g);
     // Every guest is gone: ksmd must let go of everything and every frame must be free again.
     await sleep(100);
@@ -324,7 +324,6 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
       await sleep(20);
       leakedAfterExit = usable - host.memory.freeFrames();
     }
-    void reports;
 
     const elapsed = (performance.now() - started) / 1000;
     if (unverified && violations.length === 0) {

@@ -32,8 +32,12 @@
 //    CAS A, addMapcount 1, CAS B | undo: addMapcount −1, CAS back, setMapcount 0 or putFrame;
 //    releaseAfterReplace B, tag store, putFrame). processDeferred (hazard load, free) at the start
 //    of every batch. Tree bookkeeping (items, nodes, counters) is ksmd-local: no steps.
-//  Not modelled: run=2 (unmergeAll), max_page_sharing chains' counters, NUMA nids, smart_scan,
-//  swap, mprotect's NOACCESS bit, VMAs (every page of the model is in one mergeable area).
+//  run=2 (unmergeAll) runs after a chosen pass in some interleavings; with --kill-guests / --kill-ksmd
+//  a guest or ksmd can be terminated between any two steps (reclaim / repair + restart follow).
+//  Not modelled: max_page_sharing chains (dups are separate nodes here; the chain-hint lookup takes
+//  the same getNodeFrame → compare → keep-the-reference steps as any other candidate, and the
+//  chain prune only loads), NUMA nids, smart_scan, swap, mprotect's NOACCESS bit, VMAs (every page
+//  of the model is in one mergeable area), the checksum's hash (the content value stands for it).
 //
 // Invariants, checked after every step (check()) and at the end (checkFinal()):
 //  1 no lost write, 2 no foreign read: every PTE that maps a frame maps one whose content is what

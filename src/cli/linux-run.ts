@@ -37,6 +37,9 @@ export interface LinuxSessionResult {
   readonly seconds: number;
 }
 
+/** How long to wait for another linux-backend run (e.g. a test suite) to release the knobs. */
+const LOCK_WAIT_MS = 60_000;
+
 const COUNTERS = ['pages_shared', 'pages_sharing', 'pages_unshared', 'pages_volatile', 'ksm_zero_pages', 'general_profit', 'full_scans'];
 
 /** Throws the reason when the linux backend cannot run here. */
@@ -84,7 +87,7 @@ export async function runLinuxSession(plans: readonly GuestPlan[], flags: LinuxR
       final: { ksm: final },
       seconds: (performance.now() - started) / 1000,
     };
-  }, { beforeRestore: () => running.forEach((g) => g.kill()) });
+  }, { beforeRestore: () => running.forEach((g) => g.kill()), waitMs: LOCK_WAIT_MS });
 }
 
 function readCounters(): Record<string, number> {

@@ -20,14 +20,14 @@ import {
 } from './constants.ts';
 import { ErrnoError, OutOfMemoryKill } from './errno.ts';
 import {
-  CTL_HAZARD, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_STATE, GUEST_EXITED, HAZARD_NONE,
+  CTL_HAZARD, CTL_INFLIGHT_FRAME, CTL_INFLIGHT_NEXT, CTL_INFLIGHT_OLD, CTL_INFLIGHT_VPAGE, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_STATE, GUEST_EXITED, HAZARD_NONE,
   MAX_VMAS, VM_HUGEPAGE, VM_MERGEABLE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, recoverVmaTable, type GuestSpaceHandles,
 } from './guest-control.ts';
-import type { PhysicalMemory } from './physical-memory.ts';
+import { META_WORDS, type PhysicalMemory } from './physical-memory.ts';
 import {
   PTE_FAST_READ, PTE_FAST_READ_MASK, PTE_FAST_WRITE, PTE_FAST_WRITE_MASK, PTE_FRAME_SHIFT, PTE_KSM,
   PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO,
-  makePte,
+  isPrivateFrame, makePte, pteFrame,
 } from './pte.ts';
 import { VmaList, type Vma } from './vma-list.ts';
 
@@ -330,6 +330,7 @@ export class AddressSpace {
     // rather than trusting the VMAs to cover every present page.
     recoverVmaTable(space.ctl, new Int32Array(handles.vmaTable), space.vaPages);
     space.vmas.loadFromShared();
+    space.reclaimInflight();
     Atomics.store(space.ctl, CTL_HAZARD, HAZARD_NONE);
     space.releaseRange(0, space.vaPages);
     space.teardown();
@@ -387,11 +388,10 @@ export class AddressSpace {
       // frame at once so every later access sees the same memory.
       let next: number;
       if (vma.flags & VM_SHARED) {
-        const f = this.allocFor(vma, true, 'read fault');
+        const f = this.allocFor(vma, true, 'read fault', vpage);
         next = makePte(f, PTE_PRESENT | (vma.flags & VM_WRITE ? PTE_WRITABLE : 0));
-        const seen = Atomics.compareExchange(this.pt, vpage, pte, next);
+        const seen = this.swingWithNewFrame(vpage, pte, next, f);
         if (seen !== pte) {
-          this.mem.free(f);
           pte = seen;
           continue;
         }
@@ -414,23 +414,25 @@ export class AddressSpace {
       let next: number;
       let newFrame = -1;
       if (!(pte & PTE_PRESENT) || (pte & PTE_ZERO)) {
-        newFrame = this.allocFor(vma, true, 'write fault');
+        newFrame = this.allocFor(vma, true, 'write fault', vpage);
         next = makePte(newFrame, PTE_PRESENT | PTE_WRITABLE | keep);
       } else if (pte & PTE_KSM) {
         // Copy-on-write of a KSM page: copy, then swing the PTE; the old reference is dropped after.
-        newFrame = this.allocFor(vma, false, 'copy-on-write');
+        newFrame = this.allocFor(vma, false, 'copy-on-write', vpage);
         this.mem.copyFrame(pte >>> PTE_FRAME_SHIFT, newFrame);
         next = makePte(newFrame, PTE_PRESENT | PTE_WRITABLE | keep);
       } else {
         // A private page write-protected by ksmd or by an old mprotect: reuse it in place.
         next = (pte | PTE_WRITABLE) & ~(PTE_WP_KSMD | PTE_NOACCESS);
       }
-      const seen = Atomics.compareExchange(this.pt, vpage, pte, next);
-      if (seen === pte) {
-        if (newFrame >= 0) this.dropReference(pte);
-        return next;
+      if (newFrame < 0) {
+        const seen = Atomics.compareExchange(this.pt, vpage, pte, next);
+        if (seen === pte) return next;
+        pte = seen;
+        continue;
       }
-      if (newFrame >= 0) this.mem.free(newFrame);
+      const seen = this.swingWithNewFrame(vpage, pte, next, newFrame);
+      if (seen === pte) return next;
       pte = seen;
     }
   }
@@ -450,48 +452,111 @@ export class AddressSpace {
   }
 
   /** A zeroed (or, for a copy, uninitialised) frame for a page of `vma`, honouring its NUMA policy. */
-  private allocFor(vma: Vma, zeroed: boolean, what: string): number {
+  private allocFor(vma: Vma, zeroed: boolean, what: string, vpage: number): number {
     const mem = this.mem;
+    let f = -1;
     if (vma.node >= 0) {
-      const f = zeroed ? mem.allocZeroed(vma.node) : mem.allocUninitialized(vma.node);
+      f = mem.allocUninitialized(vma.node);
       if (f < 0) throw new OutOfMemoryKill(vma.node, `${what} of guest ${this.pid} (bound to node ${vma.node})`);
-      return f;
+    } else {
+      // Default (local) policy: the home node first, then the others in order.
+      const nodes = mem.nodes.length;
+      for (let i = 0; i < nodes && f < 0; i++) f = mem.allocUninitialized((this.homeNode + i) % nodes);
+      if (f < 0) throw new OutOfMemoryKill(this.homeNode, `${what} of guest ${this.pid}`);
     }
-    // Default (local) policy: the home node first, then the others in order.
-    const nodes = mem.nodes.length;
-    for (let i = 0; i < nodes; i++) {
-      const node = (this.homeNode + i) % nodes;
-      const f = zeroed ? mem.allocZeroed(node) : mem.allocUninitialized(node);
-      if (f >= 0) return f;
+    // Record it at once (no call in between, so no point where the thread can be terminated): if
+    // the guest dies before the frame reaches its PTE, the host frees it (see reclaimInflight).
+    Atomics.store(this.ctl, CTL_INFLIGHT_VPAGE, vpage);
+    Atomics.store(this.ctl, CTL_INFLIGHT_FRAME, f);
+    if (zeroed) mem.zeroFrame(f);
+    return f;
+  }
+
+  /**
+   * Swing the PTE from `old` to `next`, which maps `newFrame` (already recorded in flight). Records
+   * the swing first, so a guest killed between the swap and dropping `old` has its reference dropped
+   * by the host. Returns what the compare-and-exchange saw.
+   */
+  private swingWithNewFrame(vpage: number, old: number, next: number, newFrame: number): number {
+    const ctl = this.ctl;
+    Atomics.store(ctl, CTL_INFLIGHT_NEXT, next);
+    Atomics.store(ctl, CTL_INFLIGHT_OLD, old);
+    const seen = Atomics.compareExchange(this.pt, vpage, old, next);
+    Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1);
+    if (seen === old) {
+      this.dropReference(old); // clears CTL_INFLIGHT_OLD once the reference is gone
+    } else {
+      Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
+      this.mem.free(newFrame);
     }
-    throw new OutOfMemoryKill(this.homeNode, `${what} of guest ${this.pid}`);
+    return seen;
+  }
+
+  /**
+   * Finish what a killed guest was doing (run by the host before tearing it down, while the dead
+   * guest's hazard word still holds the page, so ksmd cannot have moved that PTE): free a frame
+   * that never reached its PTE, and drop the reference of a PTE that was swung but not yet dropped.
+   * A leak remains possible only if the thread died inside free() or the final decrement itself.
+   */
+  private reclaimInflight(): void {
+    const ctl = this.ctl;
+    const vpage = Atomics.load(ctl, CTL_INFLIGHT_VPAGE);
+    const frame = Atomics.load(ctl, CTL_INFLIGHT_FRAME);
+    const old = Atomics.load(ctl, CTL_INFLIGHT_OLD);
+    if (vpage < 0 || vpage >= this.vaPages) return;
+    const pte = Atomics.load(this.pt, vpage);
+    if (frame >= 0 && !(isPrivateFrame(pte) && pteFrame(pte) === frame)) this.mem.free(frame);
+    Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1);
+    if (old !== 0 && pte === Atomics.load(ctl, CTL_INFLIGHT_NEXT)) this.dropReference(old);
+    Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
   }
 
   // ───────────────────────────── helpers ─────────────────────────────
 
   /** Drop the reference an old PTE value held, once this thread has swung the PTE away from it. */
   private dropReference(pte: number): void {
-    if (!(pte & PTE_PRESENT)) return;
+    const ctl = this.ctl;
+    if (!(pte & PTE_PRESENT)) {
+      Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
+      return;
+    }
     if (pte & PTE_ZERO) {
       if (pte & PTE_KSM_ZERO) {
-        Atomics.sub(this.ctl, CTL_KSM_ZERO_PAGES, 1);
+        Atomics.sub(ctl, CTL_KSM_ZERO_PAGES, 1);
+        Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
         this.hooks.addKsmZeroPages(-1);
-      }
+      } else Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
       return;
     }
     const f = pte >>> PTE_FRAME_SHIFT;
     // A KSM frame's mapcount counts its PTEs plus ksmd's temporary references; whoever drops it
     // to zero frees the frame (the kernel frees a KSM page with its last mapping, too).
     if (pte & PTE_KSM) {
-      if (this.mem.addMapcount(f, -1) === 0) this.mem.free(f);
-    } else this.mem.free(f);
+      const left = Atomics.sub(this.mem.meta, f * META_WORDS, 1) - 1;
+      Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
+      if (left === 0) this.mem.free(f);
+    } else {
+      Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
+      this.mem.free(f);
+    }
   }
 
   private releaseRange(start: number, end: number): void {
     const pt = this.pt;
+    const ctl = this.ctl;
     for (let p = start; p < end; p++) {
       if (pt[p] === 0 && Atomics.load(pt, p) === 0) continue;
-      this.dropReference(Atomics.exchange(pt, p, 0));
+      // Recorded before the swap, so a guest killed after it still has the reference dropped.
+      Atomics.store(ctl, CTL_INFLIGHT_VPAGE, p);
+      Atomics.store(ctl, CTL_INFLIGHT_NEXT, 0);
+      for (;;) {
+        const old = Atomics.load(pt, p);
+        Atomics.store(ctl, CTL_INFLIGHT_OLD, old);
+        if (Atomics.compareExchange(pt, p, old, 0) === old) {
+          this.dropReference(old);
+          break;
+        }
+      }
     }
   }
 
@@ -578,7 +643,7 @@ export class AddressSpace {
         let newFrame = -1;
         if ((pte & PTE_KSM) || (pte & PTE_KSM_ZERO)) {
           try {
-            newFrame = this.allocFor(m, (pte & PTE_KSM) === 0, 'unmerge');
+            newFrame = this.allocFor(m, (pte & PTE_KSM) === 0, 'unmerge', p);
           } catch (e) {
             if (!(e instanceof OutOfMemoryKill)) throw e;
             Atomics.store(ctl, CTL_HAZARD, HAZARD_NONE);
@@ -590,12 +655,11 @@ export class AddressSpace {
           next = pte & ~PTE_MERGEABLE;
           if (next === pte) break;
         }
-        const seen = Atomics.compareExchange(pt, p, pte, next);
-        if (seen === pte) {
-          if (newFrame >= 0) this.dropReference(pte);
-          break;
+        if (newFrame < 0) {
+          if (Atomics.compareExchange(pt, p, pte, next) === pte) break;
+          continue;
         }
-        if (newFrame >= 0) this.mem.free(newFrame);
+        if (this.swingWithNewFrame(p, pte, next, newFrame) === pte) break;
       }
       Atomics.store(ctl, CTL_HAZARD, HAZARD_NONE);
     }

@@ -13,6 +13,11 @@ export const CTL_VMA_SEQ = 22; // seqlock over the VMA table: odd while the gues
 export const CTL_VMA_COUNT = 23;
 export const CTL_MERGEABLE_VMAS = 24; // VMAs with VM_MERGEABLE (ksm_mergeable: yes|no)
 export const CTL_SCAN_REQUESTED = 25; // spare: ksmd bookkeeping
+// What a guest is in the middle of, so the host can finish it if the thread is killed there:
+export const CTL_INFLIGHT_VPAGE = 26; // the page being faulted or released
+export const CTL_INFLIGHT_FRAME = 27; // a frame allocated for it and not yet in its PTE, or -1
+export const CTL_INFLIGHT_OLD = 28; // the PTE value being swung away (its reference not yet dropped), or 0
+export const CTL_INFLIGHT_NEXT = 29; // the PTE value it is being swung to
 export const CTL_WORDS = 32;
 
 export const GUEST_RUNNING = 0;
@@ -49,7 +54,9 @@ export interface GuestSpaceHandles {
 
 export function createGuestSpaceHandles(pid: number, homeNode: number, vaPages: number): GuestSpaceHandles {
   const control = new SharedArrayBuffer(CTL_WORDS * 4);
-  new Int32Array(control)[CTL_HAZARD] = HAZARD_NONE;
+  const ctl = new Int32Array(control);
+  ctl[CTL_HAZARD] = HAZARD_NONE;
+  ctl[CTL_INFLIGHT_FRAME] = -1;
   return {
     pid,
     homeNode,

@@ -116,6 +116,11 @@ export class PhysicalMemory {
     return f;
   }
 
+  zeroFrame(frame: number): void {
+    const off = (frame & BANK_MASK) << PAGE_SHIFT;
+    this.bankU8[frame >>> BANK_SHIFT]!.fill(0, off, off + PAGE_SIZE);
+  }
+
   free(frame: number): void {
     if (frame === ZERO_FRAME) throw new Error('freeing the zero page');
     Atomics.store(this.meta, frame * META_WORDS + META_FLAGS, 0);

@@ -58,6 +58,9 @@ export interface KsmEngineOptions {
 
 /** How long ksmd spins for a guest to leave a page it just write-protected (the TLB shootdown). */
 const SHOOTDOWN_SPINS = 256;
+const MERGE_DONE = 0;
+const MERGE_FAILED = 1; // the page changed, or the guest stayed on it: try again on a later visit
+const MERGE_DIFFERENT = 2; // write-protected, but the content differs from the KSM page
 const PRESENT_ANON_MASK = PTE_PRESENT | PTE_ZERO | PTE_SWAPPED | PTE_MERGEABLE;
 const PRESENT_ANON = PTE_PRESENT | PTE_MERGEABLE;
 
@@ -315,11 +318,20 @@ export class KsmEngine {
     const nid = mergeAcross ? 0 : (frame / this.framesPerNode) | 0;
 
     // The stable tree first: a page equal to a KSM page merges at once, even on its first visit.
-    const sn = this.stableSearch(checksum, frame, nid, maxSharing);
+    // The candidate is chosen by checksum alone: the one full compare that matters is the one after
+    // write-protection. Only if that finds different content (a checksum collision) is the tree
+    // searched again with a compare at every candidate, as the kernel's memcmp walk would.
+    let sn = this.stableSearch(checksum, frame, nid, maxSharing, false);
     if (sn >= 0) {
-      const ok = this.mergeIntoKsm(g, vpage, pte, sn); // consumes the reference stableSearch took
-      if (ok) this.appendToNode(it, sn);
-      return;
+      let r = this.mergeIntoKsm(g, vpage, pte, sn); // consumes the reference stableSearch took
+      if (r === MERGE_DIFFERENT) {
+        pte = Atomics.load(g.pt, vpage); // now write-protected
+        sn = this.stableSearch(checksum, frame, nid, maxSharing, true);
+        if (sn >= 0) r = this.mergeIntoKsm(g, vpage, pte, sn);
+      }
+      if (r === MERGE_DONE) this.appendToNode(it, sn);
+      // No KSM page holds this content after all: carry on to the unstable tree, as the kernel does.
+      if (r !== MERGE_DIFFERENT) return;
     }
 
     // Changed since the last visit: volatile, not worth inserting.
@@ -335,7 +347,7 @@ export class KsmEngine {
   }
 
   /** A live stable node whose content equals `frame` and has room; holds a reference on its frame. */
-  private stableSearch(checksum: number, frame: number, nid: number, maxSharing: number): number {
+  private stableSearch(checksum: number, frame: number, nid: number, maxSharing: number, verify: boolean): number {
     const st = this.stable;
     const mem = this.memory;
     let best = -1;
@@ -351,7 +363,7 @@ export class KsmEngine {
           // still has room and still holds this content, instead of walking every full dup.
           const h = st.chainHint(chain);
           if (h >= 0 && st.isLive(h) && st.chain[h] === chain && st.count[h]! < maxSharing && st.nid[h] === nid && this.getNodeFrame(h)) {
-            if (mem.compareFrames(frame, st.frame[h]!) === 0) return h;
+            if (!verify || mem.compareFrames(frame, st.frame[h]!) === 0) return h;
             mem.putFrame(st.frame[h]!);
           }
         }
@@ -365,7 +377,7 @@ export class KsmEngine {
           if (!this.nodeFrameLive(n)) this.removeNode(n);
         } else if (!this.getNodeFrame(n)) {
           this.removeNode(n);
-        } else if (mem.compareFrames(frame, k) === 0) {
+        } else if (!verify || mem.compareFrames(frame, k) === 0) {
           if (best >= 0) mem.putFrame(st.frame[best]!);
           best = n;
         } else {
@@ -459,25 +471,29 @@ export class KsmEngine {
   }
 
   /** try_to_merge_with_ksm_page: the caller holds a reference on node `sn`'s frame; it is consumed. */
-  private mergeIntoKsm(g: GuestScan, vpage: number, pte: number, sn: number): boolean {
+  private mergeIntoKsm(g: GuestScan, vpage: number, pte: number, sn: number): number {
     const mem = this.memory;
     const k = this.stable.frame[sn]!;
     const wp = this.writeProtect(g, vpage, pte);
-    if (!wp || (!this.brokenNoRecompare && mem.compareFrames(wp >>> PTE_FRAME_SHIFT, k) !== 0)) {
+    if (!wp) {
       mem.putFrame(k);
       this.events.mergeAborts++;
-      return false;
+      return MERGE_FAILED;
+    }
+    if (!this.brokenNoRecompare && mem.compareFrames(wp >>> PTE_FRAME_SHIFT, k) !== 0) {
+      mem.putFrame(k);
+      return MERGE_DIFFERENT;
     }
     const next = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (wp & PTE_NOACCESS));
     if (Atomics.compareExchange(g.pt, vpage, wp, next) !== wp) {
       mem.putFrame(k);
       this.events.mergeAborts++;
-      return false;
+      return MERGE_FAILED;
     }
     // The reference we held now belongs to the PTE.
     this.releaseAfterReplace(g, vpage, wp >>> PTE_FRAME_SHIFT, false);
     this.events.merges++;
-    return true;
+    return MERGE_DONE;
   }
 
   private mergeWithZeroPage(g: GuestScan, vpage: number, pte: number): boolean {

@@ -8,6 +8,7 @@ import { formatBytes } from './parse-size.ts';
 export interface SessionOptions {
   readonly memoryBytes: number;
   readonly numaNodes: number;
+  readonly swapBytes?: number;
   readonly knobs: ReadonlyArray<readonly [string, string]>;
   readonly quiet: boolean;
   readonly log: (line: string) => void;
@@ -33,12 +34,12 @@ export interface SessionResult {
   readonly guests: GuestReport[];
   /** When pages_sharing peaked (or memory use, if nothing merged). */
   readonly peak: PeakSample;
-  readonly final: { nodes: NodeMemory[]; ksm: Record<string, string> };
+  readonly final: { nodes: NodeMemory[]; ksm: Record<string, string>; swap?: ReturnType<Host['swapUsage']> };
   readonly seconds: number;
 }
 
 export async function runSession(options: SessionOptions, plans: readonly GuestPlan[]): Promise<SessionResult> {
-  const host = await Host.start({ memoryBytes: options.memoryBytes, numaNodes: options.numaNodes, onLog: options.log });
+  const host = await Host.start({ memoryBytes: options.memoryBytes, numaNodes: options.numaNodes, swapBytes: options.swapBytes, onLog: options.log });
   const started = performance.now();
   const status = !options.quiet && process.stderr.isTTY ? (line: string) => process.stderr.write(`\r\x1b[2K${line}`) : undefined;
   try {
@@ -72,7 +73,7 @@ export async function runSession(options: SessionOptions, plans: readonly GuestP
       knobs,
       guests,
       peak,
-      final: { nodes: host.nodeMemory(), ksm: host.files.snapshot() },
+      final: { nodes: host.nodeMemory(), ksm: host.files.snapshot(), swap: host.swapUsage() },
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
@@ -105,6 +106,8 @@ export function describeSession(r: SessionResult): string[] {
   for (const n of r.peak.nodes) lines.push(`  node ${n.node}: ${formatBytes(n.usedBytes)} used of ${formatBytes(n.totalBytes)}`);
   const c = r.peak.counters;
   lines.push(`  KSM: pages_shared ${c.pages_shared}, pages_sharing ${c.pages_sharing}, pages_unshared ${c.pages_unshared}, pages_volatile ${c.pages_volatile}, ksm_zero_pages ${c.ksm_zero_pages}, general_profit ${c.general_profit} (${formatBytes(c.general_profit ?? 0)})`);
+  const sw = r.final.swap;
+  if (sw) lines.push(`swap: ${sw.swappedOut} pages swapped out, ${sw.swappedIn} swapped in (${formatBytes(sw.totalBytes)} of swap)`);
   lines.push(`after all guests exited: full_scans ${r.final.ksm.full_scans}, pages_scanned ${r.final.ksm.pages_scanned}, memory used ${formatBytes(used(r.final.nodes))}`);
   return lines;
 }

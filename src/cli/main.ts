@@ -32,14 +32,13 @@ function addHostFlags(cmd: Command): Command {
     .option('--guests <n>', 'guests to launch of each program', (v) => parseCount(v, '--guests', 1, 4096), 1)
     .option('--memory <size>', 'physical memory of the host', (v) => parseSize(v, '--memory'), DEFAULT_MEMORY_BYTES)
     .option('--numa-nodes <n>', 'NUMA nodes the memory is split into', (v) => parseCount(v, '--numa-nodes', 1, MAX_NUMA_NODES), 1)
-    .option('--swap <size>', 'swap space (not supported yet: only 0 is accepted)', (v) => parseSize(v, '--swap'))
+    .option('--swap <size>', 'swap space: guests under memory pressure page out their own private pages', (v) => parseSize(v, '--swap'))
     .option('--root', 'launch guests as root (they may write sysfs knobs)')
     .addOption(new Option('--ksm <key=value>', 'set a /sys/kernel/mm/ksm knob before the guests start (repeatable)').argParser(collectKnob).default([]))
     .option('--json <file>', 'write a machine-readable report to FILE');
 }
 
 async function runCommand(programs: string[], flags: HostFlags, guestArgs: string[], out: (s: string) => void): Promise<number> {
-  if (flags.swap) throw new Error(`--swap: swap is not supported yet (got ${flags.swap} bytes); run without --swap`);
   const plans: GuestPlan[] = programs.map((p) => {
     const path = resolve(p);
     if (!existsSync(path)) throw new Error(`program not found: ${p}`);
@@ -49,7 +48,7 @@ async function runCommand(programs: string[], flags: HostFlags, guestArgs: strin
     if (flags.numaNodes !== 1 || flags.memory !== DEFAULT_MEMORY_BYTES) throw new Error('--memory and --numa-nodes describe the emulated host: drop them with --backend linux');
     return runLinuxCommand(plans, flags, out);
   }
-  const result = await runSession({ memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, quiet: !!flags.json, log: out }, plans);
+  const result = await runSession({ memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, swapBytes: flags.swap, quiet: !!flags.json, log: out }, plans);
   if (flags.json) writeFileSync(flags.json, JSON.stringify(result, null, 2) + '\n');
   else for (const line of describeSession(result)) out(line);
   const failed = result.guests.filter((g) => g.status !== 'exited');

@@ -21,6 +21,8 @@ export interface HostOptions {
   /** Physical memory in bytes (default 1 GiB). */
   readonly memoryBytes?: number;
   readonly numaNodes?: number;
+  /** Swap space in bytes (default none: a guest that finds memory full is OOM-killed). */
+  readonly swapBytes?: number;
   /** Virtual address space of each guest (default 4 × physical memory, at least 256 MiB). */
   readonly guestVirtualBytes?: number;
   /** Start the ksmd worker (default true). */
@@ -101,7 +103,7 @@ export class Host {
   }
 
   static async start(options: HostOptions = {}): Promise<Host> {
-    const memory = PhysicalMemory.create({ bytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES, numaNodes: options.numaNodes ?? 1 });
+    const memory = PhysicalMemory.create({ bytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES, numaNodes: options.numaNodes ?? 1, swapBytes: options.swapBytes });
     const ksm = KsmState.create();
     const ksmd = options.ksmd === false ? undefined : await KsmdController.start(memory, ksm, options.ksmdOptions);
     return new Host(options, memory, ksm, ksmd);
@@ -162,6 +164,13 @@ export class Host {
     const g = this.running.get(pid);
     if (!g) throw new Error(`no running guest with pid ${pid}`);
     return formatKsmStat(new Int32Array(g.handles.control));
+  }
+
+  /** Swap use: slots in all and free, pages swapped out and in so far (undefined without swap). */
+  swapUsage(): { totalBytes: number; usedBytes: number; swappedOut: number; swappedIn: number } | undefined {
+    const swap = this.memory.swap;
+    if (!swap) return undefined;
+    return { totalBytes: swap.slots * PAGE_SIZE, usedBytes: (swap.slots - swap.freeSlots()) * PAGE_SIZE, swappedOut: swap.swappedOut(), swappedIn: swap.swappedIn() };
   }
 
   readFile(path: string, caller: Caller = { root: true }): string {

@@ -41,6 +41,9 @@ export interface AddressSpaceHooks {
 
 const NO_HOOKS: AddressSpaceHooks = { addKsmZeroPages: () => {} };
 
+/** Pages a fault may swap out looking for a free frame (more only when frames go to other nodes). */
+const SWAP_OUT_TRIES = 64;
+
 /** Below this many bytes a byte loop beats Buffer.copy's call overhead. */
 const SMALL_COPY = 64;
 
@@ -55,6 +58,8 @@ export class AddressSpace {
   private readonly hooks: AddressSpaceHooks;
   private readonly bankU8: Uint8Array[];
   private readonly bankBuf: Buffer[];
+  /** Clock hand of the swap-out scan. */
+  private swapHand = 0;
   /** Set while a madvise/prctl made an area mergeable; registration follows the VMA publish. */
   private enterKsm = false;
 
@@ -383,7 +388,12 @@ export class AddressSpace {
         pte = seen;
         continue;
       }
-      if (pte & PTE_SWAPPED) throw new Error('swapped pages are not supported yet');
+      if (pte & PTE_SWAPPED) {
+        const seen = this.swapIn(vma, vpage, pte);
+        if (seen === pte) return Atomics.load(this.pt, vpage);
+        pte = seen;
+        continue;
+      }
       // Untouched: private areas map the shared zero page (no frame); shared areas get a real
       // frame at once so every later access sees the same memory.
       let next: number;
@@ -409,7 +419,13 @@ export class AddressSpace {
       const vma = this.vmas.find(vpage);
       if (!vma) throw new ErrnoError('EFAULT', 'write', `address 0x${(vpage * PAGE_SIZE).toString(16)} is not mapped`);
       if (!(vma.flags & VM_WRITE)) throw new ErrnoError('EFAULT', 'write', `address 0x${(vpage * PAGE_SIZE).toString(16)} is not writable`);
-      if (pte & PTE_SWAPPED) throw new Error('swapped pages are not supported yet');
+      if (pte & PTE_SWAPPED) {
+        // Bring it back, then take the write through the ordinary paths on the next turn.
+        const seen = this.swapIn(vma, vpage, pte);
+        pte = seen === pte ? Atomics.load(this.pt, vpage) : seen;
+        if ((pte & PTE_FAST_WRITE_MASK) === PTE_FAST_WRITE) return pte;
+        continue;
+      }
       const keep = mergeBit(vma);
       let next: number;
       let newFrame = -1;
@@ -454,15 +470,12 @@ export class AddressSpace {
   /** A zeroed (or, for a copy, uninitialised) frame for a page of `vma`, honouring its NUMA policy. */
   private allocFor(vma: Vma, zeroed: boolean, what: string, vpage: number): number {
     const mem = this.mem;
-    let f = -1;
-    if (vma.node >= 0) {
-      f = mem.allocUninitialized(vma.node);
-      if (f < 0) throw new OutOfMemoryKill(vma.node, `${what} of guest ${this.pid} (bound to node ${vma.node})`);
-    } else {
-      // Default (local) policy: the home node first, then the others in order.
-      const nodes = mem.nodes.length;
-      for (let i = 0; i < nodes && f < 0; i++) f = mem.allocUninitialized((this.homeNode + i) % nodes);
-      if (f < 0) throw new OutOfMemoryKill(this.homeNode, `${what} of guest ${this.pid}`);
+    let f = this.tryAlloc(vma);
+    // Memory pressure: with swap, page out this guest's own private pages until a frame is free.
+    for (let tries = 0; f < 0 && tries < SWAP_OUT_TRIES && this.swapOutOne(vpage); tries++) f = this.tryAlloc(vma);
+    if (f < 0) {
+      const where = vma.node >= 0 ? ` (bound to node ${vma.node})` : '';
+      throw new OutOfMemoryKill(vma.node >= 0 ? vma.node : this.homeNode, `${what} of guest ${this.pid}${where}${mem.swap ? ', swap full or nothing left to swap' : ''}`);
     }
     // Record it at once (no call in between, so no point where the thread can be terminated): if
     // the guest dies before the frame reaches its PTE, the host frees it (see reclaimInflight).
@@ -470,6 +483,71 @@ export class AddressSpace {
     Atomics.store(this.ctl, CTL_INFLIGHT_FRAME, f);
     if (zeroed) mem.zeroFrame(f);
     return f;
+  }
+
+  private tryAlloc(vma: Vma): number {
+    const mem = this.mem;
+    if (vma.node >= 0) return mem.allocUninitialized(vma.node);
+    // Default (local) policy: the home node first, then the others in order.
+    const nodes = mem.nodes.length;
+    let f = -1;
+    for (let i = 0; i < nodes && f < 0; i++) f = mem.allocUninitialized((this.homeNode + i) % nodes);
+    return f;
+  }
+
+  /**
+   * Page out one of this guest's own private pages (a clock hand over its private areas), skipping
+   * `except`, the page being faulted. KSM pages, zero pages and shared memory stay in memory.
+   * Returns false when swap is full or no page qualifies.
+   */
+  private swapOutOne(except: number): boolean {
+    const swap = this.mem.swap;
+    if (!swap) return false;
+    const ranges = this.vmas.all.filter((m) => !(m.flags & VM_SHARED));
+    const pt = this.pt;
+    const ctl = this.ctl;
+    const hand = this.swapHand;
+    let slot = -1;
+    // Two sweeps: from the hand to the end of the address space, then from the start to the hand.
+    for (let sweep = 0; sweep < 2; sweep++) {
+      for (const m of ranges) {
+        const from = sweep === 0 ? Math.max(m.start, hand) : m.start;
+        const to = sweep === 0 ? m.end : Math.min(m.end, hand);
+        for (let p = from; p < to; p++) {
+          for (;;) {
+            const pte = Atomics.load(pt, p);
+            if (p === except || !isPrivateFrame(pte)) break;
+            if (slot < 0) slot = swap.alloc();
+            if (slot < 0) return false;
+            const f = pteFrame(pte);
+            swap.writeSlot(slot, this.bankBuf[f >>> BANK_SHIFT]!, (f & BANK_MASK) << PAGE_SHIFT);
+            const next = makePte(slot, PTE_SWAPPED | (pte & (PTE_MERGEABLE | PTE_NOACCESS)));
+            // Recorded like any swing: a guest killed after the swap still gets its frame freed.
+            Atomics.store(ctl, CTL_INFLIGHT_VPAGE, p);
+            Atomics.store(ctl, CTL_INFLIGHT_NEXT, next);
+            Atomics.store(ctl, CTL_INFLIGHT_OLD, pte);
+            if (Atomics.compareExchange(pt, p, pte, next) === pte) {
+              this.dropReference(pte);
+              this.swapHand = p + 1;
+              return true;
+            }
+            Atomics.store(ctl, CTL_INFLIGHT_OLD, 0); // ksmd changed it meanwhile: look again
+          }
+        }
+      }
+    }
+    if (slot >= 0) swap.free(slot);
+    return false;
+  }
+
+  /** Swap a page back in (the caller holds the hazard word on it). Returns what the swing saw. */
+  private swapIn(vma: Vma, vpage: number, pte: number): number {
+    const swap = this.mem.swap;
+    if (!swap) throw new Error(`guest ${this.pid}: swapped page without swap`);
+    const f = this.allocFor(vma, false, 'swap-in', vpage);
+    swap.readSlot(pteFrame(pte), this.bankBuf[f >>> BANK_SHIFT]!, (f & BANK_MASK) << PAGE_SHIFT);
+    const next = makePte(f, PTE_PRESENT | (vma.flags & VM_WRITE ? PTE_WRITABLE : 0) | mergeBit(vma));
+    return this.swingWithNewFrame(vpage, pte, next, f);
   }
 
   /**
@@ -518,6 +596,7 @@ export class AddressSpace {
     const ctl = this.ctl;
     if (!(pte & PTE_PRESENT)) {
       Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
+      if (pte & PTE_SWAPPED) this.mem.swap?.free(pteFrame(pte));
       return;
     }
     if (pte & PTE_ZERO) {

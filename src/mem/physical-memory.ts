@@ -6,11 +6,14 @@
 import { BANK_FRAMES, BANK_MASK, BANK_SHIFT, PAGE_SHIFT, PAGE_SIZE, ZERO_FRAME } from './constants.ts';
 import { FrameAllocator, type FrameAllocatorHandles, type NodeRange } from './frame-allocator.ts';
 import { PTE_MAX_FRAMES } from './pte.ts';
+import { SwapArea, type SwapAreaHandles } from './swap-area.ts';
 
 export interface PhysicalMemoryConfig {
   /** Bytes of physical memory; rounded down so each node holds a multiple of 32 frames. */
   readonly bytes: number;
   readonly numaNodes: number;
+  /** Swap space in bytes (default none). */
+  readonly swapBytes?: number;
 }
 
 /** Everything a worker needs to attach to the same physical memory (all SharedArrayBuffers). */
@@ -19,6 +22,7 @@ export interface PhysicalMemoryHandles {
   readonly banks: readonly SharedArrayBuffer[];
   readonly meta: SharedArrayBuffer;
   readonly allocator: FrameAllocatorHandles;
+  readonly swap?: SwapAreaHandles;
 }
 
 export const META_WORDS = 2;
@@ -40,9 +44,12 @@ export class PhysicalMemory {
   readonly bankI32: Int32Array[];
   readonly bankBuf: Buffer[];
   readonly meta: Int32Array;
+  /** Swap space, when the host has any. */
+  readonly swap: SwapArea | undefined;
 
   private constructor(handles: PhysicalMemoryHandles, allocator: FrameAllocator) {
     this.handles = handles;
+    this.swap = handles.swap ? SwapArea.attach(handles.swap) : undefined;
     this.nodes = handles.nodes;
     this.totalFrames = handles.nodes.reduce((n, r) => Math.max(n, r.firstFrame + r.frameCount), 0);
     this.allocator = allocator;
@@ -78,6 +85,7 @@ export class PhysicalMemory {
       banks,
       meta: new SharedArrayBuffer(totalFrames * META_WORDS * 4),
       allocator: allocator.handles,
+      swap: config.swapBytes ? SwapArea.create(config.swapBytes).handles : undefined,
     };
     return new PhysicalMemory(handles, allocator);
   }

@@ -85,3 +85,22 @@ describe('ksmsim run', () => {
     expect(report.guests[0].memoryAtExit).to.have.property('privatePages');
   });
 });
+
+describe('ksmsim run --swap', () => {
+  it('lets a guest use more memory than the host has, paging to swap, with its data intact', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ksmsim-'));
+    const prog = join(dir, 'big.ts');
+    writeFileSync(prog, `export default function main(sys) {
+  const pages = 1024; const a = sys.mmap(pages * 4096); const b = new Uint8Array(4096);
+  for (let p = 0; p < pages; p++) { b.fill(p & 255); b[0] = p >> 8; sys.write(a + p * 4096, b); }
+  for (let p = 0; p < pages; p++) { const r = sys.read(a + p * 4096, 4096); if (r[0] !== (p >> 8) || r[4095] !== (p & 255)) return 1; }
+  return 0;
+}\n`);
+    const r = await run(['run', prog, '--memory', '2MiB', '--swap', '4MiB']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.lines.some((l) => /swap: [1-9]\d* pages swapped out/.test(l))).to.equal(true);
+    const oom = await run(['run', prog, '--memory', '2MiB']);
+    expect(oom.code).to.equal(1);
+    expect(oom.stderr).to.contain('oom-killed');
+  });
+});

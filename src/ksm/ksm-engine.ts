@@ -102,7 +102,8 @@ export class KsmEngine {
 
   // frees and reference drops waiting for a guest to leave a page: [slot, vpage, frame, isKsm]
   private deferred: number[] = [];
-  private lastChainPrune = 0;
+  private batchNow = 0;
+  private pruneMs = 2000;
   private cpuMs: () => number;
   private readonly brokenNoRecompare: boolean;
   private readonly brokenFreeEarly: boolean;
@@ -156,6 +157,8 @@ export class KsmEngine {
 
   /** ksm_do_scan: scan up to `n` pages; stops early at the end of a full scan. Returns pages scanned. */
   scanBatch(n: number): number {
+    this.batchNow = performance.now();
+    this.pruneMs = this.state.get('stable_node_chains_prune_millisecs');
     this.processDeferred();
     const mergeAcross = this.state.get('merge_across_nodes') === 1;
     const maxSharing = this.state.get('max_page_sharing');
@@ -169,7 +172,6 @@ export class KsmEngine {
       done++;
     }
     this.pagesScanned += done;
-    this.maybePruneChains();
     this.processDeferred();
     this.publish();
     return done;
@@ -317,10 +319,21 @@ export class KsmEngine {
     const checksum = this.checksumOf(frame);
     const nid = mergeAcross ? 0 : (frame / this.framesPerNode) | 0;
 
-    // The stable tree first: a page equal to a KSM page merges at once, even on its first visit.
-    // The candidate is chosen by checksum alone: the one full compare that matters is the one after
-    // write-protection. Only if that finds different content (a checksum collision) is the tree
-    // searched again with a compare at every candidate, as the kernel's memcmp walk would.
+    // Since Linux 6.10 (ksm: "don't waste time searching stable tree for fast changing page") a page
+    // whose checksum changed since the last visit goes no further, not even to the stable tree;
+    // then comes the zero page (use_zero_pages), then the stable tree, then the unstable tree.
+    if (items.checksum[it] !== checksum) {
+      items.checksum[it] = checksum;
+      return;
+    }
+    if (useZero && checksum === this.zeroChecksum) {
+      if (this.mergeWithZeroPage(g, vpage, pte)) return;
+      pte = Atomics.load(g.pt, vpage); // the failed attempt may have write-protected it
+    }
+
+    // The stable-tree candidate is chosen by checksum alone: the one full compare that matters is
+    // the one after write-protection. Only if that finds different content (a checksum collision)
+    // is the tree searched again with a compare at every candidate, as the kernel's memcmp walk is.
     let sn = this.stableSearch(checksum, frame, nid, maxSharing, false);
     if (sn >= 0) {
       let r = this.mergeIntoKsm(g, vpage, pte, sn); // consumes the reference stableSearch took
@@ -334,14 +347,6 @@ export class KsmEngine {
       if (r !== MERGE_DIFFERENT) return;
     }
 
-    // Changed since the last visit: volatile, not worth inserting.
-    if (items.checksum[it] !== checksum) {
-      items.checksum[it] = checksum;
-      return;
-    }
-
-    if (useZero && checksum === this.zeroChecksum && this.mergeWithZeroPage(g, vpage, pte)) return;
-
     const tree = this.unstableSearchInsert(it, checksum, frame, nid, mergeAcross);
     if (tree >= 0) this.mergeTwo(it, g, vpage, pte, tree, checksum, nid);
   }
@@ -351,6 +356,7 @@ export class KsmEngine {
     const st = this.stable;
     const mem = this.memory;
     let best = -1;
+    let pruned = false;
     let n = st.first(checksum);
     while (n >= 0) {
       const next = st.nextInBucket(n);
@@ -358,6 +364,14 @@ export class KsmEngine {
         const k = st.frame[n]!;
         const count = st.count[n]!;
         const chain = st.chain[n]!;
+        if (chain >= 0 && best < 0 && !pruned && this.batchNow - st.chainPruneTime(chain) >= this.pruneMs) {
+          pruned = true;
+          // stable_node_dup(): a search that meets a chain due for pruning frees its stale dups and,
+          // if one dup is left, turns the chain back into a plain node (only then, as in the kernel).
+          this.pruneChain(chain, checksum);
+          n = st.first(checksum);
+          continue;
+        }
         if (chain >= 0 && best < 0) {
           // A chain of dups (max_page_sharing): go straight to the dup it is filling, if that one
           // still has room and still holds this content, instead of walking every full dup.
@@ -676,16 +690,19 @@ export class KsmEngine {
     this.publishGuest(g);
   }
 
-  private maybePruneChains(): void {
-    const now = performance.now();
-    if (now - this.lastChainPrune < this.state.get('stable_node_chains_prune_millisecs')) return;
-    this.lastChainPrune = now;
-    // chain_prune: free stale dups, then turn chains left with one KSM page back into plain nodes.
+  private pruneChain(chain: number, checksum: number): void {
     const st = this.stable;
-    st.forEachLive((n) => {
-      if (st.chain[n]! >= 0 && !this.nodeFrameLive(n)) this.removeNode(n);
-    });
-    st.collapseChains();
+    let last = -1;
+    for (let n = st.first(checksum); n >= 0;) {
+      const next = st.nextInBucket(n);
+      if (st.chain[n] === chain) {
+        if (!this.nodeFrameLive(n)) this.removeNode(n);
+        else last = n;
+      }
+      n = next;
+    }
+    if (st.chainSize(chain) <= 1) st.collapseChain(chain, last);
+    else st.setChainPruneTime(chain, this.batchNow);
   }
 
   private checksumOf(frame: number): number {

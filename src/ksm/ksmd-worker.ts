@@ -38,6 +38,28 @@ function serveRequest(): void {
   if (req) state.answer(engine.handleRequest(req[0], req[1]));
 }
 
+/**
+ * wait_event_interruptible_timeout(ksm_iter_wait, sleep_ms != ksm_thread_sleep_millisecs, sleep_ms):
+ * sleep sleep_millisecs, ending early only if that value changes or run leaves 1. sysfs requests
+ * (a run=2, an EBUSY check) are served meanwhile without ending the sleep.
+ */
+async function sleepBetweenBatches(): Promise<void> {
+  const sleep = state.get('sleep_millisecs');
+  if (sleep === 0) {
+    await new Promise<void>((r) => setImmediate(r));
+    return;
+  }
+  const end = performance.now() + sleep;
+  for (;;) {
+    const left = end - performance.now();
+    if (left <= 0 || stopping) return;
+    const seen = Atomics.load(state.control, KC_WAKE);
+    serveRequest();
+    if (state.get('sleep_millisecs') !== sleep || state.get('run') !== 1) return;
+    await Atomics.waitAsync(state.control, KC_WAKE, seen, left).value;
+  }
+}
+
 async function loop(): Promise<void> {
   Atomics.store(state.control, KC_KSMD_ALIVE, 1);
   while (!stopping) {
@@ -49,9 +71,7 @@ async function loop(): Promise<void> {
       busyMs += performance.now() - t0;
       batches++;
       serveRequest();
-      const sleep = state.get('sleep_millisecs');
-      if (sleep === 0) await new Promise<void>((r) => setImmediate(r));
-      else await Atomics.waitAsync(state.control, KC_WAKE, seen, sleep).value;
+      await sleepBetweenBatches();
     } else {
       engine.processDeferred();
       await Atomics.waitAsync(state.control, KC_WAKE, seen, 50).value;

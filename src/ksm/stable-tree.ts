@@ -26,6 +26,7 @@ export class StableTree {
   private chainSizes = new Map<number, number>();
   /** Per chain, the dup merges currently go to (a hint: callers re-check it). */
   private hints = new Map<number, number>();
+  private pruneTimes = new Map<number, number>();
 
   constructor() {
     this.grow(256);
@@ -119,7 +120,28 @@ export class StableTree {
     this.size--;
   }
 
-  /** chain_prune: a chain reduced to one KSM page goes back to being a plain node. */
+  chainSize(chain: number): number {
+    return this.chainSizes.get(chain) ?? 0;
+  }
+
+  /** When a chain was last pruned (ms), for stable_node_chains_prune_millisecs. */
+  chainPruneTime(chain: number): number {
+    return this.pruneTimes.get(chain) ?? 0;
+  }
+
+  setChainPruneTime(chain: number, ms: number): void {
+    this.pruneTimes.set(chain, ms);
+  }
+
+  /** A chain left with one KSM page goes back to being a plain node (node `last`). */
+  collapseChain(chain: number, last: number): void {
+    if (last >= 0 && this.chain[last] === chain) this.chain[last] = -1;
+    this.chainSizes.delete(chain);
+    this.hints.delete(chain);
+    this.pruneTimes.delete(chain);
+  }
+
+  /** chain_prune over every chain: a chain reduced to one KSM page goes back to being a plain node. */
   collapseChains(): void {
     const single = new Set<number>();
     for (const [c, n] of this.chainSizes) if (n <= 1) single.add(c);

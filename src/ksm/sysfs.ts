@@ -156,7 +156,16 @@ export class KsmFiles {
         if (s.get('advisor_mode') !== ADVISOR_NONE) bad();
         s.set(knob, need(kstrtouint(text)));
         break;
-      case 'sleep_millisecs':
+      case 'sleep_millisecs': {
+        // sleep_millisecs_store wakes ksm_iter_wait, and ksmd's sleep ends early only if the value
+        // it sleeps with changed (measured: the knob-wake fidelity scenario). Other knobs do not
+        // cut the sleep short.
+        const v = need(kstrtouint(text));
+        const changed = v !== s.get(knob);
+        s.set(knob, v);
+        if (changed) s.wake();
+        return undefined;
+      }
       case 'stable_node_chains_prune_millisecs':
         s.set(knob, need(kstrtouint(text)));
         break;
@@ -200,7 +209,6 @@ export class KsmFiles {
         s.set(knob, need(kstrtoul(text)));
         break;
     }
-    s.wake();
     return undefined;
   }
 }

@@ -477,8 +477,8 @@ export class AddressSpace {
       const where = vma.node >= 0 ? ` (bound to node ${vma.node})` : '';
       throw new OutOfMemoryKill(vma.node >= 0 ? vma.node : this.homeNode, `${what} of guest ${this.pid}${where}${mem.swap ? ', swap full or nothing left to swap' : ''}`);
     }
-    // Record it at once (no call in between, so no point where the thread can be terminated): if
-    // the guest dies before the frame reaches its PTE, the host frees it (see reclaimInflight).
+    // Record it at once: if the guest dies before the frame reaches its PTE, the host frees it (see
+    // reclaimInflight). A thread killed between the allocator and this store still leaks the frame.
     Atomics.store(this.ctl, CTL_INFLIGHT_VPAGE, vpage);
     Atomics.store(this.ctl, CTL_INFLIGHT_FRAME, f);
     if (zeroed) mem.zeroFrame(f);
@@ -574,7 +574,8 @@ export class AddressSpace {
    * Finish what a killed guest was doing (run by the host before tearing it down, while the dead
    * guest's hazard word still holds the page, so ksmd cannot have moved that PTE): free a frame
    * that never reached its PTE, and drop the reference of a PTE that was swung but not yet dropped.
-   * A leak remains possible only if the thread died inside free() or the final decrement itself.
+   * Leaks remain possible (never a double free): if the thread died between the allocator handing
+   * out a frame and recording it, or between claiming a swing and dropping its reference.
    */
   private reclaimInflight(): void {
     const ctl = this.ctl;
@@ -585,7 +586,7 @@ export class AddressSpace {
     const pte = Atomics.load(this.pt, vpage);
     if (frame >= 0 && !(isPrivateFrame(pte) && pteFrame(pte) === frame)) this.mem.free(frame);
     Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1);
-    if (old !== 0 && pte === Atomics.load(ctl, CTL_INFLIGHT_NEXT)) this.dropReference(old);
+    if (old !== 0 && swingHappened(pte, Atomics.load(ctl, CTL_INFLIGHT_NEXT))) this.dropReference(old);
     Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
   }
 
@@ -593,29 +594,26 @@ export class AddressSpace {
 
   /** Drop the reference an old PTE value held, once this thread has swung the PTE away from it. */
   private dropReference(pte: number): void {
-    const ctl = this.ctl;
+    // Claim the recorded swing first: if the thread dies after this, the host will not drop the
+    // reference a second time (a leak at worst, never a double drop).
+    Atomics.compareExchange(this.ctl, CTL_INFLIGHT_OLD, pte, 0);
     if (!(pte & PTE_PRESENT)) {
-      Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
       if (pte & PTE_SWAPPED) this.mem.swap?.free(pteFrame(pte));
       return;
     }
     if (pte & PTE_ZERO) {
       if (pte & PTE_KSM_ZERO) {
-        Atomics.sub(ctl, CTL_KSM_ZERO_PAGES, 1);
-        Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
+        Atomics.sub(this.ctl, CTL_KSM_ZERO_PAGES, 1);
         this.hooks.addKsmZeroPages(-1);
-      } else Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
+      }
       return;
     }
     const f = pte >>> PTE_FRAME_SHIFT;
     // A KSM frame's mapcount counts its PTEs plus ksmd's temporary references; whoever drops it
     // to zero frees the frame (the kernel frees a KSM page with its last mapping, too).
     if (pte & PTE_KSM) {
-      const left = Atomics.sub(this.mem.meta, f * META_WORDS, 1) - 1;
-      Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
-      if (left === 0) this.mem.free(f);
+      if (Atomics.sub(this.mem.meta, f * META_WORDS, 1) === 1) this.mem.free(f);
     } else {
-      Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
       this.mem.free(f);
     }
   }
@@ -760,6 +758,16 @@ export class AddressSpace {
       throw new ErrnoError('EFAULT', syscall, `address ${addr} (+${len}) is outside the address space`);
     }
   }
+}
+
+/**
+ * Did a recorded swing to `next` happen, seeing the PTE is now `pte`? A new private frame is ours
+ * alone, so the PTE still maps it privately (ksmd may have write-protected it meanwhile: compare the
+ * frame, not the whole value). A swing to 0 or to a swap entry is the only way to those values.
+ */
+function swingHappened(pte: number, next: number): boolean {
+  if (next === 0 || (next & PTE_SWAPPED)) return pte === next;
+  return isPrivateFrame(pte) && pteFrame(pte) === pteFrame(next);
 }
 
 function mergeBit(vma: Vma): number {

@@ -97,7 +97,7 @@ export class KsmHarness {
 
   /**
    * With a long sleep_millisecs, make ksmd finish exactly one more full pass, one batch per wake-up:
-   * any knob write wakes it (ksm_iter_wait), as in the kernel.
+   * a changed sleep_millisecs wakes it (ksm_iter_wait), as in the kernel.
    */
   async onePass(): Promise<void> {
     await this.untilSteady('pages_scanned');
@@ -112,7 +112,9 @@ export class KsmHarness {
     // A batch that ends a pass may scan no page at all, but it bumps full_scans.
     const mark = (): string => `${this.read('pages_scanned')}/${this.read('full_scans')}`;
     const before = mark();
-    await this.setKnobs({ sleep_millisecs: this.read('sleep_millisecs') });
+    // Only a *changed* sleep_millisecs cuts ksmd's sleep short (as in the kernel): nudge it by one.
+    const sleep = this.read('sleep_millisecs');
+    await this.setKnobs({ sleep_millisecs: sleep % 2 ? sleep - 1 : sleep + 1 });
     const deadline = Date.now() + 20_000;
     while (mark() === before) {
       if (Date.now() > deadline) throw new Error('ksmd did not make its batch');

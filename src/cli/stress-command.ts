@@ -2,6 +2,7 @@
 // --faults, fault injection), and with --deterministic the seeded single-thread simulation of the
 // merge protocol (src/stress/sim). Exit status 1 on any violation, counter mismatch or leak.
 
+import { exploreInParallel } from '../stress/sim/parallel-explore.ts';
 import { Command, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
@@ -24,6 +25,7 @@ interface StressFlags {
   steps?: number;
   stepsPerInterleaving: number;
   interleavings?: number;
+  jobs?: number;
   replay?: string;
   killGuests?: boolean;
   killKsmd?: boolean;
@@ -57,6 +59,7 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
     .addOption(new Option('--broken <variant>', 'TEST ONLY: a deliberately broken protocol, to see the checkers fail').choices([...BROKEN]).default('none'))
     .option('--deterministic', 'run the seeded single-thread simulation of the protocol instead')
     .option('--steps <n>', 'deterministic: run this many steps in all, over as many interleavings as fit (default 200000 unless --interleavings)', (v) => parseCount(v, '--steps', 1, Number.MAX_SAFE_INTEGER))
+    .option('--jobs <n>', 'deterministic: explore on this many threads (a piscina pool); the seeds and results are the same', (v) => parseCount(v, '--jobs', 1, 256))
     .option('--interleavings <n>', 'deterministic: explore this many interleavings (seeds seed, seed+1, …)', (v) => parseCount(v, '--interleavings', 1, 1_000_000_000))
     .option('--steps-per-interleaving <n>', 'deterministic: scheduler choices per interleaving before the fixed-order finish', (v) => parseCount(v, '--steps-per-interleaving', 1, 1_000_000), 400)
     .option('--kill-guests', 'deterministic: also kill guest 0 at a random step of some interleavings (the host then reclaims it)')
@@ -64,7 +67,7 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
     .option('--replay <schedule>', 'deterministic: replay one schedule printed by a failing run (comma-separated actor choices)')
     .action(async (flags: StressFlags) => {
       if (flags.deterministic) {
-        setCode(deterministic(flags, out));
+        setCode(await deterministic(flags, out));
         return;
       }
       const r = await runStress({
@@ -81,7 +84,7 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
     });
 }
 
-function deterministic(flags: StressFlags, out: (s: string) => void): number {
+async function deterministic(flags: StressFlags, out: (s: string) => void): Promise<number> {
   const broken = flags.broken as SimBroken;
   if (flags.replay !== undefined) {
     const r = replaySchedule(flags.seed, flags.replay, broken, (flags.killGuests ? KILL_GUEST : 0) | (flags.killKsmd ? KILL_KSMD : 0));
@@ -93,7 +96,11 @@ function deterministic(flags: StressFlags, out: (s: string) => void): number {
   const progress = !flags.json && process.stderr.isTTY
     ? (k: number) => process.stderr.write(`\r\x1b[2K[ksmsim] ${k} interleavings explored`)
     : undefined;
-  const r = explore({ seed: flags.seed, steps, interleavings: flags.interleavings, stepsPerInterleaving: flags.stepsPerInterleaving, broken, killGuests: flags.killGuests ?? false, killKsmd: flags.killKsmd ?? false, progress });
+  const common = { seed: flags.seed, stepsPerInterleaving: flags.stepsPerInterleaving, broken, killGuests: flags.killGuests ?? false, killKsmd: flags.killKsmd ?? false, progress };
+  if ((flags.jobs ?? 1) > 1 && flags.interleavings === undefined) throw new Error('--jobs: give --interleavings (a step budget cannot be split between threads)');
+  const r = (flags.jobs ?? 1) > 1
+    ? await exploreInParallel({ ...common, interleavings: flags.interleavings!, jobs: flags.jobs })
+    : explore({ ...common, steps, interleavings: flags.interleavings });
   if (progress) process.stderr.write('\r\x1b[2K');
   if (flags.json) writeFileSync(flags.json, JSON.stringify(r, null, 2) + '\n');
   else for (const line of describeExploration(r)) out(line);

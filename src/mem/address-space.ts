@@ -575,7 +575,9 @@ export class AddressSpace {
    * guest's hazard word still holds the page, so ksmd cannot have moved that PTE): free a frame
    * that never reached its PTE, and drop the reference of a PTE that was swung but not yet dropped.
    * Leaks remain possible (never a double free): if the thread died between the allocator handing
-   * out a frame and recording it, or between claiming a swing and dropping its reference.
+   * out a frame and recording it, between claiming a swing and dropping its reference, or, after a
+   * failed swing, between clearing the record and freeing the unused frame. Each window is a few
+   * Atomics operations; the deterministic simulation counts kills there as documented residual leaks.
    */
   private reclaimInflight(): void {
     const ctl = this.ctl;

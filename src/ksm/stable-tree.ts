@@ -141,18 +141,6 @@ export class StableTree {
     this.pruneTimes.delete(chain);
   }
 
-  /** chain_prune over every chain: a chain reduced to one KSM page goes back to being a plain node. */
-  collapseChains(): void {
-    const single = new Set<number>();
-    for (const [c, n] of this.chainSizes) if (n <= 1) single.add(c);
-    if (single.size === 0) return;
-    for (let i = 0; i < this.capacity; i++) if (this.live[i] && single.has(this.chain[i]!)) this.chain[i] = -1;
-    for (const c of single) {
-      this.chainSizes.delete(c);
-      this.hints.delete(c);
-    }
-  }
-
   /** Link item `it` into node `i`'s list. */
   addItem(i: number, items: RmapItems, it: number): void {
     const h = this.head[i]!;

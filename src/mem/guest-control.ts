@@ -12,7 +12,6 @@ export const CTL_MERGING_PAGES = 21; // written by ksmd
 export const CTL_VMA_SEQ = 22; // seqlock over the VMA table: odd while the guest rewrites it
 export const CTL_VMA_COUNT = 23;
 export const CTL_MERGEABLE_VMAS = 24; // VMAs with VM_MERGEABLE (ksm_mergeable: yes|no)
-export const CTL_SCAN_REQUESTED = 25; // spare: ksmd bookkeeping
 // What a guest is in the middle of, so the host can finish it if the thread is killed there:
 export const CTL_INFLIGHT_VPAGE = 26; // the page being faulted or released
 export const CTL_INFLIGHT_FRAME = 27; // a frame allocated for it and not yet in its PTE, or -1

@@ -104,13 +104,8 @@ export class PhysicalMemory {
 
   /** Allocate a zero-filled frame on `node`; -1 when the node is full. */
   allocZeroed(node: number): number {
-    const f = this.allocator.alloc(node);
-    if (f >= 0) {
-      const off = (f & BANK_MASK) << PAGE_SHIFT;
-      this.bankU8[f >>> BANK_SHIFT]!.fill(0, off, off + PAGE_SIZE);
-      this.meta[f * META_WORDS + META_MAPCOUNT] = 0;
-      this.meta[f * META_WORDS + META_FLAGS] = 0;
-    }
+    const f = this.allocUninitialized(node);
+    if (f >= 0) this.zeroFrame(f);
     return f;
   }
 

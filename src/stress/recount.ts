@@ -1,8 +1,8 @@
 // recount.ts — owns the stress run's end-of-run audit: every KSM counter recounted from scratch from
 // the page tables, the frame accounting (free + mapped + zero page = total, so leaked frames show),
 // and the per-frame invariants (a private frame mapped once, a KSM frame's mapcount = its mappers).
-// Same definitions as test/helpers/recount.ts (which tests use); this one lives in src so the CLI
-// can run it, and it returns findings instead of asserting.
+// The one recount of the project: the stress CLI and the tests (test/helpers/recount.ts) both use
+// it; it returns findings instead of asserting. Definitions: see the header of that test helper.
 //
 // Also owns the stop-the-world repair that follows a killed ksmd (repairAfterKsmdDeath): see there.
 
@@ -22,24 +22,58 @@ export const RECOUNTED = [
 ] as const;
 export type Recounted = (typeof RECOUNTED)[number];
 
-export interface StressRecount {
-  readonly counters: Record<Recounted, number>;
-  /** Frames neither free, nor mapped by a live guest, nor the zero page. */
-  readonly leakedFrames: number;
-  readonly leakedFrameList: number[];
-  readonly frames: { total: number; free: number; private: number; ksm: number };
-  /** Broken per-frame invariants and per-guest counter differences, as lines. */
-  readonly problems: string[];
-  readonly ksmMappers: Map<number, number>;
+export interface GuestRecount {
+  readonly pid: number;
+  /** /proc/<pid>/ksm_stat as recounted: ksm_rmap_items, ksm_merging_pages, ksm_zero_pages. */
+  readonly rmapItems: number;
+  readonly mergingPages: number;
+  readonly ksmZeroPages: number;
+  /** What the guest's control words (its ksm_stat) say now. */
+  readonly reported: { rmapItems: number; mergingPages: number; ksmZeroPages: number };
+  /** Private frames mapped in mergeable areas that are not KSM pages (candidates for pages_unshared). */
+  readonly unmergedMergeable: number;
 }
 
-/** Walk every live guest's page table. */
-export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxSharing: number, spaces: readonly GuestSpaceHandles[]): StressRecount {
+export interface FrameRecount {
+  readonly total: number;
+  /** The allocator's free count. */
+  readonly free: number;
+  /** Free frames counted bit by bit in the allocator's bitmap. */
+  readonly freeBits: number;
+  readonly private: number;
+  readonly ksm: number;
+  readonly reserved: number;
+}
+
+export interface Recount {
+  readonly counters: Record<Recounted, number>;
+  readonly guests: readonly GuestRecount[];
+  readonly frames: FrameRecount;
+  /** Unmerged pages in mergeable areas (pages_unshared + pages_volatile, when nothing is skipped). */
+  readonly unmergedMergeable: number;
+  /** KSM frames: mappers per frame (for tests that want the distribution). */
+  readonly ksmMappers: ReadonlyMap<number, number>;
+  /** Frames neither free, nor mapped by a recounted guest, nor the zero page. */
+  readonly leakedFrames: number;
+  readonly leakedFrameList: readonly number[];
+  /** Broken invariants (frame mapped twice, mapcount ≠ mappers, a mapped frame marked free, …). */
+  readonly problems: readonly string[];
+}
+
+/**
+ * Recount everything from the page tables of the given guests (which must be alive or quiesced).
+ * `swappedIsProblem`: report swapped pages as a problem (for runs that never swap).
+ */
+export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxSharing: number, spaces: readonly GuestSpaceHandles[], swappedIsProblem = false): Recount {
   const problems: string[] = [];
+
   const ksmMappers = new Map<number, number>();
   const privateOwner = new Map<number, string>();
   let ksmZero = 0;
   let rmapItems = 0;
+  let unmergedMergeable = 0;
+  const perGuest: GuestRecount[] = [];
+
   for (const h of spaces) {
     const pt = new Int32Array(h.pageTable);
     const ctl = new Int32Array(h.control);
@@ -48,39 +82,63 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
     let gRmap = 0;
     let gMerging = 0;
     let gZero = 0;
+    let gUnmerged = 0;
+    const inVma = new Uint8Array(h.vaPages);
     for (const v of vmas) {
       const mergeable = (v.flags & VM_MERGEABLE) !== 0;
       for (let p = v.start; p < v.start + v.pages; p++) {
+        inVma[p] = 1;
         const pte = Atomics.load(pt, p);
         if (pte === 0) continue;
         const where = `guest ${h.pid} page 0x${p.toString(16)} (${describePte(pte)})`;
         if (mergeable !== ((pte & PTE_MERGEABLE) !== 0)) problems.push(`${where}: MERGEABLE bit disagrees with its VMA`);
-        if (pte & PTE_SWAPPED) continue;
+        if (pte & PTE_SWAPPED) {
+          if (swappedIsProblem) problems.push(`${where}: swapped, which this run never does`);
+          continue;
+        }
         if (!(pte & PTE_PRESENT)) continue;
         if (pte & PTE_ZERO) {
           if (pteFrame(pte) !== ZERO_FRAME) problems.push(`${where}: ZERO bit on a frame that is not the zero page`);
-          if (pte & PTE_KSM_ZERO) gZero++;
+          if (pte & PTE_KSM) problems.push(`${where}: both ZERO and KSM`);
+          if (pte & PTE_KSM_ZERO) {
+            gZero++;
+            if (!mergeable) problems.push(`${where}: a KSM zero page outside a mergeable area`);
+          }
           continue;
         }
+        if (pte & PTE_KSM_ZERO) problems.push(`${where}: KSM_ZERO without ZERO`);
         const f = pteFrame(pte);
+        if (f === ZERO_FRAME) problems.push(`${where}: maps frame 0 without the ZERO bit`);
         if (mergeable && registered) gRmap++;
         if (pte & PTE_KSM) {
           gMerging++;
           ksmMappers.set(f, (ksmMappers.get(f) ?? 0) + 1);
+          if (!mergeable) problems.push(`${where}: a KSM page outside a mergeable area`);
           continue;
         }
+        if (mergeable) gUnmerged++;
         const other = privateOwner.get(f);
         if (other !== undefined) problems.push(`frame ${f} is private to both ${other} and ${where}`);
         privateOwner.set(f, where);
       }
     }
+    for (let p = 0; p < h.vaPages; p++) {
+      if (!inVma[p] && Atomics.load(pt, p) !== 0) problems.push(`guest ${h.pid} page 0x${p.toString(16)}: PTE ${describePte(Atomics.load(pt, p))} outside every VMA`);
+    }
     rmapItems += gRmap;
     ksmZero += gZero;
-    const rep = [Atomics.load(ctl, CTL_RMAP_ITEMS), Atomics.load(ctl, CTL_MERGING_PAGES), Atomics.load(ctl, CTL_KSM_ZERO_PAGES)];
-    if (rep[0] !== gRmap) problems.push(`guest ${h.pid} ksm_rmap_items: ksmd says ${rep[0]}, recount ${gRmap}`);
-    if (rep[1] !== gMerging) problems.push(`guest ${h.pid} ksm_merging_pages: ksmd says ${rep[1]}, recount ${gMerging}`);
-    if (rep[2] !== gZero) problems.push(`guest ${h.pid} ksm_zero_pages: says ${rep[2]}, recount ${gZero}`);
+    unmergedMergeable += gUnmerged;
+    perGuest.push({
+      pid: h.pid, rmapItems: gRmap, mergingPages: gMerging, ksmZeroPages: gZero, unmergedMergeable: gUnmerged,
+      reported: {
+        rmapItems: Atomics.load(ctl, CTL_RMAP_ITEMS),
+        mergingPages: Atomics.load(ctl, CTL_MERGING_PAGES),
+        ksmZeroPages: Atomics.load(ctl, CTL_KSM_ZERO_PAGES),
+      },
+    });
   }
+
+  // KSM frames: each is a live, tagged frame whose mapcount is exactly its number of mappers.
   let sharing = 0;
   const groups = new Map<string, number>();
   for (const [f, n] of ksmMappers) {
@@ -103,38 +161,52 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
     }
   }
   for (const [f, who] of privateOwner) if (mem.allocator.isFree(f)) problems.push(`private frame ${f} of ${who} is marked free`);
+  if (mem.allocator.isFree(ZERO_FRAME)) problems.push('the zero frame is marked free');
+
+  // Frame accounting.
   const total = mem.totalFrames;
   const free = mem.freeFrames();
+  let freeBits = 0;
+  for (let f = 0; f < total; f++) if (mem.allocator.isFree(f)) freeBits++;
+  if (freeBits !== free) problems.push(`allocator says ${free} frames are free, its bitmap has ${freeBits}`);
+  const frames: FrameRecount = { total, free, freeBits, private: privateOwner.size, ksm: ksmMappers.size, reserved: 1 };
   const leakedFrameList: number[] = [];
   for (let f = 0; f < total; f++) {
     if (f === ZERO_FRAME || mem.allocator.isFree(f) || privateOwner.has(f) || ksmMappers.has(f)) continue;
     leakedFrameList.push(f);
   }
-  return {
-    counters: {
-      pages_shared: ksmMappers.size,
-      pages_sharing: sharing,
-      ksm_zero_pages: ksmZero,
-      rmap_items: rmapItems,
-      stable_node_chains: chains,
-      stable_node_dups: dups,
-      general_profit: (sharing + ksmZero) * PAGE_SIZE - rmapItems * 64,
-    },
-    leakedFrames: leakedFrameList.length,
-    leakedFrameList,
-    frames: { total, free, private: privateOwner.size, ksm: ksmMappers.size },
-    problems,
-    ksmMappers,
+  if (free + frames.private + frames.ksm + frames.reserved !== total) {
+    problems.push(`frames: ${free} free + ${frames.private} private + ${frames.ksm} KSM + 1 zero = ${free + frames.private + frames.ksm + 1}, but the host has ${total}`);
+  }
+
+  const counters: Record<Recounted, number> = {
+    pages_shared: ksmMappers.size,
+    pages_sharing: sharing,
+    ksm_zero_pages: ksmZero,
+    rmap_items: rmapItems,
+    stable_node_chains: chains,
+    stable_node_dups: dups,
+    general_profit: (sharing + ksmZero) * PAGE_SIZE - rmapItems * 64,
   };
+  return { counters, guests: perGuest, frames, unmergedMergeable, ksmMappers, leakedFrames: leakedFrameList.length, leakedFrameList, problems };
 }
 
 /** Recount the host's live guests and list every difference with ksmd's published counters. */
-export function recountHost(host: Host, spaces: readonly GuestSpaceHandles[]): { recount: StressRecount; mismatches: string[] } {
+export function recountHost(host: Host, spaces: readonly GuestSpaceHandles[]): { recount: Recount; mismatches: string[] } {
   const r = recountSpaces(host.memory, host.ksm.get('merge_across_nodes') === 1, host.ksm.get('max_page_sharing'), spaces);
-  const c = host.files.counters();
-  const mismatches = [...r.problems];
-  for (const k of RECOUNTED) if (c[k] !== r.counters[k]) mismatches.push(`${k}: ksmd says ${c[k]}, recount says ${r.counters[k]}`);
-  return { recount: r, mismatches };
+  return { recount: r, mismatches: recountDifferences(host.files.counters(), r) };
+}
+
+/** Every difference between ksmd's counters (global, and each guest's ksm_stat) and the recount. */
+export function recountDifferences(counters: Readonly<Record<string, number>>, r: Recount): string[] {
+  const out = [...r.problems];
+  for (const k of RECOUNTED) if (counters[k] !== r.counters[k]) out.push(`${k}: ksmd says ${counters[k]}, recount says ${r.counters[k]}`);
+  for (const g of r.guests) {
+    if (g.reported.rmapItems !== g.rmapItems) out.push(`guest ${g.pid} ksm_rmap_items: ${g.reported.rmapItems}, recount ${g.rmapItems}`);
+    if (g.reported.mergingPages !== g.mergingPages) out.push(`guest ${g.pid} ksm_merging_pages: ${g.reported.mergingPages}, recount ${g.mergingPages}`);
+    if (g.reported.ksmZeroPages !== g.ksmZeroPages) out.push(`guest ${g.pid} ksm_zero_pages: ${g.reported.ksmZeroPages}, recount ${g.ksmZeroPages}`);
+  }
+  return out;
 }
 
 export interface RepairResult {

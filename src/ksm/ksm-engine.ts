@@ -58,9 +58,6 @@ export interface KsmEngineOptions {
 
 /** How long ksmd spins for a guest to leave a page it just write-protected (the TLB shootdown). */
 const SHOOTDOWN_SPINS = 256;
-const MERGE_DONE = 0;
-const MERGE_FAILED = 1; // the page changed, or the guest stayed on it: try again on a later visit
-const MERGE_DIFFERENT = 2; // write-protected, but the content differs from the KSM page
 const PRESENT_ANON_MASK = PTE_PRESENT | PTE_ZERO | PTE_SWAPPED | PTE_MERGEABLE;
 const PRESENT_ANON = PTE_PRESENT | PTE_MERGEABLE;
 
@@ -315,14 +312,28 @@ export class KsmEngine {
       return;
     }
     this.removeFromTree(it);
-
-    const checksum = this.checksumOf(frame);
     const nid = mergeAcross ? 0 : (frame / this.framesPerNode) | 0;
+    const oldChecksum = items.checksum[it]!;
+
+    // First, without computing the checksum: is the page equal to a KSM page whose checksum is the
+    // one this page had at its last visit? Then its checksum has not changed, the kernel's stable
+    // search would find that KSM page, and the merge below is the one the kernel makes; the 4 KiB
+    // compare that shows it is far cheaper than the checksum (the bulk of a merge's cost otherwise).
+    // The probe has no side effects: where the kernel's search would prune a chain or drop a stale
+    // node, it gives up and the ordinary path below does that work at the point the kernel does.
+    if (!(useZero && oldChecksum === this.zeroChecksum)) {
+      const sn = this.stableSearch(oldChecksum, frame, nid, maxSharing, true);
+      if (sn >= 0) {
+        if (this.mergeIntoKsm(g, vpage, pte, sn)) this.appendToNode(it, sn);
+        return;
+      }
+    }
 
     // Since Linux 6.10 (ksm: "don't waste time searching stable tree for fast changing page") a page
     // whose checksum changed since the last visit goes no further, not even to the stable tree;
     // then comes the zero page (use_zero_pages), then the stable tree, then the unstable tree.
-    if (items.checksum[it] !== checksum) {
+    const checksum = this.checksumOf(frame);
+    if (oldChecksum !== checksum) {
       items.checksum[it] = checksum;
       return;
     }
@@ -330,29 +341,22 @@ export class KsmEngine {
       if (this.mergeWithZeroPage(g, vpage, pte)) return;
       pte = Atomics.load(g.pt, vpage); // the failed attempt may have write-protected it
     }
-
-    // The stable-tree candidate is chosen by checksum alone: the one full compare that matters is
-    // the one after write-protection. Only if that finds different content (a checksum collision)
-    // is the tree searched again with a compare at every candidate, as the kernel's memcmp walk is.
-    let sn = this.stableSearch(checksum, frame, nid, maxSharing, false);
+    const sn = this.stableSearch(checksum, frame, nid, maxSharing, false);
     if (sn >= 0) {
-      let r = this.mergeIntoKsm(g, vpage, pte, sn); // consumes the reference stableSearch took
-      if (r === MERGE_DIFFERENT) {
-        pte = Atomics.load(g.pt, vpage); // now write-protected
-        sn = this.stableSearch(checksum, frame, nid, maxSharing, true);
-        if (sn >= 0) r = this.mergeIntoKsm(g, vpage, pte, sn);
-      }
-      if (r === MERGE_DONE) this.appendToNode(it, sn);
-      // No KSM page holds this content after all: carry on to the unstable tree, as the kernel does.
-      if (r !== MERGE_DIFFERENT) return;
+      if (this.mergeIntoKsm(g, vpage, pte, sn)) this.appendToNode(it, sn);
+      return;
     }
-
     const tree = this.unstableSearchInsert(it, checksum, frame, nid, mergeAcross);
     if (tree >= 0) this.mergeTwo(it, g, vpage, pte, tree, checksum, nid);
   }
 
-  /** A live stable node whose content equals `frame` and has room; holds a reference on its frame. */
-  private stableSearch(checksum: number, frame: number, nid: number, maxSharing: number, verify: boolean): number {
+  /**
+   * stable_tree_search: a live stable node whose content equals `frame` (compared in full) and has
+   * room, holding a reference on its frame; -1 if there is none. Stale nodes met are dropped and a
+   * chain due for pruning is pruned, as the kernel's search does, unless `probe`: then meeting
+   * either ends the search with -1 and changes nothing.
+   */
+  private stableSearch(checksum: number, frame: number, nid: number, maxSharing: number, probe: boolean): number {
     const st = this.stable;
     const mem = this.memory;
     let best = -1;
@@ -361,10 +365,10 @@ export class KsmEngine {
     while (n >= 0) {
       const next = st.nextInBucket(n);
       if (st.checksum[n] === checksum && st.nid[n] === nid) {
-        const k = st.frame[n]!;
         const count = st.count[n]!;
         const chain = st.chain[n]!;
         if (chain >= 0 && best < 0 && !pruned && this.batchNow - st.chainPruneTime(chain) >= this.pruneMs) {
+          if (probe) return -1;
           pruned = true;
           // stable_node_dup(): a search that meets a chain due for pruning frees its stale dups and,
           // if one dup is left, turns the chain back into a plain node (only then, as in the kernel).
@@ -377,7 +381,7 @@ export class KsmEngine {
           // still has room and still holds this content, instead of walking every full dup.
           const h = st.chainHint(chain);
           if (h >= 0 && st.isLive(h) && st.chain[h] === chain && st.count[h]! < maxSharing && st.nid[h] === nid && this.getNodeFrame(h)) {
-            if (!verify || mem.compareFrames(frame, st.frame[h]!) === 0) return h;
+            if (mem.compareFrames(frame, st.frame[h]!) === 0) return h;
             mem.putFrame(st.frame[h]!);
           }
         }
@@ -388,20 +392,30 @@ export class KsmEngine {
           // It cannot be picked, equal or not: skip the reference and the 4 KiB compare, and only
           // prune it if stale. (With max_page_sharing dups of one content, all of them but one are
           // full; comparing each made merging quadratic.)
-          if (!this.nodeFrameLive(n)) this.removeNode(n);
+          if (!this.nodeFrameLive(n)) {
+            if (probe) return this.dropBest(best);
+            this.removeNode(n);
+          }
         } else if (!this.getNodeFrame(n)) {
+          if (probe) return this.dropBest(best);
           this.removeNode(n);
-        } else if (!verify || mem.compareFrames(frame, k) === 0) {
+        } else if (mem.compareFrames(frame, st.frame[n]!) === 0) {
           if (best >= 0) mem.putFrame(st.frame[best]!);
           best = n;
         } else {
-          mem.putFrame(k);
+          mem.putFrame(st.frame[n]!);
         }
       }
       n = next;
     }
     if (best >= 0 && st.chain[best]! >= 0) st.setChainHint(st.chain[best]!, best);
     return best;
+  }
+
+  /** A probe that gives up releases the candidate it was holding. */
+  private dropBest(best: number): number {
+    if (best >= 0) this.memory.putFrame(this.stable.frame[best]!);
+    return -1;
   }
 
   /** ksm_get_folio's keyhole check: take a reference on the node's frame if it is still this node's. */
@@ -484,30 +498,30 @@ export class KsmEngine {
     return 0;
   }
 
-  /** try_to_merge_with_ksm_page: the caller holds a reference on node `sn`'s frame; it is consumed. */
-  private mergeIntoKsm(g: GuestScan, vpage: number, pte: number, sn: number): number {
+  /**
+   * try_to_merge_with_ksm_page: the caller holds a reference on node `sn`'s frame, which is consumed.
+   * False if the page changed, the guest stayed on it, or after write-protection it no longer equals
+   * the KSM page: the page is tried again on a later visit.
+   */
+  private mergeIntoKsm(g: GuestScan, vpage: number, pte: number, sn: number): boolean {
     const mem = this.memory;
     const k = this.stable.frame[sn]!;
     const wp = this.writeProtect(g, vpage, pte);
-    if (!wp) {
+    if (!wp || (!this.brokenNoRecompare && mem.compareFrames(wp >>> PTE_FRAME_SHIFT, k) !== 0)) {
       mem.putFrame(k);
       this.events.mergeAborts++;
-      return MERGE_FAILED;
-    }
-    if (!this.brokenNoRecompare && mem.compareFrames(wp >>> PTE_FRAME_SHIFT, k) !== 0) {
-      mem.putFrame(k);
-      return MERGE_DIFFERENT;
+      return false;
     }
     const next = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (wp & PTE_NOACCESS));
     if (Atomics.compareExchange(g.pt, vpage, wp, next) !== wp) {
       mem.putFrame(k);
       this.events.mergeAborts++;
-      return MERGE_FAILED;
+      return false;
     }
     // The reference we held now belongs to the PTE.
     this.releaseAfterReplace(g, vpage, wp >>> PTE_FRAME_SHIFT, false);
     this.events.merges++;
-    return MERGE_DONE;
+    return true;
   }
 
   private mergeWithZeroPage(g: GuestScan, vpage: number, pte: number): boolean {

@@ -33,10 +33,11 @@
 //  MADV_MERGEABLE of one page (makeMergeable): load, CAS pte|MERGEABLE.
 //  ksmd (KsmEngine): nextItem (load PTE) → cmpAndMerge: nodeOfKsmFrame (tag load, tryGetFrame =
 //    load + CAS loop, tag store, putFrame) | removeFromTree (getNodeFrame = tryGetFrame + tag load;
-//    putFrame) → checksum (frame read) → stableSearch (per candidate: tryGetFrame, tag load, compare
-//    or nodeFrameLive = mapcount load + tag load) → mergeIntoKsm (writeProtect = CAS to WP_KSMD +
-//    up to SPINS hazard loads; compare; CAS to the KSM PTE; releaseAfterReplace = hazard load, then
-//    free or defer) | volatile check | mergeWithZeroPage | unstableSearchInsert (per candidate: load
+//    putFrame) → probe: stableSearch under the last visit's checksum (per candidate: tryGetFrame,
+//    tag load, compare or nodeFrameLive = mapcount load + tag load) → mergeIntoKsm | checksum
+//    (frame read) → volatile check | mergeWithZeroPage | stableSearch → mergeIntoKsm (writeProtect
+//    = CAS to WP_KSMD + up to SPINS hazard loads; compare; CAS to the KSM PTE; releaseAfterReplace
+//    = hazard load, then free or defer) | unstableSearchInsert (per candidate: load
 //    its PTE, compare) → mergeTwo (writeProtect A, load B, writeProtect B, compare, setMapcount 2,
 //    CAS A, addMapcount 1, CAS B | undo: addMapcount −1, CAS back, setMapcount 0 or putFrame;
 //    releaseAfterReplace B, tag store, putFrame). processDeferred (hazard load, free) at the start
@@ -824,21 +825,31 @@ export class SimModel {
       return;
     }
     yield* this.removeFromTree(it);
+    // The engine's probe: a KSM page equal to this page under the checksum of its last visit.
+    const old = it.checksum;
+    if (!(this.cfg.useZero && old === 0)) {
+      const sn: number = yield* this.stableSearch(old, frame, true);
+      if (sn >= 0) {
+        const ok: boolean = yield* this.mergeIntoKsm(it, pte, sn);
+        if (ok) this.appendToNode(it, sn);
+        return;
+      }
+    }
     const checksum = this.content[frame]!;
     yield this.tracing ? `ksmd: checksum frame ${frame} = ${checksum}` : '';
-    const sn: number = yield* this.stableSearch(checksum, frame);
-    if (sn >= 0) {
-      const ok: boolean = yield* this.mergeIntoKsm(it, pte, sn);
-      if (ok) this.appendToNode(it, sn);
-      return;
-    }
-    if (it.checksum !== checksum) {
+    if (old !== checksum) {
       it.checksum = checksum;
       return;
     }
     if (this.cfg.useZero && checksum === 0) {
       const ok: boolean = yield* this.mergeWithZeroPage(it, pte);
       if (ok) return;
+    }
+    const sn: number = yield* this.stableSearch(checksum, frame, false);
+    if (sn >= 0) {
+      const ok: boolean = yield* this.mergeIntoKsm(it, pte, sn);
+      if (ok) this.appendToNode(it, sn);
+      return;
     }
     const tree: Item | undefined = yield* this.unstableSearchInsert(it, checksum, frame);
     if (tree) yield* this.mergeTwo(it, pte, tree, checksum);
@@ -883,19 +894,27 @@ export class SimModel {
     return tag === n + 1;
   }
 
-  private *stableSearch(checksum: number, frame: number): Generator<string, number, void> {
+  /** The engine's stableSearch; a `probe` gives up (changing nothing) where it would drop a stale node. */
+  private *stableSearch(checksum: number, frame: number, probe: boolean): Generator<string, number, void> {
     let best = -1;
     for (let n = 0; n < this.nodes.length; n++) {
       const node = this.nodes[n]!;
       if (!node.live || node.checksum !== checksum) continue;
       const count = node.items.length;
+      let stale = false;
       if (count >= this.cfg.maxSharing || (best >= 0 && count <= this.nodes[best]!.items.length)) {
         const live: boolean = yield* this.nodeFrameLive(n);
-        if (!live) this.removeNode(n);
-        continue;
+        if (live) continue;
+        stale = true;
+      } else {
+        const got: boolean = yield* this.getNodeFrame(n);
+        stale = !got;
       }
-      const got: boolean = yield* this.getNodeFrame(n);
-      if (!got) {
+      if (stale) {
+        if (probe) {
+          if (best >= 0) yield* this.putFrame(this.nodes[best]!.frame, 'ksmd');
+          return -1;
+        }
         this.removeNode(n);
         continue;
       }

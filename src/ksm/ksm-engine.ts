@@ -58,6 +58,9 @@ export interface KsmEngineOptions {
 
 /** How long ksmd spins for a guest to leave a page it just write-protected (the TLB shootdown). */
 const SHOOTDOWN_SPINS = 256;
+const MERGE_DONE = 0;
+const MERGE_FAILED = 1; // the PTE changed, or the guest stayed on the page: try again on a later visit
+const MERGE_DIFFERENT = 2; // write-protected, but the content differs from the KSM page
 const PRESENT_ANON_MASK = PTE_PRESENT | PTE_ZERO | PTE_SWAPPED | PTE_MERGEABLE;
 const PRESENT_ANON = PTE_PRESENT | PTE_MERGEABLE;
 
@@ -315,17 +318,21 @@ export class KsmEngine {
     const nid = mergeAcross ? 0 : (frame / this.framesPerNode) | 0;
     const oldChecksum = items.checksum[it]!;
 
-    // First, without computing the checksum: is the page equal to a KSM page whose checksum is the
-    // one this page had at its last visit? Then its checksum has not changed, the kernel's stable
-    // search would find that KSM page, and the merge below is the one the kernel makes; the 4 KiB
-    // compare that shows it is far cheaper than the checksum (the bulk of a merge's cost otherwise).
-    // The probe has no side effects: where the kernel's search would prune a chain or drop a stale
-    // node, it gives up and the ordinary path below does that work at the point the kernel does.
+    // First, without computing the checksum: try the KSM page filed under the checksum this page had
+    // at its last visit. If, once write-protected, the page equals it, then its checksum has not
+    // changed, the kernel's stable search would find that KSM page, and this is the merge the kernel
+    // makes; the one 4 KiB compare that shows it costs far less than the checksum (which was the
+    // bulk of a merge). If it differs, the page goes on below as the kernel takes it, now
+    // write-protected (its next write takes a fault that restores write access, nothing else).
+    // The probe has no side effects on the trees: where the kernel's search would prune a chain or
+    // drop a stale node, it gives up and the ordinary path does that work when the kernel does.
     if (!(useZero && oldChecksum === this.zeroChecksum)) {
       const sn = this.stableSearch(oldChecksum, frame, nid, maxSharing, true);
       if (sn >= 0) {
-        if (this.mergeIntoKsm(g, vpage, pte, sn)) this.appendToNode(it, sn);
-        return;
+        const r = this.mergeIntoKsm(g, vpage, pte, sn);
+        if (r === MERGE_DONE) this.appendToNode(it, sn);
+        if (r !== MERGE_DIFFERENT) return;
+        pte = Atomics.load(g.pt, vpage);
       }
     }
 
@@ -343,7 +350,9 @@ export class KsmEngine {
     }
     const sn = this.stableSearch(checksum, frame, nid, maxSharing, false);
     if (sn >= 0) {
-      if (this.mergeIntoKsm(g, vpage, pte, sn)) this.appendToNode(it, sn);
+      // The search compared in full, so a difference now means the page changed since: as in the
+      // kernel, try_to_merge_with_ksm_page fails and the page waits for its next visit.
+      if (this.mergeIntoKsm(g, vpage, pte, sn) === MERGE_DONE) this.appendToNode(it, sn);
       return;
     }
     const tree = this.unstableSearchInsert(it, checksum, frame, nid, mergeAcross);
@@ -353,8 +362,9 @@ export class KsmEngine {
   /**
    * stable_tree_search: a live stable node whose content equals `frame` (compared in full) and has
    * room, holding a reference on its frame; -1 if there is none. Stale nodes met are dropped and a
-   * chain due for pruning is pruned, as the kernel's search does, unless `probe`: then meeting
-   * either ends the search with -1 and changes nothing.
+   * chain due for pruning is pruned, as the kernel's search does. A `probe` compares nothing (the
+   * caller compares after write-protection) and changes nothing: meeting a stale node or a chain
+   * due for pruning ends it with -1.
    */
   private stableSearch(checksum: number, frame: number, nid: number, maxSharing: number, probe: boolean): number {
     const st = this.stable;
@@ -381,7 +391,7 @@ export class KsmEngine {
           // still has room and still holds this content, instead of walking every full dup.
           const h = st.chainHint(chain);
           if (h >= 0 && st.isLive(h) && st.chain[h] === chain && st.count[h]! < maxSharing && st.nid[h] === nid && this.getNodeFrame(h)) {
-            if (mem.compareFrames(frame, st.frame[h]!) === 0) return h;
+            if (probe || mem.compareFrames(frame, st.frame[h]!) === 0) return h;
             mem.putFrame(st.frame[h]!);
           }
         }
@@ -399,7 +409,7 @@ export class KsmEngine {
         } else if (!this.getNodeFrame(n)) {
           if (probe) return this.dropBest(best);
           this.removeNode(n);
-        } else if (mem.compareFrames(frame, st.frame[n]!) === 0) {
+        } else if (probe || mem.compareFrames(frame, st.frame[n]!) === 0) {
           if (best >= 0) mem.putFrame(st.frame[best]!);
           best = n;
         } else {
@@ -498,30 +508,30 @@ export class KsmEngine {
     return 0;
   }
 
-  /**
-   * try_to_merge_with_ksm_page: the caller holds a reference on node `sn`'s frame, which is consumed.
-   * False if the page changed, the guest stayed on it, or after write-protection it no longer equals
-   * the KSM page: the page is tried again on a later visit.
-   */
-  private mergeIntoKsm(g: GuestScan, vpage: number, pte: number, sn: number): boolean {
+  /** try_to_merge_with_ksm_page: the caller holds a reference on node `sn`'s frame, which is consumed. */
+  private mergeIntoKsm(g: GuestScan, vpage: number, pte: number, sn: number): number {
     const mem = this.memory;
     const k = this.stable.frame[sn]!;
     const wp = this.writeProtect(g, vpage, pte);
-    if (!wp || (!this.brokenNoRecompare && mem.compareFrames(wp >>> PTE_FRAME_SHIFT, k) !== 0)) {
+    if (!wp) {
       mem.putFrame(k);
       this.events.mergeAborts++;
-      return false;
+      return MERGE_FAILED;
+    }
+    if (!this.brokenNoRecompare && mem.compareFrames(wp >>> PTE_FRAME_SHIFT, k) !== 0) {
+      mem.putFrame(k);
+      return MERGE_DIFFERENT;
     }
     const next = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (wp & PTE_NOACCESS));
     if (Atomics.compareExchange(g.pt, vpage, wp, next) !== wp) {
       mem.putFrame(k);
       this.events.mergeAborts++;
-      return false;
+      return MERGE_FAILED;
     }
     // The reference we held now belongs to the PTE.
     this.releaseAfterReplace(g, vpage, wp >>> PTE_FRAME_SHIFT, false);
     this.events.merges++;
-    return true;
+    return MERGE_DONE;
   }
 
   private mergeWithZeroPage(g: GuestScan, vpage: number, pte: number): boolean {

@@ -33,9 +33,10 @@
 //  MADV_MERGEABLE of one page (makeMergeable): load, CAS pte|MERGEABLE.
 //  ksmd (KsmEngine): nextItem (load PTE) → cmpAndMerge: nodeOfKsmFrame (tag load, tryGetFrame =
 //    load + CAS loop, tag store, putFrame) | removeFromTree (getNodeFrame = tryGetFrame + tag load;
-//    putFrame) → probe: stableSearch under the last visit's checksum (per candidate: tryGetFrame,
-//    tag load, compare or nodeFrameLive = mapcount load + tag load) → mergeIntoKsm | checksum
-//    (frame read) → volatile check | mergeWithZeroPage | stableSearch → mergeIntoKsm (writeProtect
+//    putFrame) → probe: stableSearch under the last visit's checksum, no compare (per candidate:
+//    tryGetFrame + tag load, or nodeFrameLive = mapcount load + tag load) → mergeIntoKsm (different
+//    after write-protect: load PTE, go on) | checksum (frame read) → volatile check |
+//    mergeWithZeroPage | stableSearch (as the probe, plus a compare) → mergeIntoKsm (writeProtect
 //    = CAS to WP_KSMD + up to SPINS hazard loads; compare; CAS to the KSM PTE; releaseAfterReplace
 //    = hazard load, then free or defer) | unstableSearchInsert (per candidate: load
 //    its PTE, compare) → mergeTwo (writeProtect A, load B, writeProtect B, compare, setMapcount 2,
@@ -121,6 +122,8 @@ export interface SimConfig {
 }
 
 type Op = { kind: 'write'; p: number; v: number } | { kind: 'read'; p: number } | { kind: 'dontneed'; p: number } | { kind: 'unmerge'; p: number } | { kind: 'mergeable'; p: number };
+/** mergeIntoKsm's outcome, as the engine's MERGE_DONE / MERGE_FAILED / MERGE_DIFFERENT. */
+type MergeResult = 'done' | 'failed' | 'different';
 
 interface Item {
   g: number;
@@ -825,14 +828,17 @@ export class SimModel {
       return;
     }
     yield* this.removeFromTree(it);
-    // The engine's probe: a KSM page equal to this page under the checksum of its last visit.
+    // The engine's probe: the KSM page filed under the checksum of the page's last visit, compared
+    // only after write-protection; a difference sends the page on, write-protected.
     const old = it.checksum;
     if (!(this.cfg.useZero && old === 0)) {
       const sn: number = yield* this.stableSearch(old, frame, true);
       if (sn >= 0) {
-        const ok: boolean = yield* this.mergeIntoKsm(it, pte, sn);
-        if (ok) this.appendToNode(it, sn);
-        return;
+        const r: MergeResult = yield* this.mergeIntoKsm(it, pte, sn);
+        if (r === 'done') this.appendToNode(it, sn);
+        if (r !== 'different') return;
+        pte = this.pt[it.g * this.cfg.pages + it.p]!;
+        yield this.tracing ? `ksmd: load PTE g${it.g}p${it.p} (${fmt(pte)})` : '';
       }
     }
     const checksum = this.content[frame]!;
@@ -847,8 +853,8 @@ export class SimModel {
     }
     const sn: number = yield* this.stableSearch(checksum, frame, false);
     if (sn >= 0) {
-      const ok: boolean = yield* this.mergeIntoKsm(it, pte, sn);
-      if (ok) this.appendToNode(it, sn);
+      const r: MergeResult = yield* this.mergeIntoKsm(it, pte, sn);
+      if (r === 'done') this.appendToNode(it, sn);
       return;
     }
     const tree: Item | undefined = yield* this.unstableSearchInsert(it, checksum, frame);
@@ -894,7 +900,7 @@ export class SimModel {
     return tag === n + 1;
   }
 
-  /** The engine's stableSearch; a `probe` gives up (changing nothing) where it would drop a stale node. */
+  /** The engine's stableSearch; a `probe` compares nothing and gives up (changing nothing) where it would drop a stale node. */
   private *stableSearch(checksum: number, frame: number, probe: boolean): Generator<string, number, void> {
     let best = -1;
     for (let n = 0; n < this.nodes.length; n++) {
@@ -918,8 +924,11 @@ export class SimModel {
         this.removeNode(n);
         continue;
       }
-      const equal = this.content[frame] === this.content[node.frame];
-      yield this.tracing ? `ksmd: compare frame ${frame} with KSM frame ${node.frame}: ${equal ? 'equal' : 'differ'}` : '';
+      let equal = true; // a probe compares only after write-protection
+      if (!probe) {
+        equal = this.content[frame] === this.content[node.frame];
+        yield this.tracing ? `ksmd: compare frame ${frame} with KSM frame ${node.frame}: ${equal ? 'equal' : 'differ'}` : '';
+      }
       if (equal) {
         if (best >= 0) yield* this.putFrame(this.nodes[best]!.frame, 'ksmd');
         best = n;
@@ -975,32 +984,32 @@ export class SimModel {
     return seen;
   }
 
-  private *mergeIntoKsm(it: Item, pte: number, sn: number): Generator<string, boolean, void> {
+  private *mergeIntoKsm(it: Item, pte: number, sn: number): Generator<string, MergeResult, void> {
     const k = this.nodes[sn]!.frame;
     const i = it.g * this.cfg.pages + it.p;
     const wp: number = yield* this.writeProtect(it.g, it.p, pte);
-    let equal = false;
-    if (wp) {
-      if (this.cfg.broken === 'no-recompare') equal = true;
-      else {
-        equal = this.content[wp >>> PTE_FRAME_SHIFT] === this.content[k];
-        yield this.tracing ? `ksmd: compare frame ${wp >>> PTE_FRAME_SHIFT} with KSM frame ${k}: ${equal ? 'equal' : 'differ'}` : '';
-      }
-    }
-    if (!wp || !equal) {
+    if (!wp) {
       yield* this.putFrame(k, 'ksmd');
-      return false;
+      return 'failed';
+    }
+    if (this.cfg.broken !== 'no-recompare') {
+      const equal = this.content[wp >>> PTE_FRAME_SHIFT] === this.content[k];
+      yield this.tracing ? `ksmd: compare frame ${wp >>> PTE_FRAME_SHIFT} with KSM frame ${k}: ${equal ? 'equal' : 'differ'}` : '';
+      if (!equal) {
+        yield* this.putFrame(k, 'ksmd');
+        return 'different';
+      }
     }
     const next = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE);
     const seen = this.casMerge(i, wp, next);
     yield this.tracing ? `ksmd: CAS g${it.g}p${it.p} ${fmt(wp)} → ${fmt(next)}${seen === wp ? '' : ' failed'}` : '';
     if (seen !== wp) {
       yield* this.putFrame(k, 'ksmd');
-      return false;
+      return 'failed';
     }
     yield* this.releaseAfterReplace(it.g, it.p, wp >>> PTE_FRAME_SHIFT, false);
     this.merges++;
-    return true;
+    return 'done';
   }
 
   private *mergeWithZeroPage(it: Item, pte: number): Generator<string, boolean, void> {

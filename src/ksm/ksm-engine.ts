@@ -2,7 +2,7 @@
 // the write-protect → compare → replace protocol on guest page tables, unmerge-all (run=2), and the
 // counters, all as mm/ksm.c does them. Runs on the ksmd thread only (single-threaded by design).
 
-import { BANK_MASK, BANK_SHIFT, PAGE_SHIFT, ZERO_FRAME } from '../mem/constants.ts';
+import { ZERO_FRAME } from '../mem/constants.ts';
 import {
   CTL_HAZARD, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS, CTL_STATE, CTL_VMA_SEQ,
   GUEST_EXITED, VM_MERGEABLE, readVmaTable, type GuestSpaceHandles, type VmaSnapshot,
@@ -12,7 +12,7 @@ import {
   PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD,
   PTE_WRITABLE, PTE_ZERO, makePte,
 } from '../mem/pte.ts';
-import { pageChecksum } from './checksum.ts';
+import { PageChecksums } from './checksum.ts';
 import {
   ADVISOR_SCAN_TIME, KsmState, REQ_SET_MAX_PAGE_SHARING, REQ_SET_MERGE_ACROSS_NODES, REQ_SET_RUN,
 } from './ksm-state.ts';
@@ -76,7 +76,7 @@ export class KsmEngine {
   private readonly slotByPid = new Map<number, number>();
   /** Slots in scan order (the kernel's mm_slot list). */
   private order: number[] = [];
-  private readonly bankI32: Int32Array[];
+  private readonly checksums: PageChecksums;
   private readonly framesPerNode: number;
   private readonly zeroChecksum: number;
 
@@ -113,7 +113,7 @@ export class KsmEngine {
     this.brokenFreeEarly = options.brokenProtocol === 'free-without-hazard';
     this.memory = memory;
     this.state = state;
-    this.bankI32 = memory.bankI32;
+    this.checksums = new PageChecksums(memory);
     this.framesPerNode = memory.nodes[0]!.frameCount;
     this.zeroChecksum = this.checksumOf(ZERO_FRAME);
     this.cpuMs = cpuMs;
@@ -730,7 +730,7 @@ export class KsmEngine {
   }
 
   private checksumOf(frame: number): number {
-    return pageChecksum(this.bankI32[frame >>> BANK_SHIFT]!, (frame & BANK_MASK) << (PAGE_SHIFT - 2));
+    return this.checksums.of(frame);
   }
 
   publish(): void {

@@ -16,10 +16,15 @@ export interface PhysicalMemoryConfig {
   readonly swapBytes?: number;
 }
 
-/** Everything a worker needs to attach to the same physical memory (all SharedArrayBuffers). */
+/** Everything a worker needs to attach to the same physical memory (all shared memory). */
 export interface PhysicalMemoryHandles {
   readonly nodes: readonly NodeRange[];
-  readonly banks: readonly SharedArrayBuffer[];
+  /**
+   * The frames, in banks of up to 1 GiB. Each is a shared WebAssembly.Memory (its buffer a
+   * SharedArrayBuffer like any other) so that WebAssembly code, ksmd's page checksum, can read
+   * frames in place.
+   */
+  readonly banks: readonly WebAssembly.Memory[];
   readonly meta: SharedArrayBuffer;
   readonly allocator: FrameAllocatorHandles;
   readonly swap?: SwapAreaHandles;
@@ -32,6 +37,7 @@ const META_FLAGS = 1;
 // ksmd checks it, with the mapcount, as the kernel's ksm_get_folio() "keyhole" check.
 
 export const MAX_NUMA_NODES = 64;
+const WASM_PAGE_SIZE = 65536;
 const MIN_NODE_FRAMES = 64;
 
 export class PhysicalMemory {
@@ -39,6 +45,7 @@ export class PhysicalMemory {
   readonly nodes: readonly NodeRange[];
   readonly totalFrames: number;
   readonly allocator: FrameAllocator;
+  readonly bankMemories: readonly WebAssembly.Memory[];
   /** Per-bank views; index a frame with bank = f >>> BANK_SHIFT, byte offset = (f & BANK_MASK) << PAGE_SHIFT. */
   readonly bankU8: Uint8Array[];
   readonly bankI32: Int32Array[];
@@ -53,9 +60,11 @@ export class PhysicalMemory {
     this.nodes = handles.nodes;
     this.totalFrames = handles.nodes.reduce((n, r) => Math.max(n, r.firstFrame + r.frameCount), 0);
     this.allocator = allocator;
-    this.bankU8 = handles.banks.map((b) => new Uint8Array(b));
-    this.bankI32 = handles.banks.map((b) => new Int32Array(b));
-    this.bankBuf = handles.banks.map((b) => Buffer.from(b));
+    this.bankMemories = handles.banks;
+    const buffers = handles.banks.map((m) => m.buffer);
+    this.bankU8 = buffers.map((b) => new Uint8Array(b));
+    this.bankI32 = buffers.map((b) => new Int32Array(b));
+    this.bankBuf = buffers.map((b) => Buffer.from(b));
     this.meta = new Int32Array(handles.meta);
   }
 
@@ -75,9 +84,11 @@ export class PhysicalMemory {
     }
     const nodes: NodeRange[] = [];
     for (let n = 0; n < numaNodes; n++) nodes.push({ firstFrame: n * perNode, frameCount: perNode });
-    const banks: SharedArrayBuffer[] = [];
+    const banks: WebAssembly.Memory[] = [];
     for (let f = 0; f < totalFrames; f += BANK_FRAMES) {
-      banks.push(new SharedArrayBuffer(Math.min(BANK_FRAMES, totalFrames - f) * PAGE_SIZE));
+      // Node sizes are multiples of 32 frames (128 KiB), so banks are whole 64 KiB wasm pages.
+      const wasmPages = (Math.min(BANK_FRAMES, totalFrames - f) * PAGE_SIZE) / WASM_PAGE_SIZE;
+      banks.push(new WebAssembly.Memory({ initial: wasmPages, maximum: wasmPages, shared: true }));
     }
     const allocator = FrameAllocator.create(nodes, [ZERO_FRAME]);
     const handles: PhysicalMemoryHandles = {

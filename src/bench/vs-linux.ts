@@ -11,12 +11,14 @@ import { loadScenario, type Scenario } from '../fidelity/scenarios.ts';
 
 export const BENCH_GUEST_DIR = fileURLToPath(new URL('../../guests/bench/', import.meta.url));
 
-export const METRICS = ['merge_mib_s', 'scan_mib_s', 'cow_ns_per_page', 'write_ns_per_page'] as const;
+export const METRICS = ['merge_mib_s', 'merge_first_mib_s', 'scan_mib_s', 'cow_ns_per_page', 'write_ns_per_page'] as const;
 export type Metric = (typeof METRICS)[number];
 
 /** Which guest measures each metric, and whether more is better. */
 const SOURCES: Record<Metric, { guest: string; higherIsBetter: boolean; unit: string }> = {
+  // the median of the timed rounds, after one warm-up round (merge_first_mib_s)
   merge_mib_s: { guest: 'merge-speed', higherIsBetter: true, unit: 'MiB/s' },
+  merge_first_mib_s: { guest: 'merge-speed', higherIsBetter: true, unit: 'MiB/s' },
   scan_mib_s: { guest: 'scan-rate', higherIsBetter: true, unit: 'MiB/s' },
   cow_ns_per_page: { guest: 'cow-cost', higherIsBetter: false, unit: 'ns' },
   write_ns_per_page: { guest: 'cow-cost', higherIsBetter: false, unit: 'ns' },
@@ -72,7 +74,7 @@ export async function benchVsLinux(options: VsLinuxOptions = {}): Promise<VsLinu
     const scanned0 = readScanned();
     Object.assign(values.linux, benchValues(await runOnLinux(s, 60_000, runOptions)));
     const cpu = (ksmdCpuSeconds() ?? NaN) - (cpu0 ?? NaN);
-    if (name === 'merge-speed') perCpu.merge_mib_s = size / cpu;
+    if (name === 'merge-speed') perCpu.merge_mib_s = (size * (values.linux['merge_rounds'] ?? NaN)) / cpu;
     if (name === 'scan-rate') perCpu.scan_mib_s = ((readScanned() - scanned0) * 4096) / 2 ** 20 / cpu;
   }
   const out = { size_mib: size, kernel: release(), date: new Date().toISOString(), loadavg: { before: round(loadBefore), after: round(loadavg()[0]!) } } as VsLinuxResult;

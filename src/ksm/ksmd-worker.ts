@@ -6,6 +6,7 @@ import { PhysicalMemory, type PhysicalMemoryHandles } from '../mem/physical-memo
 import type { GuestSpaceHandles } from '../mem/guest-control.ts';
 import { exposeApi } from '../host/spawn-worker.ts';
 import { KsmEngine, type EngineEvents, type KsmEngineOptions } from './ksm-engine.ts';
+import { warmUpEngine } from './ksmd-warmup.ts';
 import { KC_KSMD_ALIVE, KC_WAKE, KsmState, type KsmStateHandles } from './ksm-state.ts';
 
 export interface KsmdWorkerData {
@@ -24,6 +25,7 @@ export interface KsmdStats {
 }
 
 const data = workerData as KsmdWorkerData & { port: MessagePort };
+warmUpEngine();
 const memory = PhysicalMemory.attach(data.memory);
 const state = KsmState.attach(data.ksm);
 let busyMs = 0;

@@ -1,9 +1,9 @@
 // ksmd-warmup.ts — owns ksmd's warm-up at boot: a throwaway engine merges and scans a small scratch
 // memory twice, so that V8 has compiled the scan path (the engine's JavaScript and the WebAssembly
 // checksum, in their optimizing tiers) before the first real scan. Without it the first two full
-// scans of a session ran at about half the engine's speed (the first `ksm_tests -P` round: 1.25
-// against 2.7 GiB/s warm; with it 1.8–1.9). It costs about 50 ms of one core when the host starts,
-// while the guests are still loading their programs. Nothing shared is touched.
+// scans of a session ran at about half the engine's speed (the first `ksm_tests -P` round: about
+// 1250 MiB/s against 2700 warm; with it 1500–1950). It costs about 50 ms of one core when the host
+// starts, while the guests are still loading their programs. Nothing shared is touched.
 
 import { MADV_MERGEABLE, MMAP_MIN_ADDR, PAGE_SIZE } from '../mem/constants.ts';
 import { AddressSpace } from '../mem/address-space.ts';

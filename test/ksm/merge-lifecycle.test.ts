@@ -58,6 +58,39 @@ describe('KSM pages over their lifetime', function () {
     await expectCountersMatchRecount(h.host);
   });
 
+  it('a merged page written back to its merged content remerges at the next scan; one given new content is volatile for a scan, stays private and keeps its data', async () => {
+    h = await KsmHarness.start({ knobs: { ...SELFTEST_KNOBS, smart_scan: 0 } });
+    const g = await h.guest();
+    await mergeableRegion(g, 'a', 8, { kind: 'seeded', seed: 5 });
+    await h.setKnobs({ run: 1 });
+    await h.fullScans(2);
+    expect(sharedSharing(h)).to.deep.equal([1, 7]);
+    await h.setKnobs({ sleep_millisecs: 60_000 });
+    await h.untilSteady('pages_scanned');
+    // Page 0: copied on write, then given its merged content back (the checksum ksmd saw last).
+    await g.do({ op: 'poke', region: 'a', page: 0, offset: 9, bytes: [1] });
+    await g.do({ op: 'fill', region: 'a', from: 0, count: 1, kind: 'seeded', seed: 5 });
+    // Pages 6 and 7: copied on write with a new content, equal to each other.
+    await g.do({ op: 'fill', region: 'a', from: 6, count: 2, kind: 'seeded', seed: 6 });
+    await h.onePass();
+    // ksmd tries the KSM page of each page's last checksum, write-protected: page 0 equals it and
+    // remerges at once (its checksum cannot have changed); pages 6 and 7 differ, so they are
+    // volatile this scan, as the kernel's checksum test makes them.
+    const c = h.counters();
+    expect([c.pages_shared, c.pages_sharing, c.pages_unshared, c.pages_volatile]).to.deep.equal([1, 5, 0, 2]);
+    await expectIntact(g);
+    // The probe left pages 6 and 7 write-protected; the guest's writes still land.
+    await g.do({ op: 'poke', region: 'a', page: 6, offset: 100, bytes: [7, 7] });
+    await g.do({ op: 'poke', region: 'a', page: 6, offset: 100, bytes: [0, 0] });
+    await g.do({ op: 'fill', region: 'a', from: 6, count: 1, kind: 'seeded', seed: 6 });
+    await expectIntact(g);
+    // Same content as at the last scan, so no longer volatile: 6 and 7 pair up in the unstable tree.
+    await h.onePass();
+    expect(sharedSharing(h)).to.deep.equal([2, 6]);
+    await expectIntact(g);
+    await expectCountersMatchRecount(h.host);
+  });
+
   it('a guest that registers while a pass is under way is first scanned in the next pass (__ksm_enter queues it behind the cursor)', async () => {
     h = await KsmHarness.start({ knobs: { ...SELFTEST_KNOBS, pages_to_scan: 16, sleep_millisecs: 60_000 } });
     const a = await h.guest();

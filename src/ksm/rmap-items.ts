@@ -24,7 +24,10 @@ export class RmapItems {
   /** Next item in an unstable-tree bucket, or in a stable node's list. */
   next = new Int32Array(0);
   prev = new Int32Array(0);
+  /** Freed items, linked through `next`. */
   private freeHead = -1;
+  /** Items from here to capacity were never handed out (so growing needs no free-list loop). */
+  private top = 0;
   live = 0;
 
   constructor(initial = 1024) {
@@ -32,9 +35,12 @@ export class RmapItems {
   }
 
   alloc(guest: number, vpage: number): number {
-    if (this.freeHead < 0) this.grow(this.capacity * 2);
-    const i = this.freeHead;
-    this.freeHead = this.next[i]!;
+    let i = this.freeHead;
+    if (i >= 0) this.freeHead = this.next[i]!;
+    else {
+      if (this.top === this.capacity) this.grow(this.capacity * 2);
+      i = this.top++;
+    }
     this.guest[i] = guest;
     this.vpage[i] = vpage;
     this.checksum[i] = 0;
@@ -75,11 +81,7 @@ export class RmapItems {
     this.skips = g(this.skips, Uint8Array);
     this.next = g(this.next, Int32Array);
     this.prev = g(this.prev, Int32Array);
-    for (let i = cap - 1; i >= old; i--) {
-      this.guest[i] = -1;
-      this.next[i] = this.freeHead;
-      this.freeHead = i;
-    }
+    this.guest.fill(-1, old);
     this.capacity = cap;
   }
 }

@@ -4,7 +4,7 @@
 // includes compiling ksmd's hot code), the others are timed. Between rounds the area is unmapped and
 // the guest waits until ksmd has dropped every rmap item of it, so each round starts as the first
 // did. Logs `BENCH merge_mib_s` (median of the timed rounds), `BENCH merge_first_mib_s` (the warm-up
-// round alone) and `BENCH merge_rounds`. args: [index, count, sizeMiB=100, rounds=4]
+// round alone) and `BENCH merge_rounds`. args: [index, count, sizeMiB=100, rounds=6]
 import { MADV_MERGEABLE, type GuestSys } from '../../src/guest/index.ts';
 import { counter, ksmStat, mergingPages, waitUntil, type ScenarioMeta } from '../../src/fidelity/checkpoint.ts';
 
@@ -22,7 +22,7 @@ function median(xs: readonly number[]): number {
 
 export default async function main(sys: GuestSys, args: string[]): Promise<number> {
   const mib = Number(args[2] ?? 100);
-  const rounds = Number(args[3] ?? 4);
+  const rounds = Number(args[3] ?? 6);
   if (!(mib > 0) || !Number.isInteger(rounds) || rounds < 2) throw new Error(`merge-speed: want SIZE > 0 MiB and rounds >= 2, got ${args.slice(2).join(' ')}`);
   const len = mib * 2 ** 20;
   const pages = len / sys.pageSize;

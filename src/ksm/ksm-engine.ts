@@ -34,6 +34,19 @@ interface GuestScan {
   exited: boolean;
 }
 
+/**
+ * ksmd's chains of max_page_sharing dups as they stand (what stable_node_chains/dups publish), and as
+ * they would stand once every stale dup were pruned. The kernel prunes a chain only when a stable-tree
+ * search meets it, so its counters may include dups whose KSM page is gone: an audit against the page
+ * tables compares the second pair.
+ */
+export interface ChainCensus {
+  readonly chains: number;
+  readonly dups: number;
+  readonly liveChains: number;
+  readonly liveDups: number;
+}
+
 /** Event counts a stress run or a benchmark reads (not sysfs counters). */
 export interface EngineEvents {
   merges: number;
@@ -731,6 +744,29 @@ export class KsmEngine {
 
   private checksumOf(frame: number): number {
     return this.checksums.of(frame);
+  }
+
+  /** See ChainCensus: a read-only walk of the stable nodes. */
+  chainCensus(): ChainCensus {
+    const st = this.stable;
+    const all = new Map<number, number>();
+    const live = new Map<number, number>();
+    st.forEachLive((n) => {
+      const c = st.chain[n]!;
+      if (c < 0) return;
+      all.set(c, (all.get(c) ?? 0) + 1);
+      if (this.nodeFrameLive(n)) live.set(c, (live.get(c) ?? 0) + 1);
+    });
+    let dups = 0;
+    for (const v of all.values()) dups += v;
+    let liveChains = 0;
+    let liveDups = 0;
+    for (const v of live.values()) {
+      if (v < 2) continue; // a chain left with one dup collapses when pruned
+      liveChains++;
+      liveDups += v;
+    }
+    return { chains: all.size, dups, liveChains, liveDups };
   }
 
   publish(): void {

@@ -5,7 +5,7 @@ import { workerData, type MessagePort } from 'node:worker_threads';
 import { PhysicalMemory, type PhysicalMemoryHandles } from '../mem/physical-memory.ts';
 import type { GuestSpaceHandles } from '../mem/guest-control.ts';
 import { exposeApi } from '../host/spawn-worker.ts';
-import { KsmEngine, type EngineEvents, type KsmEngineOptions } from './ksm-engine.ts';
+import { KsmEngine, type ChainCensus, type EngineEvents, type KsmEngineOptions } from './ksm-engine.ts';
 import { warmUpEngine } from './ksmd-warmup.ts';
 import { KC_KSMD_ALIVE, KC_WAKE, KsmState, type KsmStateHandles } from './ksm-state.ts';
 
@@ -22,6 +22,7 @@ export interface KsmdStats {
   readonly busyMs: number;
   readonly batches: number;
   readonly pendingFrees: number;
+  readonly chains: ChainCensus;
 }
 
 const data = workerData as KsmdWorkerData & { port: MessagePort };
@@ -93,7 +94,7 @@ const api = {
     engine.publish();
   },
   stats(): KsmdStats {
-    return { events: { ...engine.events }, busyMs, batches, pendingFrees: engine.pendingFrees };
+    return { events: { ...engine.events }, busyMs, batches, pendingFrees: engine.pendingFrees, chains: engine.chainCensus() };
   },
   async stop(): Promise<void> {
     stopping = true;

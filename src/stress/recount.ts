@@ -15,6 +15,7 @@ import {
 } from '../mem/guest-control.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import type { KsmState } from '../ksm/ksm-state.ts';
+import type { ChainCensus } from '../ksm/ksm-engine.ts';
 import { PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, describePte, pteFrame } from '../mem/pte.ts';
 
 export const RECOUNTED = [
@@ -192,15 +193,32 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
 }
 
 /** Recount the host's live guests and list every difference with ksmd's published counters. */
-export function recountHost(host: Host, spaces: readonly GuestSpaceHandles[]): { recount: Recount; mismatches: string[] } {
+export function recountHost(host: Host, spaces: readonly GuestSpaceHandles[], chains?: ChainCensus): { recount: Recount; mismatches: string[] } {
   const r = recountSpaces(host.memory, host.ksm.get('merge_across_nodes') === 1, host.ksm.get('max_page_sharing'), spaces);
-  return { recount: r, mismatches: recountDifferences(host.files.counters(), r) };
+  return { recount: r, mismatches: recountDifferences(host.files.counters(), r, chains) };
 }
 
-/** Every difference between ksmd's counters (global, and each guest's ksm_stat) and the recount. */
-export function recountDifferences(counters: Readonly<Record<string, number>>, r: Recount): string[] {
+/**
+ * Every difference between ksmd's counters (global, and each guest's ksm_stat) and the recount.
+ * With ksmd's chain census, stable_node_chains/dups are checked in two steps instead of one: the
+ * published counters must equal ksmd's chains as they stand, and those chains less their stale dups
+ * (KSM pages gone, which the kernel prunes only when a stable-tree search meets the chain) must equal
+ * the KSM pages the page tables show. Without it the counters must equal the recount directly.
+ */
+export function recountDifferences(counters: Readonly<Record<string, number>>, r: Recount, chains?: ChainCensus): string[] {
   const out = [...r.problems];
-  for (const k of RECOUNTED) if (counters[k] !== r.counters[k]) out.push(`${k}: ksmd says ${counters[k]}, recount says ${r.counters[k]}`);
+  for (const k of RECOUNTED) {
+    if (chains && (k === 'stable_node_chains' || k === 'stable_node_dups')) continue;
+    if (counters[k] !== r.counters[k]) out.push(`${k}: ksmd says ${counters[k]}, recount says ${r.counters[k]}`);
+  }
+  if (chains) {
+    if (counters['stable_node_chains'] !== chains.chains || counters['stable_node_dups'] !== chains.dups) {
+      out.push(`stable_node_chains/dups: ksmd says ${counters['stable_node_chains']}/${counters['stable_node_dups']}, but its stable tree holds ${chains.chains}/${chains.dups}`);
+    }
+    if (chains.liveChains !== r.counters.stable_node_chains || chains.liveDups !== r.counters.stable_node_dups) {
+      out.push(`stable_node_chains/dups without stale dups: ksmd has ${chains.liveChains}/${chains.liveDups}, recount says ${r.counters.stable_node_chains}/${r.counters.stable_node_dups}`);
+    }
+  }
   for (const g of r.guests) {
     if (g.reported.rmapItems !== g.rmapItems) out.push(`guest ${g.pid} ksm_rmap_items: ${g.reported.rmapItems}, recount ${g.rmapItems}`);
     if (g.reported.mergingPages !== g.mergingPages) out.push(`guest ${g.pid} ksm_merging_pages: ${g.reported.mergingPages}, recount ${g.mergingPages}`);

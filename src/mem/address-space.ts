@@ -694,8 +694,13 @@ export class AddressSpace {
   private makeMergeable(m: Vma): void {
     if (m.flags & VM_MERGEABLE) return;
     m.flags |= VM_MERGEABLE;
+    this.markMergeable(m.start, m.end);
+  }
+
+  /** Set PTE_MERGEABLE on the present pages of [from, to) (ksmd may change a PTE meanwhile: retry). */
+  private markMergeable(from: number, to: number): void {
     const pt = this.pt;
-    for (let p = m.start; p < m.end; p++) {
+    for (let p = from; p < to; p++) {
       for (;;) {
         const pte = Atomics.load(pt, p);
         if (pte === 0 || (pte & PTE_MERGEABLE)) break;
@@ -726,6 +731,9 @@ export class AddressSpace {
           } catch (e) {
             if (!(e instanceof OutOfMemoryKill)) throw e;
             Atomics.store(ctl, CTL_HAZARD, HAZARD_NONE);
+            // As in the kernel, the failed call leaves the area VM_MERGEABLE: the pages it already
+            // unmerged stay private copies, but in a mergeable area again.
+            this.markMergeable(m.start, p);
             throw new ErrnoError('EAGAIN', syscall, 'not enough free memory to unmerge');
           }
           if (pte & PTE_KSM) this.mem.copyFrame(pte >>> PTE_FRAME_SHIFT, newFrame);

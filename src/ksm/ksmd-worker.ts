@@ -32,6 +32,9 @@ const state = KsmState.attach(data.ksm);
 let busyMs = 0;
 let batches = 0;
 const engine = new KsmEngine(memory, state, () => busyMs, data.engine ?? {});
+// The counters describe this ksmd from its first moment: a ksmd started after another died must not
+// leave the dead one's figures up until it happens to scan (it may have nothing to scan).
+engine.publish();
 let stopping = false;
 let stopped: () => void = () => {};
 const finished = new Promise<void>((r) => (stopped = r));
@@ -87,6 +90,7 @@ async function loop(): Promise<void> {
 const api = {
   addGuest(h: GuestSpaceHandles): void {
     engine.addGuest(h);
+    engine.publish(); // the guest's ksm_stat words too, even if ksmd never scans it
     state.wake();
   },
   guestExited(pid: number): void {

@@ -1,6 +1,10 @@
 // frame-allocator.ts — owns the per-NUMA-node free-frame bitmaps: lock-free allocation and freeing
 // from any number of workers at once.
 //
+// The bitmap is the only record of which frames are free: the free count is counted from it when
+// asked (a popcount over the node's words, microseconds even for GiB). A separate counter updated
+// after the bit would disagree with the bitmap for good if a worker were terminated between the two.
+//
 // Why a bitmap and not a free list: a bit is cleared by exactly one successful compare-and-exchange,
 // so two workers can never get the same frame, and there is no ABA problem (a Treiber stack in
 // 32-bit words would need a tag). A worker killed between allocating and mapping leaks at most that
@@ -13,7 +17,6 @@ export interface NodeRange {
 
 /** Per-node words in the node-state array, one 64-byte line per node so nodes don't share lines. */
 export const NODE_STATE_STRIDE = 16;
-const NS_FREE = 0; // free frames on this node
 const NS_HINT = 1; // word index where the last allocation succeeded
 const NS_ALLOC_FAILS = 2; // allocations refused for lack of frames
 
@@ -48,12 +51,10 @@ export class FrameAllocator {
     const a = new FrameAllocator(nodes, handles);
     nodes.forEach((r, node) => {
       for (let f = r.firstFrame; f < r.firstFrame + r.frameCount; f++) a.bits[f >>> 5] |= 1 << (f & 31);
-      a.state[node * NODE_STATE_STRIDE + NS_FREE] = r.frameCount;
       a.state[node * NODE_STATE_STRIDE + NS_HINT] = r.firstFrame >>> 5;
     });
     for (const f of reserved) {
       a.bits[f >>> 5] &= ~(1 << (f & 31));
-      a.state[a.nodeOf(f) * NODE_STATE_STRIDE + NS_FREE]--;
     }
     return a;
   }
@@ -72,7 +73,18 @@ export class FrameAllocator {
   }
 
   freeFrames(node: number): number {
-    return Atomics.load(this.state, node * NODE_STATE_STRIDE + NS_FREE);
+    const r = this.nodes[node];
+    if (!r) throw new RangeError(`no NUMA node ${node}`);
+    // Plain reads: a snapshot, as any count of a pool others allocate from concurrently is.
+    const bits = this.bits;
+    let n = 0;
+    for (let w = r.firstFrame >>> 5, end = (r.firstFrame + r.frameCount) >>> 5; w < end; w++) {
+      let x = bits[w]! >>> 0;
+      x -= (x >>> 1) & 0x55555555;
+      x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+      n += (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+    }
+    return n;
   }
 
   allocationFailures(node: number): number {
@@ -99,7 +111,6 @@ export class FrameAllocator {
         const frame = (w << 5) + bit;
         const seen = Atomics.compareExchange(bits, w, word, word & ~low);
         if (seen === word) {
-          Atomics.sub(this.state, st + NS_FREE, 1);
           Atomics.store(this.state, st + NS_HINT, w);
           return frame;
         }
@@ -117,7 +128,6 @@ export class FrameAllocator {
     const bit = 1 << (frame & 31);
     const old = Atomics.or(this.bits, frame >>> 5, bit);
     if (old & bit) throw new Error(`double free of frame ${frame}`);
-    Atomics.add(this.state, this.nodeOf(frame) * NODE_STATE_STRIDE + NS_FREE, 1);
   }
 
   isFree(frame: number): boolean {

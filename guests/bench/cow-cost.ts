@@ -3,7 +3,7 @@
 // one page of each pair (copy-on-write of a KSM page). Logs `BENCH write_ns_per_page` and
 // `BENCH cow_ns_per_page`. args: [index, count, rounds=3] (the median round is reported).
 import { MADV_MERGEABLE, MADV_UNMERGEABLE, type GuestSys } from '../../src/guest/index.ts';
-import { counter, mergingPages, waitUntil, type ScenarioMeta } from '../../src/fidelity/checkpoint.ts';
+import { counter, median, mergingPages, waitUntil, type ScenarioMeta } from '../../src/fidelity/checkpoint.ts';
 
 export const scenario: ScenarioMeta = {
   description: 'copy-on-write cost (ksm_tests -C): 2000 writes to unmerged pages, then to merged ones',
@@ -43,9 +43,4 @@ export default async function main(sys: GuestSys, args: string[]): Promise<numbe
   sys.log(`BENCH cow_ns_per_page ${median(cows)}`);
   sys.log(`NOTE rounds write ${writes.map((x) => x.toFixed(0)).join(' ')} cow ${cows.map((x) => x.toFixed(0)).join(' ')}`);
   return 0;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }

@@ -6,19 +6,13 @@
 // did. Logs `BENCH merge_mib_s` (median of the timed rounds), `BENCH merge_first_mib_s` (the warm-up
 // round alone) and `BENCH merge_rounds`. args: [index, count, sizeMiB=100, rounds=6]
 import { MADV_MERGEABLE, type GuestSys } from '../../src/guest/index.ts';
-import { counter, ksmStat, mergingPages, waitUntil, type ScenarioMeta } from '../../src/fidelity/checkpoint.ts';
+import { counter, ksmStat, median, mergingPages, waitUntil, type ScenarioMeta } from '../../src/fidelity/checkpoint.ts';
 
 export const scenario: ScenarioMeta = {
   description: 'merge speed (ksm_tests -P): identical pages, pages_to_scan 100000, sleep_millisecs 0',
   knobs: { pages_to_scan: '100000', sleep_millisecs: '0', run: '1' },
   timeoutMs: 300_000,
 };
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 export default async function main(sys: GuestSys, args: string[]): Promise<number> {
   const mib = Number(args[2] ?? 100);

@@ -1,7 +1,8 @@
 // checkpoint.ts — owns what a fidelity scenario (guests/fidelity/*.ts) uses to report what it saw:
 // `CHECK name value` log lines (compared between the emulator and the kernel), `NOTE name value`
 // lines (shown, never compared), and the small helpers every scenario needs on both backends:
-// counters, /proc/self/ksm_stat, waiting for ksmd, errnos, content hashes, a cross-guest signal.
+// counters, /proc/self/ksm_stat, waiting for ksmd, errnos, content hashes, a cross-guest signal, and
+// the median the bench guests (guests/bench/) report.
 
 import type { GuestSys } from '../guest/guest-sys.ts';
 import { isErrnoError } from '../mem/errno.ts';
@@ -105,6 +106,13 @@ export async function waitUntil(sys: GuestSys, cond: () => boolean, what: string
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sys.sleep(2);
   }
+}
+
+/** The median of a list of measurements (the mean of the two middle ones for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 // ───────────── errnos and contents ─────────────

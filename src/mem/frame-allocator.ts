@@ -2,7 +2,7 @@
 // from any number of workers at once.
 //
 // The bitmap is the only record of which frames are free: the free count is counted from it when
-// asked (a popcount over the node's words, microseconds even for GiB). A separate counter updated
+// asked (a popcount over the node's words: about 0.2 ms for 16 GiB). A separate counter updated
 // after the bit would disagree with the bitmap for good if a worker were terminated between the two.
 //
 // Why a bitmap and not a free list: a bit is cleared by exactly one successful compare-and-exchange,

@@ -4,12 +4,12 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg, release } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { linuxBackendAvailable } from '../backend/linux/availability.ts';
 import { runOnEmulator, runOnLinux, type BackendRun } from '../fidelity/backends.ts';
 import { loadScenario, type Scenario } from '../fidelity/scenarios.ts';
+import { projectPath } from '../platform/project-root.ts';
 
-export const BENCH_GUEST_DIR = fileURLToPath(new URL('../../guests/bench/', import.meta.url));
+export const BENCH_GUEST_DIR = projectPath('guests', 'bench') + '/';
 
 export const METRICS = ['merge_mib_s', 'merge_first_mib_s', 'scan_mib_s', 'cow_ns_per_page', 'write_ns_per_page'] as const;
 export type Metric = (typeof METRICS)[number];

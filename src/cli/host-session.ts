@@ -50,6 +50,8 @@ export async function runSession(options: SessionOptions, plans: readonly GuestP
         throw new Error(`--ksm ${key}=${value}: ${(e as Error).message}`);
       }
     }
+    // Every program compiles before the first guest starts: a syntax error stops the run with nothing half-started.
+    for (const plan of plans) host.prepare(plan.program);
     const handles = plans.flatMap((plan) => {
       const base = plan.program.replace(/^.*\//, '').replace(/\.[cm]?[jt]s$/, '');
       return Array.from({ length: plan.count }, (_, i) =>

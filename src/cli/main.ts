@@ -3,6 +3,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { DEFAULT_MEMORY_BYTES } from '../host/host.ts';
 import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
 import { addDensityCommand } from './density-command.ts';
@@ -13,8 +14,9 @@ import { addFidelityCommand } from './fidelity-command.ts';
 import { addStressCommand } from './stress-command.ts';
 import { parseCount, parseSize } from './parse-size.ts';
 import { runLinuxCommand } from './linux-run.ts';
+import { projectPath } from '../platform/project-root.ts';
 
-const GUESTS_DIR = new URL('../../guests/', import.meta.url);
+const GUESTS_DIR = pathToFileURL(projectPath('guests') + '/');
 
 interface HostFlags {
   guests: number;

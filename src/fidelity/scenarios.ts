@@ -3,10 +3,11 @@
 
 import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import type { ScenarioMeta } from './checkpoint.ts';
+import { projectPath } from '../platform/project-root.ts';
 
-export const SCENARIO_DIR = fileURLToPath(new URL('../../guests/fidelity/', import.meta.url));
+export const SCENARIO_DIR = projectPath('guests', 'fidelity') + '/';
 export const DEFAULT_SCENARIO_TIMEOUT_MS = 60_000;
 
 export interface Scenario {

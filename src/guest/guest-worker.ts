@@ -1,15 +1,15 @@
 // guest-worker.ts — owns the guest VM thread: attaches to shared memory, builds the guest's
-// GuestSys, runs the guest program, and reports how it ended.
+// GuestSys, runs the guest program, and reports how it ended. The host compiles this module and the
+// program into one file (platform/module-compiler.ts) whose entry calls startWith(program).
 
 import { workerData, type MessagePort } from 'node:worker_threads';
-import { pathToFileURL } from 'node:url';
 import { AddressSpace } from '../mem/address-space.ts';
 import { OutOfMemoryKill, isErrnoError } from '../mem/errno.ts';
 import type { GuestSpaceHandles } from '../mem/guest-control.ts';
 import { PhysicalMemory, type PhysicalMemoryHandles } from '../mem/physical-memory.ts';
 import { KsmState, type KsmStateHandles } from '../ksm/ksm-state.ts';
 import { KsmFiles } from '../ksm/sysfs.ts';
-import { exposeApi } from '../host/spawn-worker.ts';
+import { exposeApi } from '../platform/expose-api.ts';
 import { EmulatedSys } from './emulated-sys.ts';
 import type { GuestProgramModule } from './guest-sys.ts';
 
@@ -17,6 +17,7 @@ export interface GuestWorkerData {
   readonly memory: PhysicalMemoryHandles;
   readonly ksm: KsmStateHandles;
   readonly space: GuestSpaceHandles;
+  /** The program's path, for messages (the code itself is already in this thread's bundle). */
   readonly program: string;
   readonly args: readonly string[];
   readonly root: boolean;
@@ -27,29 +28,33 @@ export type GuestOutcome =
   | { kind: 'oom'; message: string }
   | { kind: 'error'; message: string; stack?: string; code?: string };
 
-const data = workerData as GuestWorkerData & { port: MessagePort };
-const memory = PhysicalMemory.attach(data.memory);
-const ksm = KsmState.attach(data.ksm);
-const space = new AddressSpace(data.space, memory, { addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d), ksmEntered: () => ksm.wake() });
-
-const api = {
-  async run(log: (line: string) => void): Promise<GuestOutcome> {
-    const sys = new EmulatedSys(space, new KsmFiles(ksm), data.root, (line) => void log(line));
-    try {
-      const mod = (await import(pathToFileURL(data.program).href)) as Partial<GuestProgramModule>;
-      if (typeof mod.default !== 'function') {
-        return { kind: 'error', message: `${data.program} has no default export main(sys, args)` };
+function guestApi(program: Partial<GuestProgramModule>, data: GuestWorkerData) {
+  const memory = PhysicalMemory.attach(data.memory);
+  const ksm = KsmState.attach(data.ksm);
+  const space = new AddressSpace(data.space, memory, { addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d), ksmEntered: () => ksm.wake() });
+  return {
+    async run(log: (line: string) => void): Promise<GuestOutcome> {
+      const sys = new EmulatedSys(space, new KsmFiles(ksm), data.root, (line) => void log(line));
+      try {
+        if (typeof program.default !== 'function') {
+          return { kind: 'error', message: `${data.program} has no default export main(sys, args)` };
+        }
+        const ret = await program.default(sys, [...data.args]);
+        const code = typeof ret === 'number' ? ret : 0;
+        return { kind: 'exit', code };
+      } catch (e) {
+        if (e instanceof OutOfMemoryKill) return { kind: 'oom', message: e.message };
+        const err = e as Error;
+        return { kind: 'error', message: err?.message ?? String(e), stack: err?.stack, code: isErrnoError(e) ? e.code : undefined };
       }
-      const ret = await mod.default(sys, [...data.args]);
-      const code = typeof ret === 'number' ? ret : 0;
-      return { kind: 'exit', code };
-    } catch (e) {
-      if (e instanceof OutOfMemoryKill) return { kind: 'oom', message: e.message };
-      const err = e as Error;
-      return { kind: 'error', message: err?.message ?? String(e), stack: err?.stack, code: isErrnoError(e) ? e.code : undefined };
-    }
-  },
-};
+    },
+  };
+}
 
-export type GuestWorkerApi = typeof api;
-exposeApi(api, data.port);
+export type GuestWorkerApi = ReturnType<typeof guestApi>;
+
+/** The thread's entry (called by the compiled bundle with the program's module namespace). */
+export function startWith(program: Partial<GuestProgramModule>): void {
+  const data = workerData as GuestWorkerData & { port: MessagePort };
+  exposeApi(guestApi(program, data), data.port);
+}

@@ -2,6 +2,7 @@
 // every guest worker from launch to teardown.
 
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as Comlink from 'comlink';
 import { AddressSpace, type AddressSpaceHooks } from '../mem/address-space.ts';
 import { PAGE_SIZE } from '../mem/constants.ts';
@@ -13,7 +14,9 @@ import { KsmState } from '../ksm/ksm-state.ts';
 import { KsmFiles, formatKsmStat, type Caller } from '../ksm/sysfs.ts';
 import type { GuestOutcome, GuestWorkerApi } from '../guest/guest-worker.ts';
 import { KsmdController } from './ksmd-controller.ts';
-import { spawnWorker, type SpawnedWorker } from './spawn-worker.ts';
+import { compileModule } from '../platform/module-compiler.ts';
+import { sourceOfModule } from '../platform/project-root.ts';
+import { spawnWorker, type SpawnedWorker } from '../platform/spawn-worker.ts';
 
 export const DEFAULT_MEMORY_BYTES = 2 ** 30;
 
@@ -75,7 +78,8 @@ export interface NodeMemory {
   readonly freeBytes: number;
 }
 
-const GUEST_ENTRY = new URL('../guest/guest-worker.ts', import.meta.url);
+// The guest thread's runtime, bundled with each program into the worker's one entry file.
+const GUEST_RUNTIME = sourceOfModule(fileURLToPath(new URL('../guest/guest-worker.ts', import.meta.url)));
 const FIRST_PID = 100;
 
 export class Host {
@@ -109,7 +113,15 @@ export class Host {
     return new Host(options, memory, ksm, ksmd);
   }
 
-  /** Launch one guest running `program` (a .ts or .js file). */
+  /**
+   * Compile `program` for guest threads now (cached), so that a batch can report a broken program
+   * (ModuleCompileError: file:line:col) before it starts any guest.
+   */
+  prepare(program: string): void {
+    compileModule(resolve(program), { runtime: GUEST_RUNTIME });
+  }
+
+  /** Launch one guest running `program` (a .ts, .mts, .js or .mjs file anywhere on disk). */
   launch(program: string, options: LaunchOptions = {}): GuestHandle {
     if (this.closed) throw new Error('host is shut down');
     const pid = this.nextPid++;
@@ -119,8 +131,10 @@ export class Host {
     this.launched++;
     const name = options.name ?? `guest${pid}`;
     const path = resolve(program);
+    // Compiled once per program (cached): a syntax error is reported here, before any thread starts.
+    const compiled = compileModule(path, { runtime: GUEST_RUNTIME });
     const handles = createGuestSpaceHandles(pid, node, this.vaPages);
-    const w: SpawnedWorker<GuestWorkerApi> = spawnWorker<GuestWorkerApi>(GUEST_ENTRY, {
+    const w: SpawnedWorker<GuestWorkerApi> = spawnWorker<GuestWorkerApi>(compiled, {
       memory: this.memory.handles,
       ksm: this.ksm.handles,
       space: handles,

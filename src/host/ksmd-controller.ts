@@ -5,7 +5,7 @@ import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import { KC_KSMD_ALIVE, type KsmState } from '../ksm/ksm-state.ts';
 import type { KsmEngineOptions } from '../ksm/ksm-engine.ts';
 import type { KsmdStats, KsmdWorkerApi } from '../ksm/ksmd-worker.ts';
-import { spawnWorker, type SpawnedWorker } from './spawn-worker.ts';
+import { spawnWorker, type SpawnedWorker } from '../platform/spawn-worker.ts';
 
 const KSMD_ENTRY = new URL('../ksm/ksmd-worker.ts', import.meta.url);
 

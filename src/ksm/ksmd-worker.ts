@@ -4,7 +4,7 @@
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { PhysicalMemory, type PhysicalMemoryHandles } from '../mem/physical-memory.ts';
 import type { GuestSpaceHandles } from '../mem/guest-control.ts';
-import { exposeApi } from '../host/spawn-worker.ts';
+import { exposeApi } from '../platform/expose-api.ts';
 import { KsmEngine, type ChainCensus, type EngineEvents, type KsmEngineOptions } from './ksm-engine.ts';
 import { warmUpEngine } from './ksmd-warmup.ts';
 import { KC_KSMD_ALIVE, KC_WAKE, KsmState, type KsmStateHandles } from './ksm-state.ts';

@@ -20,7 +20,7 @@ import {
 } from './constants.ts';
 import { ErrnoError, OutOfMemoryKill } from './errno.ts';
 import {
-  CTL_HAZARD, CTL_INFLIGHT_FRAME, CTL_INFLIGHT_NEXT, CTL_INFLIGHT_OLD, CTL_INFLIGHT_VPAGE, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_STATE, GUEST_EXITED, HAZARD_NONE,
+  CTL_HAZARD, CTL_INFLIGHT_FRAME, CTL_INFLIGHT_NEXT, CTL_INFLIGHT_OLD, CTL_INFLIGHT_VPAGE, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_STATE, CTL_VA_HIGH, GUEST_EXITED, HAZARD_NONE,
   MAX_VMAS, VM_HUGEPAGE, VM_MERGEABLE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, recoverVmaTable, type GuestSpaceHandles,
 } from './guest-control.ts';
 import { META_WORDS, type PhysicalMemory } from './physical-memory.ts';
@@ -99,6 +99,7 @@ export class AddressSpace {
     let vmFlags = prot | (type === MAP_SHARED ? VM_SHARED : 0);
     // PR_SET_MEMORY_MERGE makes every compatible new mapping mergeable (ksm_add_vma).
     if (Atomics.load(this.ctl, CTL_MERGE_ANY) && !(vmFlags & VM_SHARED)) vmFlags |= VM_MERGEABLE;
+    if (start + pages > Atomics.load(this.ctl, CTL_VA_HIGH)) Atomics.store(this.ctl, CTL_VA_HIGH, start + pages);
     this.vmas.insert({ start, end: start + pages, flags: vmFlags, node: -1 });
     this.vmas.publish();
     if (flags & MAP_POPULATE) {
@@ -331,13 +332,13 @@ export class AddressSpace {
   static reclaim(handles: GuestSpaceHandles, memory: PhysicalMemory, hooks?: AddressSpaceHooks): void {
     const space = new AddressSpace(handles, memory, hooks);
     // The thread may have been terminated anywhere: inside publish() (seqlock odd, table torn) or
-    // inside munmap (pages released in part). Close the table, then sweep the whole page table
-    // rather than trusting the VMAs to cover every present page.
+    // inside munmap (pages released in part). Close the table, then sweep the page table up to the
+    // high-water mark (CTL_VA_HIGH) rather than trusting the VMAs to cover every present page.
     recoverVmaTable(space.ctl, new Int32Array(handles.vmaTable), space.vaPages);
     space.vmas.loadFromShared();
     space.reclaimInflight();
     Atomics.store(space.ctl, CTL_HAZARD, HAZARD_NONE);
-    space.releaseRange(0, space.vaPages);
+    space.releaseRange(0, Math.min(space.vaPages, Atomics.load(space.ctl, CTL_VA_HIGH)));
     space.teardown();
   }
 

@@ -17,6 +17,10 @@ export const CTL_INFLIGHT_VPAGE = 26; // the page being faulted or released
 export const CTL_INFLIGHT_FRAME = 27; // a frame allocated for it and not yet in its PTE, or -1
 export const CTL_INFLIGHT_OLD = 28; // the PTE value being swung away (its reference not yet dropped), or 0
 export const CTL_INFLIGHT_NEXT = 29; // the PTE value it is being swung to
+// One past the highest virtual page any VMA ever covered (only grows). Stored before the VMA is
+// inserted, so every PTE that can exist lies below it: a dead guest's sweep stops there instead of
+// walking the whole address space (that walk was most of what a short-lived guest cost the host).
+export const CTL_VA_HIGH = 31;
 export const CTL_WORDS = 32;
 
 export const GUEST_RUNNING = 0;

@@ -16,8 +16,9 @@ import {
 } from './control-page.ts';
 import { Prng, mixSeed } from './prng.ts';
 import { recountHost, repairAfterKsmdDeath, type RepairResult } from './recount.ts';
+import { projectPath } from '../platform/project-root.ts';
 
-const GUEST_PROGRAM = new URL('../../guests/stress/stress-guest.ts', import.meta.url).pathname;
+const GUEST_PROGRAM = projectPath('guests', 'stress', 'stress-guest.ts');
 
 export interface StressOptions {
   readonly guests: number;

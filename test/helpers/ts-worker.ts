@@ -1,14 +1,13 @@
-// ts-worker.ts — start a TypeScript fixture worker (through the host's tsx boot shim) and collect its result.
+// ts-worker.ts — start a fixture worker (compiled to plain JavaScript by the host's module compiler,
+// like every worker of ksmsim) and collect its result.
 
 import { Worker } from 'node:worker_threads';
-
-const BOOT = new URL('../../src/host/worker-boot.mjs', import.meta.url);
+import { workerModule } from '../../src/platform/worker-module.ts';
 
 /** Start `entry` (a .ts module URL) in a real worker thread; `data` arrives as workerData. */
 export function startTsWorker(entry: URL, data: object): Worker {
-  return new Worker(BOOT, { workerData: { ...data, __entry: entry.href } });
+  return new Worker(workerModule(entry), { workerData: data, execArgv: [] });
 }
-
 /** The first message the worker posts; rejects if it errors or exits first, or after `timeoutMs`. */
 export function firstMessage<T>(w: Worker, timeoutMs: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {

@@ -2,8 +2,8 @@
 // errors, and Node's fs errors, into ErrnoError.
 
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { ERRNO, ErrnoError, type ErrnoCode } from '../../mem/errno.ts';
+import { projectPath } from '../../platform/project-root.ts';
 
 /** What native/src/ksmsim_linux.c exports. Addresses are JS numbers (user addresses are < 2^47). */
 export interface LinuxAddon {
@@ -20,7 +20,7 @@ export interface LinuxAddon {
   detach(buffer: ArrayBuffer): void;
 }
 
-export const ADDON_PATH = fileURLToPath(new URL('../../../native/build/Release/ksmsim_linux.node', import.meta.url));
+export const ADDON_PATH = projectPath('native', 'build', 'Release', 'ksmsim_linux.node');
 
 export type AddonLoad = { ok: true; addon: LinuxAddon } | { ok: false; reason: string };
 

@@ -4,6 +4,8 @@
 export interface LinuxGuestConfig {
   /** Absolute path of the guest program. */
   readonly program: string;
+  /** The program compiled by the parent (platform/module-compiler.ts): plain JavaScript. */
+  readonly programUrl: string;
   readonly args: readonly string[];
   readonly root: boolean;
   readonly node: number;

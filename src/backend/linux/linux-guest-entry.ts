@@ -1,8 +1,7 @@
 // linux-guest-entry.ts — owns the child process of one linux-backend guest: builds its LinuxSys,
 // runs the program's main(sys, args), and reports log lines and the outcome to the parent over IPC.
-// Started by run-linux-guest.ts as `node --import tsx linux-guest-entry.ts CONFIG_JSON`.
+// Started by run-linux-guest.ts as `node dist/src/backend/linux/linux-guest-entry.js CONFIG_JSON`.
 
-import { pathToFileURL } from 'node:url';
 import { isErrnoError } from '../../mem/errno.ts';
 import type { GuestProgramModule } from '../../guest/guest-sys.ts';
 import { loadLinuxAddon } from './addon.ts';
@@ -39,7 +38,7 @@ async function main(): Promise<GuestOutcomeMessage> {
   const load = loadLinuxAddon();
   if (!load.ok) return { type: 'error', message: load.reason };
   const sys = new LinuxSys({ addon: load.addon, root: config.root, node: config.node, logLine: (line) => send({ type: 'log', line }) });
-  const mod = (await import(pathToFileURL(config.program).href)) as Partial<GuestProgramModule>;
+  const mod = (await import(config.programUrl)) as Partial<GuestProgramModule>;
   if (typeof mod.default !== 'function') return { type: 'error', message: `${config.program} has no default export main(sys, args)` };
   const ret = await mod.default(sys, [...config.args]);
   return { type: 'exit', code: typeof ret === 'number' ? ret : 0 };

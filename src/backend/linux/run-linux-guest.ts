@@ -1,17 +1,18 @@
 // run-linux-guest.ts — owns running guest programs against the real kernel: each guest is a child
-// Node process (linux-guest-entry.ts under tsx); the guests of one run share one knob guard (lock +
-// snapshot of /sys/kernel/mm/ksm) held here in the parent.
+// Node process running the compiled linux-guest-entry (plain JavaScript, no loader) and the program
+// compiled once by the parent; the guests of one run share one knob guard (lock + snapshot of
+// /sys/kernel/mm/ksm) held here in the parent.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { basename, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { compileModule, type CompiledModule } from '../../platform/module-compiler.ts';
+import { workerModule } from '../../platform/worker-module.ts';
 import { isGuestMessage, type GuestOutcomeMessage, type LinuxGuestConfig } from './guest-messages.ts';
 import { withKnobGuard, type KnobGuardOptions } from './knob-guard.ts';
 
-const ENTRY = fileURLToPath(new URL('./linux-guest-entry.ts', import.meta.url));
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const ENTRY = new URL('./linux-guest-entry.ts', import.meta.url);
 
 export interface LinuxGuestSpec {
   /** A .ts or .js guest program (default export main(sys, args)). */
@@ -60,9 +61,17 @@ export interface LinuxGuestProcess {
 export function startLinuxGuest(spec: LinuxGuestSpec, options: LinuxGuestOptions = {}): LinuxGuestProcess {
   const program = resolve(spec.program);
   const name = spec.name ?? basename(program).replace(/\.[cm]?[jt]s$/, '');
-  const config: LinuxGuestConfig = { program, args: [...(spec.args ?? [])], root: spec.root ?? false, node: spec.node ?? 0 };
   const started = performance.now();
-  const child = fork(ENTRY, [JSON.stringify(config)], { execArgv: ['--import', TSX_LOADER], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let compiled: CompiledModule;
+  try {
+    compiled = compileModule(program);
+  } catch (e) {
+    // No process to start: the run reports the program's error as this guest's outcome.
+    const error = (e as Error).message;
+    return { name, pid: -1, done: Promise.resolve({ name, program, pid: -1, exitCode: 1, logs: [], error, seconds: 0 }), kill: () => {} };
+  }
+  const config: LinuxGuestConfig = { program, programUrl: compiled.url.href, args: [...(spec.args ?? [])], root: spec.root ?? false, node: spec.node ?? 0 };
+  const child = fork(fileURLToPath(workerModule(ENTRY)), [JSON.stringify(config)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const done = supervise(child, name, program, started, options);
   return { name, pid: child.pid ?? -1, done, kill: () => void child.kill('SIGKILL') };
 }

@@ -4,6 +4,7 @@
 
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import { workerModule } from '../../platform/worker-module.ts';
 import type { ExploreOptions, ExploreResult } from './explore.ts';
 
 const WORKER = new URL('./sim-worker.ts', import.meta.url);
@@ -21,11 +22,11 @@ export async function exploreInParallel(o: ParallelExploreOptions): Promise<Expl
   const chunks = Math.min(o.interleavings, jobs * 8);
   const per = Math.ceil(o.interleavings / chunks);
   const pool = new Piscina({
-    filename: WORKER.href,
+    filename: workerModule(WORKER).href,
     minThreads: jobs,
     maxThreads: jobs,
-    // The pool's threads load TypeScript through tsx, like every other worker of ksmsim.
-    execArgv: ['--import', 'tsx'],
+    // Plain JavaScript, like every other worker of ksmsim: no loader from the parent's command line.
+    execArgv: [],
   });
   const started = performance.now();
   let done = 0;

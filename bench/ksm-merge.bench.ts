@@ -1,4 +1,4 @@
-// ksm-merge.bench.ts — issue 3: how fast the emulated ksmd merges, what copy-on-write costs, and how
+// ksm-merge.bench.ts — how fast the emulated ksmd merges, what copy-on-write costs, and how
 // fast it scans, each beside a reference measured in the same run.
 //
 //  (a) merge speed, measured like the kernel's `ksm_tests -P`: N MiB of identical pages in one guest,
@@ -42,7 +42,7 @@ export const SUITE = 'ksm-merge';
  * medians of 5 and 3 runs on 2026-11-23 (1119–1312 and 1201–1309 MiB/s), Linux 6.18.44. An earlier
  * session measured 755 and 857 MiB/s on a machine of the same kind; the faster figures are the
  * yardstick now. (Polling full_scans without sleeping, as ksm_tests does, slowed the kernel to about
- * 105 MiB/s on these 2-vCPU machines: see notes/kernel-ksm.md.) `ksmsim bench --vs-linux` measures
+ * 105 MiB/s on these 2-vCPU machines: see docs/benchmarks.md.) `ksmsim bench --vs-linux` measures
  * the kernel in the same run.
  */
 export const KERNEL_MERGE_MIBS = [

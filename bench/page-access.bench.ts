@@ -1,4 +1,4 @@
-// page-access.bench.ts — issue 2: guest read/write throughput through the page table
+// page-access.bench.ts — guest read/write throughput through the page table
 // (AddressSpace.write / readInto on present, writable pages, on this thread) beside a raw copy of
 // the same size into a SharedArrayBuffer, in the same run, for 4 KiB, 64 B and 8 B accesses.
 //

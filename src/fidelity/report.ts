@@ -30,7 +30,7 @@ export function fidelityTable(results: readonly FidelityResult[]): string[] {
   return out;
 }
 
-/** The same as a Markdown table (for the README). */
+/** The same as a Markdown table (for docs/fidelity.md). */
 export function fidelityMarkdown(results: readonly FidelityResult[]): string[] {
   const esc = (s: string): string => s.replace(/\|/g, '\\|');
   const out = ['| scenario | checkpoints | result | differences |', '|---|---:|---|---|'];

@@ -1,4 +1,4 @@
-// guest-sys.ts — owns the public guest program contract (DESIGN §3): the GuestSys interface and the
+// guest-sys.ts — owns the public guest program contract (docs/architecture.md): the GuestSys interface and the
 // shape of a guest program module.
 
 export interface GuestSys {

@@ -197,7 +197,7 @@ export class Host {
 
   /**
    * Kill the ksmd thread wherever it is, run `whileDead` (a repair, with guests stopped by the
-   * caller), then start a new ksmd that knows every running guest (fault injection, issue 5).
+   * caller), then start a new ksmd that knows every running guest (fault injection: docs/stress.md).
    */
   async restartKsmd(whileDead: () => void | Promise<void> = () => {}): Promise<void> {
     if (!this.ksmd) throw new Error('this host runs without ksmd');

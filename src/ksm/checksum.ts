@@ -2,7 +2,7 @@
 //
 // The kernel uses xxhash truncated to 32 bits. Here a SIMD multiply-rotate hash (checksum.wat)
 // runs in WebAssembly over the bank's own shared memory: no copy, 0.45 µs per page that is not in
-// cache against 0.65–0.9 for the best plain-JS hash (notes/node-workers.md had found WebAssembly no
+// cache against 0.65–0.9 for the best plain-JS hash (an earlier measurement had found WebAssembly no
 // faster only because each page was copied into the module's memory first). It is good enough,
 // since every match is confirmed by a full 4 KiB compare before any merge.
 

@@ -57,7 +57,7 @@ export interface EngineEvents {
 }
 
 /**
- * TEST ONLY — a deliberately broken protocol, so tests can prove the stress checkers fail (issue 5).
+ * TEST ONLY — a deliberately broken protocol, so tests can prove the stress checkers fail (docs/stress.md).
  * 'no-recompare': replace the PTE straight from the value seen when the pages were first compared:
  *   no write-protect, no wait for the guest to leave the page, no compare after it.
  * 'free-without-hazard': free the replaced frame at once, without checking the guest's hazard word.

@@ -2,7 +2,7 @@
 // copy-on-write, and the syscalls that change them (mmap, munmap, mprotect, mbind, madvise, prctl).
 //
 // Runs on the guest's own thread (and on the host's, to tear a dead guest down). ksmd changes the
-// same page table concurrently; the rules that keep that safe (DESIGN §2):
+// same page table concurrently; the rules that keep that safe (docs/protocol.md):
 //  - every PTE change is a compare-and-exchange (or an exchange) on the exact old value;
 //  - whoever takes a frame out of a PTE owns that reference: it frees a private frame, or drops a
 //    KSM frame's mapcount;

@@ -1,4 +1,4 @@
-// run-command.test.ts — `ksmsim run` as DESIGN §4 specifies it: flags, sizes, knob errors, exit status, JSON.
+// run-command.test.ts — `ksmsim run` as docs/architecture.md#command-line specifies it: flags, sizes, knob errors, exit status, JSON.
 import { expect } from 'chai';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,8 +1,8 @@
 // recount.ts — every KSM counter recounted from scratch from the page tables, plus the frame
-// accounting and the per-frame invariants (DESIGN §2 invariant 4: "counters stay equal to a recount
+// accounting and the per-frame invariants (docs/protocol.md#invariants, invariant 4: "counters stay equal to a recount
 // from scratch"). Reads only shared memory: host.memory and each live guest's GuestSpaceHandles.
 //
-// What the recount means (kernel semantics in /work/shared/notes/kernel-ksm.md):
+// What the recount means (kernel semantics in docs/kernel-ksm.md):
 //  - pages_shared      distinct KSM frames mapped by some live guest
 //  - pages_sharing     Σ over KSM frames of (mappers − 1)
 //  - ksm_zero_pages    PTEs that map the zero page because ksmd put it there (KSM_ZERO)

@@ -1,4 +1,4 @@
-// concurrency.test.ts — the merge protocol under real concurrency (DESIGN §2): four guest workers keep
+// concurrency.test.ts — the merge protocol under real concurrency (docs/protocol.md): four guest workers keep
 // rewriting their pages with a handful of shared contents (seeded choices) while ksmd scans flat out
 // (sleep_millisecs 0, a large pages_to_scan). Every guest checks each write by reading it back and
 // each read against its shadow copy. Merges and copy-on-writes must both happen thousands of times,

@@ -1,7 +1,7 @@
 // merge-lifecycle.test.ts — how merged pages live and die: how many visits a merge takes, guests that
 // exit or are killed while merged, MADV_DONTNEED and munmap of KSM pages, chains that shrink and
 // collapse, and KSM zero pages under run=2. Semantics from mm/ksm.c as summarised in
-// /work/shared/notes/kernel-ksm.md; every test ends with the counters equal to a recount.
+// docs/kernel-ksm.md; every test ends with the counters equal to a recount.
 import { expect } from 'chai';
 import { MADV_DONTNEED, MADV_MERGEABLE, MADV_UNMERGEABLE } from '../../src/mem/constants.ts';
 import { KsmHarness, SELFTEST_KNOBS, type ScriptedGuest } from '../helpers/ksm-harness.ts';

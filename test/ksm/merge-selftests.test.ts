@@ -1,5 +1,5 @@
 // merge-selftests.test.ts — what ksmd must show, mirroring the kernel's selftests (ksm_tests.c,
-// ksm_functional_tests.c) and the figures measured on Linux 6.18 (/work/shared/notes/kernel-ksm.md).
+// ksm_functional_tests.c) and the figures measured on Linux 6.18 (docs/kernel-ksm.md).
 // Every test sets memory up with ksmd stopped, starts it (run=1), waits for two full scans, checks
 // the counters, has the guests verify every byte they wrote, and ends with the counters equal to a
 // recount from the page tables after a quiet full scan.

@@ -1,5 +1,5 @@
 // sysfs-rules.test.ts — the errnos and knob rules of /sys/kernel/mm/ksm (ksm.rst, mm/ksm.c, and the
-// figures measured on Linux 6.18 in /work/shared/notes/kernel-ksm.md), against a running ksmd with
+// figures measured on Linux 6.18 in docs/kernel-ksm.md), against a running ksmd with
 // merged pages where the rule depends on them. Tests that merge end with the counters equal to a
 // recount from the page tables.
 import { expect } from 'chai';

@@ -1,6 +1,6 @@
 // simulation.test.ts — the deterministic simulation of the merge protocol (src/stress/sim): seeded
 // interleavings at the granularity of single Atomics operations, invariants 1–5 after every step.
-// Bounded by interleaving counts, not by time; the long run (a million interleavings) is in the README.
+// Bounded by interleaving counts, not by time; the long run (a million interleavings) is in docs/stress.md.
 import { expect } from 'chai';
 import { KILL_GUEST, explore, replaySchedule, runInterleaving } from '../../src/stress/sim/explore.ts';
 

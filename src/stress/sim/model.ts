@@ -1,4 +1,4 @@
-// model.ts — owns the deterministic model of the merge protocol (DESIGN §2): guests and ksmd as
+// model.ts — owns the deterministic model of the merge protocol (docs/protocol.md): guests and ksmd as
 // generator state machines over one small shared memory, each `yield` one shared-memory operation
 // (an Atomics load, store, exchange, compare-and-exchange or add on a PTE, a hazard word, a mapcount
 // or a frame tag; a frame access; an allocator step). A scheduler (explore.ts) picks which actor

@@ -14,6 +14,7 @@ import { KsmState } from '../ksm/ksm-state.ts';
 import { KsmFiles, formatKsmStat, type Caller } from '../ksm/sysfs.ts';
 import type { GuestOutcome, GuestWorkerApi } from '../guest/guest-worker.ts';
 import { KsmdController } from './ksmd-controller.ts';
+import { collectGarbage } from '../platform/collect-garbage.ts';
 import { compileModule } from '../platform/module-compiler.ts';
 import { sourceOfModule } from '../platform/project-root.ts';
 import { spawnWorker, type SpawnedWorker } from '../platform/spawn-worker.ts';
@@ -92,6 +93,8 @@ export class Host {
   private readonly hooks: AddressSpaceHooks;
   private readonly running = new Map<number, GuestHandle>();
   private nextPid = FIRST_PID;
+  /** A host was shut down since the last start: its banks may still hold memory until a collection. */
+  private static retired = false;
   private launched = 0;
   private closed = false;
 
@@ -107,6 +110,11 @@ export class Host {
   }
 
   static async start(options: HostOptions = {}): Promise<Host> {
+    // The frames of a host shut down before this one go back to the OS only when V8 collects its banks.
+    if (Host.retired) {
+      Host.retired = false;
+      collectGarbage();
+    }
     const memory = PhysicalMemory.create({ bytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES, numaNodes: options.numaNodes ?? 1, swapBytes: options.swapBytes });
     const ksm = KsmState.create();
     const ksmd = options.ksmd === false ? undefined : await KsmdController.start(memory, ksm, options.ksmdOptions);
@@ -210,6 +218,7 @@ export class Host {
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    Host.retired = true;
     const guests = [...this.running.values()];
     await Promise.all(guests.map((g) => g.kill()));
     await Promise.allSettled(guests.map((g) => g.done));

@@ -10,15 +10,14 @@
 import { buildSync } from 'esbuild';
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-export const SRC = join(ROOT, 'src');
-export const DIST = join(ROOT, 'dist');
-const STAMP = join(DIST, 'build-stamp.json');
+
+const stampOf = (root) => join(root, 'dist', 'build-stamp.json');
 
 /** Every .ts file under src/, relative to the root, sorted; with the newest mtime among them. */
-function listSources() {
+function listSources(root) {
   const files = [];
   let newest = 0;
   const walk = (dir) => {
@@ -26,25 +25,25 @@ function listSources() {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
       else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) {
-        files.push(relative(ROOT, p));
+        files.push(relative(root, p));
         newest = Math.max(newest, statSync(p).mtimeMs);
       }
     }
   };
-  walk(SRC);
+  walk(join(root, 'src'));
   files.sort();
   return { files, newest };
 }
 
 /** Why dist/ does not match src/ (a file added, removed or edited since the last build), or undefined. */
-export function staleReason() {
+export function staleReason(root = ROOT) {
   let stamp;
   try {
-    stamp = JSON.parse(readFileSync(STAMP, 'utf8'));
+    stamp = JSON.parse(readFileSync(stampOf(root), 'utf8'));
   } catch {
     return 'dist/ has not been built';
   }
-  const { files, newest } = listSources();
+  const { files, newest } = listSources(root);
   if (stamp.files.join('\n') !== files.join('\n')) return 'files were added to or removed from src/';
   // mtimes, not hashes: a check on every command must cost well under a millisecond per file.
   if (newest > stamp.newest) return 'src/ was edited';
@@ -55,13 +54,13 @@ export function staleReason() {
 const RELATIVE_TS = /((?:\bfrom|\bimport)\s*\(?\s*)"(\.\.?\/[^"]*?)\.([mc]?)ts"/g;
 
 /** Compile src/ to dist/src/ (about 0.3 s); returns the number of files written. */
-export function build() {
-  const { files, newest } = listSources();
-  rmSync(join(DIST, 'src'), { recursive: true, force: true });
+export function build(root = ROOT) {
+  const { files, newest } = listSources(root);
+  rmSync(join(root, 'dist', 'src'), { recursive: true, force: true });
   const result = buildSync({
-    entryPoints: files.map((f) => join(ROOT, f)),
-    outbase: ROOT,
-    outdir: DIST,
+    entryPoints: files.map((f) => join(root, f)),
+    outbase: root,
+    outdir: join(root, 'dist'),
     bundle: false,
     platform: 'node',
     format: 'esm',
@@ -73,28 +72,19 @@ export function build() {
     mkdirSync(dirname(out.path), { recursive: true });
     writeFileSync(out.path, out.text.replace(RELATIVE_TS, (_, lead, spec, m) => `${lead}"${spec}.${m}js"`));
   }
-  writeFileSync(STAMP, JSON.stringify({ files, newest, builtAt: new Date().toISOString() }, null, 1));
+  writeFileSync(stampOf(root), JSON.stringify({ files, newest, builtAt: new Date().toISOString() }, null, 1));
   return result.outputFiles.length;
 }
 
 /** Build if dist/ is missing or stale, telling stderr why (a stale build is never used silently). */
-export function ensureBuilt() {
-  const why = staleReason();
+export function ensureBuilt(root = ROOT) {
+  const why = staleReason(root);
   if (!why) return false;
   const t0 = performance.now();
-  const n = build();
+  const n = build(root);
   process.stderr.write(`ksmsim: ${why}: rebuilt dist/ (${n} files, ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
   return true;
 }
-
-/** The compiled module of a source file: src/a/b.ts → dist/src/a/b.js (a URL or a path in, the same out). */
-export function compiledPath(sourcePath) {
-  const rel = relative(ROOT, sourcePath);
-  if (rel.startsWith('..') || !rel.startsWith('src')) throw new Error(`${sourcePath} is not a source file of ksmsim`);
-  return join(DIST, rel.replace(/\.([mc]?)ts$/, '.$1js'));
-}
-
-export const compiledUrl = (sourceUrl) => pathToFileURL(compiledPath(fileURLToPath(sourceUrl)));
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const t0 = performance.now();

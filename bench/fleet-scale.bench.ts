@@ -1,0 +1,138 @@
+// fleet-scale.bench.ts — what a guest costs and whether a big fleet converges like a small one:
+// (1) boot CPU time and resident memory per guest for 1, 64 and 512 hold-guests (the hello guest,
+//     kept alive until all are up), beside a bare Node worker booted the same way in the same run
+//     (the yardstick: a guest should cost about what a bare worker costs);
+// (2) the convergence time of os-image:128:size=32MiB divided by that of os-image:8:size=512MiB on an
+//     8 GiB host (the same 4 GiB of guest memory in 16× more threads).
+//
+// Every measurement is a fresh process running compiled JavaScript (bench/fixtures/fleet-boot.ts,
+// bin/ksmsim density), timed by tinybench; per-guest figures subtract the same process booting none.
+// CPU is process CPU time (all threads), so other load on the shared machine inflates wall time
+// more than it does these. Goals (issue 10): <= 25 ms CPU and <= 12 MB RSS per guest, ratio about 1.
+// Reported, never asserted.
+//
+// Run alone: node --import tsx bench/fleet-scale.bench.ts [--quick]
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Bench } from 'tinybench';
+import { compileModule } from '../src/platform/module-compiler.ts';
+import { isMain, printTable, quickMode, sig, statsOf, writeResults } from './lib/harness.ts';
+
+export const SUITE = 'fleet-scale';
+export const GOAL_BOOT_CPU_MS = 25;
+export const GOAL_RSS_MB = 12;
+/** "About as fast": the 128-guest fleet converges within 1.5× the 8-guest fleet's time. */
+export const GOAL_CONVERGE_RATIO = 1.5;
+
+const run = promisify(execFile);
+const KSMSIM = fileURLToPath(new URL('../bin/ksmsim', import.meta.url));
+const BOOT = fileURLToPath(new URL('./fixtures/fleet-boot.ts', import.meta.url));
+
+interface Boot {
+  wallMs: number;
+  cpuMs: number;
+  rssBytes: number;
+}
+
+async function boot(mode: 'guest' | 'bare', n: number, memoryBytes: number): Promise<Boot> {
+  const script = fileURLToPath(compileModule(BOOT).url);
+  const { stdout } = await run(process.execPath, [script, mode, String(n), String(memoryBytes)], { maxBuffer: 1 << 24 });
+  return JSON.parse(stdout.trim().split('\n').pop()!) as Boot;
+}
+
+const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export interface BootRow {
+  guests: number;
+  kind: 'guest' | 'bare worker';
+  'boot CPU ms/guest': number;
+  'RSS MB/guest': number;
+  'wall to all up ms': number;
+}
+
+export interface ConvergeRow {
+  fleet: string;
+  'fleet up s': number;
+  'converge s': number;
+  'saved GiB': number;
+  'ksmd CPU s': number;
+}
+
+async function density(fleet: string, memory: string): Promise<ConvergeRow> {
+  const json = join(mkdtempSync(join(tmpdir(), 'ksmsim-bench-')), 'd.json');
+  await run(process.execPath, [KSMSIM, 'density', '--fleet', fleet, '--memory', memory, '--json', json, '--quiet'], { maxBuffer: 1 << 26 }).catch(async (e: Error) => {
+    // --quiet arrived with the honest-output work; an older CLI without it still writes the JSON.
+    if (!/unknown option '--quiet'/.test(String((e as { stderr?: string }).stderr))) throw e;
+    await run(process.execPath, [KSMSIM, 'density', '--fleet', fleet, '--memory', memory, '--json', json], { maxBuffer: 1 << 26 });
+  });
+  const r = JSON.parse(readFileSync(json, 'utf8')) as Record<string, number>;
+  return {
+    fleet,
+    'fleet up s': sig(r.fleet_up_seconds!, 3),
+    'converge s': sig(r.converge_seconds!, 3),
+    'saved GiB': sig(r.saved_bytes! / 2 ** 30, 3),
+    'ksmd CPU s': sig((r.ksmd_cpu_seconds ?? r.ksmd_thread_cpu_seconds)!, 3),
+  };
+}
+
+export async function run_(options: { quick?: boolean } = {}) {
+  const quick = options.quick ?? false;
+  const counts = quick ? [1, 16] : [1, 64, 512];
+  const memoryBytes = 2 ** 30;
+  const iterations = quick ? 1 : 3;
+  const samples = new Map<string, Boot[]>();
+  const bench = new Bench({ name: SUITE, iterations, time: 0, warmup: false });
+  for (const n of [0, ...counts]) {
+    for (const mode of ['bare', 'guest'] as const) {
+      const name = `${mode} x${n}`;
+      samples.set(name, []);
+      bench.add(name, async () => {
+        samples.get(name)!.push(await boot(mode, n, memoryBytes));
+      });
+    }
+  }
+  await bench.run();
+  const med = (name: string, f: (b: Boot) => number): number => median(samples.get(name)!.map(f));
+  const rows: BootRow[] = [];
+  for (const n of counts) {
+    for (const mode of ['guest', 'bare'] as const) {
+      const name = `${mode} x${n}`;
+      const base = `${mode} x0`;
+      rows.push({
+        guests: n,
+        kind: mode === 'guest' ? 'guest' : 'bare worker',
+        'boot CPU ms/guest': sig((med(name, (b) => b.cpuMs) - med(base, (b) => b.cpuMs)) / n, 3),
+        'RSS MB/guest': sig((med(name, (b) => b.rssBytes) - med(base, (b) => b.rssBytes)) / n / 1e6, 3),
+        'wall to all up ms': sig(statsOf(bench, name).p50Ms, 3),
+      });
+    }
+  }
+  printTable('boot cost per guest (median of runs; base = the same process booting none)', rows);
+
+  const [big, small, memory] = quick ? ['os-image:16:size=8MiB', 'os-image:2:size=64MiB', '512MiB'] : ['os-image:128:size=32MiB', 'os-image:8:size=512MiB', '8GiB'];
+  const converge = [await density(big, memory), await density(small, memory)];
+  printTable(`convergence of one fleet memory in many or few guests (host ${memory})`, converge);
+  const ratio = sig(converge[0]!['converge s'] / converge[1]!['converge s'], 3);
+
+  const largest = rows.filter((r) => r.kind === 'guest' && r.guests === counts[counts.length - 1]!)[0]!;
+  const goals = [
+    { what: `boot CPU per guest at ${largest.guests} guests (ms, goal <= ${GOAL_BOOT_CPU_MS})`, value: largest['boot CPU ms/guest'], target: GOAL_BOOT_CPU_MS, met: largest['boot CPU ms/guest'] <= GOAL_BOOT_CPU_MS },
+    { what: `RSS per guest at ${largest.guests} guests (MB, goal <= ${GOAL_RSS_MB})`, value: largest['RSS MB/guest'], target: GOAL_RSS_MB, met: largest['RSS MB/guest'] <= GOAL_RSS_MB },
+    { what: `converge time ${big} / ${small} (goal <= ${GOAL_CONVERGE_RATIO})`, value: ratio, target: GOAL_CONVERGE_RATIO, met: ratio <= GOAL_CONVERGE_RATIO },
+  ];
+  console.log('\ngoals:');
+  for (const g of goals) console.log(`  ${g.met ? 'MET    ' : 'NOT MET'} ${g.what}: ${g.value}`);
+  const raw = Object.fromEntries([...samples].map(([k, v]) => [k, v]));
+  const path = writeResults(SUITE, { quick, iterations, rows, converge, converge_ratio: ratio, raw, goals });
+  console.log(`results: ${path}`);
+  return { rows, converge, goals };
+}
+
+export { run_ as run };
+
+if (isMain(import.meta.url)) await run_({ quick: quickMode() });

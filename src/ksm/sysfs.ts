@@ -1,7 +1,7 @@
 // sysfs.ts — owns the file view of KSM: /sys/kernel/mm/ksm/*, transparent_hugepage/enabled and
 // /proc/self/ksm_stat, ksm_merging_pages — formats, permissions, parsing and errnos as the kernel has them.
 
-import { ErrnoError } from '../mem/errno.ts';
+import { ERRNO, ErrnoError } from '../mem/errno.ts';
 import { PAGE_SIZE } from '../mem/constants.ts';
 import {
   CTL_KSM_ZERO_PAGES, CTL_MERGEABLE_VMAS, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS,
@@ -223,15 +223,14 @@ function applyWithoutKsmd(s: KsmState, req: KsmdRequest): number {
     if (req.arg === 2) s.set('full_scans', 0);
     return 0;
   }
-  if (s.get('pages_shared') !== 0) return -16;
+  if (s.get('pages_shared') !== 0) return -ERRNO.EBUSY;
   s.set(req.knob, req.arg);
   return 0;
 }
 
 function finishRequest(req: KsmdRequest, result: number): void {
   if (result < 0) {
-    const code = result === -16 ? 'EBUSY' : result === -12 ? 'ENOMEM' : result === -11 ? 'EAGAIN' : 'EINVAL';
-    throw new ErrnoError(code, 'write', `${KSM_DIR}${req.knob}`);
+    throw ErrnoError.fromNumber(-result, 'write', `${KSM_DIR}${req.knob}`);
   }
 }
 

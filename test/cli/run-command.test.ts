@@ -3,27 +3,13 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.ts';
 import { parseSize } from '../../src/cli/parse-size.ts';
+import { runCli } from '../helpers/run-cli.ts';
 
 const HELLO = new URL('../../guests/hello.ts', import.meta.url).pathname;
 const SEED_DEMO = new URL('../../guests/seed-demo.ts', import.meta.url).pathname;
 
-async function run(argv: string[]): Promise<{ code: number; lines: string[]; stderr: string }> {
-  const lines: string[] = [];
-  const write = process.stderr.write.bind(process.stderr);
-  let stderr = '';
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    const code = await main(argv, (s) => lines.push(s));
-    return { code, lines, stderr };
-  } finally {
-    process.stderr.write = write;
-  }
-}
+const run = runCli;
 
 describe('ksmsim run', () => {
   it('accepts sizes as bytes or with KiB, MiB and GiB suffixes', () => {

@@ -4,30 +4,16 @@ import { expect } from 'chai';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.ts';
 import { Host } from '../../src/host/host.ts';
 import { ModuleCompileError, compileModule } from '../../src/platform/module-compiler.ts';
+import { runCli } from '../helpers/run-cli.ts';
 
 /** A fresh folder outside the repository, with no package.json above it (tmpdir has none). */
 function scratch(): string {
   return mkdtempSync(join(tmpdir(), 'ksmsim-guest-'));
 }
 
-async function run(argv: string[]): Promise<{ code: number; lines: string[]; stderr: string }> {
-  const lines: string[] = [];
-  const write = process.stderr.write.bind(process.stderr);
-  let stderr = '';
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    const code = await main(argv, (s) => lines.push(s));
-    return { code, lines, stderr };
-  } finally {
-    process.stderr.write = write;
-  }
-}
+const run = runCli;
 
 describe('guest programs: compiled once, loaded as plain JavaScript', () => {
   it('runs a TypeScript program with type aliases and a relative import, from a folder without package.json', async () => {
@@ -46,8 +32,7 @@ describe('guest programs: compiled once, loaded as plain JavaScript', () => {
       '}',
     ].join('\n'));
     const r = await run(['run', join(dir, 'my-guest.ts'), '--memory', '16MiB', '--guests', '2']);
-    expect(r.stderr).to.equal('');
-    expect(r.code).to.equal(0);
+    expect(r.code, r.stderr).to.equal(0);
     expect(r.lines.filter((l) => /^\[my-guest\.\d\] hello 10\d$/.test(l))).to.have.length(2);
   });
 

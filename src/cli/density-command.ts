@@ -31,6 +31,13 @@ interface DensityFlags {
   html?: string;
 }
 
+/** "ksmd CPU 1.20 s (thread) in 9.80 s wall, 12.2 % of one core": thread CPU time and wall time side by side. */
+export function ksmdCpuText(r: DensityResult): string {
+  const wall = `${r.ksmd_wall_seconds.toFixed(2)} s wall`;
+  if (r.ksmd_cpu_seconds === null) return `ksmd CPU s (thread) unavailable (no /proc/thread-self), ${wall}`;
+  return `ksmd CPU ${r.ksmd_cpu_seconds.toFixed(2)} s (thread) in ${wall}, ${(100 * (r.ksmd_cpu_share ?? 0)).toFixed(1)} % of one core`;
+}
+
 export function headline(r: DensityResult): string {
   const fleet = r.fleet.map((e) => `${e.count}× ${e.workload}`).join(', ');
   const saved = r.memory_without_ksm_bytes > 0 ? (100 * r.saved_bytes) / r.memory_without_ksm_bytes : 0;
@@ -38,7 +45,7 @@ export function headline(r: DensityResult): string {
     `memory ${formatBytes(r.memory_without_ksm_bytes)} without KSM and ${formatBytes(r.memory_with_ksm_bytes)} with it, ` +
     `${formatBytes(r.saved_bytes)} saved (${saved.toFixed(1)} %; pages_shared ${r.pages_shared}, pages_sharing ${r.pages_sharing}, general_profit ${formatBytes(r.general_profit)}). `;
   text += r.converge_seconds === null ? 'The saving had not converged when the run stopped. ' : `The saving converged within ${r.converge_seconds.toFixed(2)} s of the fleet being up. `;
-  text += `ksmd was busy ${r.ksmd_cpu_seconds.toFixed(2)} s (${(100 * r.ksmd_cpu_share).toFixed(1)} % of one core).`;
+  text += `${ksmdCpuText(r)}.`;
   if (r.density_gain !== undefined) {
     text += ` Capacity: ${r.guests_fit_without_ksm} guests fit without KSM and ${r.guests_fit_with_ksm} with it, a density gain of ${r.density_gain.toFixed(2)}×.`;
   }

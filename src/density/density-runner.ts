@@ -5,6 +5,7 @@ import { Host, parseKsmStat, type GuestHandle } from '../host/host.ts';
 import { PAGE_SIZE } from '../mem/constants.ts';
 import { summarizeSpace } from '../mem/space-summary.ts';
 import { KSM_DIR } from '../ksm/sysfs.ts';
+import type { KsmdHostStats } from '../host/ksmd-controller.ts';
 import type { DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
 import { workloadProgram } from './fleet-spec.ts';
 
@@ -36,7 +37,11 @@ interface PhaseResult {
   perGuest: GuestProfit[];
   convergeSeconds: number | null;
   fleetUpSeconds: number;
-  ksmdBusyMs: number;
+  /** ksmd's thread CPU time from the fleet being up to the end (null: no /proc/thread-self). */
+  ksmdCpuMs: number | null;
+  ksmdCpuClock: string | null;
+  /** Wall time inside ksmd's scan batches over the same span. */
+  ksmdScanWallMs: number;
   wallMs: number;
   remoteShare: number;
   knobs: Record<string, string>;
@@ -148,12 +153,12 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
     };
     const timer = setInterval(sample, o.sampleMs);
     let readyAt = 0;
-    let busyAtReady = 0;
+    let atReady: KsmdHostStats | undefined;
     let convergeFrom = 0;
     try {
       await waitReady(handles, ready, 120_000);
       readyAt = performance.now();
-      busyAtReady = (await host.ksmd?.stats())?.busyMs ?? 0;
+      atReady = await host.ksmd?.stats();
       if (!ksmOn) {
         await new Promise((r) => setTimeout(r, Math.max(500, 3 * o.sampleMs)));
       } else {
@@ -179,7 +184,7 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
     }
     const last = sample();
     const end = performance.now();
-    const busyEnd = (await host.ksmd?.stats())?.busyMs ?? 0;
+    const atEnd = await host.ksmd?.stats();
     let convergeSeconds: number | null = null;
     if (ksmOn) {
       const final = savedPages(last.counters);
@@ -200,7 +205,9 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
     });
     return {
       series, memoryUsed: last.memory_used_bytes, counters: { ...last.counters }, perGuest, convergeSeconds, fleetUpSeconds: (readyAt - t0) / 1000,
-      ksmdBusyMs: busyEnd - busyAtReady, wallMs: end - readyAt, remoteShare: mapped ? remote / mapped : 0, knobs,
+      ksmdCpuMs: atEnd?.cpuMs != null && atReady?.cpuMs != null ? atEnd.cpuMs - atReady.cpuMs : null,
+      ksmdCpuClock: atEnd?.cpuClock ?? null,
+      ksmdScanWallMs: (atEnd?.busyMs ?? 0) - (atReady?.busyMs ?? 0), wallMs: end - readyAt, remoteShare: mapped ? remote / mapped : 0, knobs,
     };
   } finally {
     await Promise.all(handles.map((h) => h.handle.kill()));
@@ -271,8 +278,11 @@ export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]
     general_profit: c.general_profit ?? 0,
     fleet_up_seconds: withKsm.fleetUpSeconds,
     converge_seconds: withKsm.convergeSeconds,
-    ksmd_cpu_seconds: withKsm.ksmdBusyMs / 1000,
-    ksmd_cpu_share: withKsm.wallMs > 0 ? withKsm.ksmdBusyMs / withKsm.wallMs : 0,
+    ksmd_cpu_seconds: withKsm.ksmdCpuMs === null ? null : withKsm.ksmdCpuMs / 1000,
+    ksmd_cpu_clock: withKsm.ksmdCpuClock,
+    ksmd_wall_seconds: withKsm.wallMs / 1000,
+    ksmd_cpu_share: withKsm.ksmdCpuMs === null || withKsm.wallMs <= 0 ? null : withKsm.ksmdCpuMs / withKsm.wallMs,
+    ksmd_scan_wall_seconds: withKsm.ksmdScanWallMs / 1000,
     per_guest: withKsm.perGuest,
     ...capacity,
     ...(numa ? { numa } : {}),

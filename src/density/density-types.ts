@@ -53,9 +53,19 @@ export interface DensityResult {
   readonly fleet_up_seconds: number;
   /** First time the saving came within 1 % of its final value (seconds after the fleet was up), or null. */
   readonly converge_seconds: number | null;
-  readonly ksmd_cpu_seconds: number;
-  /** ksmd busy time / wall time of the KSM-on phase (one core = 1). */
-  readonly ksmd_cpu_share: number;
+  /**
+   * CPU time of the ksmd thread (read by the thread from /proc/thread-self) from the moment the
+   * KSM-on fleet was up to the end of the run; null where the system has no /proc/thread-self.
+   */
+  readonly ksmd_cpu_seconds: number | null;
+  /** Source of ksmd_cpu_seconds: 'schedstat' (ns resolution) or 'stat' (10 ms ticks); null if none. */
+  readonly ksmd_cpu_clock: string | null;
+  /** Wall time of the same span (fleet up → end of the KSM-on run). */
+  readonly ksmd_wall_seconds: number;
+  /** ksmd_cpu_seconds / ksmd_wall_seconds: the share of one core ksmd's thread used. */
+  readonly ksmd_cpu_share: number | null;
+  /** Wall time inside ksmd's scan batches over the same span (includes time descheduled mid-batch). */
+  readonly ksmd_scan_wall_seconds: number;
   readonly per_guest: readonly GuestProfit[];
   /** Capacity mode only. */
   readonly guests_fit_without_ksm?: number;

@@ -65,7 +65,10 @@ export function summaryCsv(r: DensityResult): string {
     ['general_profit', r.general_profit],
     ['converge_seconds', r.converge_seconds],
     ['ksmd_cpu_seconds', r.ksmd_cpu_seconds],
+    ['ksmd_cpu_clock', r.ksmd_cpu_clock],
+    ['ksmd_wall_seconds', r.ksmd_wall_seconds],
     ['ksmd_cpu_share', r.ksmd_cpu_share],
+    ['ksmd_scan_wall_seconds', r.ksmd_scan_wall_seconds],
   ];
   if (r.guests_fit_without_ksm !== undefined) rows.push(['guests_fit_without_ksm', r.guests_fit_without_ksm]);
   if (r.guests_fit_with_ksm !== undefined) rows.push(['guests_fit_with_ksm', r.guests_fit_with_ksm]);

@@ -242,7 +242,9 @@ export function headlineSentence(r: DensityResult): string {
   parts.push(r.converge_seconds === null
     ? 'The saving had not settled within 1 % of its final value by the end of the run.'
     : `The saving came within 1 % of its final value ${seconds(r.converge_seconds)} after the fleet was up.`);
-  parts.push(`ksmd used ${seconds(r.ksmd_cpu_seconds)} of CPU (${pct(r.ksmd_cpu_share)} of one core).`);
+  parts.push(r.ksmd_cpu_seconds === null
+    ? `ksmd's thread CPU time was not available on this system (no /proc/thread-self); the run lasted ${seconds(r.ksmd_wall_seconds)} of wall time.`
+    : `ksmd's thread used ${seconds(r.ksmd_cpu_seconds)} of CPU in ${seconds(r.ksmd_wall_seconds)} of wall time (${pct(r.ksmd_cpu_share ?? NaN)} of one core).`);
   return parts.join(' ');
 }
 
@@ -257,7 +259,8 @@ function headline(r: DensityResult): string {
     stats.push(stat('Density gain', `${r.density_gain.toFixed(2)}×`, `${r.guests_fit_with_ksm ?? '?'} guests fit with KSM, ${r.guests_fit_without_ksm ?? '?'} without`, r.density_gain > 1 ? 'good' : ''));
   }
   stats.push(stat('Converged after', r.converge_seconds === null ? 'not yet' : seconds(r.converge_seconds), 'within 1 % of the final saving'));
-  stats.push(stat('ksmd CPU', seconds(r.ksmd_cpu_seconds), `${pct(r.ksmd_cpu_share)} of one core`));
+  stats.push(stat('ksmd CPU s (thread)', r.ksmd_cpu_seconds === null ? 'n/a' : seconds(r.ksmd_cpu_seconds),
+    `in ${seconds(r.ksmd_wall_seconds)} wall: ${r.ksmd_cpu_share === null ? 'n/a' : pct(r.ksmd_cpu_share)} of one core`));
   const small = [
     ['pages_shared', int(r.pages_shared)],
     ['pages_sharing', int(r.pages_sharing)],

@@ -4,11 +4,13 @@
 import { Command, Option } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { CAPACITY_SECONDS_DEFAULT } from '../density/capacity-run.ts';
 import { runDensity, type DensityOptions } from '../density/density-runner.ts';
 import type { DensityResult, FleetEntry } from '../density/density-types.ts';
 import { parseFleetSpec, readFleetFile } from '../density/fleet-spec.ts';
 import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
 import { writeDensityCsv } from '../report/csv-report.ts';
+import { capacitySentence } from '../report/capacity-text.ts';
 import { renderDensityHtml } from '../report/html-report.ts';
 import { collectKnob } from './knob-flag.ts';
 import { formatBytes, parseCount, parseSize } from './parse-size.ts';
@@ -24,8 +26,9 @@ interface DensityFlags {
   ksm: Array<[string, string]>;
   capacity?: boolean;
   mergeAcrossNodes: '0' | '1' | 'both';
-  maxGuests: number;
+  maxGuests?: number;
   maxSeconds: number;
+  capacitySeconds: number;
   json?: string;
   csv?: string;
   html?: string;
@@ -46,9 +49,7 @@ export function headline(r: DensityResult): string {
     `${formatBytes(r.saved_bytes)} saved (${saved.toFixed(1)} %; pages_shared ${r.pages_shared}, pages_sharing ${r.pages_sharing}, general_profit ${formatBytes(r.general_profit)}). `;
   text += r.converge_seconds === null ? 'The saving had not converged when the run stopped. ' : `The saving converged within ${r.converge_seconds.toFixed(2)} s of the fleet being up. `;
   text += `${ksmdCpuText(r)}.`;
-  if (r.density_gain !== undefined) {
-    text += ` Capacity: ${r.guests_fit_without_ksm} guests fit without KSM and ${r.guests_fit_with_ksm} with it, a density gain of ${r.density_gain.toFixed(2)}×.`;
-  }
+  if (r.capacity) text += ` ${capacitySentence(r.capacity)}`;
   for (const n of r.numa ?? []) {
     text += ` merge_across_nodes=${n.merge_across_nodes}: ${formatBytes(n.memory_with_ksm_bytes)} used, ${(100 * n.remote_access_share).toFixed(1)} % of mapped pages on a remote node.`;
   }
@@ -66,7 +67,8 @@ export function addDensityCommand(program: Command, out: (s: string) => void, se
     .addOption(new Option('--ksm <key=value>', 'a /sys/kernel/mm/ksm knob for the KSM-on runs (repeatable)').argParser(collectKnob).default([]))
     .option('--capacity', 'also launch guests until memory is full, with and without KSM (density gain)')
     .addOption(new Option('--merge-across-nodes <mode>', 'merge_across_nodes for the KSM run, or both to compare').choices(['0', '1', 'both']).default('1'))
-    .option('--max-guests <n>', 'capacity mode: stop after this many guests', (v) => parseCount(v, '--max-guests', 1, 4096), 64)
+    .option('--max-guests <n>', 'capacity mode: stop after this many guests (default: derived from --memory and the fleet, see docs/density.md)', (v) => parseCount(v, '--max-guests', 1, 4096))
+    .option('--capacity-seconds <s>', 'capacity mode: longest one capacity run may take', (v) => parseCount(v, '--capacity-seconds', 1, 86400), CAPACITY_SECONDS_DEFAULT)
     .option('--max-seconds <s>', 'longest wait for the saving to converge', (v) => parseCount(v, '--max-seconds', 1, 86400), 60)
     .option('--json <file>', 'write the full result as JSON')
     .option('--csv <dir>', 'write the time series and summaries as CSV files')
@@ -87,7 +89,7 @@ async function densityCommand(flags: DensityFlags, out: (s: string) => void): Pr
   const status = !quiet && process.stderr.isTTY ? (line: string) => process.stderr.write(`\r\x1b[2K${line}`) : undefined;
   const o: DensityOptions = {
     memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, mergeAcrossNodes: flags.mergeAcrossNodes,
-    capacity: !!flags.capacity, maxGuests: flags.maxGuests, maxSeconds: flags.maxSeconds, sampleMs: 100,
+    capacity: !!flags.capacity, maxGuests: flags.maxGuests, capacitySeconds: flags.capacitySeconds, maxSeconds: flags.maxSeconds, sampleMs: 100,
     log: () => {}, status,
   };
   if (!flags.json) out(`ksmsim density: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${formatBytes(flags.memory)}${flags.capacity ? ', with capacity runs' : ''}`);

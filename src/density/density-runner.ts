@@ -1,34 +1,17 @@
 // density-runner.ts — owns density experiments: run a fleet with KSM off and on (fixed fleet),
 // launch guests until memory is full (capacity), and the NUMA trade-off of merge_across_nodes.
 
+import { freemem } from 'node:os';
 import { Host, parseKsmStat, type GuestHandle } from '../host/host.ts';
 import { PAGE_SIZE } from '../mem/constants.ts';
 import { summarizeSpace } from '../mem/space-summary.ts';
-import { KSM_DIR } from '../ksm/sysfs.ts';
 import type { KsmdHostStats } from '../host/ksmd-controller.ts';
-import type { DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
-import { workloadProgram } from './fleet-spec.ts';
+import { defaultMaxGuests, type CapBasis } from './capacity-cap.ts';
+import { runCapacity } from './capacity-run.ts';
+import { applyKnobs, DENSITY_DEFAULT_KNOBS, expand, startHost, usedBytes, type DensityOptions } from './density-host.ts';
+import type { CapacityResult, CapacityRun, DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
 
-export interface DensityOptions {
-  readonly memoryBytes: number;
-  readonly numaNodes: number;
-  /** Knobs for the KSM-on phases, applied after the defaults below. */
-  readonly knobs: ReadonlyArray<readonly [string, string]>;
-  readonly mergeAcrossNodes: '0' | '1' | 'both';
-  readonly capacity: boolean;
-  readonly maxGuests: number;
-  /** Upper bound on the KSM-on phase waiting for convergence. */
-  readonly maxSeconds: number;
-  readonly sampleMs: number;
-  readonly log: (line: string) => void;
-  /** Status line on a terminal (undefined: quiet). */
-  readonly status?: (line: string) => void;
-}
-
-/** Faster than the kernel's defaults (100 pages / 20 ms) so a demo converges in seconds. */
-export const DENSITY_DEFAULT_KNOBS: ReadonlyArray<readonly [string, string]> = [
-  ['run', '1'], ['pages_to_scan', '4000'], ['sleep_millisecs', '10'],
-];
+export { DENSITY_DEFAULT_KNOBS, type DensityOptions } from './density-host.ts';
 
 interface PhaseResult {
   series: DensitySample[];
@@ -45,12 +28,6 @@ interface PhaseResult {
   wallMs: number;
   remoteShare: number;
   knobs: Record<string, string>;
-}
-
-const READY = /^\[([^\]]+)\] READY\b/;
-
-function usedBytes(host: Host): number {
-  return host.nodeMemory().reduce((n, x) => n + x.usedBytes, 0);
 }
 
 function savedPages(c: Readonly<Record<string, number>>): number {
@@ -79,40 +56,6 @@ function safeStat(host: Host, pid: number): string {
   } catch {
     return '';
   }
-}
-
-async function applyKnobs(host: Host, knobs: ReadonlyArray<readonly [string, string]>): Promise<Record<string, string>> {
-  const applied: Record<string, string> = {};
-  for (const [k, v] of knobs) {
-    try {
-      await host.writeFile(KSM_DIR + k, v);
-    } catch (e) {
-      throw new Error(`--ksm ${k}=${v}: ${(e as Error).message}`);
-    }
-    applied[k] = host.readFile(KSM_DIR + k).trim();
-  }
-  return applied;
-}
-
-function expand(fleet: readonly FleetEntry[]): Array<{ entry: FleetEntry; name: string; program: string }> {
-  return fleet.flatMap((entry) => {
-    const program = workloadProgram(entry.workload);
-    const base = entry.workload.replace(/^.*\//, '').replace(/\.[cm]?[jt]s$/, '');
-    return Array.from({ length: entry.count }, (_, i) => ({ entry, name: `${base}.${i}`, program }));
-  });
-}
-
-/** Start a host whose log routes READY lines to `ready` and everything else to `log`. */
-async function startHost(o: DensityOptions, ready: Set<string>): Promise<Host> {
-  return Host.start({
-    memoryBytes: o.memoryBytes,
-    numaNodes: o.numaNodes,
-    onLog: (line) => {
-      const m = READY.exec(line);
-      if (m) ready.add(m[1]!);
-      else o.log(line);
-    },
-  });
 }
 
 /** Wait until every handle is READY; throws naming the guest if one ends first. */
@@ -215,36 +158,42 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
   }
 }
 
-/** Launch guests (round-robin over the fleet) one at a time until one is OOM-killed. */
-async function runCapacity(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: boolean): Promise<number> {
-  const ready = new Set<string>();
-  const host = await startHost(o, ready);
-  const handles: GuestHandle[] = [];
-  try {
-    if (ksmOn) await applyKnobs(host, [...DENSITY_DEFAULT_KNOBS, ...o.knobs]);
-    const kinds = expand(fleet.map((e) => ({ ...e, count: 1 })));
-    let oom = false;
-    const watch = (h: GuestHandle) => void h.done.then((r) => { if (r.status !== 'exited') oom = true; });
-    for (let i = 0; i < o.maxGuests && !oom; i++) {
-      const k = kinds[i % kinds.length]!;
-      const name = `${k.name.replace(/\.0$/, '')}.${i}`;
-      const h = host.launch(k.program, { name, args: k.entry.args });
-      handles.push(h);
-      watch(h);
-      const deadline = Date.now() + 60_000;
-      while (!ready.has(name) && !oom && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      if (oom || !ready.has(name)) break;
-      // Let ksmd merge the newcomer before the next one arrives, as an operator would.
-      if (ksmOn) await host.ksmd?.waitForFullScans(2, 20_000).catch(() => undefined);
-      o.status?.(`[capacity ${ksmOn ? 'with' : 'without'} KSM] ${handles.length} guests · memory ${(usedBytes(host) / 2 ** 20).toFixed(1)} MiB of ${(o.memoryBytes / 2 ** 20).toFixed(0)} MiB`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-    // Guests that fit: those still running and ready when the first one could not be placed.
-    return handles.filter((h) => host.guests.some((g) => g.pid === h.pid) && ready.has(h.name)).length;
-  } finally {
-    await Promise.all(handles.map((h) => h.kill()));
-    await host.shutdown();
+/** What a capacity pair's gain means, from why each run stopped (see CapacityResult.density_gain_bound). */
+export function gainBound(without: CapacityRun, withKsm: CapacityRun): CapacityResult['density_gain_bound'] {
+  if (without.stop.kind !== 'oom') return 'unknown';
+  if (withKsm.stop.kind === 'oom') return 'exact';
+  return withKsm.stop.kind === 'guest-failed' ? 'unknown' : 'at-least';
+}
+
+/** Both capacity runs, KSM off then on, under one cap: --max-guests, or derived (capacity-cap.ts). */
+async function runCapacityPair(o: DensityOptions, fleet: readonly FleetEntry[], perGuest: readonly GuestProfit[], memoryWithout: number): Promise<CapacityResult> {
+  // What a guest of each fleet entry holds with nothing merged: the largest of its kind in the
+  // KSM-off phase (perGuest is in fleet order, entry by entry).
+  const footprintBytes: number[] = [];
+  let at = 0;
+  for (const e of fleet) {
+    const mine = perGuest.slice(at, at + e.count);
+    footprintBytes.push(Math.max(0, ...mine.map((g) => g.private_pages * PAGE_SIZE)));
+    at += e.count;
   }
+  const guests = fleet.reduce((n, e) => n + e.count, 0);
+  let basis: CapBasis | null = null;
+  if (o.maxGuests === undefined) {
+    const mps = [...DENSITY_DEFAULT_KNOBS, ...o.knobs].filter(([k]) => k === 'max_page_sharing').at(-1)?.[1];
+    basis = defaultMaxGuests({ hostBytes: o.memoryBytes, guestBytes: memoryWithout / Math.max(1, guests), maxPageSharing: mps ? Number(mps) : 256, machineFreeBytes: freemem() });
+  }
+  const maxGuests = o.maxGuests ?? basis!.max_guests;
+  const plan = { maxGuests, footprintBytes };
+  const withoutRun = await runCapacity(o, fleet, false, plan);
+  const withRun = await runCapacity(o, fleet, true, plan);
+  return {
+    max_guests: maxGuests,
+    max_guests_basis: basis && { limited_by: basis.limited_by, memory_bound: basis.memory_bound, machine_bound: basis.machine_bound, ceiling: basis.ceiling, guest_bytes: basis.guest_bytes },
+    without_ksm: withoutRun,
+    with_ksm: withRun,
+    density_gain: withoutRun.guests ? withRun.guests / withoutRun.guests : null,
+    density_gain_bound: gainBound(withoutRun, withRun),
+  };
 }
 
 export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]): Promise<DensityResult> {
@@ -259,11 +208,10 @@ export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]
       { merge_across_nodes: 0, memory_with_ksm_bytes: other.memoryUsed, saved_bytes: without.memoryUsed - other.memoryUsed, remote_access_share: other.remoteShare },
     ];
   }
-  let capacity: Pick<DensityResult, 'guests_fit_without_ksm' | 'guests_fit_with_ksm' | 'density_gain'> = {};
+  let capacity: Pick<DensityResult, 'guests_fit_without_ksm' | 'guests_fit_with_ksm' | 'density_gain' | 'capacity'> = {};
   if (o.capacity) {
-    const fitWithout = await runCapacity(o, fleet, false);
-    const fitWith = await runCapacity(o, fleet, true);
-    capacity = { guests_fit_without_ksm: fitWithout, guests_fit_with_ksm: fitWith, density_gain: fitWithout ? fitWith / fitWithout : 0 };
+    const c = await runCapacityPair(o, fleet, without.perGuest, without.memoryUsed);
+    capacity = { guests_fit_without_ksm: c.without_ksm.guests, guests_fit_with_ksm: c.with_ksm.guests, density_gain: c.density_gain ?? 0, capacity: c };
   }
   const c = withKsm.counters;
   return {

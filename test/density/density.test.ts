@@ -54,7 +54,8 @@ describe('ksmsim density', function () {
   it('stops capacity mode at memory full, not at the guest limit', () => {
     // Without KSM each guest needs at least 1 MiB of the 24 MiB host.
     expect(result.guests_fit_without_ksm).to.be.below(24);
-    expect(result.guests_fit_with_ksm).to.be.below(OPTIONS.maxGuests);
+    expect(result.guests_fit_with_ksm).to.be.below(OPTIONS.maxGuests!);
+    expect([result.capacity!.without_ksm.stop_text, result.capacity!.with_ksm.stop_text]).to.deep.equal(['oom', 'oom']);
   });
 
   it('records time series for both runs and a convergence time within the KSM-on run', () => {

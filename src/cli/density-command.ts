@@ -13,6 +13,7 @@ import { writeDensityCsv } from '../report/csv-report.ts';
 import { capacitySentence } from '../report/capacity-text.ts';
 import { renderDensityHtml } from '../report/html-report.ts';
 import { collectKnob } from './knob-flag.ts';
+import { statusLine } from './status-line.ts';
 import { formatBytes, parseCount, parseSize } from './parse-size.ts';
 
 /** What `npm start` runs: a mixed fleet that converges within about a minute on 2 cores. */
@@ -32,6 +33,7 @@ interface DensityFlags {
   json?: string;
   csv?: string;
   html?: string;
+  quiet?: boolean;
 }
 
 /** "ksmd CPU 1.20 s (thread) in 9.80 s wall, 12.2 % of one core": thread CPU time and wall time side by side. */
@@ -70,9 +72,10 @@ export function addDensityCommand(program: Command, out: (s: string) => void, se
     .option('--max-guests <n>', 'capacity mode: stop after this many guests (default: derived from --memory and the fleet, see docs/density.md)', (v) => parseCount(v, '--max-guests', 1, 4096))
     .option('--capacity-seconds <s>', 'capacity mode: longest one capacity run may take', (v) => parseCount(v, '--capacity-seconds', 1, 86400), CAPACITY_SECONDS_DEFAULT)
     .option('--max-seconds <s>', 'longest wait for the saving to converge', (v) => parseCount(v, '--max-seconds', 1, 86400), 60)
-    .option('--json <file>', 'write the full result as JSON')
+    .option('--json <file>', 'write the full result as JSON (- for stdout; the headline then goes to stderr)')
     .option('--csv <dir>', 'write the time series and summaries as CSV files')
     .option('--html <file>', 'write a self-contained HTML report with charts')
+    .option('--quiet', 'print nothing but errors (no headline, no progress line)')
     .action(async (flags: DensityFlags) => {
       setCode(await densityCommand(flags, out));
     });
@@ -84,26 +87,37 @@ async function densityCommand(flags: DensityFlags, out: (s: string) => void): Pr
   let fleet: FleetEntry[];
   if (flags.fleetFile) fleet = readFleetFile(flags.fleetFile);
   else fleet = parseFleetSpec(flags.fleet ?? DEFAULT_FLEET);
-  const html = flags.html;
-  const quiet = !!flags.json && !process.stderr.isTTY;
-  const status = !quiet && process.stderr.isTTY ? (line: string) => process.stderr.write(`\r\x1b[2K${line}`) : undefined;
+  const quiet = !!flags.quiet;
+  // `--json -` puts the JSON on stdout: everything for people then goes to stderr, so the JSON parses.
+  const jsonToStdout = flags.json === '-';
+  const say = jsonToStdout ? (line: string) => process.stderr.write(`${line}\n`) : out;
+  const progress = statusLine(!quiet && !jsonToStdout);
   const o: DensityOptions = {
     memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, mergeAcrossNodes: flags.mergeAcrossNodes,
     capacity: !!flags.capacity, maxGuests: flags.maxGuests, capacitySeconds: flags.capacitySeconds, maxSeconds: flags.maxSeconds, sampleMs: 100,
-    log: () => {}, status,
+    log: () => {}, status: progress.active ? (line) => progress.update(line) : undefined,
   };
-  if (!flags.json) out(`ksmsim density: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${formatBytes(flags.memory)}${flags.capacity ? ', with capacity runs' : ''}`);
-  const result = await runDensity(o, fleet);
-  if (status) process.stderr.write('\r\x1b[2K');
-  if (flags.json) writeFileSync(flags.json, JSON.stringify(result, null, 2) + '\n');
+  if (!quiet) say(`ksmsim density: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${formatBytes(flags.memory)}${flags.capacity ? ', with capacity runs' : ''}`);
+  let result: DensityResult;
+  try {
+    result = await runDensity(o, fleet);
+  } finally {
+    progress.clear();
+  }
+  const json = JSON.stringify(result, null, 2) + '\n';
+  if (jsonToStdout) process.stdout.write(json);
+  else if (flags.json) writeFileSync(flags.json, json);
   if (flags.csv) {
     mkdirSync(flags.csv, { recursive: true });
     writeDensityCsv(result, flags.csv);
   }
-  if (html) writeFileSync(html, renderDensityHtml(result));
-  if (!flags.json || process.stdout.isTTY) {
-    out(headline(result));
-    if (html) out(`HTML report: ${resolve(html)}`);
+  if (flags.html) writeFileSync(flags.html, renderDensityHtml(result));
+  // The headline is the answer: printed whatever else was asked for, unless --quiet.
+  if (!quiet) {
+    say(headline(result));
+    if (flags.json && !jsonToStdout) say(`JSON: ${resolve(flags.json)}`);
+    if (flags.csv) say(`CSV: ${resolve(flags.csv)}`);
+    if (flags.html) say(`HTML report: ${resolve(flags.html)}`);
   }
   return 0;
 }

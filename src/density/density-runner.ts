@@ -88,14 +88,23 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
       handles.push({ name: g.name, handle, workload: g.entry.workload });
     }
     const series: DensitySample[] = [];
+    let readyAt = 0;
+    /** full_scans when the wait for convergence began (undefined before it). */
+    let scansFrom: number | undefined;
     const sample = () => {
       const s = takeSample(host, t0, baseline, names);
       series.push(s);
-      o.status?.(`[density ${label}] guests ${ready.size}/${handles.length} ready · memory ${(s.memory_used_bytes / 2 ** 20).toFixed(1)} MiB · saved ${(savedPages(s.counters) * PAGE_SIZE / 2 ** 20).toFixed(1)} MiB · full_scans ${s.counters.full_scans}`);
+      const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+      const saved = mib(savedPages(s.counters) * PAGE_SIZE);
+      if (ready.size < handles.length) o.status?.(`[density ${label}] booting ${handles.length} guests: ${ready.size} ready · memory ${mib(s.memory_used_bytes)} · saved ${saved}`);
+      else if (scansFrom === undefined) o.status?.(`[density ${label}] ${handles.length} guests up · memory ${mib(s.memory_used_bytes)}`);
+      else {
+        o.status?.(`[density ${label}] waiting for convergence: ${(s.counters.full_scans ?? 0) - scansFrom}/12 full scans · saved ${saved}`
+          + ` · ${((performance.now() - readyAt) / 1000).toFixed(0)} s of at most ${o.maxSeconds} s`);
+      }
       return s;
     };
     const timer = setInterval(sample, o.sampleMs);
-    let readyAt = 0;
     let atReady: KsmdHostStats | undefined;
     let convergeFrom = 0;
     try {
@@ -108,7 +117,8 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
         // Converged: at least 12 full scans since the fleet was up (smart_scan skips an unchanging page
         // for up to 8 scans, so every page has had its chance), and the saving steady (within 1 %)
         // over the last two seconds; or the time limit.
-        const scans0 = host.files.counters().full_scans;
+        const scans0 = host.files.counters().full_scans ?? 0;
+        scansFrom = scans0;
         const deadline = readyAt + o.maxSeconds * 1000;
         convergeFrom = series.length;
         for (;;) {

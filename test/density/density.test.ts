@@ -24,7 +24,7 @@ describe('ksmsim density', function () {
 
   it('reports every top-level field of the JSON contract', () => {
     for (const key of ['fleet', 'host', 'memory_without_ksm_bytes', 'memory_with_ksm_bytes', 'saved_bytes', 'pages_shared', 'pages_sharing',
-      'general_profit', 'converge_seconds', 'ksmd_cpu_seconds', 'ksmd_cpu_share', 'guests_fit_without_ksm', 'guests_fit_with_ksm', 'density_gain', 'series']) {
+      'general_profit', 'converge_seconds', 'ksmd_cpu_seconds', 'ksmd_cpu_clock', 'ksmd_wall_seconds', 'ksmd_cpu_share', 'capacity', 'guests_fit_without_ksm', 'guests_fit_with_ksm', 'density_gain', 'series']) {
       expect(result, key).to.have.property(key);
     }
   });
@@ -98,5 +98,14 @@ describe('ksmsim density', function () {
     const r = JSON.parse(readFileSync(file, 'utf8')) as DensityResult;
     expect(r.saved_bytes).to.equal(r.memory_without_ksm_bytes - r.memory_with_ksm_bytes);
     expect(r.fleet).to.deep.equal([{ workload: 'os-image', count: 2, args: ['size=1MiB', 'rate=0'] }]);
+  });
+
+  it('prints nothing but errors with --quiet, and still writes the JSON', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ksmsim-')), 'q.json');
+    const lines: string[] = [];
+    const code = await main(['density', '--quiet', '--fleet', 'idle:1:size=64KiB', '--memory', '8MiB', '--ksm', 'sleep_millisecs=0', '--max-seconds', '2', '--json', file], (s) => lines.push(s));
+    expect(code).to.equal(0);
+    expect(lines).to.deep.equal([]);
+    expect((JSON.parse(readFileSync(file, 'utf8')) as DensityResult).fleet[0]!.workload).to.equal('idle');
   });
 });

@@ -16,8 +16,15 @@ import { collectKnob } from './knob-flag.ts';
 import { statusLine } from './status-line.ts';
 import { formatBytes, parseCount, parseSize } from './parse-size.ts';
 
-/** What `npm start` runs: a mixed fleet that converges within about a minute on 2 cores. */
-export const DEFAULT_FLEET = 'os-image:6:size=4MiB,idle:4:size=2MiB,web:3:size=3MiB,db:1:size=4MiB';
+/**
+ * The fleet `ksmsim density` (and so `npm start`) runs without --fleet: 36 guests of 16–24 MiB in the
+ * proportions of a small virtualisation host — mostly guests booted from one OS image, some web and
+ * idle guests, a few databases — 736 MiB without KSM on the default 1 GiB host. Sized so both phases
+ * (KSM off, KSM on until converged) finish in about a minute on a 2-core machine.
+ */
+export const DEFAULT_FLEET = 'os-image:16:size=24MiB,web:8:size=16MiB,idle:8:size=16MiB,db:4:size=24MiB';
+/** Default host memory: room for DEFAULT_FLEET without KSM. */
+export const DEFAULT_DENSITY_MEMORY = 2 ** 30;
 
 interface DensityFlags {
   fleet?: string;
@@ -64,7 +71,7 @@ export function addDensityCommand(program: Command, out: (s: string) => void, se
     .description('measure the memory KSM saves for a fleet of guest workloads (what npm start runs)')
     .option('--fleet <spec>', 'workloads and counts, e.g. "idle:20,web:10,db:2" (name:count[:key=value;...])')
     .option('--fleet-file <file>', 'a JSON or YAML fleet file: [{workload, count, args}]')
-    .option('--memory <size>', 'physical memory of the host', (v) => parseSize(v, '--memory'), 512 * 2 ** 20)
+    .option('--memory <size>', 'physical memory of the host', (v) => parseSize(v, '--memory'), DEFAULT_DENSITY_MEMORY)
     .option('--numa-nodes <n>', 'NUMA nodes', (v) => parseCount(v, '--numa-nodes', 1, MAX_NUMA_NODES), 1)
     .addOption(new Option('--ksm <key=value>', 'a /sys/kernel/mm/ksm knob for the KSM-on runs (repeatable)').argParser(collectKnob).default([]))
     .option('--capacity', 'also launch guests until memory is full, with and without KSM (density gain)')

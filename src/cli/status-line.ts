@@ -24,7 +24,8 @@ export function statusLine(enabled: boolean, stream: NodeJS.WriteStream = proces
       const now = performance.now();
       if (now - last < MIN_INTERVAL_MS) return;
       last = now;
-      const width = Math.max(20, (stream.columns ?? 80) - 1);
+      // A pseudo-terminal may report 0 columns (script(1), some CI): take 80 then.
+      const width = Math.max(20, (stream.columns || 80) - 1);
       stream.write(`\r\x1b[2K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`);
       shown = true;
     },

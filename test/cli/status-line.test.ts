@@ -46,4 +46,10 @@ describe('progress line', () => {
     statusLine(true, stream).update('x'.repeat(50));
     expect(writes[0]).to.equal(`\r\x1b[2K${'x'.repeat(19)}…`);
   });
+
+  it('takes 80 columns when the terminal reports none', () => {
+    const { stream, writes } = fakeTty(true, 0);
+    statusLine(true, stream).update('y'.repeat(100));
+    expect(writes[0]).to.equal(`\r\x1b[2K${'y'.repeat(78)}…`);
+  });
 });

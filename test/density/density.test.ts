@@ -8,6 +8,8 @@ import { runDensity, type DensityOptions } from '../../src/density/density-runne
 import type { DensityResult } from '../../src/density/density-types.ts';
 import { parseFleetSpec, readFleetFile, workloadProgram } from '../../src/density/fleet-spec.ts';
 import { main } from '../../src/cli/main.ts';
+import { DEFAULT_DENSITY_MEMORY, DEFAULT_FLEET } from '../../src/cli/density-command.ts';
+import { parseBytes } from '../../src/workloads/workload-args.ts';
 
 const OPTIONS: DensityOptions = {
   memoryBytes: 24 * 2 ** 20, numaNodes: 1, knobs: [['sleep_millisecs', '0']], mergeAcrossNodes: '1', capacity: true,
@@ -107,5 +109,14 @@ describe('ksmsim density', function () {
     expect(code).to.equal(0);
     expect(lines).to.deep.equal([]);
     expect((JSON.parse(readFileSync(file, 'utf8')) as DensityResult).fleet[0]!.workload).to.equal('idle');
+  });
+
+  it('runs by default (npm start) a fleet of a few dozen guests of tens of MiB that fits the default host without KSM', () => {
+    const fleet = parseFleetSpec(DEFAULT_FLEET);
+    const sizes = fleet.map((e) => parseBytes(e.args.find((a) => a.startsWith('size='))!.slice(5))!);
+    const guests = fleet.reduce((n, e) => n + e.count, 0);
+    expect(guests).to.be.within(24, 64);
+    for (const b of sizes) expect(b).to.be.within(16 * 2 ** 20, 64 * 2 ** 20);
+    expect(fleet.reduce((n, e, i) => n + e.count * sizes[i]!, 0)).to.be.below(DEFAULT_DENSITY_MEMORY);
   });
 });

@@ -13,6 +13,9 @@ import type { CapacityResult, CapacityRun, DensityResult, DensitySample, FleetEn
 
 export { DENSITY_DEFAULT_KNOBS, type DensityOptions } from './density-host.ts';
 
+/** Full scans after the fleet is up before the saving may count as converged (smart_scan skips an unchanging page up to 8). */
+const CONVERGE_MIN_SCANS = 12;
+
 interface PhaseResult {
   series: DensitySample[];
   memoryUsed: number;
@@ -99,7 +102,9 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
       if (ready.size < handles.length) o.status?.(`[density ${label}] booting ${handles.length} guests: ${ready.size} ready · memory ${mib(s.memory_used_bytes)} · saved ${saved}`);
       else if (scansFrom === undefined) o.status?.(`[density ${label}] ${handles.length} guests up · memory ${mib(s.memory_used_bytes)}`);
       else {
-        o.status?.(`[density ${label}] waiting for convergence: ${(s.counters.full_scans ?? 0) - scansFrom}/12 full scans · saved ${saved}`
+        const scans = (s.counters.full_scans ?? 0) - scansFrom;
+        const step = scans < CONVERGE_MIN_SCANS ? `${scans}/${CONVERGE_MIN_SCANS} full scans` : `${scans} full scans, saving to hold steady for 2 s`;
+        o.status?.(`[density ${label}] waiting for convergence: ${step} · saved ${saved}`
           + ` · ${((performance.now() - readyAt) / 1000).toFixed(0)} s of at most ${o.maxSeconds} s`);
       }
       return s;
@@ -124,7 +129,7 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
         for (;;) {
           await new Promise((r) => setTimeout(r, o.sampleMs));
           if (performance.now() > deadline) break;
-          if (host.files.counters().full_scans < scans0 + 12) continue;
+          if (host.files.counters().full_scans < scans0 + CONVERGE_MIN_SCANS) continue;
           const window = series.filter((s) => s.t * 1000 >= performance.now() - t0 - 2000);
           if (window.length < 5) continue;
           const v = window.map((s) => savedPages(s.counters));

@@ -1,17 +1,18 @@
 // db.ts — a database server: a large buffer pool of mostly unique pages (table and index pages of
 // this instance's data), with a small part identical across instances of one seed (system catalog,
 // the same schema and reference tables), and a slow churn of dirty pages (new row data).
-// Args (besides those of workload-args.ts): shared=0.05 (fraction identical across instances),
+// Args (besides those of src/workloads/workload-args.ts): shared=0.05 (fraction identical across instances),
 // rate=50 (pool pages rewritten per second). Expected sharing: see README.md.
 import type { GuestSys } from '../../src/guest/index.ts';
-import { fraction, num, parseWorkloadArgs, splitPages } from './workload-args.ts';
+import { fraction, num, parseWorkloadArgs, splitPages } from '../../src/workloads/workload-args.ts';
+import { WORKLOAD_DEFAULT_BYTES } from '../../src/workloads/workload-catalog.ts';
 import { KIND, PageWriter, Rewriter, mapPages, mix, ready, steadyState } from './workload-kit.ts';
 
 export default async function main(sys: GuestSys, args: string[]): Promise<number> {
   const a = parseWorkloadArgs('db', args, {
     shared: fraction(0.05, 'fraction of the pool identical across instances (catalog, reference tables)'),
     rate: num(50, 'pool pages rewritten per second (dirty pages)'),
-  }, { defaultBytes: 16 * 2 ** 20, pid: sys.pid });
+  }, { defaultBytes: WORKLOAD_DEFAULT_BYTES['db'], pid: sys.pid });
   const r = splitPages('db', a.pages, { shared: a.shared }, 'rows');
   const addr = mapPages(sys, a.pages);
   const w = new PageWriter(sys);

@@ -2,10 +2,11 @@
 // classes' metadata) and interned strings identical across instances of one seed (same runtime,
 // same application), a zeroed young generation (pre-touched, free after a collection), and the
 // object heap, unique per instance, that the collector slowly churns.
-// Args (besides those of workload-args.ts): classdata=0.2, strings=0.1, eden=0.1 (fractions; the
+// Args (besides those of src/workloads/workload-args.ts): classdata=0.2, strings=0.1, eden=0.1 (fractions; the
 // object heap gets the rest), rate=20 (heap pages rewritten per second). Expected sharing: README.md.
 import type { GuestSys } from '../../src/guest/index.ts';
-import { fraction, num, parseWorkloadArgs, splitPages } from './workload-args.ts';
+import { fraction, num, parseWorkloadArgs, splitPages } from '../../src/workloads/workload-args.ts';
+import { WORKLOAD_DEFAULT_BYTES } from '../../src/workloads/workload-catalog.ts';
 import { KIND, PageWriter, Rewriter, mapPages, mix, ready, steadyState } from './workload-kit.ts';
 
 export default async function main(sys: GuestSys, args: string[]): Promise<number> {
@@ -14,7 +15,7 @@ export default async function main(sys: GuestSys, args: string[]): Promise<numbe
     strings: fraction(0.1, 'fraction holding interned strings (identical across instances)'),
     eden: fraction(0.1, 'fraction of zeroed young generation'),
     rate: num(20, 'object-heap pages rewritten per second (collector churn)'),
-  }, { defaultBytes: 8 * 2 ** 20, pid: sys.pid });
+  }, { defaultBytes: WORKLOAD_DEFAULT_BYTES['jvm'], pid: sys.pid });
   const r = splitPages('jvm', a.pages, { classdata: a.classdata, strings: a.strings, eden: a.eden }, 'objects');
   const addr = mapPages(sys, a.pages);
   const w = new PageWriter(sys);

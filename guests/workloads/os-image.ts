@@ -8,12 +8,13 @@
 //    files skipped); image pages the files do not fill are generated as above.
 //  - page cache: file data this guest happened to read, unique per guest; churns at rate= pages/s.
 //  - zero pages: freed memory the guest zeroed.
-// Args (besides those of workload-args.ts): distro=1, common=0.6, cache=0.3, zero=0.2 (the image
+// Args (besides those of src/workloads/workload-args.ts): distro=1, common=0.6, cache=0.3, zero=0.2 (the image
 // gets the rest), rate=5, image=PATH. Expected sharing: see README.md.
 import { closeSync, lstatSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GuestSys } from '../../src/guest/index.ts';
-import { fraction, int, num, parseWorkloadArgs, splitPages, str } from './workload-args.ts';
+import { fraction, int, num, parseWorkloadArgs, splitPages, str } from '../../src/workloads/workload-args.ts';
+import { WORKLOAD_DEFAULT_BYTES } from '../../src/workloads/workload-catalog.ts';
 import { KIND, PAGE, PageWriter, Rewriter, mapPages, mix, ready, steadyState } from './workload-kit.ts';
 
 /** Regular files under `root` (or `root` itself), sorted, skipping symlinks and unreadable dirs. */
@@ -94,7 +95,7 @@ export default async function main(sys: GuestSys, args: string[]): Promise<numbe
     zero: fraction(0.2, 'fraction of zero pages'),
     rate: num(5, 'page-cache pages replaced per second'),
     image: str('load the image from this file or directory of real files'),
-  }, { defaultBytes: 8 * 2 ** 20, pid: sys.pid });
+  }, { defaultBytes: WORKLOAD_DEFAULT_BYTES['os-image'], pid: sys.pid });
   const r = splitPages('os-image', a.pages, { cache: a.cache, zero: a.zero }, 'image');
   const addr = mapPages(sys, a.pages);
   const w = new PageWriter(sys);

@@ -4,16 +4,17 @@
 // changes between two visits of ksmd and KSM never even puts it in the unstable tree: the pages show
 // up in pages_volatile. (Changing one word is enough: KSM checksums the whole page.) full=1
 // rewrites whole pages instead of the stamp.
-// Args (besides those of workload-args.ts): period=5ms, full=0. Expected sharing: none (README.md).
+// Args (besides those of src/workloads/workload-args.ts): period=5ms, full=0. Expected sharing: none (README.md).
 import type { GuestSys } from '../../src/guest/index.ts';
-import { duration, flag, parseWorkloadArgs } from './workload-args.ts';
+import { duration, flag, parseWorkloadArgs } from '../../src/workloads/workload-args.ts';
+import { WORKLOAD_DEFAULT_BYTES } from '../../src/workloads/workload-catalog.ts';
 import { KIND, PAGE, PageWriter, mapPages, mix, ready, steadyState } from './workload-kit.ts';
 
 export default async function main(sys: GuestSys, args: string[]): Promise<number> {
   const a = parseWorkloadArgs('volatile', args, {
     period: duration(5, 'every page is rewritten once per period'),
     full: flag(false, 'rewrite whole pages (default: a 16-byte stamp per page)'),
-  }, { defaultBytes: 2 * 2 ** 20, pid: sys.pid });
+  }, { defaultBytes: WORKLOAD_DEFAULT_BYTES['volatile'], pid: sys.pid });
   const addr = mapPages(sys, a.pages);
   const w = new PageWriter(sys);
   const key = (i: number, gen: number) => mix(KIND.volatile, a.seed, a.instance, i, gen);

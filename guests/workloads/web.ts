@@ -1,10 +1,11 @@
 // web.ts — a web server: code and shared libraries (the same in every web guest of one seed: same
 // distro, same server build), a private heap (sessions, caches: unique per guest), and request
 // buffers that are rewritten continuously with new request data at rate= pages/s.
-// Args (besides those of workload-args.ts): code=0.35, heap=0.45 (fractions; the buffers get the
+// Args (besides those of src/workloads/workload-args.ts): code=0.35, heap=0.45 (fractions; the buffers get the
 // rest), rate=400 (buffer pages rewritten per second). Expected sharing: see README.md.
 import type { GuestSys } from '../../src/guest/index.ts';
-import { fraction, num, parseWorkloadArgs, splitPages } from './workload-args.ts';
+import { fraction, num, parseWorkloadArgs, splitPages } from '../../src/workloads/workload-args.ts';
+import { WORKLOAD_DEFAULT_BYTES } from '../../src/workloads/workload-catalog.ts';
 import { KIND, PageWriter, Rewriter, mapPages, mix, ready, steadyState } from './workload-kit.ts';
 
 export default async function main(sys: GuestSys, args: string[]): Promise<number> {
@@ -12,7 +13,7 @@ export default async function main(sys: GuestSys, args: string[]): Promise<numbe
     code: fraction(0.35, 'fraction of pages holding code and shared libraries (shared by guests of one seed)'),
     heap: fraction(0.45, 'fraction of pages holding the private heap (unique)'),
     rate: num(400, 'request-buffer pages rewritten per second'),
-  }, { defaultBytes: 8 * 2 ** 20, pid: sys.pid });
+  }, { defaultBytes: WORKLOAD_DEFAULT_BYTES['web'], pid: sys.pid });
   const r = splitPages('web', a.pages, { code: a.code, heap: a.heap }, 'buffers');
   const addr = mapPages(sys, a.pages);
   const w = new PageWriter(sys);

@@ -4,7 +4,7 @@
 // (page rewriters at a rate, sleeping between steps so a guest never spins a core).
 
 import { MADV_MERGEABLE, type GuestSys } from '../../src/guest/index.ts';
-import type { CommonArgs } from './workload-args.ts';
+import type { CommonArgs } from '../../src/workloads/workload-args.ts';
 
 export const PAGE = 4096;
 const WORDS = PAGE / 4;

@@ -4,17 +4,27 @@
 import { Command, Option } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { CAPACITY_SECONDS_DEFAULT } from '../density/capacity-run.ts';
 import { runDensity, type DensityOptions } from '../density/density-runner.ts';
 import type { DensityResult, FleetEntry } from '../density/density-types.ts';
 import { parseFleetSpec, readFleetFile } from '../density/fleet-spec.ts';
 import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
 import { writeDensityCsv } from '../report/csv-report.ts';
+import { capacitySentence } from '../report/capacity-text.ts';
 import { renderDensityHtml } from '../report/html-report.ts';
 import { collectKnob } from './knob-flag.ts';
+import { statusLine } from './status-line.ts';
 import { formatBytes, parseCount, parseSize } from './parse-size.ts';
 
-/** What `npm start` runs: a mixed fleet that converges within about a minute on 2 cores. */
-export const DEFAULT_FLEET = 'os-image:6:size=4MiB,idle:4:size=2MiB,web:3:size=3MiB,db:1:size=4MiB';
+/**
+ * The fleet `ksmsim density` (and so `npm start`) runs without --fleet: 36 guests of 16–24 MiB in the
+ * proportions of a small virtualisation host — mostly guests booted from one OS image, some web and
+ * idle guests, a few databases — 736 MiB without KSM on the default 1 GiB host. Sized so both phases
+ * (KSM off, KSM on until converged) finish in about a minute on a 2-core machine.
+ */
+export const DEFAULT_FLEET = 'os-image:16:size=24MiB,web:8:size=16MiB,idle:8:size=16MiB,db:4:size=24MiB';
+/** Default host memory: room for DEFAULT_FLEET without KSM. */
+export const DEFAULT_DENSITY_MEMORY = 2 ** 30;
 
 interface DensityFlags {
   fleet?: string;
@@ -24,11 +34,20 @@ interface DensityFlags {
   ksm: Array<[string, string]>;
   capacity?: boolean;
   mergeAcrossNodes: '0' | '1' | 'both';
-  maxGuests: number;
+  maxGuests?: number;
   maxSeconds: number;
+  capacitySeconds: number;
   json?: string;
   csv?: string;
   html?: string;
+  quiet?: boolean;
+}
+
+/** "ksmd CPU 1.20 s (thread) in 9.80 s wall, 12.2 % of one core": thread CPU time and wall time side by side. */
+export function ksmdCpuText(r: DensityResult): string {
+  const wall = `${r.ksmd_wall_seconds.toFixed(2)} s wall`;
+  if (r.ksmd_cpu_seconds === null) return `ksmd CPU s (thread) unavailable (no /proc/thread-self), ${wall}`;
+  return `ksmd CPU ${r.ksmd_cpu_seconds.toFixed(2)} s (thread) in ${wall}, ${(100 * (r.ksmd_cpu_share ?? 0)).toFixed(1)} % of one core`;
 }
 
 export function headline(r: DensityResult): string {
@@ -38,10 +57,8 @@ export function headline(r: DensityResult): string {
     `memory ${formatBytes(r.memory_without_ksm_bytes)} without KSM and ${formatBytes(r.memory_with_ksm_bytes)} with it, ` +
     `${formatBytes(r.saved_bytes)} saved (${saved.toFixed(1)} %; pages_shared ${r.pages_shared}, pages_sharing ${r.pages_sharing}, general_profit ${formatBytes(r.general_profit)}). `;
   text += r.converge_seconds === null ? 'The saving had not converged when the run stopped. ' : `The saving converged within ${r.converge_seconds.toFixed(2)} s of the fleet being up. `;
-  text += `ksmd was busy ${r.ksmd_cpu_seconds.toFixed(2)} s (${(100 * r.ksmd_cpu_share).toFixed(1)} % of one core).`;
-  if (r.density_gain !== undefined) {
-    text += ` Capacity: ${r.guests_fit_without_ksm} guests fit without KSM and ${r.guests_fit_with_ksm} with it, a density gain of ${r.density_gain.toFixed(2)}×.`;
-  }
+  text += `${ksmdCpuText(r)}.`;
+  if (r.capacity) text += ` ${capacitySentence(r.capacity)}`;
   for (const n of r.numa ?? []) {
     text += ` merge_across_nodes=${n.merge_across_nodes}: ${formatBytes(n.memory_with_ksm_bytes)} used, ${(100 * n.remote_access_share).toFixed(1)} % of mapped pages on a remote node.`;
   }
@@ -54,16 +71,18 @@ export function addDensityCommand(program: Command, out: (s: string) => void, se
     .description('measure the memory KSM saves for a fleet of guest workloads (what npm start runs)')
     .option('--fleet <spec>', 'workloads and counts, e.g. "idle:20,web:10,db:2" (name:count[:key=value;...])')
     .option('--fleet-file <file>', 'a JSON or YAML fleet file: [{workload, count, args}]')
-    .option('--memory <size>', 'physical memory of the host', (v) => parseSize(v, '--memory'), 512 * 2 ** 20)
+    .option('--memory <size>', 'physical memory of the host', (v) => parseSize(v, '--memory'), DEFAULT_DENSITY_MEMORY)
     .option('--numa-nodes <n>', 'NUMA nodes', (v) => parseCount(v, '--numa-nodes', 1, MAX_NUMA_NODES), 1)
     .addOption(new Option('--ksm <key=value>', 'a /sys/kernel/mm/ksm knob for the KSM-on runs (repeatable)').argParser(collectKnob).default([]))
     .option('--capacity', 'also launch guests until memory is full, with and without KSM (density gain)')
     .addOption(new Option('--merge-across-nodes <mode>', 'merge_across_nodes for the KSM run, or both to compare').choices(['0', '1', 'both']).default('1'))
-    .option('--max-guests <n>', 'capacity mode: stop after this many guests', (v) => parseCount(v, '--max-guests', 1, 4096), 64)
+    .option('--max-guests <n>', 'capacity mode: stop after this many guests (default: derived from --memory and the fleet, see docs/density.md)', (v) => parseCount(v, '--max-guests', 1, 4096))
+    .option('--capacity-seconds <s>', 'capacity mode: longest one capacity run may take', (v) => parseCount(v, '--capacity-seconds', 1, 86400), CAPACITY_SECONDS_DEFAULT)
     .option('--max-seconds <s>', 'longest wait for the saving to converge', (v) => parseCount(v, '--max-seconds', 1, 86400), 60)
-    .option('--json <file>', 'write the full result as JSON')
+    .option('--json <file>', 'write the full result as JSON (- for stdout; the headline then goes to stderr)')
     .option('--csv <dir>', 'write the time series and summaries as CSV files')
     .option('--html <file>', 'write a self-contained HTML report with charts')
+    .option('--quiet', 'print nothing but errors (no headline, no progress line)')
     .action(async (flags: DensityFlags) => {
       setCode(await densityCommand(flags, out));
     });
@@ -75,26 +94,37 @@ async function densityCommand(flags: DensityFlags, out: (s: string) => void): Pr
   let fleet: FleetEntry[];
   if (flags.fleetFile) fleet = readFleetFile(flags.fleetFile);
   else fleet = parseFleetSpec(flags.fleet ?? DEFAULT_FLEET);
-  const html = flags.html;
-  const quiet = !!flags.json && !process.stderr.isTTY;
-  const status = !quiet && process.stderr.isTTY ? (line: string) => process.stderr.write(`\r\x1b[2K${line}`) : undefined;
+  const quiet = !!flags.quiet;
+  // `--json -` puts the JSON on stdout: everything for people then goes to stderr, so the JSON parses.
+  const jsonToStdout = flags.json === '-';
+  const say = jsonToStdout ? (line: string) => process.stderr.write(`${line}\n`) : out;
+  const progress = statusLine(!quiet && !jsonToStdout);
   const o: DensityOptions = {
     memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, mergeAcrossNodes: flags.mergeAcrossNodes,
-    capacity: !!flags.capacity, maxGuests: flags.maxGuests, maxSeconds: flags.maxSeconds, sampleMs: 100,
-    log: () => {}, status,
+    capacity: !!flags.capacity, maxGuests: flags.maxGuests, capacitySeconds: flags.capacitySeconds, maxSeconds: flags.maxSeconds, sampleMs: 100,
+    log: () => {}, status: progress.active ? (line) => progress.update(line) : undefined,
   };
-  if (!flags.json) out(`ksmsim density: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${formatBytes(flags.memory)}${flags.capacity ? ', with capacity runs' : ''}`);
-  const result = await runDensity(o, fleet);
-  if (status) process.stderr.write('\r\x1b[2K');
-  if (flags.json) writeFileSync(flags.json, JSON.stringify(result, null, 2) + '\n');
+  if (!quiet) say(`ksmsim density: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${formatBytes(flags.memory)}${flags.capacity ? ', with capacity runs' : ''}`);
+  let result: DensityResult;
+  try {
+    result = await runDensity(o, fleet);
+  } finally {
+    progress.clear();
+  }
+  const json = JSON.stringify(result, null, 2) + '\n';
+  if (jsonToStdout) process.stdout.write(json);
+  else if (flags.json) writeFileSync(flags.json, json);
   if (flags.csv) {
     mkdirSync(flags.csv, { recursive: true });
     writeDensityCsv(result, flags.csv);
   }
-  if (html) writeFileSync(html, renderDensityHtml(result));
-  if (!flags.json || process.stdout.isTTY) {
-    out(headline(result));
-    if (html) out(`HTML report: ${resolve(html)}`);
+  if (flags.html) writeFileSync(flags.html, renderDensityHtml(result));
+  // The headline is the answer: printed whatever else was asked for, unless --quiet.
+  if (!quiet) {
+    say(headline(result));
+    if (flags.json && !jsonToStdout) say(`JSON: ${resolve(flags.json)}`);
+    if (flags.csv) say(`CSV: ${resolve(flags.csv)}`);
+    if (flags.html) say(`HTML report: ${resolve(flags.html)}`);
   }
   return 0;
 }

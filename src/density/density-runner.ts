@@ -1,33 +1,20 @@
 // density-runner.ts — owns density experiments: run a fleet with KSM off and on (fixed fleet),
 // launch guests until memory is full (capacity), and the NUMA trade-off of merge_across_nodes.
 
+import { freemem } from 'node:os';
 import { Host, parseKsmStat, type GuestHandle } from '../host/host.ts';
 import { PAGE_SIZE } from '../mem/constants.ts';
 import { summarizeSpace } from '../mem/space-summary.ts';
-import { KSM_DIR } from '../ksm/sysfs.ts';
-import type { DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
-import { workloadProgram } from './fleet-spec.ts';
+import type { KsmdHostStats } from '../host/ksmd-controller.ts';
+import { defaultMaxGuests, type CapBasis } from './capacity-cap.ts';
+import { runCapacity } from './capacity-run.ts';
+import { applyKnobs, DENSITY_DEFAULT_KNOBS, expand, startHost, usedBytes, type DensityOptions } from './density-host.ts';
+import type { CapacityResult, CapacityRun, DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
 
-export interface DensityOptions {
-  readonly memoryBytes: number;
-  readonly numaNodes: number;
-  /** Knobs for the KSM-on phases, applied after the defaults below. */
-  readonly knobs: ReadonlyArray<readonly [string, string]>;
-  readonly mergeAcrossNodes: '0' | '1' | 'both';
-  readonly capacity: boolean;
-  readonly maxGuests: number;
-  /** Upper bound on the KSM-on phase waiting for convergence. */
-  readonly maxSeconds: number;
-  readonly sampleMs: number;
-  readonly log: (line: string) => void;
-  /** Status line on a terminal (undefined: quiet). */
-  readonly status?: (line: string) => void;
-}
+export { DENSITY_DEFAULT_KNOBS, type DensityOptions } from './density-host.ts';
 
-/** Faster than the kernel's defaults (100 pages / 20 ms) so a demo converges in seconds. */
-export const DENSITY_DEFAULT_KNOBS: ReadonlyArray<readonly [string, string]> = [
-  ['run', '1'], ['pages_to_scan', '4000'], ['sleep_millisecs', '10'],
-];
+/** Full scans after the fleet is up before the saving may count as converged (smart_scan skips an unchanging page up to 8). */
+const CONVERGE_MIN_SCANS = 12;
 
 interface PhaseResult {
   series: DensitySample[];
@@ -36,16 +23,14 @@ interface PhaseResult {
   perGuest: GuestProfit[];
   convergeSeconds: number | null;
   fleetUpSeconds: number;
-  ksmdBusyMs: number;
+  /** ksmd's thread CPU time from the fleet being up to the end (null: no /proc/thread-self). */
+  ksmdCpuMs: number | null;
+  ksmdCpuClock: string | null;
+  /** Wall time inside ksmd's scan batches over the same span. */
+  ksmdScanWallMs: number;
   wallMs: number;
   remoteShare: number;
   knobs: Record<string, string>;
-}
-
-const READY = /^\[([^\]]+)\] READY\b/;
-
-function usedBytes(host: Host): number {
-  return host.nodeMemory().reduce((n, x) => n + x.usedBytes, 0);
 }
 
 function savedPages(c: Readonly<Record<string, number>>): number {
@@ -74,40 +59,6 @@ function safeStat(host: Host, pid: number): string {
   } catch {
     return '';
   }
-}
-
-async function applyKnobs(host: Host, knobs: ReadonlyArray<readonly [string, string]>): Promise<Record<string, string>> {
-  const applied: Record<string, string> = {};
-  for (const [k, v] of knobs) {
-    try {
-      await host.writeFile(KSM_DIR + k, v);
-    } catch (e) {
-      throw new Error(`--ksm ${k}=${v}: ${(e as Error).message}`);
-    }
-    applied[k] = host.readFile(KSM_DIR + k).trim();
-  }
-  return applied;
-}
-
-function expand(fleet: readonly FleetEntry[]): Array<{ entry: FleetEntry; name: string; program: string }> {
-  return fleet.flatMap((entry) => {
-    const program = workloadProgram(entry.workload);
-    const base = entry.workload.replace(/^.*\//, '').replace(/\.[cm]?[jt]s$/, '');
-    return Array.from({ length: entry.count }, (_, i) => ({ entry, name: `${base}.${i}`, program }));
-  });
-}
-
-/** Start a host whose log routes READY lines to `ready` and everything else to `log`. */
-async function startHost(o: DensityOptions, ready: Set<string>): Promise<Host> {
-  return Host.start({
-    memoryBytes: o.memoryBytes,
-    numaNodes: o.numaNodes,
-    onLog: (line) => {
-      const m = READY.exec(line);
-      if (m) ready.add(m[1]!);
-      else o.log(line);
-    },
-  });
 }
 
 /** Wait until every handle is READY; throws naming the guest if one ends first. */
@@ -140,33 +91,45 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
       handles.push({ name: g.name, handle, workload: g.entry.workload });
     }
     const series: DensitySample[] = [];
+    let readyAt = 0;
+    /** full_scans when the wait for convergence began (undefined before it). */
+    let scansFrom: number | undefined;
     const sample = () => {
       const s = takeSample(host, t0, baseline, names);
       series.push(s);
-      o.status?.(`[density ${label}] guests ${ready.size}/${handles.length} ready · memory ${(s.memory_used_bytes / 2 ** 20).toFixed(1)} MiB · saved ${(savedPages(s.counters) * PAGE_SIZE / 2 ** 20).toFixed(1)} MiB · full_scans ${s.counters.full_scans}`);
+      const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+      const saved = mib(savedPages(s.counters) * PAGE_SIZE);
+      if (ready.size < handles.length) o.status?.(`[density ${label}] booting ${handles.length} guests: ${ready.size} ready · memory ${mib(s.memory_used_bytes)} · saved ${saved}`);
+      else if (scansFrom === undefined) o.status?.(`[density ${label}] ${handles.length} guests up · memory ${mib(s.memory_used_bytes)}`);
+      else {
+        const scans = (s.counters.full_scans ?? 0) - scansFrom;
+        const step = scans < CONVERGE_MIN_SCANS ? `${scans}/${CONVERGE_MIN_SCANS} full scans` : `${scans} full scans, saving to hold steady for 2 s`;
+        o.status?.(`[density ${label}] waiting for convergence: ${step} · saved ${saved}`
+          + ` · ${((performance.now() - readyAt) / 1000).toFixed(0)} s of at most ${o.maxSeconds} s`);
+      }
       return s;
     };
     const timer = setInterval(sample, o.sampleMs);
-    let readyAt = 0;
-    let busyAtReady = 0;
+    let atReady: KsmdHostStats | undefined;
     let convergeFrom = 0;
     try {
       await waitReady(handles, ready, 120_000);
       readyAt = performance.now();
-      busyAtReady = (await host.ksmd?.stats())?.busyMs ?? 0;
+      atReady = await host.ksmd?.stats();
       if (!ksmOn) {
         await new Promise((r) => setTimeout(r, Math.max(500, 3 * o.sampleMs)));
       } else {
         // Converged: at least 12 full scans since the fleet was up (smart_scan skips an unchanging page
         // for up to 8 scans, so every page has had its chance), and the saving steady (within 1 %)
         // over the last two seconds; or the time limit.
-        const scans0 = host.files.counters().full_scans;
+        const scans0 = host.files.counters().full_scans ?? 0;
+        scansFrom = scans0;
         const deadline = readyAt + o.maxSeconds * 1000;
         convergeFrom = series.length;
         for (;;) {
           await new Promise((r) => setTimeout(r, o.sampleMs));
           if (performance.now() > deadline) break;
-          if (host.files.counters().full_scans < scans0 + 12) continue;
+          if (host.files.counters().full_scans < scans0 + CONVERGE_MIN_SCANS) continue;
           const window = series.filter((s) => s.t * 1000 >= performance.now() - t0 - 2000);
           if (window.length < 5) continue;
           const v = window.map((s) => savedPages(s.counters));
@@ -179,7 +142,7 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
     }
     const last = sample();
     const end = performance.now();
-    const busyEnd = (await host.ksmd?.stats())?.busyMs ?? 0;
+    const atEnd = await host.ksmd?.stats();
     let convergeSeconds: number | null = null;
     if (ksmOn) {
       const final = savedPages(last.counters);
@@ -200,7 +163,9 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
     });
     return {
       series, memoryUsed: last.memory_used_bytes, counters: { ...last.counters }, perGuest, convergeSeconds, fleetUpSeconds: (readyAt - t0) / 1000,
-      ksmdBusyMs: busyEnd - busyAtReady, wallMs: end - readyAt, remoteShare: mapped ? remote / mapped : 0, knobs,
+      ksmdCpuMs: atEnd?.cpuMs != null && atReady?.cpuMs != null ? atEnd.cpuMs - atReady.cpuMs : null,
+      ksmdCpuClock: atEnd?.cpuClock ?? null,
+      ksmdScanWallMs: (atEnd?.busyMs ?? 0) - (atReady?.busyMs ?? 0), wallMs: end - readyAt, remoteShare: mapped ? remote / mapped : 0, knobs,
     };
   } finally {
     await Promise.all(handles.map((h) => h.handle.kill()));
@@ -208,36 +173,42 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
   }
 }
 
-/** Launch guests (round-robin over the fleet) one at a time until one is OOM-killed. */
-async function runCapacity(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: boolean): Promise<number> {
-  const ready = new Set<string>();
-  const host = await startHost(o, ready);
-  const handles: GuestHandle[] = [];
-  try {
-    if (ksmOn) await applyKnobs(host, [...DENSITY_DEFAULT_KNOBS, ...o.knobs]);
-    const kinds = expand(fleet.map((e) => ({ ...e, count: 1 })));
-    let oom = false;
-    const watch = (h: GuestHandle) => void h.done.then((r) => { if (r.status !== 'exited') oom = true; });
-    for (let i = 0; i < o.maxGuests && !oom; i++) {
-      const k = kinds[i % kinds.length]!;
-      const name = `${k.name.replace(/\.0$/, '')}.${i}`;
-      const h = host.launch(k.program, { name, args: k.entry.args });
-      handles.push(h);
-      watch(h);
-      const deadline = Date.now() + 60_000;
-      while (!ready.has(name) && !oom && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      if (oom || !ready.has(name)) break;
-      // Let ksmd merge the newcomer before the next one arrives, as an operator would.
-      if (ksmOn) await host.ksmd?.waitForFullScans(2, 20_000).catch(() => undefined);
-      o.status?.(`[capacity ${ksmOn ? 'with' : 'without'} KSM] ${handles.length} guests · memory ${(usedBytes(host) / 2 ** 20).toFixed(1)} MiB of ${(o.memoryBytes / 2 ** 20).toFixed(0)} MiB`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-    // Guests that fit: those still running and ready when the first one could not be placed.
-    return handles.filter((h) => host.guests.some((g) => g.pid === h.pid) && ready.has(h.name)).length;
-  } finally {
-    await Promise.all(handles.map((h) => h.kill()));
-    await host.shutdown();
+/** What a capacity pair's gain means, from why each run stopped (see CapacityResult.density_gain_bound). */
+export function gainBound(without: CapacityRun, withKsm: CapacityRun): CapacityResult['density_gain_bound'] {
+  if (without.stop.kind !== 'oom') return 'unknown';
+  if (withKsm.stop.kind === 'oom') return 'exact';
+  return withKsm.stop.kind === 'guest-failed' ? 'unknown' : 'at-least';
+}
+
+/** Both capacity runs, KSM off then on, under one cap: --max-guests, or derived (capacity-cap.ts). */
+async function runCapacityPair(o: DensityOptions, fleet: readonly FleetEntry[], perGuest: readonly GuestProfit[], memoryWithout: number): Promise<CapacityResult> {
+  // What a guest of each fleet entry holds with nothing merged: the largest of its kind in the
+  // KSM-off phase (perGuest is in fleet order, entry by entry).
+  const footprintBytes: number[] = [];
+  let at = 0;
+  for (const e of fleet) {
+    const mine = perGuest.slice(at, at + e.count);
+    footprintBytes.push(Math.max(0, ...mine.map((g) => g.private_pages * PAGE_SIZE)));
+    at += e.count;
   }
+  const guests = fleet.reduce((n, e) => n + e.count, 0);
+  let basis: CapBasis | null = null;
+  if (o.maxGuests === undefined) {
+    const mps = [...DENSITY_DEFAULT_KNOBS, ...o.knobs].filter(([k]) => k === 'max_page_sharing').at(-1)?.[1];
+    basis = defaultMaxGuests({ hostBytes: o.memoryBytes, guestBytes: memoryWithout / Math.max(1, guests), maxPageSharing: mps ? Number(mps) : 256, machineFreeBytes: freemem() });
+  }
+  const maxGuests = o.maxGuests ?? basis!.max_guests;
+  const plan = { maxGuests, footprintBytes };
+  const withoutRun = await runCapacity(o, fleet, false, plan);
+  const withRun = await runCapacity(o, fleet, true, plan);
+  return {
+    max_guests: maxGuests,
+    max_guests_basis: basis && { limited_by: basis.limited_by, memory_bound: basis.memory_bound, machine_bound: basis.machine_bound, ceiling: basis.ceiling, guest_bytes: basis.guest_bytes },
+    without_ksm: withoutRun,
+    with_ksm: withRun,
+    density_gain: withoutRun.guests ? withRun.guests / withoutRun.guests : null,
+    density_gain_bound: gainBound(withoutRun, withRun),
+  };
 }
 
 export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]): Promise<DensityResult> {
@@ -252,11 +223,10 @@ export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]
       { merge_across_nodes: 0, memory_with_ksm_bytes: other.memoryUsed, saved_bytes: without.memoryUsed - other.memoryUsed, remote_access_share: other.remoteShare },
     ];
   }
-  let capacity: Pick<DensityResult, 'guests_fit_without_ksm' | 'guests_fit_with_ksm' | 'density_gain'> = {};
+  let capacity: Pick<DensityResult, 'guests_fit_without_ksm' | 'guests_fit_with_ksm' | 'density_gain' | 'capacity'> = {};
   if (o.capacity) {
-    const fitWithout = await runCapacity(o, fleet, false);
-    const fitWith = await runCapacity(o, fleet, true);
-    capacity = { guests_fit_without_ksm: fitWithout, guests_fit_with_ksm: fitWith, density_gain: fitWithout ? fitWith / fitWithout : 0 };
+    const c = await runCapacityPair(o, fleet, without.perGuest, without.memoryUsed);
+    capacity = { guests_fit_without_ksm: c.without_ksm.guests, guests_fit_with_ksm: c.with_ksm.guests, density_gain: c.density_gain ?? 0, capacity: c };
   }
   const c = withKsm.counters;
   return {
@@ -271,8 +241,11 @@ export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]
     general_profit: c.general_profit ?? 0,
     fleet_up_seconds: withKsm.fleetUpSeconds,
     converge_seconds: withKsm.convergeSeconds,
-    ksmd_cpu_seconds: withKsm.ksmdBusyMs / 1000,
-    ksmd_cpu_share: withKsm.wallMs > 0 ? withKsm.ksmdBusyMs / withKsm.wallMs : 0,
+    ksmd_cpu_seconds: withKsm.ksmdCpuMs === null ? null : withKsm.ksmdCpuMs / 1000,
+    ksmd_cpu_clock: withKsm.ksmdCpuClock,
+    ksmd_wall_seconds: withKsm.wallMs / 1000,
+    ksmd_cpu_share: withKsm.ksmdCpuMs === null || withKsm.wallMs <= 0 ? null : withKsm.ksmdCpuMs / withKsm.wallMs,
+    ksmd_scan_wall_seconds: withKsm.ksmdScanWallMs / 1000,
     per_guest: withKsm.perGuest,
     ...capacity,
     ...(numa ? { numa } : {}),

@@ -53,15 +53,72 @@ export interface DensityResult {
   readonly fleet_up_seconds: number;
   /** First time the saving came within 1 % of its final value (seconds after the fleet was up), or null. */
   readonly converge_seconds: number | null;
-  readonly ksmd_cpu_seconds: number;
-  /** ksmd busy time / wall time of the KSM-on phase (one core = 1). */
-  readonly ksmd_cpu_share: number;
+  /**
+   * CPU time of the ksmd thread (read by the thread from /proc/thread-self) from the moment the
+   * KSM-on fleet was up to the end of the run; null where the system has no /proc/thread-self.
+   */
+  readonly ksmd_cpu_seconds: number | null;
+  /** Source of ksmd_cpu_seconds: 'schedstat' (ns resolution) or 'stat' (10 ms ticks); null if none. */
+  readonly ksmd_cpu_clock: string | null;
+  /** Wall time of the same span (fleet up → end of the KSM-on run). */
+  readonly ksmd_wall_seconds: number;
+  /** ksmd_cpu_seconds / ksmd_wall_seconds: the share of one core ksmd's thread used. */
+  readonly ksmd_cpu_share: number | null;
+  /** Wall time inside ksmd's scan batches over the same span (includes time descheduled mid-batch). */
+  readonly ksmd_scan_wall_seconds: number;
   readonly per_guest: readonly GuestProfit[];
-  /** Capacity mode only. */
+  /** Capacity mode only: capacity.without_ksm.guests. */
   readonly guests_fit_without_ksm?: number;
+  /** Capacity mode only: capacity.with_ksm.guests. */
   readonly guests_fit_with_ksm?: number;
+  /** Capacity mode only: the ratio of the two (see capacity.density_gain_bound for what it means). */
   readonly density_gain?: number;
+  /** Capacity mode only: both runs, why each stopped, and the cap. */
+  readonly capacity?: CapacityResult;
   /** --merge-across-nodes both only. */
   readonly numa?: readonly NumaTradeoff[];
   readonly series: { readonly without_ksm: readonly DensitySample[]; readonly with_ksm: readonly DensitySample[] };
+}
+
+/** Why a capacity run stopped launching guests. */
+export type CapacityStop =
+  /** A guest was OOM-killed: memory is full (the answer capacity mode looks for). */
+  | { readonly kind: 'oom'; readonly guest: string; readonly detail: string }
+  /** The cap was reached: more guests might have fit. */
+  | { readonly kind: 'max-guests'; readonly max_guests: number }
+  /** A guest failed for another reason (a bad argument, a crash): the run says nothing about memory. */
+  | { readonly kind: 'guest-failed'; readonly guest: string; readonly detail: string }
+  /** The run, or one guest's start, took too long. */
+  | { readonly kind: 'timeout'; readonly detail: string };
+
+export interface CapacityRun {
+  /** Guests running and ready when the run stopped. */
+  readonly guests: number;
+  readonly launched: number;
+  readonly stop: CapacityStop;
+  /** `oom`, `max-guests`, `guest-failed: NAME: reason` or `timeout`. */
+  readonly stop_text: string;
+  readonly seconds: number;
+}
+
+export interface CapacityResult {
+  readonly max_guests: number;
+  /** How the default cap was derived (capacity-cap.ts); null when --max-guests gave it. */
+  readonly max_guests_basis: {
+    readonly limited_by: 'memory' | 'machine' | 'ceiling';
+    readonly memory_bound: number;
+    readonly machine_bound: number;
+    readonly ceiling: number;
+    readonly guest_bytes: number;
+  } | null;
+  readonly without_ksm: CapacityRun;
+  readonly with_ksm: CapacityRun;
+  /** with_ksm.guests / without_ksm.guests (null if no guest fit without KSM). */
+  readonly density_gain: number | null;
+  /**
+   * 'exact': both runs stopped on their own (oom); 'at-least': the KSM-on run hit the cap or the
+   * clock, so more might fit (printed "≥ N×"); 'unknown': the KSM-off run did not end at memory full
+   * either, or a guest failed, so the ratio measures nothing.
+   */
+  readonly density_gain_bound: 'exact' | 'at-least' | 'unknown';
 }

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { WORKLOAD_NAMES, workloadPath } from '../../guests/workloads/workload-args.ts';
+import { WORKLOAD_NAMES, workloadPath } from '../workloads/workload-catalog.ts';
 import type { FleetEntry } from './density-types.ts';
 
 /** Parse `name:count[:key=value;key=value]` entries separated by commas. */

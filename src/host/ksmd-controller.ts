@@ -9,21 +9,35 @@ import { spawnWorker, type SpawnedWorker } from '../platform/spawn-worker.ts';
 
 const KSMD_ENTRY = new URL('../ksm/ksmd-worker.ts', import.meta.url);
 
+/** ksmd's statistics as the host sees them: the thread's own figures and the wall time beside them. */
+export interface KsmdHostStats extends KsmdStats {
+  /**
+   * Wall time since this ksmd thread was spawned, in ms, taken when the answer arrived: an upper
+   * bound on cpuMs (the thread cannot have run longer than it has existed), so the two can be compared.
+   */
+  readonly threadWallMs: number;
+}
+
 export class KsmdController {
   private w: SpawnedWorker<KsmdWorkerApi>;
   private readonly state: KsmState;
   private readonly memory: PhysicalMemory;
   private readonly options: KsmEngineOptions;
+  /** performance.now() just before the current ksmd thread was spawned. */
+  private spawnedAt: number;
 
   private constructor(w: SpawnedWorker<KsmdWorkerApi>, state: KsmState, memory: PhysicalMemory, options: KsmEngineOptions) {
     this.w = w;
     this.state = state;
     this.memory = memory;
     this.options = options;
+    this.spawnedAt = 0;
   }
 
   static async start(memory: PhysicalMemory, state: KsmState, options: KsmEngineOptions = {}): Promise<KsmdController> {
+    const spawnedAt = performance.now();
     const c = new KsmdController(KsmdController.spawn(memory, state, options), state, memory, options);
+    c.spawnedAt = spawnedAt;
     await c.waitAlive();
     return c;
   }
@@ -53,6 +67,7 @@ export class KsmdController {
 
   /** Start a fresh ksmd thread after kill(), registering `guests` with it. */
   async restart(guests: readonly GuestSpaceHandles[]): Promise<void> {
+    this.spawnedAt = performance.now();
     this.w = KsmdController.spawn(this.memory, this.state, this.options);
     await this.waitAlive();
     for (const h of guests) this.addGuest(h);
@@ -66,8 +81,9 @@ export class KsmdController {
     void this.w.api.guestExited(pid);
   }
 
-  stats(): Promise<KsmdStats> {
-    return this.w.api.stats();
+  async stats(): Promise<KsmdHostStats> {
+    const s = await this.w.api.stats();
+    return { ...s, threadWallMs: performance.now() - this.spawnedAt };
   }
 
   /** Resolve once full_scans has advanced by `count` (ksmd must be running). */

@@ -65,11 +65,19 @@ export function summaryCsv(r: DensityResult): string {
     ['general_profit', r.general_profit],
     ['converge_seconds', r.converge_seconds],
     ['ksmd_cpu_seconds', r.ksmd_cpu_seconds],
+    ['ksmd_cpu_clock', r.ksmd_cpu_clock],
+    ['ksmd_wall_seconds', r.ksmd_wall_seconds],
     ['ksmd_cpu_share', r.ksmd_cpu_share],
+    ['ksmd_scan_wall_seconds', r.ksmd_scan_wall_seconds],
   ];
   if (r.guests_fit_without_ksm !== undefined) rows.push(['guests_fit_without_ksm', r.guests_fit_without_ksm]);
   if (r.guests_fit_with_ksm !== undefined) rows.push(['guests_fit_with_ksm', r.guests_fit_with_ksm]);
   if (r.density_gain !== undefined) rows.push(['density_gain', r.density_gain]);
+  if (r.capacity) {
+    const c = r.capacity;
+    rows.push(['density_gain_bound', c.density_gain_bound], ['capacity_max_guests', c.max_guests], ['capacity_max_guests_limited_by', c.max_guests_basis?.limited_by ?? 'flag'],
+      ['capacity_stop_without_ksm', c.without_ksm.stop_text], ['capacity_stop_with_ksm', c.with_ksm.stop_text]);
+  }
   for (const n of r.numa ?? []) {
     const p = `numa.merge_across_nodes_${n.merge_across_nodes}`;
     rows.push([`${p}.memory_with_ksm_bytes`, n.memory_with_ksm_bytes], [`${p}.saved_bytes`, n.saved_bytes], [`${p}.remote_access_share`, n.remote_access_share]);

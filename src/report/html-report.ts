@@ -2,6 +2,8 @@
 // CSS, inline SVG charts from svg-chart.ts, no scripts, no fonts, no URLs) that opens with no network.
 
 import type { DensityResult, DensitySample, GuestProfit } from '../density/density-types.ts';
+import { stopDetail } from '../density/capacity-run.ts';
+import { capacitySentence, capText, gainText } from './capacity-text.ts';
 import { esc, groupedBarChart, hBarChart, lineChart, PALETTE } from './svg-chart.ts';
 
 const PAGE = 4096;
@@ -175,14 +177,19 @@ function table(head: readonly string[], rows: ReadonlyArray<readonly string[]>, 
 }
 
 function capacitySection(r: DensityResult): string {
-  if (r.guests_fit_without_ksm === undefined && r.guests_fit_with_ksm === undefined && r.density_gain === undefined) return '';
+  const c = r.capacity;
+  if (!c) return '';
   const rows: string[][] = [
-    ['guests that fit without KSM', r.guests_fit_without_ksm === undefined ? 'n/a' : int(r.guests_fit_without_ksm)],
-    ['guests that fit with KSM', r.guests_fit_with_ksm === undefined ? 'n/a' : int(r.guests_fit_with_ksm)],
-    ['density gain (with ÷ without)', r.density_gain === undefined ? 'n/a' : `${r.density_gain.toFixed(2)}×`],
+    ['guests that fit without KSM', int(c.without_ksm.guests)],
+    ['stopped (KSM off)', stopDetail(c.without_ksm.stop)],
+    ['guests that fit with KSM', int(c.with_ksm.guests)],
+    ['stopped (KSM on)', stopDetail(c.with_ksm.stop)],
+    ['density gain (with ÷ without)', gainText(c)],
+    ['guest cap', capText(c)],
     ['host memory', formatBytes(r.host.memory_bytes)],
   ];
-  return `<section class="card"><h2>Capacity</h2><p class="hint">Guests were launched one at a time until host memory was full, once with KSM off and once with it on.</p>${table(['', 'value'], rows)}</section>`;
+  return `<section class="card"><h2>Capacity</h2><p class="hint">Guests were launched one at a time until one did not fit, once with KSM off and once with it on. `
+    + `Each run says why it stopped: oom (memory full — the measurement), max-guests (the cap: more might fit, so the gain is a lower bound), guest-failed, or timeout.</p>${table(['', 'value'], rows)}</section>`;
 }
 
 function numaSection(r: DensityResult): string {
@@ -236,13 +243,13 @@ export function headlineSentence(r: DensityResult): string {
     `${guestCount(r)} guests (${fleetText(r)}) used ${formatBytes(r.memory_without_ksm_bytes)} without KSM and ${formatBytes(r.memory_with_ksm_bytes)} with it`
       + ` — ${formatBytes(r.saved_bytes)} saved (${pct(savedShare)}).`,
   ];
-  if (r.density_gain !== undefined) {
-    parts.push(`${r.guests_fit_with_ksm ?? '?'} guests fit with KSM against ${r.guests_fit_without_ksm ?? '?'} without: a density gain of ${r.density_gain.toFixed(2)}×.`);
-  }
+  if (r.capacity) parts.push(capacitySentence(r.capacity));
   parts.push(r.converge_seconds === null
     ? 'The saving had not settled within 1 % of its final value by the end of the run.'
     : `The saving came within 1 % of its final value ${seconds(r.converge_seconds)} after the fleet was up.`);
-  parts.push(`ksmd used ${seconds(r.ksmd_cpu_seconds)} of CPU (${pct(r.ksmd_cpu_share)} of one core).`);
+  parts.push(r.ksmd_cpu_seconds === null
+    ? `ksmd's thread CPU time was not available on this system (no /proc/thread-self); the run lasted ${seconds(r.ksmd_wall_seconds)} of wall time.`
+    : `ksmd's thread used ${seconds(r.ksmd_cpu_seconds)} of CPU in ${seconds(r.ksmd_wall_seconds)} of wall time (${pct(r.ksmd_cpu_share ?? NaN)} of one core).`);
   return parts.join(' ');
 }
 
@@ -253,11 +260,14 @@ function headline(r: DensityResult): string {
     stat('Memory with KSM', formatBytes(r.memory_with_ksm_bytes), `of ${formatBytes(r.host.memory_bytes)} host memory`),
     stat('Saved', formatBytes(r.saved_bytes), `${pct(savedShare)} of memory without KSM`, r.saved_bytes > 0 ? 'good' : 'bad'),
   ];
-  if (r.density_gain !== undefined) {
-    stats.push(stat('Density gain', `${r.density_gain.toFixed(2)}×`, `${r.guests_fit_with_ksm ?? '?'} guests fit with KSM, ${r.guests_fit_without_ksm ?? '?'} without`, r.density_gain > 1 ? 'good' : ''));
+  if (r.capacity) {
+    const c = r.capacity;
+    stats.push(stat('Density gain', gainText(c), `${c.with_ksm.guests} guests fit with KSM (${c.with_ksm.stop_text}), ${c.without_ksm.guests} without (${c.without_ksm.stop_text})`,
+      c.density_gain_bound !== 'unknown' && (c.density_gain ?? 0) > 1 ? 'good' : ''));
   }
   stats.push(stat('Converged after', r.converge_seconds === null ? 'not yet' : seconds(r.converge_seconds), 'within 1 % of the final saving'));
-  stats.push(stat('ksmd CPU', seconds(r.ksmd_cpu_seconds), `${pct(r.ksmd_cpu_share)} of one core`));
+  stats.push(stat('ksmd CPU s (thread)', r.ksmd_cpu_seconds === null ? 'n/a' : seconds(r.ksmd_cpu_seconds),
+    `in ${seconds(r.ksmd_wall_seconds)} wall: ${r.ksmd_cpu_share === null ? 'n/a' : pct(r.ksmd_cpu_share)} of one core`));
   const small = [
     ['pages_shared', int(r.pages_shared)],
     ['pages_sharing', int(r.pages_sharing)],

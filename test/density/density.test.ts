@@ -8,6 +8,8 @@ import { runDensity, type DensityOptions } from '../../src/density/density-runne
 import type { DensityResult } from '../../src/density/density-types.ts';
 import { parseFleetSpec, readFleetFile, workloadProgram } from '../../src/density/fleet-spec.ts';
 import { main } from '../../src/cli/main.ts';
+import { DEFAULT_DENSITY_MEMORY, DEFAULT_FLEET } from '../../src/cli/density-command.ts';
+import { parseBytes } from '../../src/workloads/workload-args.ts';
 
 const OPTIONS: DensityOptions = {
   memoryBytes: 24 * 2 ** 20, numaNodes: 1, knobs: [['sleep_millisecs', '0']], mergeAcrossNodes: '1', capacity: true,
@@ -24,7 +26,7 @@ describe('ksmsim density', function () {
 
   it('reports every top-level field of the JSON contract', () => {
     for (const key of ['fleet', 'host', 'memory_without_ksm_bytes', 'memory_with_ksm_bytes', 'saved_bytes', 'pages_shared', 'pages_sharing',
-      'general_profit', 'converge_seconds', 'ksmd_cpu_seconds', 'ksmd_cpu_share', 'guests_fit_without_ksm', 'guests_fit_with_ksm', 'density_gain', 'series']) {
+      'general_profit', 'converge_seconds', 'ksmd_cpu_seconds', 'ksmd_cpu_clock', 'ksmd_wall_seconds', 'ksmd_cpu_share', 'capacity', 'guests_fit_without_ksm', 'guests_fit_with_ksm', 'density_gain', 'series']) {
       expect(result, key).to.have.property(key);
     }
   });
@@ -54,7 +56,8 @@ describe('ksmsim density', function () {
   it('stops capacity mode at memory full, not at the guest limit', () => {
     // Without KSM each guest needs at least 1 MiB of the 24 MiB host.
     expect(result.guests_fit_without_ksm).to.be.below(24);
-    expect(result.guests_fit_with_ksm).to.be.below(OPTIONS.maxGuests);
+    expect(result.guests_fit_with_ksm).to.be.below(OPTIONS.maxGuests!);
+    expect([result.capacity!.without_ksm.stop_text, result.capacity!.with_ksm.stop_text]).to.deep.equal(['oom', 'oom']);
   });
 
   it('records time series for both runs and a convergence time within the KSM-on run', () => {
@@ -97,5 +100,23 @@ describe('ksmsim density', function () {
     const r = JSON.parse(readFileSync(file, 'utf8')) as DensityResult;
     expect(r.saved_bytes).to.equal(r.memory_without_ksm_bytes - r.memory_with_ksm_bytes);
     expect(r.fleet).to.deep.equal([{ workload: 'os-image', count: 2, args: ['size=1MiB', 'rate=0'] }]);
+  });
+
+  it('prints nothing but errors with --quiet, and still writes the JSON', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ksmsim-')), 'q.json');
+    const lines: string[] = [];
+    const code = await main(['density', '--quiet', '--fleet', 'idle:1:size=64KiB', '--memory', '8MiB', '--ksm', 'sleep_millisecs=0', '--max-seconds', '2', '--json', file], (s) => lines.push(s));
+    expect(code).to.equal(0);
+    expect(lines).to.deep.equal([]);
+    expect((JSON.parse(readFileSync(file, 'utf8')) as DensityResult).fleet[0]!.workload).to.equal('idle');
+  });
+
+  it('runs by default (npm start) a fleet of a few dozen guests of tens of MiB that fits the default host without KSM', () => {
+    const fleet = parseFleetSpec(DEFAULT_FLEET);
+    const sizes = fleet.map((e) => parseBytes(e.args.find((a) => a.startsWith('size='))!.slice(5))!);
+    const guests = fleet.reduce((n, e) => n + e.count, 0);
+    expect(guests).to.be.within(24, 64);
+    for (const b of sizes) expect(b).to.be.within(16 * 2 ** 20, 64 * 2 ** 20);
+    expect(fleet.reduce((n, e, i) => n + e.count * sizes[i]!, 0)).to.be.below(DEFAULT_DENSITY_MEMORY);
   });
 });

@@ -78,6 +78,22 @@ describe('density CSV report', () => {
     for (const k of ['pages_shared', 'pages_sharing', 'general_profit', 'converge_seconds', 'ksmd_cpu_seconds', 'ksmd_cpu_share']) expect(m.has(k), k).to.equal(true);
   });
 
+  it('states why each capacity run stopped, the cap, and whether the gain is a lower bound', () => {
+    writeDensityCsv(buildDensityResult({ capacity: true, capacityCap: 40 }), dir);
+    const m = new Map(parseCsv(readFileSync(join(dir, 'summary.csv'), 'utf8')).slice(1).map(([k, v]) => [k!, v!]));
+    expect(m.get('capacity_stop_without_ksm')).to.equal('oom');
+    expect(m.get('capacity_stop_with_ksm')).to.equal('max-guests');
+    expect(m.get('capacity_max_guests')).to.equal('40');
+    expect(m.get('density_gain_bound')).to.equal('at-least');
+  });
+
+  it('gives ksmd\'s thread CPU time and the wall time beside it', () => {
+    writeDensityCsv(buildDensityResult(), dir);
+    const m = new Map(parseCsv(readFileSync(join(dir, 'summary.csv'), 'utf8')).slice(1).map(([k, v]) => [k!, v!]));
+    expect(m.get('ksmd_cpu_clock')).to.equal('schedstat');
+    expect(Number(m.get('ksmd_cpu_seconds'))).to.be.at.most(Number(m.get('ksmd_wall_seconds')));
+  });
+
   it('leaves a null convergence empty and quotes what needs quoting', () => {
     expect(csvField(null)).to.equal('');
     expect(csvField('a,b')).to.equal('"a,b"');

@@ -67,6 +67,17 @@ describe('density HTML report', () => {
     expect(html).to.contain('pages_to_scan').and.contain('1 (merge across nodes)').and.contain('0 (merge per node)');
   });
 
+  it('says why each capacity run stopped, and where the cap came from', () => {
+    expect(html).to.contain('stopped (KSM off)').and.contain('oom: idle.').and.contain('stopped (KSM on)');
+    expect(html).to.contain('guest cap').and.contain('the 512-guest ceiling');
+  });
+
+  it('prints a gain whose KSM-on run hit the cap as "≥ N×", with max-guests', () => {
+    const capped = buildDensityResult({ capacity: true, capacityCap: 40 });
+    const page = renderDensityHtml(capped);
+    expect(page).to.contain(`≥ ${capped.capacity!.density_gain!.toFixed(2)}×`).and.contain('max-guests: reached the cap of 40 guests');
+  });
+
   it('leaves out capacity and NUMA when the run had neither', () => {
     const plain = renderDensityHtml(buildDensityResult());
     expect(plain).to.not.contain('Capacity</h2>').and.not.contain('NUMA trade-off').and.not.contain('Density gain');

@@ -4,9 +4,9 @@
 import { existsSync } from 'node:fs';
 import { expect } from 'chai';
 import {
-  HOLD_DEFAULT_MS, WORKLOAD_NAMES, duration, flag, fraction, int, num, parseBytes, parseDurationMs,
-  parseWorkloadArgs, splitPages, str, workloadPath,
-} from '../../guests/workloads/workload-args.ts';
+  HOLD_DEFAULT_MS, duration, flag, fraction, int, num, parseBytes, parseDurationMs, parseWorkloadArgs, splitPages, str,
+} from '../../src/workloads/workload-args.ts';
+import { WORKLOAD_NAMES, workloadPath } from '../../src/workloads/workload-catalog.ts';
 import { fillWords, mix } from '../../guests/workloads/workload-kit.ts';
 
 const SPEC = {

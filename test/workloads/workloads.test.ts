@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { Host, type GuestHandle, type GuestReport } from '../../src/host/host.ts';
 import { KSM_DIR } from '../../src/ksm/sysfs.ts';
-import { workloadPath } from '../../guests/workloads/workload-args.ts';
+import { workloadPath } from '../../src/workloads/workload-catalog.ts';
 import { Mulberry32 } from '../helpers/prng.ts';
 
 const MiB = 2 ** 20;

@@ -3,19 +3,10 @@
 // per-workload keys (whole numbers, rates, fractions, durations, flags, strings), and the errors for
 // unknown keys or bad values, each naming the workload, the key and the value.
 //
+// It lives under src/ (not beside the guests) so the host side — src/density reading a fleet — never
+// imports from a guest program's folder; the guests import it from here.
+//
 // Forms accepted: `key=value`, `--key=value` and `--key value` (so `--image PATH` works like `image=PATH`).
-
-/** The workload programs of this directory, by name (`guests/workloads/<name>.ts`). */
-export const WORKLOAD_NAMES = ['os-image', 'idle', 'web', 'db', 'jvm', 'random', 'volatile'] as const;
-export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
-
-/** Absolute path of a workload program, for Host.launch. Throws for an unknown name. */
-export function workloadPath(name: string): string {
-  if (!(WORKLOAD_NAMES as readonly string[]).includes(name)) {
-    throw new Error(`unknown workload ${JSON.stringify(name)} (known: ${WORKLOAD_NAMES.join(', ')})`);
-  }
-  return new URL(`./${name}.ts`, import.meta.url).pathname;
-}
 
 export const PAGE = 4096;
 

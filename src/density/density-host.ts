@@ -1,0 +1,81 @@
+// density-host.ts — owns what every density run shares: its options, starting a host whose READY
+// lines are collected, applying knobs, and expanding a fleet into named guests.
+
+import { Host } from '../host/host.ts';
+import { KSM_DIR } from '../ksm/sysfs.ts';
+import type { FleetEntry } from './density-types.ts';
+import { workloadProgram } from './fleet-spec.ts';
+
+export interface DensityOptions {
+  readonly memoryBytes: number;
+  readonly numaNodes: number;
+  /** Knobs for the KSM-on phases, applied after the defaults below. */
+  readonly knobs: ReadonlyArray<readonly [string, string]>;
+  readonly mergeAcrossNodes: '0' | '1' | 'both';
+  readonly capacity: boolean;
+  /** Capacity mode: the most guests to launch; undefined derives it (capacity-cap.ts). */
+  readonly maxGuests?: number;
+  /** Capacity mode: the longest one capacity run (KSM off, or on) may take, in seconds (default 300). */
+  readonly capacitySeconds?: number;
+  /** Upper bound on the KSM-on phase waiting for convergence. */
+  readonly maxSeconds: number;
+  readonly sampleMs: number;
+  readonly log: (line: string) => void;
+  /** Progress line on a terminal (undefined: quiet). */
+  readonly status?: (line: string) => void;
+}
+
+/** Faster than the kernel's defaults (100 pages / 20 ms) so a demo converges in seconds. */
+export const DENSITY_DEFAULT_KNOBS: ReadonlyArray<readonly [string, string]> = [
+  ['run', '1'], ['pages_to_scan', '4000'], ['sleep_millisecs', '10'],
+];
+
+export const READY = /^\[([^\]]+)\] READY\b/;
+
+export function usedBytes(host: Host): number {
+  return host.nodeMemory().reduce((n, x) => n + x.usedBytes, 0);
+}
+
+export function freeBytes(host: Host): number {
+  return host.nodeMemory().reduce((n, x) => n + x.freeBytes, 0);
+}
+
+export async function applyKnobs(host: Host, knobs: ReadonlyArray<readonly [string, string]>): Promise<Record<string, string>> {
+  const applied: Record<string, string> = {};
+  for (const [k, v] of knobs) {
+    try {
+      await host.writeFile(KSM_DIR + k, v);
+    } catch (e) {
+      throw new Error(`--ksm ${k}=${v}: ${(e as Error).message}`);
+    }
+    applied[k] = host.readFile(KSM_DIR + k).trim();
+  }
+  return applied;
+}
+
+export interface ExpandedGuest {
+  readonly entry: FleetEntry;
+  readonly name: string;
+  readonly program: string;
+}
+
+export function expand(fleet: readonly FleetEntry[]): ExpandedGuest[] {
+  return fleet.flatMap((entry) => {
+    const program = workloadProgram(entry.workload);
+    const base = entry.workload.replace(/^.*\//, '').replace(/\.[cm]?[jt]s$/, '');
+    return Array.from({ length: entry.count }, (_, i) => ({ entry, name: `${base}.${i}`, program }));
+  });
+}
+
+/** Start a host whose log routes READY lines to `ready` and everything else to `log`. */
+export async function startHost(o: DensityOptions, ready: Set<string>): Promise<Host> {
+  return Host.start({
+    memoryBytes: o.memoryBytes,
+    numaNodes: o.numaNodes,
+    onLog: (line) => {
+      const m = READY.exec(line);
+      if (m) ready.add(m[1]!);
+      else o.log(line);
+    },
+  });
+}

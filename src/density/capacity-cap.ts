@@ -16,14 +16,14 @@
 //     No run can honestly fit more, so a cap at N_memory never cuts a real measurement short.
 //  2. machine — every guest is a worker thread that costs real RSS beyond its emulated frames (which
 //     the host allocated up front). Guests may take a quarter of the memory the machine has free, at
-//     GUEST_THREAD_BYTES each — a figure above the measured cost per guest (issue 10: ≈ 30 MB when
-//     every worker ran its own TypeScript loader; ≤ 12 MB the target).
+//     GUEST_THREAD_BYTES each — a figure above the measured cost per guest (≈ 30 MB when every worker
+//     ran its own TypeScript loader; ≈ 9 MB since guests are compiled once: docs/benchmarks.md#fleet-scale).
 //        N_machine = floor(free / 4 / GUEST_THREAD_BYTES)
 //  3. ceiling — MAX_GUESTS_CEILING = 512, the largest fleet this project verifies runs on one host.
 //
 // A run that reaches the cap reports `max-guests` and its gain as a lower bound ("≥ N×").
 
-export const GUEST_THREAD_BYTES = 32 * 2 ** 20;
+export const GUEST_THREAD_BYTES = 16 * 2 ** 20;
 export const MAX_GUESTS_CEILING = 512;
 /** Share of the machine's free memory the guests' threads may take. */
 export const FREE_MEMORY_SHARE = 1 / 4;

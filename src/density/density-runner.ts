@@ -83,9 +83,12 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
   try {
     const baseline = usedBytes(host);
     const knobs = ksmOn ? await applyKnobs(host, [['merge_across_nodes', mergeAcross], ...DENSITY_DEFAULT_KNOBS, ...o.knobs]) : {};
+    const guests = expand(fleet);
+    // Each program compiles once, before the clock and before any guest: a broken one stops the run here.
+    for (const program of new Set(guests.map((g) => g.program))) host.prepare(program);
     const t0 = performance.now();
     const names = new Map<number, string>();
-    for (const g of expand(fleet)) {
+    for (const g of guests) {
       const handle = host.launch(g.program, { name: g.name, args: g.entry.args });
       names.set(handle.pid, g.name);
       handles.push({ name: g.name, handle, workload: g.entry.workload });

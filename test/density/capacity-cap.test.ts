@@ -18,7 +18,7 @@ describe('capacity mode: the default guest cap', () => {
   it('is a quarter of the machine\'s free memory at GUEST_THREAD_BYTES a guest when that is smaller', () => {
     const cap = defaultMaxGuests({ hostBytes: 512 * MiB, guestBytes: 8 * MiB, maxPageSharing: 256, machineFreeBytes: 4 * GiB });
     expect(cap.machine_bound).to.equal(GiB / GUEST_THREAD_BYTES);
-    expect(cap.max_guests).to.equal(32);
+    expect(cap.max_guests).to.equal(GiB / GUEST_THREAD_BYTES);
     expect(cap.limited_by).to.equal('machine');
   });
 

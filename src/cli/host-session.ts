@@ -4,6 +4,7 @@
 import { Host, type GuestReport, type NodeMemory } from '../host/host.ts';
 import { KSM_DIR } from '../ksm/sysfs.ts';
 import { formatBytes } from './parse-size.ts';
+import { statusLine } from './status-line.ts';
 
 export interface SessionOptions {
   readonly memoryBytes: number;
@@ -41,7 +42,7 @@ export interface SessionResult {
 export async function runSession(options: SessionOptions, plans: readonly GuestPlan[]): Promise<SessionResult> {
   const host = await Host.start({ memoryBytes: options.memoryBytes, numaNodes: options.numaNodes, swapBytes: options.swapBytes, onLog: options.log });
   const started = performance.now();
-  const status = !options.quiet && process.stderr.isTTY ? (line: string) => process.stderr.write(`\r\x1b[2K${line}`) : undefined;
+  const status = statusLine(!options.quiet);
   try {
     for (const [key, value] of options.knobs) {
       try {
@@ -62,12 +63,11 @@ export async function runSession(options: SessionOptions, plans: readonly GuestP
     const timer = setInterval(() => {
       const s = sample(host, started);
       if (betterPeak(s, peak)) peak = s;
-      status?.(`[ksmsim] guests ${finished}/${handles.length} done · memory used ${formatBytes(used(s.nodes))} · pages_sharing ${s.counters.pages_sharing} · full_scans ${s.counters.full_scans}`);
+      status.update(`[ksmsim] guests ${finished}/${handles.length} done · memory used ${formatBytes(used(s.nodes))} · pages_sharing ${s.counters.pages_sharing} · full_scans ${s.counters.full_scans}`);
     }, 25);
     const guests = await Promise.all(handles.map((h) => h.done.finally(() => finished++)));
     clearInterval(timer);
-    status?.('');
-    if (status) process.stderr.write('\r\x1b[2K');
+    status.clear();
     const knobs: Record<string, string> = {};
     for (const [k] of options.knobs) knobs[k] = host.readFile(KSM_DIR + k).trim();
     return {

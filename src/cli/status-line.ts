@@ -2,7 +2,6 @@
 // stderr and rewritten in place (carriage return, erase line), at most 10 times a second, cut to the
 // terminal's width (a wrapped line could not be rewritten), and erased when the command is done.
 // Off entirely unless enabled and stderr is a TTY, so pipes, files and CI logs never see it.
-// (The same `\r\x1b[2K` approach as host-session.ts's status line, in one place.)
 
 export interface StatusLine {
   /** Show `text` (dropped if the last update was under 100 ms ago). */

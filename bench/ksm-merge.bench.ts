@@ -442,7 +442,7 @@ export async function run(options: { quick?: boolean; kernel?: KernelYardstick }
   printTable(`merge speed (ksm_tests -P method; ${kMerge}; x kernel and the goal use CPU MiB/s: the machine is shared)`, merge);
 
   const cow = await copyOnWrite(quick, kernel);
-  printTable(`copy-on-write (ksm_tests -C method: ${COW_PAGES / 2} writes of 1 byte; ${kernelNote(kernel, (k) => `${k.cow_ns_per_page} ns COW vs ${k.write_ns_per_page} ns plain`)})`, cow);
+  printTable(`copy-on-write (ksm_tests -C method: ${COW_PAGES / 2} writes of 1 byte; ${kernelNote(kernel, (k) => `${k.cow_ns_per_page} ns COW vs ${k.write_ns_per_page} ns plain, timed by guests/bench/cow-cost.ts through the linux backend's guest calls, whose own cost is in both`)})`, cow);
 
   const scan = await scanThroughput(quick);
   printTable(`scan throughput on ${scan.pages} unique pages vs raw checksum and compare (same run; ${kernelNote(kernel, (k) => `scans ${k.scan_mib_s} MiB/s wall, ${k.scan_per_ksmd_cpu_mib_s ?? '?'} per ksmd CPU second`)})`, scan.rows);

@@ -106,7 +106,9 @@ async function fidelityCommand(names: string[], flags: FidelityFlags, out: (s: s
   if (flags.json) writeFileSync(flags.json, json);
   if (flags.writeTable) writeTable(flags.writeTable, json, 'this run');
   if (!quiet) {
-    out(`fidelity against the kernel (${meta.date.slice(0, 10)}, Linux ${meta.kernel})`);
+    out(`fidelity against the kernel (${meta.date.slice(0, 10)}, Linux ${meta.kernel}); every scenario started from the kernel's default knobs`);
+    const left = Object.entries(nonDefaultKnobsBefore).map(([k, v]) => `${k}=${v}`).join(', ');
+    if (left) out(`the machine's knobs not at their defaults before the run (restored afterwards): ${left}`);
     for (const line of flags.markdown ? fidelityMarkdown(results) : fidelityTable(results)) out(line);
   }
   const failed = results.filter((r) => !r.passed);

@@ -8,6 +8,7 @@ import { linuxBackendAvailable } from '../backend/linux/availability.ts';
 import { runOnEmulator, runOnLinux, type BackendRun } from '../fidelity/backends.ts';
 import { loadScenario, type Scenario } from '../fidelity/scenarios.ts';
 import { projectPath } from '../platform/project-root.ts';
+import { judgeAgainstKernel, type Verdict } from './goals.ts';
 
 export const BENCH_GUEST_DIR = projectPath('guests', 'bench') + '/';
 
@@ -71,11 +72,11 @@ export async function benchVsLinux(options: VsLinuxOptions = {}): Promise<VsLinu
     Object.assign(values.emulator, benchValues(await runOnEmulator(s, runOptions)));
     options.onProgress?.(`${name} on linux`);
     const cpu0 = ksmdCpuSeconds();
-    const scanned0 = readScanned();
+    const scanned0 = readPagesScanned();
     Object.assign(values.linux, benchValues(await runOnLinux(s, 60_000, runOptions)));
     const cpu = (ksmdCpuSeconds() ?? NaN) - (cpu0 ?? NaN);
     if (name === 'merge-speed') perCpu.merge_mib_s = (size * (values.linux['merge_rounds'] ?? NaN)) / cpu;
-    if (name === 'scan-rate') perCpu.scan_mib_s = ((readScanned() - scanned0) * 4096) / 2 ** 20 / cpu;
+    if (name === 'scan-rate') perCpu.scan_mib_s = ((readPagesScanned() - scanned0) * 4096) / 2 ** 20 / cpu;
   }
   const out = { size_mib: size, kernel: release(), date: new Date().toISOString(), loadavg: { before: round(loadBefore), after: round(loadavg()[0]!) } } as VsLinuxResult;
   if (Number.isFinite(perCpu.merge_mib_s) && Number.isFinite(perCpu.scan_mib_s)) {
@@ -91,7 +92,7 @@ export async function benchVsLinux(options: VsLinuxOptions = {}): Promise<VsLinu
 }
 
 /** ksmd's user+system CPU time in seconds, or undefined when there is no ksmd thread. */
-function ksmdCpuSeconds(): number | undefined {
+export function ksmdCpuSeconds(): number | undefined {
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
       if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'ksmd') continue;
@@ -105,7 +106,7 @@ function ksmdCpuSeconds(): number | undefined {
   return undefined;
 }
 
-function readScanned(): number {
+export function readPagesScanned(): number {
   return Number(readFileSync('/sys/kernel/mm/ksm/pages_scanned', 'utf8').trim());
 }
 
@@ -128,11 +129,13 @@ export function vsLinuxTable(r: VsLinuxResult): string[] {
   const notes = cpu
     ? [`linux per second of ksmd CPU time (ksmd runs at nice 5; a busy machine slows it first): merge ${cpu.merge_mib_s} MiB/s, scan ${cpu.scan_mib_s} MiB/s`]
     : [];
+  const word = (v: Verdict): string => (v === 'not met' ? 'NOT met' : v);
   const goal = (what: string, metric: 'merge_mib_s' | 'scan_mib_s', factor: number): string => {
     const e = r[metric].emulator;
-    const inRun = e >= factor * r[metric].linux ? 'met' : 'NOT met';
-    const perCpu = cpu ? `; against ksmd's per-CPU rate ${e >= factor * cpu[metric] ? 'met' : 'NOT met'} (${(e / cpu[metric]).toFixed(2)}×)` : '';
-    return `goal: ${what} ≥ ${factor}× the kernel's: in this run ${inRun}${perCpu}`;
+    const inRun = judgeAgainstKernel(e, r[metric].linux, factor);
+    const onCpu = cpu ? judgeAgainstKernel(e, cpu[metric], factor) : undefined;
+    const perCpu = onCpu ? `; against ksmd's per-CPU rate ${word(onCpu.verdict)}${onCpu.ratio === null ? '' : ` (${onCpu.ratio.toFixed(2)}×)`}` : '';
+    return `goal: ${what} ≥ ${factor}× the kernel's: in this run ${word(inRun.verdict)}${perCpu}`;
   };
   const goals = [goal('merge speed', 'merge_mib_s', 2), goal('scan rate', 'scan_mib_s', 1.5)];
   return [`ksmsim bench --vs-linux (${r.size_mib} MiB areas, Linux ${r.kernel}, ${r.date.slice(0, 10)}, load average ${r.loadavg.before} → ${r.loadavg.after})`, line(head), line(head.map((_, i) => '-'.repeat(w[i]!))), ...rows.map(line), ...notes, ...goals];

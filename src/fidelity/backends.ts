@@ -1,8 +1,12 @@
 // backends.ts — owns running one fidelity scenario on one backend: the emulator (a fresh Host, the
 // scenario's knobs written as root before launch) or the real kernel (child processes under the
-// knob guard, the knobs written inside it), with the guests' log lines collected per guest.
+// knob guard, the knobs written inside it), with the guests' log lines collected per guest. Both
+// start from the kernel's default knobs: the kernel's are reset to them inside the guard, and a
+// fresh emulated host is checked to show them.
 
-import { writeRealFile } from '../backend/linux/real-files.ts';
+import { KERNEL_KNOB_DEFAULTS } from '../backend/linux/kernel-defaults.ts';
+import type { KnobGuard } from '../backend/linux/knob-guard.ts';
+import { selectedChoice, writeRealFile } from '../backend/linux/real-files.ts';
 import { runLinuxGuests } from '../backend/linux/run-linux-guest.ts';
 import { Host } from '../host/host.ts';
 import { KSM_DIR } from '../ksm/sysfs.ts';
@@ -31,6 +35,21 @@ export interface RunOptions {
   readonly args?: readonly string[];
   /** Physical memory of the emulated host (default 512 MiB). */
   readonly memoryBytes?: number;
+  /** The kernel side nests in this guard (which holds the run lock) instead of taking the lock. */
+  readonly guard?: KnobGuard;
+}
+
+/**
+ * The knobs of a fresh emulated host that differ from the kernel's defaults, as "name: value, not
+ * default" (empty when it starts where a freshly booted kernel does).
+ */
+export function emulatorDefaultMismatches(host: Host): string[] {
+  const out: string[] = [];
+  for (const [name, value] of Object.entries(KERNEL_KNOB_DEFAULTS)) {
+    const now = selectedChoice(host.readFile(KSM_DIR + name));
+    if (now !== value) out.push(`${name} ${now}, not ${value}`);
+  }
+  return out;
 }
 
 export function guestName(index: number): string {
@@ -48,6 +67,8 @@ export async function runOnEmulator(s: Scenario, options: RunOptions = {}): Prom
     },
   });
   try {
+    const mismatches = emulatorDefaultMismatches(host);
+    if (mismatches.length) throw new Error(`${s.name}: a fresh emulated host does not start from the kernel's default knobs: ${mismatches.join('; ')}`);
     for (const [key, value] of Object.entries(s.meta.knobs)) {
       try {
         await host.writeFile(KSM_DIR + key, value);
@@ -89,6 +110,9 @@ export async function runOnLinux(s: Scenario, lockWaitMs = 60_000, options: RunO
   const results = await runLinuxGuests(specs, {
     timeoutMs: s.meta.timeoutMs,
     waitMs: lockWaitMs,
+    // The machine's knobs are whatever its last user left; the scenario starts where a fresh kernel does.
+    startFromDefaults: true,
+    ...(options.guard ? { within: options.guard } : {}),
     beforeStart: () => {
       for (const [key, value] of Object.entries(s.meta.knobs)) {
         try {

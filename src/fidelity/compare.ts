@@ -75,7 +75,7 @@ export function compareCheckpoints(scenario: string, emulator: Checkpoints, linu
 }
 
 /** Exit status checkpoints compare only the status: an error text is kept for the reader. */
-function statusOnly(c: Checkpoints): Checkpoints {
+export function statusOnly(c: Checkpoints): Checkpoints {
   const out: Checkpoints = new Map();
   for (const [k, v] of c) out.set(k, /(^|\.)exit$/.test(k) ? v.replace(/ \(.*$/s, '') : v);
   return out;

@@ -49,6 +49,7 @@ export function fidelityJson(results: readonly FidelityResult[], meta: Record<st
       checkpoints: r.checkpoints,
       differences: r.differences,
       seconds: r.seconds,
+      kernelCheckpoints: r.kernelCheckpoints ?? {},
     })),
   }, null, 2) + '\n';
 }

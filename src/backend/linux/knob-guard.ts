@@ -1,10 +1,12 @@
 // knob-guard.ts — owns the real machine's KSM knobs around a linux-backend run: takes the run lock,
-// snapshots every writable file under /sys/kernel/mm/ksm (and THP `enabled`), and restores them
-// afterwards — also on exceptions, on process exit and on SIGINT/SIGTERM/SIGHUP.
+// snapshots every writable file under /sys/kernel/mm/ksm (and THP `enabled`), optionally starts the
+// run from the kernel's defaults, and restores the snapshot afterwards — also on exceptions, on
+// process exit and on SIGINT/SIGTERM/SIGHUP. A guard can nest inside another of this process.
 
 import { readdirSync, statSync } from 'node:fs';
 import { KSM_DIR, THP_ENABLED_PATH } from '../../ksm/sysfs.ts';
 import { isErrnoError } from '../../mem/errno.ts';
+import { KERNEL_KNOB_DEFAULTS, defaultsResetWrites, knobPath } from './kernel-defaults.ts';
 import { readRealFile, selectedChoice, writeRealFile } from './real-files.ts';
 import { RunLock, type RunLockOptions } from './run-lock.ts';
 
@@ -54,15 +56,51 @@ export function restoreKnobs(saved: KnobSnapshot): string[] {
   return failures;
 }
 
+/**
+ * Put every knob this kernel has to the kernel's default (kernel-defaults.ts gives the values and the
+ * order), then read them back. Returns the writes that failed and the knobs that still differ.
+ */
+export function resetKnobsToDefaults(): string[] {
+  const present = new Set([...readKnobs().keys()].filter((p) => p.startsWith(KSM_DIR)).map((p) => p.slice(KSM_DIR.length)));
+  const failures: string[] = [];
+  for (const { name, value } of defaultsResetWrites(present)) {
+    try {
+      writeRealFile(knobPath(name), value);
+    } catch (e) {
+      failures.push(`${name}=${value}: ${isErrnoError(e) ? e.code : (e as Error).message}`);
+    }
+  }
+  for (const [name, value] of Object.entries(KERNEL_KNOB_DEFAULTS)) {
+    if (!present.has(name)) continue;
+    const now = readKnob(knobPath(name));
+    if (now !== value) failures.push(`${name} reads ${now} after the reset, not ${value}`);
+  }
+  return failures;
+}
+
 export interface KnobGuardOptions extends RunLockOptions {
   /** Called first when the guard restores (e.g. to kill guest processes), also from signal handlers. */
   readonly beforeRestore?: () => void;
+  /**
+   * Start the run from the kernel's default knobs (after the snapshot is taken): a run then sees the
+   * same knobs whatever the machine was left at. The snapshot is still what gets restored.
+   */
+  readonly startFromDefaults?: boolean;
+  /**
+   * A guard this process already holds: nest inside it instead of taking the lock (which is not
+   * re-entrant). The nested guard snapshots and restores on its own; the outer one releases any
+   * nested guard still open before restoring its own snapshot (also on a signal), innermost first.
+   */
+  readonly within?: KnobGuard;
 }
 
-/** Holds the run lock and the knob snapshot of one run; `release()` restores and unlocks. */
+/** Holds the run lock (or nests in a guard that does) and the knob snapshot of one run; `release()` restores. */
 export class KnobGuard {
   readonly snapshot: KnobSnapshot;
-  private readonly lock: RunLock;
+  /** Undefined for a nested guard: the outer guard holds the lock. */
+  private readonly lock: RunLock | undefined;
+  private readonly outer: KnobGuard | undefined;
+  private readonly nested = new Set<KnobGuard>();
   private readonly beforeRestore: (() => void) | undefined;
   private released = false;
   private readonly onExit = (): void => this.releaseQuietly();
@@ -72,16 +110,31 @@ export class KnobGuard {
     if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
   };
 
-  private constructor(lock: RunLock, snapshot: KnobSnapshot, beforeRestore: (() => void) | undefined) {
+  private constructor(lock: RunLock | undefined, outer: KnobGuard | undefined, snapshot: KnobSnapshot, beforeRestore: (() => void) | undefined) {
     this.lock = lock;
+    this.outer = outer;
     this.snapshot = snapshot;
     this.beforeRestore = beforeRestore;
-    process.on('exit', this.onExit);
-    for (const s of SIGNALS) process.on(s, this.onSignal);
+    if (outer) {
+      // Only the outermost guard listens for exit and signals: it releases the nested ones first, so
+      // an inner snapshot is never written back after the outer one.
+      outer.nested.add(this);
+    } else {
+      process.on('exit', this.onExit);
+      for (const s of SIGNALS) process.on(s, this.onSignal);
+    }
   }
 
   static async acquire(options: KnobGuardOptions = {}): Promise<KnobGuard> {
+    const outer = options.within;
+    if (outer) {
+      if (outer.released) throw new Error('cannot nest a knob guard in one already released');
+      const guard = new KnobGuard(undefined, outer, readKnobs(), options.beforeRestore);
+      guard.startFromDefaultsOrRelease(options);
+      return guard;
+    }
     const lock = await RunLock.acquire(options);
+    let guard: KnobGuard;
     try {
       // A run that died without restoring (SIGKILL) left its snapshot in the lock: put it back first.
       if (lock.inherited) {
@@ -90,30 +143,52 @@ export class KnobGuard {
       }
       const snapshot = readKnobs();
       lock.record(JSON.stringify([...snapshot]));
-      return new KnobGuard(lock, snapshot, options.beforeRestore);
+      guard = new KnobGuard(lock, undefined, snapshot, options.beforeRestore);
     } catch (e) {
       lock.release();
       throw e;
     }
+    guard.startFromDefaultsOrRelease(options);
+    return guard;
   }
 
   /** Restore the knobs and release the lock (once); throws if some knob could not be restored. */
   release(): void {
     if (this.released) return;
     this.released = true;
-    process.off('exit', this.onExit);
-    for (const s of SIGNALS) process.off(s, this.onSignal);
-    let failures: string[];
+    if (this.outer) {
+      this.outer.nested.delete(this);
+    } else {
+      process.off('exit', this.onExit);
+      for (const s of SIGNALS) process.off(s, this.onSignal);
+    }
+    const failures: string[] = [];
     try {
+      // Innermost first: a nested guard's snapshot is the state this guard's run had made.
+      for (const inner of [...this.nested].reverse()) {
+        try {
+          inner.release();
+        } catch (e) {
+          failures.push((e as Error).message);
+        }
+      }
       this.beforeRestore?.();
     } finally {
       try {
-        failures = restoreKnobs(this.snapshot);
+        failures.push(...restoreKnobs(this.snapshot));
       } finally {
-        this.lock.release();
+        this.lock?.release();
       }
     }
     if (failures.length) throw new Error(`could not restore the KSM knobs: ${failures.join('; ')}`);
+  }
+
+  private startFromDefaultsOrRelease(options: KnobGuardOptions): void {
+    if (!options.startFromDefaults) return;
+    const failures = resetKnobsToDefaults();
+    if (failures.length === 0) return;
+    this.releaseQuietly();
+    throw new Error(`could not start from the kernel's default KSM knobs: ${failures.join('; ')}`);
   }
 
   private releaseQuietly(): void {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { KERNEL_KNOB_DEFAULTS } from '../../../src/backend/linux/kernel-defaults.ts';
 import { KnobGuard, readKnobs, withKnobGuard } from '../../../src/backend/linux/knob-guard.ts';
 import { DEFAULT_LOCK_PATH, RunLock } from '../../../src/backend/linux/run-lock.ts';
 import { skipUnlessLinuxBackend } from './skip-unless-available.ts';
@@ -109,6 +110,62 @@ describe('linux backend: knob guard on the real /sys/kernel/mm/ksm', function ()
     } finally {
       guard.release();
     }
+  });
+
+  /** Knobs left at values no fresh kernel has, written as the restore order would (run=2 first: EBUSY). */
+  const NON_DEFAULT: Record<string, string> = { run: '2', use_zero_pages: '1', max_page_sharing: '16', smart_scan: '0', sleep_millisecs: '7', advisor_mode: 'scan-time' };
+  function leaveNonDefault(): void {
+    for (const [k, v] of Object.entries(NON_DEFAULT)) writeFileSync(KSM + k, v);
+  }
+  function defaultsNow(): Record<string, string> {
+    return Object.fromEntries(Object.keys(KERNEL_KNOB_DEFAULTS).map((k) => [k, knob(k).replace(/^.*\[(.*)\].*$/, '$1')]));
+  }
+
+  it('starts a run from the kernel\'s default knobs whatever the machine was left at, and restores the machine\'s afterwards', async function () {
+    const outer = await KnobGuard.acquire({ waitMs: 60_000 });
+    try {
+      leaveNonDefault();
+      const left = readKnobs();
+      await withKnobGuard(async () => {
+        expect(defaultsNow()).to.deep.equal(KERNEL_KNOB_DEFAULTS);
+      }, { within: outer, startFromDefaults: true });
+      expect(readKnobs()).to.deep.equal(left);
+      expect(knob('max_page_sharing')).to.equal('16');
+    } finally {
+      outer.release();
+    }
+  });
+
+  it('a nested guard restores the outer run\'s knobs; the outer one then the machine\'s', async function () {
+    const before = readKnobs();
+    const outer = await KnobGuard.acquire({ waitMs: 60_000 });
+    try {
+      writeFileSync(KSM + 'sleep_millisecs', '13');
+      const inner = await KnobGuard.acquire({ within: outer });
+      writeFileSync(KSM + 'sleep_millisecs', '14');
+      inner.release();
+      expect(knob('sleep_millisecs')).to.equal('13');
+      expect(lockOwner()).to.equal(process.pid);
+    } finally {
+      outer.release();
+    }
+    expect(readKnobs()).to.deep.equal(before);
+    expect(lockOwner()).to.not.equal(process.pid);
+  });
+
+  it('releasing the outer guard first releases a nested one still open (its cleanup runs, then the machine\'s knobs come back)', async function () {
+    const before = readKnobs();
+    const outer = await KnobGuard.acquire({ waitMs: 60_000 });
+    let cleaned = false;
+    writeFileSync(KSM + 'sleep_millisecs', '15');
+    await KnobGuard.acquire({ within: outer, beforeRestore: () => (cleaned = true) });
+    writeFileSync(KSM + 'sleep_millisecs', '16');
+    outer.release();
+    expect(cleaned).to.equal(true);
+    expect(readKnobs()).to.deep.equal(before);
+    let err: Error | undefined;
+    await KnobGuard.acquire({ within: outer }).catch((e: Error) => (err = e));
+    expect(err?.message).to.match(/already released/);
   });
 
   /** Start guard-holder.ts with knob changes; resolves once it holds the guard and changed them. */

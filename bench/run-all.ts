@@ -7,6 +7,7 @@
 import { run as runPageAccess } from './page-access.bench.ts';
 import { run as runKsmMerge } from './ksm-merge.bench.ts';
 import { run as runStress } from './stress.bench.ts';
+import { run as runFleetScale } from './fleet-scale.bench.ts';
 import { quickMode } from './lib/harness.ts';
 import { goalVerdict, verdictWord } from '../src/bench/goals.ts';
 
@@ -16,6 +17,7 @@ const suites = [
   { name: 'page-access', run: runPageAccess },
   { name: 'ksm-merge', run: runKsmMerge },
   { name: 'stress', run: runStress },
+  { name: 'fleet-scale', run: runFleetScale },
 ] as const;
 
 const verdicts: string[] = [];

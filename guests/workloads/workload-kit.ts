@@ -95,8 +95,9 @@ export class Rewriter {
     private readonly keyOf: (page: number, generation: number) => number,
   ) {}
 
-  step(dtMs: number): void {
-    if (this.count === 0 || this.rate <= 0) return;
+  /** Rewrite the pages due after `dtMs` more milliseconds; returns the milliseconds until the next one is due. */
+  step(dtMs: number): number {
+    if (this.count === 0 || this.rate <= 0) return Infinity;
     this.budget = Math.min(this.budget + (this.rate * dtMs) / 1000, this.count);
     let n = Math.floor(this.budget);
     this.budget -= n;
@@ -113,6 +114,7 @@ export class Rewriter {
         this.generation++;
       }
     }
+    return ((1 - this.budget) / this.rate) * 1000;
   }
 }
 
@@ -130,22 +132,29 @@ export function ready(sys: GuestSys, a: CommonArgs, addr: number, layout: Record
   sys.log(`READY ${a.pages}`);
 }
 
+/** How long to sleep after a step that says its next page is due in `nextMs` (or says nothing). */
+export function steadyWait(nextMs: number | void, tick: number): number {
+  return Math.min(1000, Math.max(1, tick, typeof nextMs === 'number' ? nextMs : 0));
+}
+
 /**
- * The steady state: call `step(dtMs)` every `tick` ms until `hold` ms have passed, then return 0.
- * With nothing to do it just sleeps (in steps of at most 1 s).
+ * The steady state: call `step(dtMs)` until `hold` ms have passed, then return 0. Between steps it
+ * sleeps `tick` ms, or longer when `step` says its next page is not due yet (up to 1 s): a fleet of
+ * hundreds of slow-churning guests must not wake 50 times a second each for nothing, taking the CPU
+ * ksmd needs. With nothing to do it just sleeps (in steps of at most 1 s).
  */
-export async function steadyState(sys: GuestSys, a: CommonArgs, step?: (dtMs: number) => void): Promise<number> {
+export async function steadyState(sys: GuestSys, a: CommonArgs, step?: (dtMs: number) => number | void): Promise<number> {
   const start = performance.now();
   const end = start + a.hold;
   let last = start;
   for (;;) {
     const now = performance.now();
     if (now >= end) return 0;
+    let wait = 1000;
     if (step) {
-      step(now - last);
+      wait = steadyWait(step(now - last), a.tick);
       last = now;
     }
-    const wait = step ? Math.max(1, a.tick) : 1000;
     await sys.sleep(Math.min(wait, Math.max(0, end - performance.now())));
   }
 }

@@ -139,7 +139,7 @@ function commonSpec(defaultBytes: number): ArgSpec {
     instance: int(0, 'seed of the per-guest content (default: the pid)', 0, 2 ** 32 - 1),
     mergeable: flag(true, 'madvise(MADV_MERGEABLE) the memory'),
     hold: duration(HOLD_DEFAULT_MS, 'keep running this long after READY, then exit 0'),
-    tick: duration(20, 'sleep between steady-state steps'),
+    tick: duration(20, 'shortest sleep between steady-state steps (longer while no page is due, up to 1 s)'),
     verbose: flag(false, 'log the memory layout before READY'),
   };
 }

@@ -499,6 +499,21 @@ export class AddressSpace {
    * Page out one of this guest's own private pages (a clock hand over its private areas), skipping
    * `except`, the page being faulted. KSM pages, zero pages and shared memory stay in memory.
    * Returns false when swap is full or no page qualifies.
+   *
+   * Unmap first, copy second (try_to_unmap before pageout, as the kernel orders them). The guest's
+   * hazard word holds `except`, not `p`, so nothing stops ksmd from merging `p` and freeing its
+   * frame at once while we look at it: a copy taken *before* the compare-and-exchange could hold
+   * another guest's bytes (ksmd merges p and frees f; another guest allocates f and writes it; a
+   * run=2 unmerge gives p a private frame again, which can be f with exactly the PTE value we
+   * loaded, so the compare-and-exchange succeeds: issue 11, finding 1). Once our compare-and-exchange
+   * has taken f out of the PTE, f is ours alone (whoever takes a frame out of a PTE owns it): no
+   * PTE maps it, ksmd's write-protect and merge CASes on the old value fail, and ksmd at most
+   * still reads it (see KsmEngine.cmpAndMerge on unreferenced reads). So the copy is p's content.
+   * The slot stays ours too: only releaseRange, on this thread or the host's after our death,
+   * takes a swap entry out of a PTE.
+   * Residual leak windows: a slot allocated and not yet in a PTE (a kill leaks one swap slot).
+   * A kill after the compare-and-exchange leaves a slot with unwritten bytes, but the swing is
+   * recorded (INFLIGHT_OLD/NEXT), so the host frees the frame and then the slot; no one reads it.
    */
   private swapOutOne(except: number): boolean {
     const swap = this.mem.swap;
@@ -519,19 +534,20 @@ export class AddressSpace {
             if (p === except || !isPrivateFrame(pte)) break;
             if (slot < 0) slot = swap.alloc();
             if (slot < 0) return false;
-            const f = pteFrame(pte);
-            swap.writeSlot(slot, this.bankBuf[f >>> BANK_SHIFT]!, (f & BANK_MASK) << PAGE_SHIFT);
             const next = makePte(slot, PTE_SWAPPED | (pte & (PTE_MERGEABLE | PTE_NOACCESS)));
             // Recorded like any swing: a guest killed after the swap still gets its frame freed.
             Atomics.store(ctl, CTL_INFLIGHT_VPAGE, p);
             Atomics.store(ctl, CTL_INFLIGHT_NEXT, next);
             Atomics.store(ctl, CTL_INFLIGHT_OLD, pte);
-            if (Atomics.compareExchange(pt, p, pte, next) === pte) {
-              this.dropReference(pte);
-              this.swapHand = p + 1;
-              return true;
+            if (Atomics.compareExchange(pt, p, pte, next) !== pte) {
+              Atomics.store(ctl, CTL_INFLIGHT_OLD, 0); // ksmd changed it meanwhile: look again
+              continue;
             }
-            Atomics.store(ctl, CTL_INFLIGHT_OLD, 0); // ksmd changed it meanwhile: look again
+            const f = pteFrame(pte);
+            swap.writeSlot(slot, this.bankBuf[f >>> BANK_SHIFT]!, (f & BANK_MASK) << PAGE_SHIFT);
+            this.dropReference(pte);
+            this.swapHand = p + 1;
+            return true;
           }
         }
       }

@@ -83,7 +83,13 @@ import {
 } from '../../mem/pte.ts';
 import { Prng } from '../prng.ts';
 
-export type SimBroken = 'none' | 'no-recompare' | 'free-without-hazard';
+/**
+ * TEST ONLY protocol variants the simulation must catch ('none' is the real protocol):
+ * 'no-recompare', 'free-without-hazard' as the engine's BrokenProtocol; 'swap-copy-before-unmap'
+ * reintroduces issue 11's finding 1: swapOutOne copies the frame into the slot before the
+ * compare-and-exchange that unmaps it (with the guest's hazard word on the faulting page).
+ */
+export type SimBroken = 'none' | 'no-recompare' | 'free-without-hazard' | 'swap-copy-before-unmap';
 
 export const ZERO = 0;
 const NONE = -1;
@@ -99,6 +105,20 @@ export const LEAK_FRAME = 1;
 export const LEAK_REFERENCE = 2;
 /** One count of guest 0's ksm_zero_pages (claimed, not yet decremented). */
 export const LEAK_ZERO_COUNT = 3;
+/** One swap slot: allocated and in no PTE, or taken out of one and not yet freed. */
+export const LEAK_SLOT = 4;
+
+/**
+ * Step kinds of the JSON report's steps_by_kind: every step is counted under the operation its
+ * actor is in (a swap-out inside a write fault counts as swap_out, a run=2 inside a sysfs request
+ * as run2).
+ */
+export const STEP_KINDS = [
+  'guest_write', 'guest_read', 'release', 'unmerge', 'mergeable', 'swap_out', 'swap_in',
+  'sysfs_request', 'sysfs_serve', 'ksmd_scan', 'ksmd_deferred', 'run2', 'kill', 'host_reclaim', 'host_repair',
+] as const;
+export type StepKind = (typeof STEP_KINDS)[number];
+const K = Object.fromEntries(STEP_KINDS.map((k, i) => [k, i])) as Record<StepKind, number>;
 
 const ITEM_NONE = 0;
 const ITEM_UNSTABLE = 1;
@@ -119,9 +139,25 @@ export interface SimConfig {
   readonly killKsmd: boolean;
   /** After this many passes ksmd carries out a `run=2` request (unmergeAll); -1: never. */
   readonly run2AfterPass: number;
+  /** Swap slots (0: no swap). With swap, a fault that finds no free frame pages out (swapOutOne). */
+  readonly slots: number;
+  /** Some initial private pages are read-only without WP_KSMD (after mprotect(PROT_READ) or a run=2). */
+  readonly readOnlyPages: boolean;
 }
 
-type Op = { kind: 'write'; p: number; v: number } | { kind: 'read'; p: number } | { kind: 'dontneed'; p: number } | { kind: 'unmerge'; p: number } | { kind: 'mergeable'; p: number };
+export type Op = { kind: 'write'; p: number; v: number } | { kind: 'read'; p: number } | { kind: 'dontneed'; p: number } | { kind: 'unmerge'; p: number } | { kind: 'mergeable'; p: number };
+
+/** A page of a scripted initial memory: untouched (null) or a private frame of `content`. */
+export type ScriptPage = null | { readonly content: number; readonly writable: boolean };
+
+/**
+ * A scripted start (tests): the initial memory page by page (guest-major, frames handed out in
+ * order from frame 1) and each guest's program, instead of drawing them.
+ */
+export interface SimScript {
+  readonly memory: readonly ScriptPage[];
+  readonly programs: readonly (readonly Op[])[];
+}
 /** mergeIntoKsm's outcome, as the engine's MERGE_DONE / MERGE_FAILED / MERGE_DIFFERENT. */
 type MergeResult = 'done' | 'failed' | 'different';
 
@@ -156,6 +192,14 @@ export class SimModel {
   readonly mapcount: Int32Array;
   readonly tag: Int32Array;
   readonly ksmZero: Int32Array; // per guest CTL_KSM_ZERO_PAGES
+  // the swap area (SwapArea): slot contents and the slot bitmap
+  readonly slotContent: Int32Array;
+  readonly slotFree: Uint8Array;
+  /** Ghost: a slot whose PTE already names it and whose bytes are not yet written (swapOutOne). */
+  readonly slotFilling: Uint8Array;
+  private readonly swapHand: Int32Array;
+  /** Per actor (guests, ksmd, host), the StepKind of the operation it is in (steps_by_kind). */
+  readonly kindOf: Uint8Array;
   readonly exited: Uint8Array; // per guest CTL_STATE == GUEST_EXITED
   readonly inOp: Uint8Array; // per guest: inside a system call or access (not at a pause point)
   // per guest CTL_INFLIGHT_VPAGE / FRAME / OLD / NEXT (guest-control.ts)
@@ -202,7 +246,7 @@ export class SimModel {
   /** Set by the explorer when it keeps a trace (labels are built either way). */
   tracing = false;
 
-  constructor(cfg: SimConfig, rng: Prng) {
+  constructor(cfg: SimConfig, rng: Prng, script?: SimScript) {
     this.cfg = cfg;
     const n = cfg.guests * cfg.pages;
     this.pt = new Int32Array(n);
@@ -214,6 +258,11 @@ export class SimModel {
     this.mapcount = new Int32Array(cfg.frames);
     this.tag = new Int32Array(cfg.frames);
     this.ksmZero = new Int32Array(cfg.guests);
+    this.slotContent = new Int32Array(cfg.slots);
+    this.slotFree = new Uint8Array(cfg.slots).fill(1);
+    this.slotFilling = new Uint8Array(cfg.slots);
+    this.swapHand = new Int32Array(cfg.guests);
+    this.kindOf = new Uint8Array(cfg.guests + 2);
     this.exited = new Uint8Array(cfg.guests);
     this.inOp = new Uint8Array(cfg.guests);
     this.ifVpage = new Int32Array(cfg.guests);
@@ -226,6 +275,17 @@ export class SimModel {
     this.windowLeak = new Uint8Array(cfg.guests);
     this.shadow = new Int32Array(n);
     this.items = new Array(n).fill(undefined);
+    if (script) {
+      script.memory.forEach((pg, i) => {
+        if (!pg) return;
+        const f = this.allocInit();
+        this.content[f] = pg.content;
+        this.shadow[i] = pg.content;
+        this.pt[i] = makePte(f, PTE_PRESENT | (pg.writable ? PTE_WRITABLE : 0) | PTE_MERGEABLE);
+      });
+      this.programs = script.programs.map((ops) => [...ops]);
+      return;
+    }
     // Initial memory: untouched pages, private pages of a few contents, and sometimes a KSM page
     // that ksmd has no node for (as after a ksmd restart: nodeOfKsmFrame rebuilds it).
     for (let i = 0; i < n; i++) {
@@ -239,11 +299,15 @@ export class SimModel {
     }
     if (cfg.guests >= 2 && rng.chance(0.3)) {
       const v = 1 + rng.below(2);
+      // The two pages' frames go back first (with one frame per page, swap's tight memory, there
+      // may be no other); allocInit takes the lowest free frame, as it did when it came first.
+      const olds = [this.pt[0]!, this.pt[cfg.pages]!];
+      if (cfg.slots) for (const old of olds) if (old & PTE_PRESENT) this.free[old >>> PTE_FRAME_SHIFT] = 1;
       const k = this.allocInit();
       this.content[k] = v;
       for (const i of [0, cfg.pages]) {
         const old = this.pt[i]!;
-        if (old & PTE_PRESENT) this.free[old >>> PTE_FRAME_SHIFT] = 1;
+        if ((old & PTE_PRESENT) && !cfg.slots) this.free[old >>> PTE_FRAME_SHIFT] = 1;
         this.pt[i] = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE);
         this.shadow[i] = v;
         this.mapcount[k]++;
@@ -262,6 +326,13 @@ export class SimModel {
         else ops.push({ kind: 'mergeable', p });
       }
       this.programs.push(ops);
+    }
+    // Drawn last, so a configuration without it draws exactly what it did before.
+    if (cfg.readOnlyPages) {
+      for (let i = 0; i < n; i++) {
+        const pte = this.pt[i]!;
+        if ((pte & PTE_PRESENT) && !(pte & PTE_KSM) && rng.chance(0.4)) this.pt[i] = pte & ~PTE_WRITABLE;
+      }
     }
   }
 
@@ -375,13 +446,24 @@ export class SimModel {
     const f = pte >>> PTE_FRAME_SHIFT;
     const present = (pte & PTE_PRESENT) !== 0;
     if (track) {
-      if (!present || ((pte & PTE_ZERO) && !(pte & PTE_KSM_ZERO))) this.leaveWindow(g);
+      if (!present && (pte & PTE_SWAPPED)) this.enterWindow(g, 'INFLIGHT_OLD claimed, swap slot not yet freed', pteFrame(pte), true, LEAK_SLOT);
+      else if (!present || ((pte & PTE_ZERO) && !(pte & PTE_KSM_ZERO))) this.leaveWindow(g);
       else if (pte & PTE_ZERO) this.enterWindow(g, 'INFLIGHT_OLD claimed, ksm_zero_pages not yet decremented', -1, true, LEAK_ZERO_COUNT);
       else if (pte & PTE_KSM) this.enterWindow(g, 'INFLIGHT_OLD claimed, mapcount not yet decremented', f, true, LEAK_REFERENCE);
       else this.enterWindow(g, 'INFLIGHT_OLD claimed, free() of the private frame not yet done', f, true, LEAK_FRAME);
     }
     yield this.tracing ? `${who}: claim INFLIGHT_OLD: CAS ${fmt(pte)} → 0${claimed ? '' : ' failed'}${present ? '' : ' (nothing to drop)'}` : '';
-    if (!present) return; // (a swap entry's slot would be freed here: swap is not modelled)
+    if (!present) {
+      if (pte & PTE_SWAPPED) {
+        const slot = pteFrame(pte);
+        if (this.slotFree[slot]) this.fail(`${who}: double free of swap slot ${slot}`);
+        this.slotFree[slot] = 1;
+        this.slotFilling[slot] = 0;
+        if (track) this.leaveWindow(g);
+        yield this.tracing ? `${who}: free swap slot ${slot}` : '';
+      }
+      return;
+    }
     if (pte & PTE_ZERO) {
       if (pte & PTE_KSM_ZERO) {
         this.ksmZero[g]!--;
@@ -408,13 +490,20 @@ export class SimModel {
    * CTL_INFLIGHT_VPAGE and CTL_INFLIGHT_FRAME recorded; the caller zeroes or copies. -1: no frame.
    */
   private *allocFor(g: number, p: number, who: string, what: string): Generator<string, number, void> {
-    const f = this.allocFrame();
-    if (f >= 0) {
-      this.mapcount[f] = 0;
-      this.tag[f] = 0;
-      this.enterWindow(g, 'frame allocated, not yet recorded in INFLIGHT_FRAME', f, true);
+    let f = -1;
+    // Memory pressure: with swap, page out this guest's own private pages until a frame is free.
+    for (let tries = 0; ; tries++) {
+      f = this.allocFrame();
+      if (f >= 0) {
+        this.mapcount[f] = 0;
+        this.tag[f] = 0;
+        this.enterWindow(g, 'frame allocated, not yet recorded in INFLIGHT_FRAME', f, true);
+      }
+      yield this.tracing ? `${who}: alloc frame ${f}${what}` : '';
+      if (f >= 0 || tries >= 4) break;
+      const out: boolean = yield* this.swapOutOne(g, p, who);
+      if (!out) break;
     }
-    yield this.tracing ? `${who}: alloc frame ${f}${what}` : '';
     if (f < 0) return -1;
     this.ifVpage[g] = p;
     yield this.tracing ? `${who}: store INFLIGHT_VPAGE = p${p}` : '';
@@ -453,11 +542,119 @@ export class SimModel {
     return seen;
   }
 
+  /**
+   * AddressSpace.swapOutOne(except = p): a clock hand over guest g's pages; the first private one
+   * (not `except`) is unmapped by a compare-and-exchange to a swap entry (recorded in flight like
+   * any swing), then its frame is copied into the slot, then the frame is freed. With the broken
+   * variant 'swap-copy-before-unmap' the copy comes first (issue 11, finding 1).
+   */
+  private *swapOutOne(g: number, except: number, who: string): Generator<string, boolean, void> {
+    if (this.cfg.slots === 0) return false;
+    const saved = this.kindOf[g]!;
+    this.kindOf[g] = K.swap_out;
+    const pages = this.cfg.pages;
+    const hand = this.swapHand[g]!;
+    let slot = -1;
+    let done = false;
+    search: for (let k = 0; k < pages; k++) {
+      const p = (hand + k) % pages;
+      const i = g * pages + p;
+      for (;;) {
+        const pte = this.pt[i]!;
+        yield this.tracing ? `${who}: swap-out: load PTE p${p} (${fmt(pte)})` : '';
+        if (p === except || !isPrivateFrame(pte)) break;
+        if (slot < 0) {
+          slot = this.allocSlot();
+          if (slot >= 0) this.enterWindow(g, 'swap slot allocated, not yet in a PTE', slot, true, LEAK_SLOT);
+          yield this.tracing ? `${who}: swap-out: alloc slot ${slot}` : '';
+          if (slot < 0) break search;
+        }
+        const f = pteFrame(pte);
+        if (this.cfg.broken === 'swap-copy-before-unmap') {
+          // BROKEN: copy while the PTE still maps f; the hazard word holds `except`, not p.
+          this.slotContent[slot] = this.content[f]!;
+          yield this.tracing ? `${who}: swap-out: copy frame ${f} → slot ${slot} (before unmapping: BROKEN)` : '';
+        }
+        const next = makePte(slot, PTE_SWAPPED | (pte & PTE_MERGEABLE));
+        this.ifVpage[g] = p;
+        yield this.tracing ? `${who}: store INFLIGHT_VPAGE = p${p}` : '';
+        this.ifNext[g] = next;
+        yield this.tracing ? `${who}: store INFLIGHT_NEXT = ${fmt(next)}` : '';
+        this.ifOld[g] = pte;
+        yield this.tracing ? `${who}: store INFLIGHT_OLD = ${fmt(pte)}` : '';
+        const seen = this.cas(i, pte, next);
+        if (seen === pte) {
+          this.enterWindow(g, 'PTE swapped out, old reference not yet dropped', -1, false, LEAK_NONE);
+          if (this.cfg.broken !== 'swap-copy-before-unmap') this.slotFilling[slot] = 1;
+        }
+        yield this.tracing ? `${who}: swap-out: CAS PTE p${p} ${fmt(pte)} → ${fmt(next)}${seen === pte ? '' : ` failed (saw ${fmt(seen)})`}` : '';
+        if (seen !== pte) {
+          this.ifOld[g] = 0;
+          this.enterWindow(g, 'swap slot allocated, not yet in a PTE', slot, true, LEAK_SLOT);
+          yield this.tracing ? `${who}: store INFLIGHT_OLD = 0` : '';
+          continue;
+        }
+        if (this.cfg.broken !== 'swap-copy-before-unmap') {
+          // Unmapped: f is ours alone (no PTE maps it; ksmd's CASes on the old value fail).
+          this.slotContent[slot] = this.content[f]!;
+          this.slotFilling[slot] = 0;
+          yield this.tracing ? `${who}: swap-out: copy frame ${f} → slot ${slot}` : '';
+        }
+        yield* this.dropReference(g, pte, who, true);
+        this.swapHand[g] = p + 1;
+        done = true;
+        break search;
+      }
+    }
+    if (!done && slot >= 0) {
+      this.slotFree[slot] = 1;
+      this.leaveWindow(g);
+      yield this.tracing ? `${who}: swap-out: nothing to page out, free slot ${slot}` : '';
+    }
+    this.kindOf[g] = saved;
+    return done;
+  }
+
+  private allocSlot(): number {
+    for (let s = 0; s < this.cfg.slots; s++) {
+      if (this.slotFree[s]) {
+        this.slotFree[s] = 0;
+        return s;
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * AddressSpace.swapIn (the caller holds the hazard word on p): allocFor, read the slot into the
+   * new frame, swing the swap entry to it (writable if `writable`), whose reference drop frees the
+   * slot. Returns what the swing saw, or -1 when no frame could be had (out of memory).
+   */
+  private *swapIn(g: number, p: number, pte: number, who: string): Generator<string, number, void> {
+    const saved = this.kindOf[g]!;
+    this.kindOf[g] = K.swap_in;
+    const nf: number = yield* this.allocFor(g, p, who, ' for swap-in');
+    if (nf < 0) {
+      this.kindOf[g] = saved;
+      return -1;
+    }
+    const slot = pteFrame(pte);
+    // Only releaseRange takes a swap entry out of a PTE, and only this thread (or the host after
+    // its death) runs it: the slot cannot be freed under us. If the PTE changed, the swing fails.
+    this.content[nf] = this.slotContent[slot]!;
+    yield this.tracing ? `${who}: swap-in: read slot ${slot} → frame ${nf}` : '';
+    const next = makePte(nf, PTE_PRESENT | PTE_WRITABLE | (pte & PTE_MERGEABLE));
+    const seen: number = yield* this.swing(g, p, pte, next, nf, who);
+    this.kindOf[g] = saved;
+    return seen;
+  }
+
   // ───────────── guests ─────────────
 
   *guest(g: number): Step {
     for (const op of this.programs[g]!) {
       this.inOp[g] = 1;
+      this.kindOf[g] = op.kind === 'write' ? K.guest_write : op.kind === 'read' ? K.guest_read : op.kind === 'dontneed' ? K.release : op.kind === 'unmerge' ? K.unmerge : K.mergeable;
       if (op.kind === 'write') yield* this.guestWrite(g, op.p, op.v);
       else if (op.kind === 'read') yield* this.guestRead(g, op.p);
       else if (op.kind === 'dontneed') yield* this.guestDontneed(g, op.p);
@@ -481,6 +678,25 @@ export class SimModel {
       for (;;) {
         let next: number;
         let nf = -1;
+        if (pte & PTE_SWAPPED) {
+          // Bring it back, then take the write through the ordinary paths on the next turn.
+          const seen: number = yield* this.swapIn(g, p, pte, who);
+          if (seen === -1) {
+            this.hazard[g] = NONE;
+            yield this.tracing ? `${who}: out of memory: clear hazard` : '';
+            return;
+          }
+          if (seen === pte) {
+            pte = this.pt[i]!;
+            gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+            yield this.tracing ? `${who}: load PTE p${p} (${fmt(pte)})` : '';
+          } else {
+            pte = seen;
+            gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+          }
+          if ((pte & FAST_WRITE) === FAST_WRITE) break;
+          continue;
+        }
         if (!(pte & PTE_PRESENT) || (pte & PTE_ZERO)) {
           nf = yield* this.allocFor(g, p, who, '');
           if (nf < 0) {
@@ -542,6 +758,20 @@ export class SimModel {
     let gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
     yield this.tracing ? `${who}: load PTE p${p} (${fmt(pte)})` : '';
     while (!(pte & PTE_PRESENT)) {
+      if (pte & PTE_SWAPPED) {
+        const seen: number = yield* this.swapIn(g, p, pte, who);
+        if (seen === -1) {
+          this.hazard[g] = NONE;
+          yield this.tracing ? `${who}: out of memory: clear hazard` : '';
+          return;
+        }
+        if (seen === pte) {
+          pte = this.pt[i]!;
+          yield this.tracing ? `${who}: load PTE p${p} (${fmt(pte)})` : '';
+        } else pte = seen;
+        gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+        continue;
+      }
       const next = makePte(ZERO, PTE_PRESENT | PTE_ZERO | PTE_MERGEABLE);
       const seen = this.cas(i, pte, next);
       yield this.tracing ? `${who}: CAS PTE p${p} → zero page${seen === pte ? '' : ' failed'}` : '';
@@ -651,6 +881,7 @@ export class SimModel {
    */
   *reclaim(g: number): Step {
     const who = `host (reclaiming guest ${g})`;
+    this.kindOf[this.cfg.guests + 1] = K.host_reclaim;
     // reclaimInflight
     const vpage = this.ifVpage[g]!;
     yield this.tracing ? `${who}: load INFLIGHT_VPAGE = p${vpage}` : '';
@@ -692,6 +923,7 @@ export class SimModel {
    * next ksmd (the caller starts one) rebuilds its stable nodes from KSM PTEs (nodeOfKsmFrame).
    */
   *repairAfterKsmdDeath(): Step {
+    this.kindOf[this.cfg.guests + 1] = K.host_repair;
     for (;;) {
       let busy = false;
       for (let g = 0; g < this.cfg.guests; g++) if (this.inOp[g] && !this.exited[g]) busy = true;
@@ -737,6 +969,7 @@ export class SimModel {
 
   /** ksmd: scan passes while any guest runs, then two quiet full passes. */
   *ksmd(): Step {
+    this.kindOf[this.cfg.guests] = K.ksmd_scan;
     let quiet = 0;
     for (;;) {
       const guestsRunning = this.guestsDone < this.cfg.guests;
@@ -744,7 +977,12 @@ export class SimModel {
       this.unstable = [];
       for (let i = 0; i < this.pt.length; i++) yield* this.scanItem(i);
       this.seqnr++;
-      if (++this.passes === this.cfg.run2AfterPass) yield* this.unmergeAll();
+      // After a run=2 (which may fail with ENOMEM half-way, leaving KSM pages with no node), the
+      // final accounting waits for two more quiet passes, as if run=1 had been written again.
+      if (++this.passes === this.cfg.run2AfterPass) {
+        yield* this.unmergeAll();
+        quiet = 0;
+      }
       if (!guestsRunning && ++quiet >= 2) break;
     }
     yield* this.processDeferred();
@@ -755,6 +993,8 @@ export class SimModel {
    * writable: the next write reuses it), then every item and node goes.
    */
   private *unmergeAll(): Step {
+    const saved = this.kindOf[this.cfg.guests]!;
+    this.kindOf[this.cfg.guests] = K.run2;
     outer: for (let g = 0; g < this.cfg.guests; g++) {
       if (this.exited[g]) continue;
       for (let p = 0; p < this.cfg.pages; p++) {
@@ -799,6 +1039,7 @@ export class SimModel {
     for (let n = 0; n < this.nodes.length; n++) if (this.nodes[n]!.live) this.removeNode(n);
     this.unstable = [];
     this.seqnr = 0;
+    this.kindOf[this.cfg.guests] = saved;
   }
 
   private *scanItem(i: number): Step {
@@ -1100,6 +1341,8 @@ export class SimModel {
   private *processDeferred(): Step {
     const d = this.deferred;
     if (d.length === 0) return;
+    const saved = this.kindOf[this.cfg.guests]!;
+    this.kindOf[this.cfg.guests] = K.ksmd_deferred;
     const keep: number[] = [];
     for (let i = 0; i < d.length; i += 4) {
       const ex = this.exited[d[i]!]!;
@@ -1114,6 +1357,7 @@ export class SimModel {
       else yield* this.freeFrame(d[i + 2]!, 'ksmd');
     }
     this.deferred = keep;
+    this.kindOf[this.cfg.guests] = saved;
   }
 
   private appendToNode(it: Item, sn: number): void {
@@ -1174,6 +1418,15 @@ export class SimModel {
     const priv = this.scratchB.fill(0);
     for (let i = 0; i < pt.length; i++) {
       const pte = pt[i]!;
+      if (pte & PTE_SWAPPED) {
+        // A swap entry: its slot holds what the guest last wrote (once swapOutOne has copied it).
+        const slot = pteFrame(pte);
+        if (this.slotFree[slot]) this.fail(`${this.where(i)} names swap slot ${slot}, which is free (invariant 5)`);
+        if (!this.slotFilling[slot] && this.slotContent[slot] !== shadow[i]) {
+          this.fail(`${this.where(i)} is swapped out to slot ${slot} holding ${this.slotContent[slot]}, but its guest last wrote ${shadow[i]} (invariants 1/2: swap holds foreign bytes)`);
+        }
+        continue;
+      }
       if (!(pte & PTE_PRESENT)) {
         if (shadow[i] !== 0) this.fail(`${this.where(i)} is unmapped, but its guest last wrote ${shadow[i]} there (invariant 1: lost write)`);
         continue;
@@ -1224,14 +1477,21 @@ export class SimModel {
     // of guest 0. Anything else, or anything more, is a violation.
     const leaked: number[] = [];
     for (let f = 1; f < frames; f++) if (!this.free[f] && !mapped[f]) leaked.push(f);
+    const slotUsed = new Uint8Array(this.cfg.slots);
+    for (let i = 0; i < this.pt.length; i++) if (this.pt[i]! & PTE_SWAPPED) slotUsed[pteFrame(this.pt[i]!)] = 1;
+    const leakedSlots: number[] = [];
+    for (let s = 0; s < this.cfg.slots; s++) if (!this.slotFree[s] && !slotUsed[s]) leakedSlots.push(s);
     const kf = this.killWindowFrame;
     let residual = false;
     if (this.guestKilled && this.killWindowDocumented) {
-      if (this.killWindowLeak === LEAK_FRAME) residual = leaked.length === 1 && leaked[0] === kf && this.mapcount[kf] === 0;
+      if (this.killWindowLeak === LEAK_SLOT) residual = leaked.length === 0 && leakedSlots.length === 1 && leakedSlots[0] === kf;
+      else if (leakedSlots.length) residual = false;
+      else if (this.killWindowLeak === LEAK_FRAME) residual = leaked.length === 1 && leaked[0] === kf && this.mapcount[kf] === 0;
       else if (this.killWindowLeak === LEAK_REFERENCE) {
         residual = kf > 0 && this.mapcount[kf] === mappers[kf]! + 1 && (mappers[kf]! > 0 ? leaked.length === 0 : leaked.length === 1 && leaked[0] === kf);
       } else if (this.killWindowLeak === LEAK_ZERO_COUNT) residual = leaked.length === 0 && this.ksmZero[0] === zero[0]! + 1;
     }
+    if (leakedSlots.length && !residual) this.fail(`swap slot${leakedSlots.length > 1 ? 's' : ''} ${leakedSlots.join(', ')} neither free nor in a PTE: leaked (invariant 5)`);
     if (leaked.length && !residual) this.fail(`frame${leaked.length > 1 ? 's' : ''} ${leaked.join(', ')} ${leaked.length > 1 ? 'are' : 'is'} neither free nor mapped: leaked (invariant 5)`);
     for (let f = 1; f < frames; f++) {
       if (this.mapcount[f]! < 0) this.fail(`frame ${f}: mapcount ${this.mapcount[f]} (a reference dropped twice, invariant 4)`);
@@ -1250,7 +1510,7 @@ export class SimModel {
     }
     if (residual) {
       this.residualLeaks = 1;
-      const what = this.killWindowLeak === LEAK_FRAME ? `frame ${kf}`
+      const what = this.killWindowLeak === LEAK_SLOT ? `swap slot ${kf}` : this.killWindowLeak === LEAK_FRAME ? `frame ${kf}`
         : this.killWindowLeak === LEAK_REFERENCE ? `a reference on KSM frame ${kf} (mapcount ${this.mapcount[kf]}, mappers ${mappers[kf]}${mappers[kf] ? '' : ': the frame is leaked'})`
           : `one ksm_zero_pages count of guest 0 (${this.ksmZero[0]}, recount ${zero[0]})`;
       this.residualWhy = `${what}: guest 0 was killed in the window "${this.killWindow}"`;
@@ -1270,6 +1530,7 @@ export function swingHappened(pte: number, next: number): boolean {
 
 export function fmt(pte: number): string {
   if (pte === 0) return 'none';
+  if (pte & PTE_SWAPPED) return `SWAP s${pteFrame(pte)}`;
   let s = '';
   if (pte & PTE_ZERO) s += pte & PTE_KSM_ZERO ? 'KZERO' : 'ZERO';
   else {

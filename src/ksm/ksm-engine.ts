@@ -149,8 +149,13 @@ export class KsmEngine {
     this.order.push(slot);
   }
 
-  /** The guest's memory is gone; its items go when the scan next reaches it, as with ksm_exit. */
+  /**
+   * The guest's memory is gone; its items go when the scan next reaches it, as with ksm_exit. A
+   * guest killed while it held the sysfs request lock would block every later knob write: the host
+   * knows it is dead, so the lock it held is released here (issue 11, finding 3).
+   */
   guestExited(pid: number): void {
+    this.state.releaseRequestLockOf(pid);
     const slot = this.slotByPid.get(pid);
     if (slot === undefined) return;
     const g = this.guests[slot]!;

@@ -2,7 +2,7 @@
 // scripted interleaving (the schedule is a list of actor choices: guests 0…G−1, ksmd G), run
 // against the protocol as it was (a --broken variant) and as it is.
 import { expect } from 'chai';
-import { explore, runScripted } from '../../src/stress/sim/explore.ts';
+import { KILL_GUEST, explore, replaySchedule, runInterleaving, runScripted } from '../../src/stress/sim/explore.ts';
 import type { SimBroken, SimConfig, SimScript } from '../../src/stress/sim/model.ts';
 
 /** [actor, steps] runs → a flat schedule. */
@@ -50,6 +50,50 @@ describe('issue 11 races in the deterministic simulation', function () {
       expect(r.violations, r.failure ? `${r.failure.violation}\n${r.failure.trace.join('\n')}` : '').to.equal(0);
       expect(r.steps_by_kind.swap_out).to.be.greaterThan(0);
       expect(r.steps_by_kind.swap_in).to.be.greaterThan(0);
+    });
+  });
+
+  describe('findings 2 and 3: the sysfs request channel', () => {
+    it('finding 2: the old channel hands ksmd the first run=2 with the argument still 0 (seed 3)', () => {
+      const r = replaySchedule(3, '4,4,3,3,3', 'old-sysfs-protocol');
+      expect(r.violation, r.trace?.join('\n')).to.equal('ksmd took the request op 1 arg 0, but the writer asked for run=2 (a request taken with a stale or torn argument)');
+      const t = r.trace!.join('\n');
+      expect(t).to.contain('writer 0: store OP = 1');
+      expect(t).to.match(/ksmd: request: load DONE = 0\n[^\n]*ksmd: request: load ARG = 0/);
+    });
+
+    it('finding 2: the same schedule with the sequence-numbered channel waits for the published pair', () => {
+      expect(replaySchedule(3, '4,4,3,3,3', 'none').violation).to.equal(undefined);
+      // ksmd looking in just after the writer stored its op (as in the old failure) sees SEQ odd.
+      const r = replaySchedule(3, '4,4,4,4,3', 'none');
+      expect(r.violation, r.trace?.join('\n')).to.equal(undefined);
+      const t = r.trace!.join('\n');
+      expect(t).to.match(/writer 0: store OP = 1\n[^\n]*ksmd: request: load SEQ = 1\n/);
+      expect(t).not.to.match(/ksmd: request: load SEQ = 1\n[^\n]*ksmd: request: load ACK/);
+    });
+
+    it('finding 3: a writer killed holding the old lock blocks the other writer forever (seed 10)', () => {
+      const r = runInterleaving(10, 400, 'old-sysfs-protocol', undefined, true, KILL_GUEST);
+      expect(r.violation, r.trace?.join('\n')).to.contain('writer 1 cannot finish: the request lock is held by 1');
+      expect(r.trace!.join('\n')).to.contain('host: worker.terminate() of writer 0');
+    });
+
+    it('finding 3: with an owner in the lock, ksmd releases it when told the writer died, and the other writer finishes', () => {
+      const r = runInterleaving(10, 400, 'none', undefined, true, KILL_GUEST);
+      expect(r.violation, r.trace?.join('\n')).to.equal(undefined);
+      const t = r.trace!.join('\n');
+      expect(t).to.contain('ksmd (told writer 0 exited): CAS request lock 100 → 0');
+      expect(t).to.contain('writer 1 finished');
+    });
+
+    it('the old channel is caught by exploration at once; the new one passes the same 20 000 seeds with writers killed', () => {
+      const bad = explore({ seed: 1, interleavings: 2000, broken: 'old-sysfs-protocol', shrinkBudget: 200 });
+      expect(bad.violations).to.equal(1);
+      const r = explore({ seed: 1, interleavings: 20_000, killGuests: true });
+      expect(r.violations, r.failure ? `${r.failure.violation}\n${r.failure.trace.join('\n')}` : '').to.equal(0);
+      expect(r.steps_by_kind.sysfs_request).to.be.greaterThan(0);
+      expect(r.steps_by_kind.sysfs_serve).to.be.greaterThan(0);
+      expect(r.steps_by_kind.run2).to.be.greaterThan(0);
     });
   });
 });

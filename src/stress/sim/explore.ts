@@ -108,10 +108,21 @@ function configFor(rng: Prng, broken: SimBroken, kills: SimKills, seed: number, 
   const pages = guests === 2 ? 2 + rng.below(2) : 2;
   const ext = new Prng(mixSeed(seed, 0x11e5));
   const swap = !core && ext.chance(0.5);
+  const readOnlyPages = !core && ext.chance(0.5);
+  // sysfs writers: each writes `run` once or twice (2 = unmerge all, 1, 0) through the request channel.
+  const writers: number[][] = [];
+  const nWriters = core ? 0 : ext.pick([0, 0, 1, 2]);
+  for (let w = 0; w < nWriters; w++) {
+    const values: number[] = [];
+    for (let i = 1 + ext.below(2); i > 0; i--) values.push(ext.pick([2, 2, 1, 0]));
+    writers.push(values);
+  }
   const extended = {
     // With swap, one frame per page and no more: faults run short of frames and page out.
     slots: swap ? guests * pages : 0,
-    readOnlyPages: !core && ext.chance(0.5),
+    readOnlyPages,
+    writers,
+    killWriter: nWriters > 0 && ext.chance(0.5),
   };
   const base = {
     guests,
@@ -152,15 +163,21 @@ function runModel(seed: number, maxSteps: number, broken: SimBroken, cfg: SimCon
   // Actor G+1 (with killGuest or killKsmd): first "kill guest 0" (one step: worker.terminate()),
   // then the host's reclaim of it, as its own actor; or "kill ksmd", then the host's repair, after
   // which a new ksmd takes actor G's place.
+  // Actors after those: the sysfs writers (each a root process writing `run`).
   const KSMD = cfg.guests;
   const KILLER = cfg.guests + 1;
   const killer = cfg.killGuest || cfg.killKsmd;
+  const killWriter = cfg.killGuest && (cfg.writers?.length ?? 0) > 0 && cfg.killWriter === true;
   let killed = false;
   if (killer) {
     actors.push((function* (): Step {
       yield '';
     })());
   }
+  const FIRST_WRITER = actors.length;
+  const nWriters = cfg.writers?.length ?? 0;
+  for (let w = 0; w < nWriters; w++) actors.push(m.writer(w));
+  const KIND_SYSFS = STEP_KINDS.indexOf('sysfs_request');
   const n = actors.length;
   const done = new Uint8Array(n);
   const runnable: number[] = [];
@@ -176,11 +193,12 @@ function runModel(seed: number, maxSteps: number, broken: SimBroken, cfg: SimCon
       killed = true;
       steps++;
       kinds[KIND_KILL]!++;
-      const victim = cfg.killGuest ? 0 : KSMD;
+      const victim = killWriter ? FIRST_WRITER : cfg.killGuest ? 0 : KSMD;
+      const alive = !done[victim];
       if (!done[victim]) {
         done[victim] = 1;
         runnable.splice(runnable.indexOf(victim), 1);
-        if (cfg.killGuest) {
+        if (cfg.killGuest && !killWriter) {
           m.guestKilled = true;
           m.killWindow = m.window[0]!;
           m.killWindowFrame = m.windowFrame[0]!;
@@ -188,28 +206,30 @@ function runModel(seed: number, maxSteps: number, broken: SimBroken, cfg: SimCon
           m.killWindowLeak = m.windowLeak[0]!;
         }
       }
-      actors[a] = cfg.killGuest ? m.reclaim(0) : (function* (): Step {
+      actors[a] = killWriter ? (alive ? m.reapWriter(0) : (function* (): Step {})()) : cfg.killGuest ? m.reclaim(0) : (function* (): Step {
         yield* m.repairAfterKsmdDeath();
         actors[KSMD] = m.ksmd();
         done[KSMD] = 0;
         runnable.push(KSMD);
       })();
-      if (trace) trace.push(`${String(steps).padStart(4)}  host: worker.terminate() of ${cfg.killGuest ? 'guest 0' : 'ksmd'}${m.killWindow ? ` (guest 0 dies in the window "${m.killWindow}"${m.killWindowFrame >= 0 ? ` of frame ${m.killWindowFrame}` : ''})` : ''}`);
+      if (trace) trace.push(`${String(steps).padStart(4)}  host: worker.terminate() of ${killWriter ? 'writer 0' : cfg.killGuest ? 'guest 0' : 'ksmd'}${m.killWindow ? ` (guest 0 dies in the window "${m.killWindow}"${m.killWindowFrame >= 0 ? ` of frame ${m.killWindowFrame}` : ''})` : ''}`);
       m.check();
       return;
     }
     const r = actors[a]!.next();
     steps++;
-    kinds[m.kindOf[a]!]!++;
+    kinds[a >= FIRST_WRITER ? KIND_SYSFS : m.kindOf[a]!]!++;
     if (r.done) {
       done[a] = 1;
       runnable.splice(runnable.indexOf(a), 1);
-      if (trace) trace.push(`${String(steps).padStart(4)}  ${a === cfg.guests ? 'ksmd' : a === KILLER ? (cfg.killGuest ? 'host reclaim' : 'host repair') : `guest ${a}`} finished`);
+      if (trace) trace.push(`${String(steps).padStart(4)}  ${a === cfg.guests ? 'ksmd' : a >= FIRST_WRITER ? `writer ${a - FIRST_WRITER}` : a === KILLER ? (killWriter ? 'host reap' : cfg.killGuest ? 'host reclaim' : 'host repair') : `guest ${a}`} finished`);
     } else if (trace) trace.push(`${String(steps).padStart(4)}  ${r.value}`);
     m.check();
   };
   try {
     if (trace) trace.push(`seed ${seed}: ${cfg.guests} guests × ${cfg.pages} pages, ${cfg.frames} frames, spins ${cfg.spins}, use_zero_pages ${cfg.useZero ? 1 : 0}, max_page_sharing ${cfg.maxSharing}${cfg.run2AfterPass > 0 ? `, run=2 after pass ${cfg.run2AfterPass}` : ''}${cfg.killGuest ? `, guest 0 killable (actor ${KILLER})` : ''}${cfg.killKsmd ? `, ksmd killable (actor ${KILLER})` : ''}${broken !== 'none' ? `, BROKEN ${broken}` : ''}`);
+    if (trace && cfg.slots) trace.push(`      swap: ${cfg.slots} slots${cfg.readOnlyPages ? ', some private pages read-only' : ''}`);
+    if (trace) for (let w = 0; w < nWriters; w++) trace.push(`      writer ${w} (actor ${FIRST_WRITER + w}${killWriter && w === 0 ? ', killable' : ''}) writes run: ${cfg.writers![w]!.join(', ')}`);
     if (trace) for (let g = 0; g < cfg.guests; g++) trace.push(`      guest ${g} program: ${m.programs[g]!.map((o) => (o.kind === 'write' ? `write p${o.p}=${o.v}` : `${o.kind} p${o.p}`)).join(', ')}`);
     if (schedule) {
       for (const a of schedule) {
@@ -231,7 +251,22 @@ function runModel(seed: number, maxSteps: number, broken: SimBroken, cfg: SimCon
       runnable.splice(runnable.indexOf(KILLER), 1);
     }
     const order = [...Array(cfg.guests).keys(), ...(killer ? [KILLER] : []), cfg.guests];
-    for (const a of order) while (!done[a]) stepActor(a);
+    if (nWriters === 0) {
+      for (const a of order) while (!done[a]) stepActor(a);
+    } else {
+      // Writers wait for ksmd's answer: after the guests and the host, writers and ksmd take turns.
+      // A writer that cannot finish (a lock nobody releases) is a violation, not a hang.
+      for (const a of order.slice(0, -1)) while (!done[a]) stepActor(a);
+      let budget = 100_000;
+      while (!done[KSMD] || runnable.some((a) => a >= FIRST_WRITER)) {
+        for (const a of [...runnable]) if (!done[a] && a >= FIRST_WRITER) stepActor(a);
+        if (!done[KSMD]) stepActor(KSMD);
+        if (--budget === 0) {
+          const stuck = runnable.filter((a) => a >= FIRST_WRITER).map((a) => `writer ${a - FIRST_WRITER}`);
+          throw new SimViolation(`${stuck.join(', ') || 'ksmd'} cannot finish: the request lock is held by ${m.reqLock}${m.reqLock ? ' (a writer killed holding it?)' : ''} (finding 3)`);
+        }
+      }
+    }
     m.checkFinal();
   } catch (e) {
     if (!(e instanceof SimViolation)) throw e;

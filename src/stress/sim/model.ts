@@ -87,9 +87,12 @@ import { Prng } from '../prng.ts';
  * TEST ONLY protocol variants the simulation must catch ('none' is the real protocol):
  * 'no-recompare', 'free-without-hazard' as the engine's BrokenProtocol; 'swap-copy-before-unmap'
  * reintroduces issue 11's finding 1: swapOutOne copies the frame into the slot before the
- * compare-and-exchange that unmaps it (with the guest's hazard word on the faulting page).
+ * compare-and-exchange that unmaps it (with the guest's hazard word on the faulting page);
+ * 'old-sysfs-protocol' reintroduces findings 2 and 3: the writer stores OP, ARG, then DONE = 0,
+ * DONE starts at 0 ("pending"), ksmd loads OP, DONE, ARG; the lock is 0/1 with no owner, so
+ * nobody can release the lock of a writer killed holding it.
  */
-export type SimBroken = 'none' | 'no-recompare' | 'free-without-hazard' | 'swap-copy-before-unmap';
+export type SimBroken = 'none' | 'no-recompare' | 'free-without-hazard' | 'swap-copy-before-unmap' | 'old-sysfs-protocol';
 
 export const ZERO = 0;
 const NONE = -1;
@@ -143,6 +146,20 @@ export interface SimConfig {
   readonly slots: number;
   /** Some initial private pages are read-only without WP_KSMD (after mprotect(PROT_READ) or a run=2). */
   readonly readOnlyPages: boolean;
+  /**
+   * sysfs writers (root processes writing `run`): each carries out its values of `run` through the
+   * request channel (KsmState.requestSync), one after the other. Absent: none.
+   */
+  readonly writers?: readonly (readonly number[])[];
+  /** With killGuest: the victim is sysfs writer 0 instead of guest 0. */
+  readonly killWriter?: boolean;
+}
+
+/** REQ_SET_RUN (ksm-state.ts). */
+export const SIM_REQ_SET_RUN = 1;
+/** A sysfs writer's lock token: its pid (the model's guests have none: 100 + w). */
+export function writerToken(w: number): number {
+  return 100 + w;
 }
 
 export type Op = { kind: 'write'; p: number; v: number } | { kind: 'read'; p: number } | { kind: 'dontneed'; p: number } | { kind: 'unmerge'; p: number } | { kind: 'mergeable'; p: number };
@@ -230,6 +247,23 @@ export class SimModel {
   readonly shadow: Int32Array;
   readonly programs: Op[][];
   guestsDone = 0;
+  // the sysfs request channel (KsmState control words KC_REQ_*)
+  reqLock = 0;
+  reqOp = 0;
+  reqArg = 0;
+  reqSeq = 0; // KC_REQ_SEQ (old protocol: KC_REQ_DONE, 0 pending, 1 answered)
+  reqAck = 0;
+  reqResult = 0;
+  /** ksm `run` as ksmd applies it. */
+  run = 1;
+  writersDone = 0;
+  /** Ghost: the value of `run` each published sequence number asked for. */
+  private readonly published = new Map<number, number>();
+  /** Ghost (old protocol): the value of `run` the lock holder is writing, or -1. */
+  private intent = -1;
+  sysfsRequests = 0;
+  private taken = 0; // ksmd-local: the sequence number being served
+  private run2Failed = false;
   // ksmd-local state (KsmEngine)
   private readonly items: (Item | undefined)[];
   private readonly nodes: StableNode[] = [];
@@ -971,11 +1005,31 @@ export class SimModel {
   *ksmd(): Step {
     this.kindOf[this.cfg.guests] = K.ksmd_scan;
     let quiet = 0;
+    const writers = this.cfg.writers?.length ?? 0;
     for (;;) {
-      const guestsRunning = this.guestsDone < this.cfg.guests;
+      const guestsRunning = this.guestsDone < this.cfg.guests || this.writersDone < writers;
       yield* this.processDeferred();
+      if (writers) {
+        const unmerged: boolean = yield* this.serveRequest();
+        if (unmerged) quiet = 0;
+      }
+      // With every actor done the harness writes run=1 again (a writer may have been killed
+      // after its run=2, or a run=2 may have failed): the final accounting follows two quiet passes.
+      if (!guestsRunning && this.run !== 1) this.run = 1;
+      if (this.run !== 1) {
+        yield this.tracing ? `ksmd: run=${this.run}: sleeping` : '';
+        continue;
+      }
       this.unstable = [];
-      for (let i = 0; i < this.pt.length; i++) yield* this.scanItem(i);
+      for (let i = 0; i < this.pt.length; i++) {
+        yield* this.scanItem(i);
+        // Requests are served between batches (a batch is two pages here).
+        if (writers && (i & 1)) {
+          const unmerged: boolean = yield* this.serveRequest();
+          if (unmerged) quiet = 0;
+          if (this.run !== 1) break;
+        }
+      }
       this.seqnr++;
       // After a run=2 (which may fail with ENOMEM half-way, leaving KSM pages with no node), the
       // final accounting waits for two more quiet passes, as if run=1 had been written again.
@@ -986,6 +1040,160 @@ export class SimModel {
       if (!guestsRunning && ++quiet >= 2) break;
     }
     yield* this.processDeferred();
+  }
+
+  /**
+   * ksmd-worker serveRequest → KsmState.pendingRequest / answer, and KsmEngine.handleRequest for
+   * REQ_SET_RUN. The request is taken only when KC_REQ_SEQ is even (published) and differs from
+   * KC_REQ_ACK, and only if SEQ is unchanged after OP and ARG were loaded. Returns whether a
+   * run=2 was carried out.
+   */
+  private *serveRequest(): Generator<string, boolean, void> {
+    const saved = this.kindOf[this.cfg.guests]!;
+    this.kindOf[this.cfg.guests] = K.sysfs_serve;
+    let op: number;
+    let arg: number;
+    let expected: number;
+    if (this.cfg.broken === 'old-sysfs-protocol') {
+      op = this.reqOp;
+      yield this.tracing ? `ksmd: request: load OP = ${op}` : '';
+      if (op === 0) return this.restoreKind(saved, false);
+      const done = this.reqSeq;
+      yield this.tracing ? `ksmd: request: load DONE = ${done}` : '';
+      if (done !== 0) return this.restoreKind(saved, false);
+      arg = this.reqArg;
+      yield this.tracing ? `ksmd: request: load ARG = ${arg}` : '';
+      expected = this.intent;
+    } else {
+      const s = this.reqSeq;
+      yield this.tracing ? `ksmd: request: load SEQ = ${s}` : '';
+      if (s & 1) return this.restoreKind(saved, false);
+      const ack = this.reqAck;
+      yield this.tracing ? `ksmd: request: load ACK = ${ack}` : '';
+      if (s === ack) return this.restoreKind(saved, false);
+      op = this.reqOp;
+      yield this.tracing ? `ksmd: request: load OP = ${op}` : '';
+      arg = this.reqArg;
+      yield this.tracing ? `ksmd: request: load ARG = ${arg}` : '';
+      const again = this.reqSeq;
+      yield this.tracing ? `ksmd: request: load SEQ = ${again}${again === s ? '' : ' (rewritten meanwhile: look again later)'}` : '';
+      if (again !== s) return this.restoreKind(saved, false);
+      this.taken = s;
+      expected = this.published.get(s) ?? -1;
+    }
+    if (op !== SIM_REQ_SET_RUN || arg !== expected) {
+      this.fail(`ksmd took the request op ${op} arg ${arg}, but the writer asked for run=${expected} (a request taken with a stale or torn argument)`);
+    }
+    this.sysfsRequests++;
+    let result = 0;
+    let unmerged = false;
+    if (arg === 2) {
+      this.run = 2;
+      this.run2Failed = false;
+      yield* this.unmergeAll();
+      unmerged = true;
+      if (this.run2Failed) {
+        this.run = 0;
+        result = -12;
+      }
+    } else this.run = arg;
+    this.reqResult = result;
+    yield this.tracing ? `ksmd: request: store RESULT = ${result}` : '';
+    if (this.cfg.broken === 'old-sysfs-protocol') {
+      this.reqSeq = 1;
+      yield this.tracing ? 'ksmd: request: store DONE = 1' : '';
+    } else {
+      this.reqAck = this.taken;
+      yield this.tracing ? `ksmd: request: store ACK = ${this.taken}` : '';
+    }
+    return this.restoreKind(saved, unmerged);
+  }
+
+  private restoreKind(saved: number, value: boolean): boolean {
+    this.kindOf[this.cfg.guests] = saved;
+    return value;
+  }
+
+  /**
+   * KsmState.requestSync of sysfs writer w, once per value of `run` in its program: take the lock
+   * (CAS 0 → its token), publish (SEQ odd, OP, ARG, SEQ even), wait until ACK names its request,
+   * load RESULT, release (CAS token → 0). The old protocol: CAS 0 → 1, OP, ARG, DONE = 0, wait
+   * for DONE = 1, then OP = 0 and lock = 0.
+   */
+  *writer(w: number): Step {
+    const who = `writer ${w}`;
+    const old = this.cfg.broken === 'old-sysfs-protocol';
+    const me = old ? 1 : writerToken(w);
+    for (const value of this.cfg.writers![w]!) {
+      for (;;) {
+        const holder = this.reqLock;
+        if (holder === 0) this.reqLock = me;
+        yield this.tracing ? `${who}: run=${value}: CAS request lock 0 → ${me}${holder === 0 ? '' : ` failed (held by ${holder})`}` : '';
+        if (holder === 0) break;
+      }
+      this.intent = value;
+      if (old) {
+        this.reqOp = SIM_REQ_SET_RUN;
+        yield this.tracing ? `${who}: store OP = ${SIM_REQ_SET_RUN}` : '';
+        this.reqArg = value;
+        yield this.tracing ? `${who}: store ARG = ${value}` : '';
+        this.reqSeq = 0;
+        yield this.tracing ? `${who}: store DONE = 0` : '';
+        for (;;) {
+          const done = this.reqSeq;
+          yield this.tracing ? `${who}: load DONE = ${done}` : '';
+          if (done === 1) break;
+        }
+      } else {
+        const s = this.reqSeq;
+        yield this.tracing ? `${who}: load SEQ = ${s}` : '';
+        const writing = s | 1;
+        this.reqSeq = writing;
+        yield this.tracing ? `${who}: store SEQ = ${writing} (writing)` : '';
+        this.reqOp = SIM_REQ_SET_RUN;
+        yield this.tracing ? `${who}: store OP = ${SIM_REQ_SET_RUN}` : '';
+        this.reqArg = value;
+        yield this.tracing ? `${who}: store ARG = ${value}` : '';
+        const seq = writing + 1;
+        this.published.set(seq, value);
+        this.reqSeq = seq;
+        yield this.tracing ? `${who}: store SEQ = ${seq} (published)` : '';
+        for (;;) {
+          const ack = this.reqAck;
+          yield this.tracing ? `${who}: load ACK = ${ack}` : '';
+          if (ack === seq) break;
+        }
+      }
+      const result = this.reqResult;
+      yield this.tracing ? `${who}: load RESULT = ${result}` : '';
+      if (old) {
+        this.reqOp = 0;
+        yield this.tracing ? `${who}: store OP = 0` : '';
+        this.reqLock = 0;
+        yield this.tracing ? `${who}: store request lock = 0` : '';
+      } else {
+        const seen = this.reqLock;
+        if (seen === me) this.reqLock = 0;
+        yield this.tracing ? `${who}: CAS request lock ${me} → 0${seen === me ? '' : ' failed'}` : '';
+      }
+      this.intent = -1;
+    }
+    this.writersDone++;
+  }
+
+  /**
+   * After sysfs writer w was killed: the host reaps it and tells ksmd (KsmdController.guestExited
+   * → KsmEngine.guestExited → KsmState.releaseRequestLockOf(pid)): CAS lock token → 0. The old
+   * protocol had no owner to compare: the lock stays held.
+   */
+  *reapWriter(w: number): Step {
+    this.kindOf[this.cfg.guests + 1] = K.sysfs_request;
+    if (this.cfg.broken !== 'old-sysfs-protocol') {
+      const seen = this.reqLock;
+      if (seen === writerToken(w)) this.reqLock = 0;
+      yield this.tracing ? `ksmd (told writer ${w} exited): CAS request lock ${writerToken(w)} → 0${seen === writerToken(w) ? '' : ' failed'}` : '';
+    }
+    this.writersDone++;
   }
 
   /**
@@ -1006,7 +1214,10 @@ export class SimModel {
           const isKsm = (pte & PTE_KSM) !== 0;
           const f = this.allocFrame();
           yield this.tracing ? `ksmd: run=2: alloc frame ${f}` : '';
-          if (f < 0) break outer; // -ENOMEM: run goes back to 0
+          if (f < 0) {
+            this.run2Failed = true;
+            break outer; // -ENOMEM: run goes back to 0
+          }
           // ksmd holds no reference on the KSM frame it copies: if the guest dropped it meanwhile,
           // the copy may be garbage, but then the CAS below fails (the PTE changed).
           this.content[f] = isKsm ? this.content[pte >>> PTE_FRAME_SHIFT]! : 0;

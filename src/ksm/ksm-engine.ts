@@ -65,8 +65,19 @@ export interface EngineEvents {
  */
 export type BrokenProtocol = 'none' | 'no-recompare' | 'free-without-hazard';
 
+/**
+ * TEST ONLY — named points of the merge protocol where a test may run guest operations in the
+ * ksmd thread's place, to script an interleaving (test/ksm/merge-races.test.ts):
+ * 'checksummed' after cmpAndMerge took the page's checksum; 'compared' after mergeTwo's full
+ * compare of the two write-protected pages; 'cas-a' just before mergeTwo's CAS of page A;
+ * 'merged-a' after that CAS (and A's mapcount), before the CAS of page B.
+ */
+export type MergeStep = 'checksummed' | 'compared' | 'cas-a' | 'merged-a';
+
 export interface KsmEngineOptions {
   readonly brokenProtocol?: BrokenProtocol;
+  /** TEST ONLY (see MergeStep): called at each point with the guest's pid and the page. */
+  readonly onStep?: (step: MergeStep, pid: number, vpage: number) => void;
 }
 
 /** How long ksmd spins for a guest to leave a page it just write-protected (the TLB shootdown). */
@@ -120,10 +131,12 @@ export class KsmEngine {
   private cpuMs: () => number;
   private readonly brokenNoRecompare: boolean;
   private readonly brokenFreeEarly: boolean;
+  private readonly onStep: ((step: MergeStep, pid: number, vpage: number) => void) | undefined;
 
   constructor(memory: PhysicalMemory, state: KsmState, cpuMs: () => number = () => performance.now(), options: KsmEngineOptions = {}) {
     this.brokenNoRecompare = options.brokenProtocol === 'no-recompare';
     this.brokenFreeEarly = options.brokenProtocol === 'free-without-hazard';
+    this.onStep = options.onStep;
     this.memory = memory;
     this.state = state;
     this.checksums = new PageChecksums(memory);
@@ -358,6 +371,7 @@ export class KsmEngine {
     // whose checksum changed since the last visit goes no further, not even to the stable tree;
     // then comes the zero page (use_zero_pages), then the stable tree, then the unstable tree.
     const checksum = this.checksumOf(frame);
+    this.onStep?.('checksummed', g.pid, vpage);
     if (oldChecksum !== checksum) {
       items.checksum[it] = checksum;
       return;
@@ -374,7 +388,7 @@ export class KsmEngine {
       return;
     }
     const tree = this.unstableSearchInsert(it, checksum, frame, nid, mergeAcross);
-    if (tree >= 0) this.mergeTwo(it, g, vpage, pte, tree, checksum, nid);
+    if (tree >= 0) this.mergeTwo(it, g, vpage, pte, tree, nid);
   }
 
   /**
@@ -564,8 +578,23 @@ export class KsmEngine {
     return true;
   }
 
-  /** try_to_merge_two_pages + stable_tree_insert + stable_tree_append of both items. */
-  private mergeTwo(it: number, g: GuestScan, vpage: number, pte: number, tree: number, checksum: number, nid: number): void {
+  /**
+   * try_to_merge_two_pages + stable_tree_insert + stable_tree_append of both items.
+   *
+   * Page A's frame k becomes the KSM page; B is replaced by it. Races closed here (issue 11):
+   *  - k's metadata is written only once k is ksmd's (finding 5). Until the CAS of A, the guest may
+   *    release A and k be freed and handed to anyone (allocUninitialized resets its mapcount with
+   *    plain stores): a mapcount stored before that CAS wrote another owner's frame. After it, k is
+   *    a KSM frame that A's PTE (or, if A dropped it at once, nobody) maps: A's drop decrements
+   *    from 0 to -1 and frees nothing (only the drop that sees 1 frees), and our +2 leaves exactly
+   *    our reference. So: CAS A, then add 2 (A's PTE and ours), then add 1 for B before B's CAS.
+   *  - the stable node is filed under the checksum of k as it is once both PTEs map it read-only
+   *    (finding 4): the checksum cmpAndMerge took was of A before write-protection, and A may have
+   *    been written between the two (the full compare after write-protection is what made this
+   *    merge right; the key must describe the same bytes, or searches miss this node).
+   *  - if B's CAS fails, A is given back by breakCow, whatever A's protection is by then (finding 6).
+   */
+  private mergeTwo(it: number, g: GuestScan, vpage: number, pte: number, tree: number, nid: number): void {
     const items = this.items;
     const mem = this.memory;
     const tg = this.guests[items.guest[tree]!]!;
@@ -580,27 +609,27 @@ export class KsmEngine {
       this.events.mergeAborts++;
       return;
     }
-    // Page A becomes the KSM page. Its mapcount: A's PTE plus our own reference while we work.
-    mem.setMapcount(k, 2);
+    this.onStep?.('compared', g.pid, vpage);
+    this.onStep?.('cas-a', g.pid, vpage);
     const ksmA = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (wpA & PTE_NOACCESS));
     if (Atomics.compareExchange(g.pt, vpage, wpA, ksmA) !== wpA) {
-      mem.setMapcount(k, 0);
       this.events.mergeAborts++;
       return;
     }
-    mem.addMapcount(k, 1);
+    mem.addMapcount(k, 2); // A's PTE and our own reference while we work
+    this.onStep?.('merged-a', g.pid, vpage);
+    mem.addMapcount(k, 1); // B's, before B's PTE can name k
     const ksmB = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (wpB & PTE_NOACCESS));
     if (Atomics.compareExchange(tg.pt, tv, wpB, ksmB) !== wpB) {
       mem.addMapcount(k, -1);
-      // break_cow on A: give the page back to A as a private page, or drop it if A moved on.
-      const back = makePte(k, PTE_PRESENT | PTE_MERGEABLE | (wpA & PTE_NOACCESS));
-      if (Atomics.compareExchange(g.pt, vpage, ksmA, back) === ksmA) mem.setMapcount(k, 0);
-      else mem.putFrame(k);
+      this.breakCow(g, vpage, k);
       this.events.mergeAborts++;
       return;
     }
     this.releaseAfterReplace(tg, tv, fb, false);
-    // stable_tree_insert: a full KSM page of the same content makes this one a dup in its chain.
+    // stable_tree_insert, under k's checksum now that no one can write k; a full KSM page of the
+    // same content makes this one a dup in its chain.
+    const checksum = this.checksumOf(k);
     const sn = this.stable.insert(k, checksum, nid);
     mem.setFrameFlags(k, sn + 1);
     const full = this.findEqualNode(checksum, nid, k, sn);
@@ -613,6 +642,33 @@ export class KsmEngine {
     this.appendToNode(tree, sn);
     this.appendToNode(it, sn);
     this.events.merges += 2;
+  }
+
+  /**
+   * break_cow on page A after B's CAS failed: A alone maps k, a KSM page with no stable node, and we
+   * hold the other reference. Give k back to A as a private page, or, if A no longer maps it (it
+   * wrote and copied, or released it), drop our reference. A may have changed the PTE's protection
+   * meanwhile without a fault (mprotect sets or clears NOACCESS): the first compare-and-exchange
+   * then fails, so retry with the value seen while it still maps k as KSM (finding 6: giving up
+   * left A a KSM page counted nowhere until a later visit). The private page keeps A's current
+   * protection bits and stays read-only, so A's next write faults and reuses it.
+   * After the swing k is A's private frame again, which must have mapcount 0: compare-and-exchange
+   * 2 (A's and ours) → 0. A may release it and the frame be reused at once; a reused frame has 0
+   * (only ksmd raises a mapcount above 0, and ksmd is here), so the exchange then changes nothing.
+   */
+  private breakCow(g: GuestScan, vpage: number, k: number): void {
+    const mem = this.memory;
+    for (;;) {
+      const cur = Atomics.load(g.pt, vpage);
+      if (!(cur & PTE_KSM) || cur >>> PTE_FRAME_SHIFT !== k) {
+        mem.putFrame(k);
+        return;
+      }
+      if (Atomics.compareExchange(g.pt, vpage, cur, cur & ~PTE_KSM) === cur) {
+        mem.compareExchangeMapcount(k, 2, 0);
+        return;
+      }
+    }
   }
 
   private findEqualNode(checksum: number, nid: number, k: number, except: number): number {

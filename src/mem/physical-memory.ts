@@ -182,6 +182,11 @@ export class PhysicalMemory {
     return Atomics.add(this.meta, frame * META_WORDS + META_MAPCOUNT, delta) + delta;
   }
 
+  /** Atomics.compareExchange on the mapcount: returns the value seen. */
+  compareExchangeMapcount(frame: number, expect: number, value: number): number {
+    return Atomics.compareExchange(this.meta, frame * META_WORDS + META_MAPCOUNT, expect, value);
+  }
+
   setMapcount(frame: number, value: number): void {
     Atomics.store(this.meta, frame * META_WORDS + META_MAPCOUNT, value);
   }

@@ -263,6 +263,8 @@ export class SimModel {
   private intent = -1;
   sysfsRequests = 0;
   private taken = 0; // ksmd-local: the sequence number being served
+  /** Ghost: the frame mergeTwo made KSM by CAS A and has not yet counted (its mapcount may be < mappers). */
+  private pendingRef = -1;
   private run2Failed = false;
   // ksmd-local state (KsmEngine)
   private readonly items: (Item | undefined)[];
@@ -990,6 +992,7 @@ export class SimModel {
         fixed++;
       }
     }
+    this.pendingRef = -1;
     this.items.fill(undefined);
     this.nodes.length = 0;
     this.unstable = [];
@@ -1498,16 +1501,16 @@ export class SimModel {
       yield this.tracing ? `ksmd: compare frames ${k} and ${fb}: ${equal ? 'equal' : 'differ'}` : '';
       if (!equal) return;
     }
-    this.mapcount[k] = 2;
-    yield this.tracing ? `ksmd: setMapcount(${k}, 2)` : '';
+    // No metadata of k before the CAS that makes it ksmd's (issue 11, finding 5): then +2 (A's PTE
+    // and ours; a drop by A in between went 0 → −1 and freed nothing), +1 for B before B's CAS.
     const ksmA = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE);
     let seen = this.casMerge(ia, wpA, ksmA);
+    if (seen === wpA) this.pendingRef = k;
     yield this.tracing ? `ksmd: CAS g${it.g}p${it.p} ${fmt(wpA)} → ${fmt(ksmA)}${seen === wpA ? '' : ' failed'}` : '';
-    if (seen !== wpA) {
-      this.mapcount[k] = 0;
-      yield this.tracing ? `ksmd: setMapcount(${k}, 0)` : '';
-      return;
-    }
+    if (seen !== wpA) return;
+    this.mapcount[k]! += 2;
+    this.pendingRef = -1;
+    yield this.tracing ? `ksmd: addMapcount(${k}, 2) = ${this.mapcount[k]}` : '';
     this.mapcount[k]!++;
     yield this.tracing ? `ksmd: addMapcount(${k}, 1)` : '';
     const ksmB = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE);
@@ -1516,17 +1519,30 @@ export class SimModel {
     if (seen !== wpB) {
       this.mapcount[k]!--;
       yield this.tracing ? `ksmd: addMapcount(${k}, −1)` : '';
-      const back = makePte(k, PTE_PRESENT | PTE_MERGEABLE);
-      const s2 = this.cas(ia, ksmA, back);
-      yield this.tracing ? `ksmd: break_cow: CAS g${it.g}p${it.p} back to private${s2 === ksmA ? '' : ' failed'}` : '';
-      if (s2 === ksmA) {
-        this.mapcount[k] = 0;
-        yield this.tracing ? `ksmd: setMapcount(${k}, 0)` : '';
-      } else yield* this.putFrame(k, 'ksmd');
+      // breakCow: give k back to A as a private page while A maps it as KSM (retrying if A changed
+      // the PTE's other bits), else drop our reference; then mapcount 2 → 0 by compare-and-exchange.
+      for (;;) {
+        const cur = this.pt[ia]!;
+        yield this.tracing ? `ksmd: break_cow: load PTE g${it.g}p${it.p} (${fmt(cur)})` : '';
+        if (!(cur & PTE_KSM) || cur >>> PTE_FRAME_SHIFT !== k) {
+          yield* this.putFrame(k, 'ksmd');
+          break;
+        }
+        const s2 = this.cas(ia, cur, cur & ~PTE_KSM);
+        yield this.tracing ? `ksmd: break_cow: CAS g${it.g}p${it.p} back to private${s2 === cur ? '' : ' failed'}` : '';
+        if (s2 === cur) {
+          const mc = this.mapcount[k]!;
+          if (mc === 2) this.mapcount[k] = 0;
+          yield this.tracing ? `ksmd: break_cow: CAS mapcount(${k}) 2 → 0${mc === 2 ? '' : ` failed (saw ${mc})`}` : '';
+          break;
+        }
+      }
       return;
     }
     yield* this.releaseAfterReplace(tree.g, tree.p, fb, false);
-    const sn = this.nodes.push({ frame: k, checksum, live: true, items: [] }) - 1;
+    // Filed under k's content as it is now that both PTEs map it read-only (finding 4).
+    void checksum;
+    const sn = this.nodes.push({ frame: k, checksum: this.content[k]!, live: true, items: [] }) - 1;
     this.tag[k] = sn + 1;
     yield this.tracing ? `ksmd: store tag(${k}) = ${sn + 1}` : '';
     yield* this.putFrame(k, 'ksmd');
@@ -1654,7 +1670,7 @@ export class SimModel {
     }
     for (let f = 1; f < frames; f++) {
       if (mappers[f]! > 0 && priv[f]! > 0) this.fail(`frame ${f} is both a KSM page and private`);
-      if (mappers[f]! > 0 && mappers[f]! > mapcount[f]!) this.fail(`KSM frame ${f} has ${mappers[f]} mappers but mapcount ${mapcount[f]} (invariant 4)`);
+      if (mappers[f]! > 0 && mappers[f]! > mapcount[f]! && f !== this.pendingRef) this.fail(`KSM frame ${f} has ${mappers[f]} mappers but mapcount ${mapcount[f]} (invariant 4)`);
     }
   }
 

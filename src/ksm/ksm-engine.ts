@@ -5,7 +5,7 @@
 import { ZERO_FRAME } from '../mem/constants.ts';
 import {
   CTL_HAZARD, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS, CTL_STATE, CTL_VMA_SEQ,
-  GUEST_EXITED, VM_MERGEABLE, readVmaTable, type GuestSpaceHandles, type VmaSnapshot,
+  GUEST_EXITED, VM_MERGEABLE, hazardPage, hazardWrite, readVmaTable, type GuestSpaceHandles, type VmaSnapshot,
 } from '../mem/guest-control.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import {
@@ -521,8 +521,8 @@ export class KsmEngine {
 
   /**
    * write_protect_page: clear WRITABLE and set WP_KSMD by compare-and-exchange, then wait until the
-   * guest is not inside an access to this page (it may hold the old writable PTE). Returns the
-   * write-protected PTE, or 0 if the page changed or the guest stayed on it.
+   * guest is not inside a write access to this page (it may hold the old writable PTE). Returns the
+   * write-protected PTE, or 0 if the page changed or the guest stayed writing on it.
    */
   private writeProtect(g: GuestScan, vpage: number, pte: number): number {
     if ((pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) return 0;
@@ -535,8 +535,11 @@ export class KsmEngine {
     }
     const wp = (pte & ~PTE_WRITABLE) | PTE_WP_KSMD;
     if (Atomics.compareExchange(g.pt, vpage, pte, wp) !== pte) return 0;
+    // Wait only for a writer (hazardWrite): a guest reading the page may go on reading the frame,
+    // whose bytes no one can change now; if the merge replaces it, its free waits for the reader.
     const ctl = g.ctl;
-    for (let i = 0; i < SHOOTDOWN_SPINS; i++) if (Atomics.load(ctl, CTL_HAZARD) !== vpage) return wp;
+    const writing = hazardWrite(vpage);
+    for (let i = 0; i < SHOOTDOWN_SPINS; i++) if (Atomics.load(ctl, CTL_HAZARD) !== writing) return wp;
     return 0;
   }
 
@@ -688,7 +691,7 @@ export class KsmEngine {
    * reference) once the guest is not inside an access to that page; until then keep it queued.
    */
   private releaseAfterReplace(g: GuestScan, vpage: number, frame: number, isKsm: boolean): void {
-    if (this.brokenFreeEarly || Atomics.load(g.ctl, CTL_HAZARD) !== vpage) {
+    if (this.brokenFreeEarly || hazardPage(Atomics.load(g.ctl, CTL_HAZARD)) !== vpage) {
       if (isKsm) this.memory.putFrame(frame);
       else this.memory.free(frame);
       return;
@@ -704,7 +707,7 @@ export class KsmEngine {
     const keep: number[] = [];
     for (let i = 0; i < d.length; i += 4) {
       const g = this.guests[d[i]!]!;
-      if (!g.exited && Atomics.load(g.ctl, CTL_STATE) !== GUEST_EXITED && Atomics.load(g.ctl, CTL_HAZARD) === d[i + 1]) {
+      if (!g.exited && Atomics.load(g.ctl, CTL_STATE) !== GUEST_EXITED && hazardPage(Atomics.load(g.ctl, CTL_HAZARD)) === d[i + 1]) {
         keep.push(d[i]!, d[i + 1]!, d[i + 2]!, d[i + 3]!);
         continue;
       }

@@ -6,11 +6,17 @@
 //  - every PTE change is a compare-and-exchange (or an exchange) on the exact old value;
 //  - whoever takes a frame out of a PTE owns that reference: it frees a private frame, or drops a
 //    KSM frame's mapcount;
-//  - before touching a frame it found through its PTE the guest publishes the page in its hazard
-//    word and only then loads the PTE; ksmd, after changing a PTE, loads the hazard word. The two
-//    sequentially consistent store→load pairs form a Dekker handshake: either the guest sees
-//    ksmd's new PTE, or ksmd sees the guest at that page and waits (write-protect) or defers the
-//    free (replace). That is the emulator's TLB shootdown.
+//  - before touching a frame it found through its PTE the guest publishes the page and the kind of
+//    access (hazardRead/hazardWrite) in its hazard word and only then loads the PTE; ksmd, after
+//    changing a PTE, loads the hazard word. The two sequentially consistent store→load pairs form
+//    a Dekker handshake: either the guest sees ksmd's new PTE, or ksmd sees the guest at that page
+//    and waits (write-protect: for a writer only) or defers the free (replace: for any access).
+//    That is the emulator's TLB shootdown.
+//  - ksmd reads private frames (checksum, tree compares) holding no reference: the guest may free
+//    the frame and another guest reuse it meanwhile. Those reads only choose what to try; every
+//    merge then write-protects by compare-and-exchange on the exact PTE value, waits for writers,
+//    compares in full, and installs by compare-and-exchange on the write-protected value (see
+//    KsmEngine.cmpAndMerge), so a stale read can cost a merge, never a wrong one.
 
 import {
   BANK_MASK, BANK_SHIFT, MADV_DONTNEED, MADV_HUGEPAGE, MADV_MERGEABLE, MADV_NOHUGEPAGE, MADV_NORMAL,
@@ -21,7 +27,7 @@ import {
 import { ErrnoError, OutOfMemoryKill } from './errno.ts';
 import {
   CTL_HAZARD, CTL_INFLIGHT_FRAME, CTL_INFLIGHT_NEXT, CTL_INFLIGHT_OLD, CTL_INFLIGHT_VPAGE, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_STATE, GUEST_EXITED, HAZARD_NONE,
-  MAX_VMAS, VM_HUGEPAGE, VM_MERGEABLE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, recoverVmaTable, type GuestSpaceHandles,
+  MAX_VMAS, VM_HUGEPAGE, VM_MERGEABLE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, hazardRead, hazardWrite, recoverVmaTable, type GuestSpaceHandles,
 } from './guest-control.ts';
 import { META_WORDS, type PhysicalMemory } from './physical-memory.ts';
 import {
@@ -245,7 +251,7 @@ export class AddressSpace {
     let pos = 0;
     while (pos < len) {
       const n = Math.min(PAGE_SIZE - off, len - pos);
-      Atomics.store(ctl, CTL_HAZARD, vpage);
+      Atomics.store(ctl, CTL_HAZARD, vpage * 2); // hazardRead
       let pte = Atomics.load(pt, vpage);
       if ((pte & PTE_FAST_READ_MASK) !== PTE_FAST_READ) pte = this.readFault(vpage, pte);
       const f = pte >>> PTE_FRAME_SHIFT;
@@ -278,7 +284,7 @@ export class AddressSpace {
     let pos = 0;
     while (pos < len) {
       const n = Math.min(PAGE_SIZE - off, len - pos);
-      Atomics.store(ctl, CTL_HAZARD, vpage);
+      Atomics.store(ctl, CTL_HAZARD, vpage * 2 + 1); // hazardWrite
       let pte = Atomics.load(pt, vpage);
       if ((pte & PTE_FAST_WRITE_MASK) !== PTE_FAST_WRITE) pte = this.writeFault(vpage, pte);
       const f = pte >>> PTE_FRAME_SHIFT;
@@ -312,7 +318,7 @@ export class AddressSpace {
     let pos = 0;
     while (pos < length) {
       const n = Math.min(PAGE_SIZE - off, length - pos);
-      Atomics.store(ctl, CTL_HAZARD, vpage);
+      Atomics.store(ctl, CTL_HAZARD, vpage * 2 + 1); // hazardWrite
       let pte = Atomics.load(pt, vpage);
       if ((pte & PTE_FAST_WRITE_MASK) !== PTE_FAST_WRITE) pte = this.writeFault(vpage, pte);
       const f = pte >>> PTE_FRAME_SHIFT;
@@ -358,6 +364,10 @@ export class AddressSpace {
    * keep ksmd from merging that page and from freeing frames it replaced there.
    */
   private readFault(vpage: number, pte: number): number {
+    // A fault may swing the PTE to a new frame (swap-in, a shared page): from here the hazard word
+    // says write, so ksmd cannot replace what the swing installs (see reclaimInflight). The PTE
+    // was loaded under the read hazard; every change the fault makes is a CAS on that value.
+    Atomics.store(this.ctl, CTL_HAZARD, hazardWrite(vpage));
     try {
       return this.readFaultOrThrow(vpage, pte);
     } catch (e) {
@@ -454,14 +464,14 @@ export class AddressSpace {
   }
 
   private touchForWrite(vpage: number): void {
-    Atomics.store(this.ctl, CTL_HAZARD, vpage);
+    Atomics.store(this.ctl, CTL_HAZARD, hazardWrite(vpage));
     const pte = Atomics.load(this.pt, vpage);
     if ((pte & PTE_FAST_WRITE_MASK) !== PTE_FAST_WRITE) this.writeFault(vpage, pte);
     Atomics.store(this.ctl, CTL_HAZARD, HAZARD_NONE);
   }
 
   private touchForRead(vpage: number): void {
-    Atomics.store(this.ctl, CTL_HAZARD, vpage);
+    Atomics.store(this.ctl, CTL_HAZARD, hazardRead(vpage));
     const pte = Atomics.load(this.pt, vpage);
     if ((pte & PTE_FAST_READ_MASK) !== PTE_FAST_READ) this.readFault(vpage, pte);
     Atomics.store(this.ctl, CTL_HAZARD, HAZARD_NONE);
@@ -587,9 +597,16 @@ export class AddressSpace {
   }
 
   /**
-   * Finish what a killed guest was doing (run by the host before tearing it down, while the dead
-   * guest's hazard word still holds the page, so ksmd cannot have moved that PTE): free a frame
+   * Finish what a killed guest was doing (run by the host before tearing it down): free a frame
    * that never reached its PTE, and drop the reference of a PTE that was swung but not yet dropped.
+   * What ksmd may have done to the recorded PTE meanwhile: a swing to a new private frame happens
+   * in a fault or an unmerge, under a write hazard on that page, which the dead guest's hazard word
+   * still holds; ksmd can then write-protect that PTE (its compare-and-exchange does not look at
+   * the hazard word) but not replace it (the merge needs the write-protect to see no writer, and
+   * run=2 replaces KSM PTEs only), so swingHappened compares the frame, not the value. A swing to
+   * 0 (releaseRange) or to a swap entry (swapOutOne, whose hazard is on another page) installs a
+   * value ksmd never changes. (Before issue 11 this said "ksmd cannot have moved that PTE": it can
+   * write-protect it.)
    * Leaks remain possible (never a double free): if the thread died between the allocator handing
    * out a frame and recording it, between claiming a swing and dropping its reference, or, after a
    * failed swing, between clearing the record and freeing the unused frame. Each window is a few
@@ -735,7 +752,7 @@ export class AddressSpace {
     const ctl = this.ctl;
     const writable = m.flags & VM_WRITE ? PTE_WRITABLE : 0;
     for (let p = m.start; p < m.end; p++) {
-      Atomics.store(ctl, CTL_HAZARD, p);
+      Atomics.store(ctl, CTL_HAZARD, hazardWrite(p)); // it swings the PTE: see reclaimInflight
       for (;;) {
         const pte = Atomics.load(pt, p);
         if (pte === 0) break;

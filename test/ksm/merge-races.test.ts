@@ -4,6 +4,7 @@
 // Issue 11, findings 4, 5 and 6.
 import { expect } from 'chai';
 import { MADV_DONTNEED, MADV_MERGEABLE, PAGE_SIZE, PROT_NONE, PROT_READ, PROT_WRITE } from '../../src/mem/constants.ts';
+import { CTL_HAZARD, HAZARD_NONE, hazardRead, hazardWrite } from '../../src/mem/guest-control.ts';
 import { PTE_KSM, isPrivateFrame, pteFrame } from '../../src/mem/pte.ts';
 import { KsmEngine, type MergeStep } from '../../src/ksm/ksm-engine.ts';
 import { KsmState } from '../../src/ksm/ksm-state.ts';
@@ -115,5 +116,42 @@ describe('merging two pages while the guest runs (scripted interleavings)', () =
     expect(r.problems).to.deep.equal([]);
     t.space.mprotect(a + PAGE_SIZE, PAGE_SIZE, PROT_READ | PROT_WRITE);
     expect(t.space.read(a, 2 * PAGE_SIZE).every((x) => x === 0x44)).to.equal(true);
+  });
+
+  describe('the hazard word says read or write (finding 7)', () => {
+    function twoEqualPages() {
+      const t = setup();
+      const a = t.space.mmap(2 * PAGE_SIZE);
+      t.space.memset(a, 0x55, 2 * PAGE_SIZE);
+      t.space.madvise(a, 2 * PAGE_SIZE, MADV_MERGEABLE);
+      t.pass();
+      return { ...t, a, p0: a / PAGE_SIZE, f0: pteFrame(Atomics.load(t.space.pt, a / PAGE_SIZE)) };
+    }
+
+    it('ksmd merges a page a guest is reading, and frees its old frame only once the reader has left', () => {
+      const t = twoEqualPages();
+      Atomics.store(t.space.ctl, CTL_HAZARD, hazardRead(t.p0)); // as readInto, between its PTE load and its copy
+      t.pass();
+      expect(t.state.get('pages_shared')).to.equal(1);
+      expect(t.state.get('pages_sharing')).to.equal(1);
+      expect(t.engine.events.mergeAborts).to.equal(0);
+      expect(t.engine.pendingFrees, 'the reader\'s frame waits').to.equal(1);
+      expect(t.mem.allocator.isFree(t.f0)).to.equal(false);
+      Atomics.store(t.space.ctl, CTL_HAZARD, HAZARD_NONE);
+      t.engine.processDeferred();
+      expect(t.engine.pendingFrees).to.equal(0);
+      expect(t.mem.allocator.isFree(t.f0)).to.equal(true);
+    });
+
+    it('ksmd still gives up write-protecting a page a guest is writing', () => {
+      const t = twoEqualPages();
+      Atomics.store(t.space.ctl, CTL_HAZARD, hazardWrite(t.p0));
+      t.pass();
+      expect(t.state.get('pages_shared') + t.state.get('pages_sharing')).to.equal(0);
+      Atomics.store(t.space.ctl, CTL_HAZARD, HAZARD_NONE);
+      t.pass();
+      t.pass();
+      expect(t.state.get('pages_sharing')).to.equal(1);
+    });
   });
 });

@@ -704,7 +704,7 @@ export class SimModel {
   private *guestWrite(g: number, p: number, v: number): Step {
     const who = `guest ${g}`;
     const i = g * this.cfg.pages + p;
-    this.hazard[g] = p;
+    this.hazard[g] = p * 2 + 1; // hazardWrite
     yield this.tracing ? `${who}: write p${p}=${v}: store hazard` : '';
     let pte = this.pt[i]!;
     let gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
@@ -788,11 +788,16 @@ export class SimModel {
   private *guestRead(g: number, p: number): Step {
     const who = `guest ${g}`;
     const i = g * this.cfg.pages + p;
-    this.hazard[g] = p;
+    this.hazard[g] = p * 2; // hazardRead
     yield this.tracing ? `${who}: read p${p}: store hazard` : '';
     let pte = this.pt[i]!;
     let gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
     yield this.tracing ? `${who}: load PTE p${p} (${fmt(pte)})` : '';
+    if (!(pte & PTE_PRESENT)) {
+      // readFault: the hazard says write from here (the fault may swing the PTE to a new frame).
+      this.hazard[g] = p * 2 + 1;
+      yield this.tracing ? `${who}: read fault: store hazard (write)` : '';
+    }
     while (!(pte & PTE_PRESENT)) {
       if (pte & PTE_SWAPPED) {
         const seen: number = yield* this.swapIn(g, p, pte, who);
@@ -871,7 +876,7 @@ export class SimModel {
   private *guestUnmerge(g: number, p: number): Step {
     const who = `guest ${g}`;
     const i = g * this.cfg.pages + p;
-    this.hazard[g] = p;
+    this.hazard[g] = p * 2 + 1; // hazardWrite: it swings the PTE
     yield this.tracing ? `${who}: MADV_UNMERGEABLE p${p}: store hazard` : '';
     for (;;) {
       const pte = this.pt[i]!;
@@ -1423,7 +1428,7 @@ export class SimModel {
     for (let s = 0; s < this.cfg.spins; s++) {
       const h = this.hazard[g]!;
       yield this.tracing ? `ksmd: load hazard(g${g}) = ${h}` : '';
-      if (h !== p) return wp;
+      if (h !== p * 2 + 1) return wp; // only a writer is waited for
     }
     return 0;
   }
@@ -1556,7 +1561,7 @@ export class SimModel {
     if (this.cfg.broken !== 'free-without-hazard') {
       const h = this.hazard[g]!;
       yield this.tracing ? `ksmd: load hazard(g${g}) = ${h}` : '';
-      if (h === p) {
+      if (h >> 1 === p) { // any access defers the free
         this.deferred.push(g, p, frame, isKsm ? 1 : 0);
         return;
       }
@@ -1576,7 +1581,7 @@ export class SimModel {
       yield this.tracing ? `ksmd: deferred free of frame ${d[i + 2]}: load state(g${d[i]}) = ${ex ? 'EXITED' : 'RUNNING'}` : '';
       const h = ex ? NONE : this.hazard[d[i]!]!;
       if (!ex) yield this.tracing ? `ksmd: deferred free of frame ${d[i + 2]}: load hazard(g${d[i]}) = ${h}` : '';
-      if (h === d[i + 1]) {
+      if (h >> 1 === d[i + 1]) {
         keep.push(d[i]!, d[i + 1]!, d[i + 2]!, d[i + 3]!);
         continue;
       }

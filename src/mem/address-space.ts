@@ -64,6 +64,8 @@ export class AddressSpace {
   private readonly hooks: AddressSpaceHooks;
   private readonly bankU8: Uint8Array[];
   private readonly bankBuf: Buffer[];
+  /** Where this space's frame searches start, per node (not shared: see FrameAllocator.startHints). */
+  private readonly allocHints: Int32Array;
   /** Clock hand of the swap-out scan. */
   private swapHand = 0;
   /** Set while a madvise/prctl made an area mergeable; registration follows the VMA publish. */
@@ -80,6 +82,7 @@ export class AddressSpace {
     this.hooks = hooks;
     this.bankU8 = memory.bankU8;
     this.bankBuf = memory.bankBuf;
+    this.allocHints = memory.allocator.startHints(handles.pid);
   }
 
   // ───────────────────────────── mappings ─────────────────────────────
@@ -497,11 +500,11 @@ export class AddressSpace {
 
   private tryAlloc(vma: Vma): number {
     const mem = this.mem;
-    if (vma.node >= 0) return mem.allocUninitialized(vma.node);
+    if (vma.node >= 0) return mem.allocUninitialized(vma.node, this.allocHints);
     // Default (local) policy: the home node first, then the others in order.
     const nodes = mem.nodes.length;
     let f = -1;
-    for (let i = 0; i < nodes && f < 0; i++) f = mem.allocUninitialized((this.homeNode + i) % nodes);
+    for (let i = 0; i < nodes && f < 0; i++) f = mem.allocUninitialized((this.homeNode + i) % nodes, this.allocHints);
     return f;
   }
 

@@ -117,7 +117,7 @@ export const LEAK_SLOT = 4;
  * as run2).
  */
 export const STEP_KINDS = [
-  'guest_write', 'guest_read', 'release', 'unmerge', 'mergeable', 'swap_out', 'swap_in',
+  'guest_write', 'guest_read', 'munmap_dontneed', 'unmerge', 'mergeable', 'swap_out', 'swap_in',
   'sysfs_request', 'sysfs_serve', 'ksmd_scan', 'ksmd_deferred', 'run2', 'kill', 'host_reclaim', 'host_repair',
 ] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
@@ -690,7 +690,7 @@ export class SimModel {
   *guest(g: number): Step {
     for (const op of this.programs[g]!) {
       this.inOp[g] = 1;
-      this.kindOf[g] = op.kind === 'write' ? K.guest_write : op.kind === 'read' ? K.guest_read : op.kind === 'dontneed' ? K.release : op.kind === 'unmerge' ? K.unmerge : K.mergeable;
+      this.kindOf[g] = op.kind === 'write' ? K.guest_write : op.kind === 'read' ? K.guest_read : op.kind === 'dontneed' ? K.munmap_dontneed : op.kind === 'unmerge' ? K.unmerge : K.mergeable;
       if (op.kind === 'write') yield* this.guestWrite(g, op.p, op.v);
       else if (op.kind === 'read') yield* this.guestRead(g, op.p);
       else if (op.kind === 'dontneed') yield* this.guestDontneed(g, op.p);

@@ -7,25 +7,36 @@
 //
 // The model is a transcription of the real code paths, step by step (→ names the real code):
 //  Guest access (AddressSpace.write/readInto/memset):
-//    G1 Atomics.store(ctl, CTL_HAZARD, vpage)      → yield 'store hazard'
+//    G1 Atomics.store(ctl, CTL_HAZARD, 2·vpage+1 for a write, 2·vpage for a read) → 'store hazard'
+//       (a read that faults stores 2·vpage+1 first: readFault's upgrade; issue 11, finding 7)
 //    G2 Atomics.load(pt, vpage)                     → yield 'load PTE'
 //    G3 frame access (Buffer.copy / fill)           → yield 'write frame' / 'read frame'
 //    G4 Atomics.store(ctl, CTL_HAZARD, HAZARD_NONE) → yield 'clear hazard'
 //  Write fault (writeFaultOrThrow), entered from G2 with the PTE it loaded:
+//    swapped: swapIn (allocFor → read the slot into the new frame → swingWithNewFrame, whose drop
+//      frees the slot), then the ordinary paths with the PTE reloaded
 //    untouched/zero: allocFor → zero fill → swingWithNewFrame
 //    KSM: allocFor → copyFrame (read the KSM frame, write the copy) → swingWithNewFrame
 //    write-protected private: CAS PTE to (pte|W)&~(WP_KSMD|NOACCESS) (reuse); a failed CAS retries
 //  allocFor: allocator bitmap CAS (mapcount/flags reset with it) → store CTL_INFLIGHT_VPAGE →
-//    store CTL_INFLIGHT_FRAME (then the caller's zero fill or copy).
+//    store CTL_INFLIGHT_FRAME (then the caller's zero fill or copy). With swap, a failed bitmap
+//    search runs swapOutOne(except = the faulting page) and retries (up to 4 times here).
+//  swapOutOne: over the guest's pages from its clock hand: load PTE; the first private page ≠
+//    except: alloc a slot (once) → store VPAGE, NEXT (the swap entry), OLD → CAS PTE → swap entry
+//    → copy the frame into the slot → dropReference(old) (frees the frame). The copy comes after
+//    the CAS (finding 1; --broken swap-copy-before-unmap copies before it). Nothing qualifies:
+//    free the slot.
 //  swingWithNewFrame: store CTL_INFLIGHT_NEXT → store CTL_INFLIGHT_OLD → CAS PTE →
 //    store CTL_INFLIGHT_FRAME = −1 → on success dropReference(old); on failure store
 //    CTL_INFLIGHT_OLD = 0 → free(new frame), and the caller retries with the value the CAS saw.
 //  dropReference: claim the swing, CAS CTL_INFLIGHT_OLD old → 0 (the result is not looked at) →
-//    not present: done (swap slots are not modelled) | zero page: (KSM zero: Atomics.sub
+//    swap entry: free the slot | zero page: (KSM zero: Atomics.sub
 //    CTL_KSM_ZERO_PAGES; the host-wide hook counter is not modelled) | KSM: Atomics.sub mapcount →
 //    free if it was 1 | private: free. free = tag store, bitmap bit.
-//  Read fault (readFaultOrThrow): CAS 0 → zero-page PTE (the VM_SHARED path is not modelled).
-//  MADV_DONTNEED (releaseRange, one page): load PTE (skip 0) → store VPAGE → store NEXT = 0 →
+//  Read fault (readFaultOrThrow): swapped: swapIn (as above); else CAS 0 → zero-page PTE (the
+//    VM_SHARED path is not modelled).
+//  munmap / MADV_DONTNEED (releaseRange, one page; munmap only also removes the VMA, which the
+//    model has no other use for): load PTE (skip 0) → store VPAGE → store NEXT = 0 →
 //    [load PTE → store OLD → CAS to 0]* → dropReference (no hazard: the guest is its own only
 //    accessor of a private frame).
 //  MADV_UNMERGEABLE of one page (unmergeArea): hazard, load, allocFor, copy or zero fill,
@@ -39,11 +50,25 @@
 //    mergeWithZeroPage | stableSearch (as the probe, plus a compare) → mergeIntoKsm (writeProtect
 //    = CAS to WP_KSMD + up to SPINS hazard loads; compare; CAS to the KSM PTE; releaseAfterReplace
 //    = hazard load, then free or defer) | unstableSearchInsert (per candidate: load
-//    its PTE, compare) → mergeTwo (writeProtect A, load B, writeProtect B, compare, setMapcount 2,
-//    CAS A, addMapcount 1, CAS B | undo: addMapcount −1, CAS back, setMapcount 0 or putFrame;
-//    releaseAfterReplace B, tag store, putFrame). processDeferred (hazard load, free) at the start
-//    of every batch. Tree bookkeeping (items, nodes, counters) is ksmd-local: no steps.
-//  run=2 (unmergeAll) runs after a chosen pass in some interleavings.
+//    its PTE, compare) → mergeTwo (writeProtect A, load B, writeProtect B, compare, CAS A,
+//    addMapcount 2, addMapcount 1, CAS B | breakCow: addMapcount −1, [load A's PTE; still KSM k:
+//    CAS it to private (retry on failure), then CAS mapcount 2 → 0 | else putFrame];
+//    releaseAfterReplace B, tag store (the node filed under k's content now), putFrame).
+//    writeProtect waits only while the hazard word is a write on that page; releaseAfterReplace
+//    and processDeferred defer while it is any access to it. processDeferred (hazard load, free)
+//    at the start of every batch. Tree bookkeeping (items, nodes, counters) is ksmd-local: no steps.
+//  run=2 (unmergeAll) runs after a chosen pass in some interleavings, and whenever a sysfs writer
+//    asks for it.
+//  sysfs writers (KsmState.requestSync, REQ_SET_RUN only): CAS lock 0 → pid; load SEQ; store SEQ|1;
+//    store OP; store ARG; store SEQ|1 + 1; [load ACK]* until it is that SEQ; load RESULT; CAS lock
+//    pid → 0. ksmd serves between batches (every two pages and at the start of a pass): load SEQ;
+//    odd → nothing; load ACK; equal → nothing; load OP, ARG, SEQ again (changed → nothing); carry
+//    out run=0/1/2 (2: unmergeAll; ENOMEM → run=0); store RESULT; store ACK. A writer killed
+//    (--kill-guests, in half of the configurations with writers) is reaped by the host, which
+//    tells ksmd: CAS lock pid → 0 (KsmEngine.guestExited → releaseRequestLockOf). Writers and
+//    ksmd finish in turns; a writer that cannot finish is a violation. --broken
+//    old-sysfs-protocol: lock 0/1, OP, ARG, DONE = 0 (DONE 0 from the start), ksmd loads OP, DONE,
+//    ARG; no release of a dead writer's lock (findings 2 and 3).
 //  Kills: with --kill-guests guest 0 can be terminated between ANY two of its steps (worker.terminate()
 //  can land at any Atomics call: measured on Node 20, a worker looping `Atomics.add(a); Atomics.add(b)`
 //  is often stopped between the two, one looping `Atomics.add(a); plain b++` never is). The host then
@@ -54,7 +79,8 @@
 //  then clear the hazard word, releaseRange over every page, teardown (hazard, releaseRange again,
 //  EXITED). With --kill-ksmd ksmd dies between any two steps (repair + restart follow).
 //  Leak windows: the model tracks (ghost state) when guest 0 holds something that no in-flight
-//  word records: a frame, a reference on a KSM frame, or a ksm_zero_pages count. Dying there leaks
+//  word records: a frame, a reference on a KSM frame, a ksm_zero_pages count, or a swap slot
+//  (allocated and in no PTE yet; claimed and not yet freed). Dying there leaks
 //  it. checkFinal counts it as a "known residual leak (documented)" — not a violation — only if it
 //  is exactly what that window leaks (nothing else is off) and the window is one the real code
 //  documents: after the allocator's CAS and before CTL_INFLIGHT_FRAME is stored (allocFor's
@@ -65,8 +91,12 @@
 //  nowhere and no comment of the real code mentions it — is a violation.
 //  Not modelled: max_page_sharing chains (dups are separate nodes here; the chain-hint lookup takes
 //  the same getNodeFrame → compare → keep-the-reference steps as any other candidate, and the
-//  chain prune only loads), NUMA nids, smart_scan, swap, mprotect's NOACCESS bit, VMAs (every page
-//  of the model is in one mergeable area), the checksum's hash (the content value stands for it).
+//  chain prune only loads), NUMA nids, smart_scan, mprotect's NOACCESS bit (read-only private
+//  pages are drawn in the initial memory instead: what mprotect(PROT_READ) or a run=2 leaves),
+//  VMAs (every page of the model is in one mergeable area), the checksum's hash (the content value
+//  stands for it), sysfs requests other than run, a writer's deadline.
+//  Step kinds (STEP_KINDS, the report's steps_by_kind) count each step under the operation its
+//  actor is in.
 //
 // Invariants, checked after every step (check()) and at the end (checkFinal()):
 //  1 no lost write, 2 no foreign read: every PTE that maps a frame maps one whose content is what
@@ -76,7 +106,10 @@
 //  4 COW exact, counters: a KSM frame's mapcount ≥ its mappers at every step and = at the end;
 //    pages_shared / pages_sharing / ksm_zero_pages equal a recount after two quiet passes.
 //  5 frames freed only when no accessor holds them: no PTE maps a free frame, no access touches
-//    one, no double free; at the end every frame is free or mapped (no leak).
+//    one, no double free; at the end every frame is free or mapped (no leak); the same for swap
+//    slots. A swap entry's slot holds what its guest last wrote (once swapOutOne has copied it).
+//  sysfs: ksmd carries out exactly the value of `run` the writer of that request published, and
+//    every writer finishes.
 
 import {
   PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte, pteFrame,

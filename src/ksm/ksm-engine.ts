@@ -348,6 +348,16 @@ export class KsmEngine {
     this.removeFromTree(it);
     const nid = mergeAcross ? 0 : (frame / this.framesPerNode) | 0;
     const oldChecksum = items.checksum[it]!;
+    // ksmd holds no reference on `frame` (a private page's): from here on the guest may write it,
+    // release it, and another guest reuse it, while the checksum and the tree compares below read
+    // it. As in mm/ksm.c, which checksums and memcmps pages it has not locked, those reads only
+    // choose what to try. Every merge (mergeIntoKsm, mergeWithZeroPage, mergeTwo) re-validates:
+    // write-protect by compare-and-exchange on the exact PTE value read (which fails if the page
+    // was released or changed: freeing a frame means swinging the PTE away first), the wait for a
+    // writer, a full compare of the write-protected frame, and the install by compare-and-exchange
+    // on the write-protected value (WP_KSMD: see pte.ts). A stale read costs a merge, never makes a
+    // wrong one; the only value kept from it is the item's checksum (volatility, a heuristic) —
+    // the stable node's key is taken from the KSM page itself (mergeTwo).
 
     // First, without computing the checksum: try the KSM page filed under the checksum this page had
     // at its last visit. If, once write-protected, the page equals it, then its checksum has not

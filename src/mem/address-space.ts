@@ -589,11 +589,15 @@ export class AddressSpace {
     Atomics.store(ctl, CTL_INFLIGHT_NEXT, next);
     Atomics.store(ctl, CTL_INFLIGHT_OLD, old);
     const seen = Atomics.compareExchange(this.pt, vpage, old, next);
-    Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1);
     if (seen === old) {
+      Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1); // the PTE holds it now
       this.dropReference(old); // clears CTL_INFLIGHT_OLD once the reference is gone
     } else {
+      // The new frame stays recorded until the swing's record is gone: a guest killed in between
+      // has it freed by the host (the PTE does not map it). Clearing FRAME first left a window in
+      // which it was recorded nowhere (found by a scripted kill in the simulation, issue 11).
       Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
+      Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1);
       this.mem.free(newFrame);
     }
     return seen;

@@ -96,4 +96,38 @@ describe('issue 11 races in the deterministic simulation', function () {
       expect(r.steps_by_kind.run2).to.be.greaterThan(0);
     });
   });
+
+  describe('a guest killed right after a failed swing (found while modelling issue 11)', () => {
+    // One page each, equal content; ksmd merges them, then guest 0's copy-on-write records its new
+    // frame 1 and the swing, ksmd's run=2 unmerges g0p0 first, guest 0's CAS fails, and guest 0
+    // dies one step later.
+    const cfg = (broken: SimBroken): SimConfig => ({
+      guests: 2, pages: 1, frames: 6, opsPerGuest: 0, spins: 1, useZero: false, maxSharing: 256, broken,
+      killGuest: true, killKsmd: false, run2AfterPass: 3, slots: 0, readOnlyPages: false,
+    });
+    const script: SimScript = {
+      memory: [{ content: 1, writable: true }, { content: 1, writable: true }],
+      programs: [[{ kind: 'write', p: 0, v: 2 }], []],
+    };
+    const killedAfter = (guestSteps: number): number[] => schedule([[2, 25], [0, 8], [2, 10], [0, guestSteps], [3, 1]]);
+
+    it('clearing INFLIGHT_FRAME before INFLIGHT_OLD (the old order) leaked the new frame, recorded nowhere', () => {
+      const r = runScripted(cfg('failed-swing-clears-frame-first'), script, killedAfter(2));
+      expect(r.violation, r.trace?.join('\n')).to.contain('frame 1 is neither free nor mapped: leaked');
+      expect(r.trace!.join('\n')).to.contain('guest 0: CAS PTE p0 f2 KSM → f1 W failed (saw f3)');
+    });
+
+    it('INFLIGHT_OLD first: killed there, the frame is still recorded and the host frees it', () => {
+      const r = runScripted(cfg('none'), script, killedAfter(2));
+      expect(r.violation, r.trace?.join('\n')).to.equal(undefined);
+      expect(r.residual).to.equal(0);
+      expect(r.trace!.join('\n')).to.contain('host (reclaiming guest 0): free frame 1 (bitmap)');
+    });
+
+    it('killed after both stores, the frame leaks in the documented window before free()', () => {
+      const r = runScripted(cfg('none'), script, killedAfter(3));
+      expect(r.violation, r.trace?.join('\n')).to.equal(undefined);
+      expect(r.residualWhy).to.contain('window "failed swing: record cleared, free() of the new private frame not yet done"');
+    });
+  });
 });

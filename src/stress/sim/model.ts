@@ -26,9 +26,10 @@
 //    → copy the frame into the slot → dropReference(old) (frees the frame). The copy comes after
 //    the CAS (finding 1; --broken swap-copy-before-unmap copies before it). Nothing qualifies:
 //    free the slot.
-//  swingWithNewFrame: store CTL_INFLIGHT_NEXT → store CTL_INFLIGHT_OLD → CAS PTE →
-//    store CTL_INFLIGHT_FRAME = −1 → on success dropReference(old); on failure store
-//    CTL_INFLIGHT_OLD = 0 → free(new frame), and the caller retries with the value the CAS saw.
+//  swingWithNewFrame: store CTL_INFLIGHT_NEXT → store CTL_INFLIGHT_OLD → CAS PTE → on success
+//    store CTL_INFLIGHT_FRAME = −1 → dropReference(old); on failure store CTL_INFLIGHT_OLD = 0 →
+//    store CTL_INFLIGHT_FRAME = −1 → free(new frame), and the caller retries with the value the
+//    CAS saw.
 //  dropReference: claim the swing, CAS CTL_INFLIGHT_OLD old → 0 (the result is not looked at) →
 //    swap entry: free the slot | zero page: (KSM zero: Atomics.sub
 //    CTL_KSM_ZERO_PAGES; the host-wide hook counter is not modelled) | KSM: Atomics.sub mapcount →
@@ -123,9 +124,11 @@ import { Prng } from '../prng.ts';
  * compare-and-exchange that unmaps it (with the guest's hazard word on the faulting page);
  * 'old-sysfs-protocol' reintroduces findings 2 and 3: the writer stores OP, ARG, then DONE = 0,
  * DONE starts at 0 ("pending"), ksmd loads OP, DONE, ARG; the lock is 0/1 with no owner, so
- * nobody can release the lock of a writer killed holding it.
+ * nobody can release the lock of a writer killed holding it; 'failed-swing-clears-frame-first'
+ * is swingWithNewFrame's old failure path (CTL_INFLIGHT_FRAME cleared before CTL_INFLIGHT_OLD: a
+ * kill between the two leaked the new frame, recorded nowhere).
  */
-export type SimBroken = 'none' | 'no-recompare' | 'free-without-hazard' | 'swap-copy-before-unmap' | 'old-sysfs-protocol';
+export type SimBroken = 'none' | 'no-recompare' | 'free-without-hazard' | 'swap-copy-before-unmap' | 'old-sysfs-protocol' | 'failed-swing-clears-frame-first';
 
 export const ZERO = 0;
 const NONE = -1;
@@ -596,16 +599,28 @@ export class SimModel {
     const seen = this.cas(i, old, next);
     if (seen === old) this.enterWindow(g, 'PTE swung, INFLIGHT_FRAME not yet cleared', -1, false, LEAK_NONE);
     yield this.tracing ? `${who}: CAS PTE p${p} ${fmt(old)} → ${fmt(next)}${seen === old ? '' : ` failed (saw ${fmt(seen)})`}` : '';
-    this.ifFrame[g] = -1;
-    if (seen === old) this.enterWindow(g, 'PTE swung, old reference not yet dropped', -1, false, LEAK_NONE);
-    else this.enterWindow(g, 'failed swing: INFLIGHT_FRAME cleared, INFLIGHT_OLD not yet, new frame not yet freed', nf, false);
-    yield this.tracing ? `${who}: store INFLIGHT_FRAME = -1` : '';
     if (seen === old) {
+      this.ifFrame[g] = -1;
+      this.enterWindow(g, 'PTE swung, old reference not yet dropped', -1, false, LEAK_NONE);
+      yield this.tracing ? `${who}: store INFLIGHT_FRAME = -1` : '';
       yield* this.dropReference(g, old, who, true);
-    } else {
+    } else if (this.cfg.broken === 'failed-swing-clears-frame-first') {
+      // BROKEN (the order before issue 11): FRAME cleared first, the new frame recorded nowhere.
+      this.ifFrame[g] = -1;
+      this.enterWindow(g, 'failed swing: INFLIGHT_FRAME cleared, INFLIGHT_OLD not yet, new frame not yet freed', nf, false);
+      yield this.tracing ? `${who}: store INFLIGHT_FRAME = -1` : '';
       this.ifOld[g] = 0;
       this.enterWindow(g, 'failed swing: INFLIGHT_OLD cleared, free() of the new private frame not yet done', nf, true);
       yield this.tracing ? `${who}: store INFLIGHT_OLD = 0` : '';
+      yield* this.freeFrame(nf, who, g);
+    } else {
+      // The new frame stays recorded in FRAME until OLD is cleared: a kill in between has the
+      // host free it (the PTE does not map it).
+      this.ifOld[g] = 0;
+      yield this.tracing ? `${who}: store INFLIGHT_OLD = 0` : '';
+      this.ifFrame[g] = -1;
+      this.enterWindow(g, 'failed swing: record cleared, free() of the new private frame not yet done', nf, true);
+      yield this.tracing ? `${who}: store INFLIGHT_FRAME = -1` : '';
       yield* this.freeFrame(nf, who, g);
     }
     return seen;

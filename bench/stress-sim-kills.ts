@@ -3,12 +3,15 @@
 // tallies violations by kind (numbers masked) with the first seed of each, and the known residual
 // leaks (documented), by the window guest 0 died in. `explore` (the CLI) stops at the first
 // violation; this is for the figures.
-//   npx tsx bench/stress-sim-kills.ts [interleavings=1000000] [seed=1]
-import { KILL_GUEST, runInterleaving } from '../src/stress/sim/explore.ts';
+//   npx tsx bench/stress-sim-kills.ts [interleavings=1000000] [seed=1] [guests|ksmd=guests]
+import { KILL_GUEST, KILL_KSMD, kindRecord, runInterleaving } from '../src/stress/sim/explore.ts';
+import { STEP_KINDS } from '../src/stress/sim/model.ts';
 
 const n = Number(process.argv[2] ?? 1_000_000);
 const seed0 = Number(process.argv[3] ?? 1);
-const kinds = new Map<string, { count: number; firstSeed: number }>();
+const kills = process.argv[4] === 'ksmd' ? KILL_KSMD : KILL_GUEST;
+const kinds = new Array<number>(STEP_KINDS.length).fill(0);
+const byKind = new Map<string, { count: number; firstSeed: number }>();
 let residual = 0;
 const residualWindows = new Map<string, number>();
 let violations = 0;
@@ -16,8 +19,9 @@ let steps = 0;
 const started = performance.now();
 for (let k = 0; k < n; k++) {
   const seed = (seed0 + k) >>> 0;
-  const r = runInterleaving(seed, 400, 'none', undefined, false, KILL_GUEST);
+  const r = runInterleaving(seed, 400, 'none', undefined, false, kills);
   steps += r.steps;
+  for (let i = 0; i < kinds.length; i++) kinds[i]! += r.kinds[i]!;
   residual += r.residual;
   if (r.residual) {
     const w = /window "([^"]*)"/.exec(r.residualWhy)?.[1] ?? r.residualWhy;
@@ -26,15 +30,16 @@ for (let k = 0; k < n; k++) {
   if (r.violation) {
     violations++;
     const key = r.violation.replace(/-?\d+/g, '#');
-    const e = kinds.get(key);
+    const e = byKind.get(key);
     if (e) e.count++;
-    else kinds.set(key, { count: 1, firstSeed: seed });
+    else byKind.set(key, { count: 1, firstSeed: seed });
   }
 }
 const seconds = (performance.now() - started) / 1000;
 console.log(JSON.stringify({
-  interleavings: n, seed: seed0, steps_total: steps, seconds: Number(seconds.toFixed(1)),
+  interleavings: n, seed: seed0, kills: kills === KILL_KSMD ? 'ksmd' : 'guests', steps_total: steps, seconds: Number(seconds.toFixed(1)),
+  steps_by_kind: kindRecord(kinds),
   violations, residual_leaks: residual,
   residual_by_window: Object.fromEntries([...residualWindows].sort((a, b) => b[1] - a[1])),
-  by_kind: [...kinds].sort((a, b) => b[1].count - a[1].count).map(([kind, v]) => ({ count: v.count, first_seed: v.firstSeed, kind })),
+  by_kind: [...byKind].sort((a, b) => b[1].count - a[1].count).map(([kind, v]) => ({ count: v.count, first_seed: v.firstSeed, kind })),
 }, null, 2));

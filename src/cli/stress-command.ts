@@ -29,9 +29,12 @@ interface StressFlags {
   replay?: string;
   killGuests?: boolean;
   killKsmd?: boolean;
+  coreModel?: boolean;
 }
 
-const BROKEN = ['none', 'no-recompare', 'free-without-hazard'] as const;
+const BROKEN = ['none', 'no-recompare', 'free-without-hazard', 'swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first'] as const;
+/** Broken variants only the simulation has (the real engine has no switch for them). */
+const SIM_ONLY_BROKEN: readonly string[] = ['swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first'];
 
 function parseSeed(v: string): number {
   if (!/^\d+$/.test(v.trim()) || Number(v) > 0xffffffff) throw new Error(`--seed: expected a whole number from 0 to 4294967295, got ${JSON.stringify(v)}`);
@@ -64,12 +67,14 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
     .option('--steps-per-interleaving <n>', 'deterministic: scheduler choices per interleaving before the fixed-order finish', (v) => parseCount(v, '--steps-per-interleaving', 1, 1_000_000), 400)
     .option('--kill-guests', 'deterministic: also kill guest 0 at a random step of some interleavings (the host then reclaims it)')
     .option('--kill-ksmd', 'deterministic: also kill ksmd at a random step of some interleavings (repair with guests paused, then a new ksmd)')
+    .option('--core-model', 'deterministic: the model as before issue 11 (no swap, no read-only pages, no sysfs writers), for old replays')
     .option('--replay <schedule>', 'deterministic: replay one schedule printed by a failing run (comma-separated actor choices)')
     .action(async (flags: StressFlags) => {
       if (flags.deterministic) {
         setCode(await deterministic(flags, out));
         return;
       }
+      if (SIM_ONLY_BROKEN.includes(flags.broken)) throw new Error(`--broken ${flags.broken}: only the deterministic simulation has this variant (add --deterministic)`);
       const r = await runStress({
         guests: flags.guests, seconds: flags.seconds, seed: flags.seed, faults: flags.faults ?? false,
         memoryBytes: flags.memory, numaNodes: flags.numaNodes, chaos: flags.chaos,
@@ -87,7 +92,7 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
 async function deterministic(flags: StressFlags, out: (s: string) => void): Promise<number> {
   const broken = flags.broken as SimBroken;
   if (flags.replay !== undefined) {
-    const r = replaySchedule(flags.seed, flags.replay, broken, (flags.killGuests ? KILL_GUEST : 0) | (flags.killKsmd ? KILL_KSMD : 0));
+    const r = replaySchedule(flags.seed, flags.replay, broken, (flags.killGuests ? KILL_GUEST : 0) | (flags.killKsmd ? KILL_KSMD : 0), flags.coreModel ?? false);
     for (const line of r.trace ?? []) out(line);
     out(r.violation ? `VIOLATION: ${r.violation}` : 'no violation');
     return r.violation ? 1 : 0;
@@ -96,7 +101,7 @@ async function deterministic(flags: StressFlags, out: (s: string) => void): Prom
   const progress = !flags.json && process.stderr.isTTY
     ? (k: number) => process.stderr.write(`\r\x1b[2K[ksmsim] ${k} interleavings explored`)
     : undefined;
-  const common = { seed: flags.seed, stepsPerInterleaving: flags.stepsPerInterleaving, broken, killGuests: flags.killGuests ?? false, killKsmd: flags.killKsmd ?? false, progress };
+  const common = { seed: flags.seed, stepsPerInterleaving: flags.stepsPerInterleaving, broken, killGuests: flags.killGuests ?? false, killKsmd: flags.killKsmd ?? false, core: flags.coreModel ?? false, progress };
   if ((flags.jobs ?? 1) > 1 && flags.interleavings === undefined) throw new Error('--jobs: give --interleavings (a step budget cannot be split between threads)');
   const r = (flags.jobs ?? 1) > 1
     ? await exploreInParallel({ ...common, interleavings: flags.interleavings!, jobs: flags.jobs })

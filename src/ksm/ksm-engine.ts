@@ -5,7 +5,7 @@
 import { ZERO_FRAME } from '../mem/constants.ts';
 import {
   CTL_HAZARD, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS, CTL_STATE, CTL_VMA_SEQ,
-  GUEST_EXITED, VM_MERGEABLE, readVmaTable, type GuestSpaceHandles, type VmaSnapshot,
+  GUEST_EXITED, VM_MERGEABLE, hazardPage, hazardWrite, readVmaTable, type GuestSpaceHandles, type VmaSnapshot,
 } from '../mem/guest-control.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import {
@@ -65,8 +65,19 @@ export interface EngineEvents {
  */
 export type BrokenProtocol = 'none' | 'no-recompare' | 'free-without-hazard';
 
+/**
+ * TEST ONLY — named points of the merge protocol where a test may run guest operations in the
+ * ksmd thread's place, to script an interleaving (test/ksm/merge-races.test.ts):
+ * 'checksummed' after cmpAndMerge took the page's checksum; 'compared' after mergeTwo's full
+ * compare of the two write-protected pages; 'cas-a' just before mergeTwo's CAS of page A;
+ * 'merged-a' after that CAS (and A's mapcount), before the CAS of page B.
+ */
+export type MergeStep = 'checksummed' | 'compared' | 'cas-a' | 'merged-a';
+
 export interface KsmEngineOptions {
   readonly brokenProtocol?: BrokenProtocol;
+  /** TEST ONLY (see MergeStep): called at each point with the guest's pid and the page. */
+  readonly onStep?: (step: MergeStep, pid: number, vpage: number) => void;
 }
 
 /** How long ksmd spins for a guest to leave a page it just write-protected (the TLB shootdown). */
@@ -120,10 +131,12 @@ export class KsmEngine {
   private cpuMs: () => number;
   private readonly brokenNoRecompare: boolean;
   private readonly brokenFreeEarly: boolean;
+  private readonly onStep: ((step: MergeStep, pid: number, vpage: number) => void) | undefined;
 
   constructor(memory: PhysicalMemory, state: KsmState, cpuMs: () => number = () => performance.now(), options: KsmEngineOptions = {}) {
     this.brokenNoRecompare = options.brokenProtocol === 'no-recompare';
     this.brokenFreeEarly = options.brokenProtocol === 'free-without-hazard';
+    this.onStep = options.onStep;
     this.memory = memory;
     this.state = state;
     this.checksums = new PageChecksums(memory);
@@ -149,8 +162,13 @@ export class KsmEngine {
     this.order.push(slot);
   }
 
-  /** The guest's memory is gone; its items go when the scan next reaches it, as with ksm_exit. */
+  /**
+   * The guest's memory is gone; its items go when the scan next reaches it, as with ksm_exit. A
+   * guest killed while it held the sysfs request lock would block every later knob write: the host
+   * knows it is dead, so the lock it held is released here (issue 11, finding 3).
+   */
   guestExited(pid: number): void {
+    this.state.releaseRequestLockOf(pid);
     const slot = this.slotByPid.get(pid);
     if (slot === undefined) return;
     const g = this.guests[slot]!;
@@ -330,6 +348,16 @@ export class KsmEngine {
     this.removeFromTree(it);
     const nid = mergeAcross ? 0 : (frame / this.framesPerNode) | 0;
     const oldChecksum = items.checksum[it]!;
+    // ksmd holds no reference on `frame` (a private page's): from here on the guest may write it,
+    // release it, and another guest reuse it, while the checksum and the tree compares below read
+    // it. As in mm/ksm.c, which checksums and memcmps pages it has not locked, those reads only
+    // choose what to try. Every merge (mergeIntoKsm, mergeWithZeroPage, mergeTwo) re-validates:
+    // write-protect by compare-and-exchange on the exact PTE value read (which fails if the page
+    // was released or changed: freeing a frame means swinging the PTE away first), the wait for a
+    // writer, a full compare of the write-protected frame, and the install by compare-and-exchange
+    // on the write-protected value (WP_KSMD: see pte.ts). A stale read costs a merge, never makes a
+    // wrong one; the only value kept from it is the item's checksum (volatility, a heuristic) —
+    // the stable node's key is taken from the KSM page itself (mergeTwo).
 
     // First, without computing the checksum: try the KSM page filed under the checksum this page had
     // at its last visit. If, once write-protected, the page equals it, then its checksum has not
@@ -353,6 +381,7 @@ export class KsmEngine {
     // whose checksum changed since the last visit goes no further, not even to the stable tree;
     // then comes the zero page (use_zero_pages), then the stable tree, then the unstable tree.
     const checksum = this.checksumOf(frame);
+    this.onStep?.('checksummed', g.pid, vpage);
     if (oldChecksum !== checksum) {
       items.checksum[it] = checksum;
       return;
@@ -369,7 +398,7 @@ export class KsmEngine {
       return;
     }
     const tree = this.unstableSearchInsert(it, checksum, frame, nid, mergeAcross);
-    if (tree >= 0) this.mergeTwo(it, g, vpage, pte, tree, checksum, nid);
+    if (tree >= 0) this.mergeTwo(it, g, vpage, pte, tree, nid);
   }
 
   /**
@@ -502,8 +531,8 @@ export class KsmEngine {
 
   /**
    * write_protect_page: clear WRITABLE and set WP_KSMD by compare-and-exchange, then wait until the
-   * guest is not inside an access to this page (it may hold the old writable PTE). Returns the
-   * write-protected PTE, or 0 if the page changed or the guest stayed on it.
+   * guest is not inside a write access to this page (it may hold the old writable PTE). Returns the
+   * write-protected PTE, or 0 if the page changed or the guest stayed writing on it.
    */
   private writeProtect(g: GuestScan, vpage: number, pte: number): number {
     if ((pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) return 0;
@@ -516,8 +545,11 @@ export class KsmEngine {
     }
     const wp = (pte & ~PTE_WRITABLE) | PTE_WP_KSMD;
     if (Atomics.compareExchange(g.pt, vpage, pte, wp) !== pte) return 0;
+    // Wait only for a writer (hazardWrite): a guest reading the page may go on reading the frame,
+    // whose bytes no one can change now; if the merge replaces it, its free waits for the reader.
     const ctl = g.ctl;
-    for (let i = 0; i < SHOOTDOWN_SPINS; i++) if (Atomics.load(ctl, CTL_HAZARD) !== vpage) return wp;
+    const writing = hazardWrite(vpage);
+    for (let i = 0; i < SHOOTDOWN_SPINS; i++) if (Atomics.load(ctl, CTL_HAZARD) !== writing) return wp;
     return 0;
   }
 
@@ -559,8 +591,23 @@ export class KsmEngine {
     return true;
   }
 
-  /** try_to_merge_two_pages + stable_tree_insert + stable_tree_append of both items. */
-  private mergeTwo(it: number, g: GuestScan, vpage: number, pte: number, tree: number, checksum: number, nid: number): void {
+  /**
+   * try_to_merge_two_pages + stable_tree_insert + stable_tree_append of both items.
+   *
+   * Page A's frame k becomes the KSM page; B is replaced by it. Races closed here (issue 11):
+   *  - k's metadata is written only once k is ksmd's (finding 5). Until the CAS of A, the guest may
+   *    release A and k be freed and handed to anyone (allocUninitialized resets its mapcount with
+   *    plain stores): a mapcount stored before that CAS wrote another owner's frame. After it, k is
+   *    a KSM frame that A's PTE (or, if A dropped it at once, nobody) maps: A's drop decrements
+   *    from 0 to -1 and frees nothing (only the drop that sees 1 frees), and our +2 leaves exactly
+   *    our reference. So: CAS A, then add 2 (A's PTE and ours), then add 1 for B before B's CAS.
+   *  - the stable node is filed under the checksum of k as it is once both PTEs map it read-only
+   *    (finding 4): the checksum cmpAndMerge took was of A before write-protection, and A may have
+   *    been written between the two (the full compare after write-protection is what made this
+   *    merge right; the key must describe the same bytes, or searches miss this node).
+   *  - if B's CAS fails, A is given back by breakCow, whatever A's protection is by then (finding 6).
+   */
+  private mergeTwo(it: number, g: GuestScan, vpage: number, pte: number, tree: number, nid: number): void {
     const items = this.items;
     const mem = this.memory;
     const tg = this.guests[items.guest[tree]!]!;
@@ -575,27 +622,27 @@ export class KsmEngine {
       this.events.mergeAborts++;
       return;
     }
-    // Page A becomes the KSM page. Its mapcount: A's PTE plus our own reference while we work.
-    mem.setMapcount(k, 2);
+    this.onStep?.('compared', g.pid, vpage);
+    this.onStep?.('cas-a', g.pid, vpage);
     const ksmA = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (wpA & PTE_NOACCESS));
     if (Atomics.compareExchange(g.pt, vpage, wpA, ksmA) !== wpA) {
-      mem.setMapcount(k, 0);
       this.events.mergeAborts++;
       return;
     }
-    mem.addMapcount(k, 1);
+    mem.addMapcount(k, 2); // A's PTE and our own reference while we work
+    this.onStep?.('merged-a', g.pid, vpage);
+    mem.addMapcount(k, 1); // B's, before B's PTE can name k
     const ksmB = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (wpB & PTE_NOACCESS));
     if (Atomics.compareExchange(tg.pt, tv, wpB, ksmB) !== wpB) {
       mem.addMapcount(k, -1);
-      // break_cow on A: give the page back to A as a private page, or drop it if A moved on.
-      const back = makePte(k, PTE_PRESENT | PTE_MERGEABLE | (wpA & PTE_NOACCESS));
-      if (Atomics.compareExchange(g.pt, vpage, ksmA, back) === ksmA) mem.setMapcount(k, 0);
-      else mem.putFrame(k);
+      this.breakCow(g, vpage, k);
       this.events.mergeAborts++;
       return;
     }
     this.releaseAfterReplace(tg, tv, fb, false);
-    // stable_tree_insert: a full KSM page of the same content makes this one a dup in its chain.
+    // stable_tree_insert, under k's checksum now that no one can write k; a full KSM page of the
+    // same content makes this one a dup in its chain.
+    const checksum = this.checksumOf(k);
     const sn = this.stable.insert(k, checksum, nid);
     mem.setFrameFlags(k, sn + 1);
     const full = this.findEqualNode(checksum, nid, k, sn);
@@ -608,6 +655,33 @@ export class KsmEngine {
     this.appendToNode(tree, sn);
     this.appendToNode(it, sn);
     this.events.merges += 2;
+  }
+
+  /**
+   * break_cow on page A after B's CAS failed: A alone maps k, a KSM page with no stable node, and we
+   * hold the other reference. Give k back to A as a private page, or, if A no longer maps it (it
+   * wrote and copied, or released it), drop our reference. A may have changed the PTE's protection
+   * meanwhile without a fault (mprotect sets or clears NOACCESS): the first compare-and-exchange
+   * then fails, so retry with the value seen while it still maps k as KSM (finding 6: giving up
+   * left A a KSM page counted nowhere until a later visit). The private page keeps A's current
+   * protection bits and stays read-only, so A's next write faults and reuses it.
+   * After the swing k is A's private frame again, which must have mapcount 0: compare-and-exchange
+   * 2 (A's and ours) → 0. A may release it and the frame be reused at once; a reused frame has 0
+   * (only ksmd raises a mapcount above 0, and ksmd is here), so the exchange then changes nothing.
+   */
+  private breakCow(g: GuestScan, vpage: number, k: number): void {
+    const mem = this.memory;
+    for (;;) {
+      const cur = Atomics.load(g.pt, vpage);
+      if (!(cur & PTE_KSM) || cur >>> PTE_FRAME_SHIFT !== k) {
+        mem.putFrame(k);
+        return;
+      }
+      if (Atomics.compareExchange(g.pt, vpage, cur, cur & ~PTE_KSM) === cur) {
+        mem.compareExchangeMapcount(k, 2, 0);
+        return;
+      }
+    }
   }
 
   private findEqualNode(checksum: number, nid: number, k: number, except: number): number {
@@ -627,7 +701,7 @@ export class KsmEngine {
    * reference) once the guest is not inside an access to that page; until then keep it queued.
    */
   private releaseAfterReplace(g: GuestScan, vpage: number, frame: number, isKsm: boolean): void {
-    if (this.brokenFreeEarly || Atomics.load(g.ctl, CTL_HAZARD) !== vpage) {
+    if (this.brokenFreeEarly || hazardPage(Atomics.load(g.ctl, CTL_HAZARD)) !== vpage) {
       if (isKsm) this.memory.putFrame(frame);
       else this.memory.free(frame);
       return;
@@ -643,7 +717,7 @@ export class KsmEngine {
     const keep: number[] = [];
     for (let i = 0; i < d.length; i += 4) {
       const g = this.guests[d[i]!]!;
-      if (!g.exited && Atomics.load(g.ctl, CTL_STATE) !== GUEST_EXITED && Atomics.load(g.ctl, CTL_HAZARD) === d[i + 1]) {
+      if (!g.exited && Atomics.load(g.ctl, CTL_STATE) !== GUEST_EXITED && hazardPage(Atomics.load(g.ctl, CTL_HAZARD)) === d[i + 1]) {
         keep.push(d[i]!, d[i + 1]!, d[i + 2]!, d[i + 3]!);
         continue;
       }

@@ -3,6 +3,24 @@
 //
 // Knobs are written by whoever writes sysfs (host or a root guest) and read by ksmd; counters are
 // written by ksmd (and ksm_zero_pages also by guests, which change it at once, as the kernel does).
+//
+// The request channel (a knob write that only ksmd can carry out: run=2, the EBUSY checks):
+//  writer: take KC_REQ_LOCK (compare-and-exchange 0 → its owner token), then publish like a
+//    seqlock: SEQ ← SEQ|1 (odd: being written), OP, ARG, SEQ ← that + 1 (even: published); wait
+//    until ACK = SEQ, load RESULT, release the lock (compare-and-exchange token → 0).
+//  ksmd: load SEQ; odd or equal to ACK → nothing pending; else load OP, ARG, and SEQ again: a
+//    changed SEQ means the pair was rewritten meanwhile (only after a lock holder died or timed
+//    out): look again later. Carry it out, store RESULT, then ACK ← SEQ.
+// So ksmd never takes a request before both OP and ARG of it are stored (issue 11, finding 2: the
+// old channel stored OP, ARG, then DONE = 0, with DONE 0 from the start, so ksmd could take the
+// first request with ARG still 0 — run=1 applied as run=0 — or, loading OP before DONE, take the
+// previous request's OP with the next one's ARG), and never a pair torn between two writers.
+// A writer killed holding the lock (finding 3: every later knob write blocked forever): the lock
+// holds the writer's owner token — a guest's pid, for a guest thread — and when the host reports a
+// dead guest to ksmd (KsmEngine.guestExited), ksmd releases the lock if that guest held it. Every
+// wait has a deadline and fails with an error that names the holder.
+
+import { threadId, workerData } from 'node:worker_threads';
 
 export const KNOBS = [
   'run', 'pages_to_scan', 'sleep_millisecs', 'merge_across_nodes', 'use_zero_pages', 'max_page_sharing',
@@ -51,13 +69,31 @@ export const THP_MODES = ['always', 'madvise', 'never'] as const;
 
 /** Int32 control words. The wake word is alone on its line; the request channel on the next. */
 export const KC_WAKE = 0; // bumped + notified on every knob change or request
-export const KC_REQ_LOCK = 16; // 0 free, 1 held by a writer
+export const KC_REQ_LOCK = 16; // 0 free, else the holder's owner token (see requestOwner)
 export const KC_REQ_OP = 17;
 export const KC_REQ_ARG = 18;
-export const KC_REQ_DONE = 19; // 0 pending, 1 answered
+export const KC_REQ_SEQ = 19; // odd while a writer stores OP and ARG; even once the request is published
 export const KC_REQ_RESULT = 20; // 0 or a negative errno
 export const KC_KSMD_ALIVE = 21; // 1 while a ksmd worker serves requests
+export const KC_REQ_ACK = 22; // the SEQ of the last request ksmd answered
 export const KC_WORDS = 32;
+
+/** Owner tokens of threads that are not guests (the host, the CLI, tests): this plus the threadId. */
+export const NON_GUEST_OWNER = 0x40000000;
+
+/**
+ * This thread's owner token for the request lock: a guest thread's pid (guest-worker's workerData
+ * carries its GuestSpaceHandles), so the host's report of a dead guest can free a lock it held;
+ * any other thread NON_GUEST_OWNER + its threadId.
+ */
+export function requestOwner(): number {
+  const pid = (workerData as { space?: { pid?: unknown } } | null | undefined)?.space?.pid;
+  return typeof pid === 'number' && Number.isInteger(pid) && pid > 0 && pid < NON_GUEST_OWNER ? pid : NON_GUEST_OWNER + threadId;
+}
+
+function describeOwner(token: number): string {
+  return token >= NON_GUEST_OWNER ? `thread ${token - NON_GUEST_OWNER}` : `guest pid ${token}`;
+}
 
 /** Requests a knob write hands to ksmd because only ksmd may change the trees. */
 export const REQ_SET_RUN = 1;
@@ -74,11 +110,16 @@ export class KsmState {
   readonly handles: KsmStateHandles;
   readonly values: BigInt64Array;
   readonly control: Int32Array;
+  /** This thread's token in KC_REQ_LOCK. */
+  readonly owner: number;
+  /** ksmd side: the SEQ of the request pendingRequest() handed out. */
+  private taken = 0;
 
   private constructor(handles: KsmStateHandles) {
     this.handles = handles;
     this.values = new BigInt64Array(handles.values);
     this.control = new Int32Array(handles.control);
+    this.owner = requestOwner();
   }
 
   static create(): KsmState {
@@ -116,66 +157,114 @@ export class KsmState {
 
   /**
    * Send a request to ksmd and block until it answers (synchronous, for guests and the CLI).
-   * Returns 0 or a negative errno. Throws if ksmd does not answer within `timeoutMs`.
+   * Returns 0 or a negative errno. Throws, naming the holder, if the lock is not had within
+   * `timeoutMs`, or if ksmd does not answer within it.
    */
   requestSync(op: number, arg: number, timeoutMs = 60_000): number {
     const c = this.control;
-    while (Atomics.compareExchange(c, KC_REQ_LOCK, 0, 1) !== 0) Atomics.wait(c, KC_REQ_LOCK, 1, 5);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const holder = Atomics.compareExchange(c, KC_REQ_LOCK, 0, this.owner);
+      if (holder === 0) break;
+      if (Date.now() > deadline) throw lockTimeout(holder, timeoutMs);
+      Atomics.wait(c, KC_REQ_LOCK, holder, 5);
+    }
     try {
-      Atomics.store(c, KC_REQ_OP, op);
-      Atomics.store(c, KC_REQ_ARG, arg);
-      Atomics.store(c, KC_REQ_DONE, 0);
-      this.wake();
-      const deadline = Date.now() + timeoutMs;
-      while (Atomics.load(c, KC_REQ_DONE) === 0) {
+      const seq = this.publish(op, arg);
+      for (;;) {
+        const ack = Atomics.load(c, KC_REQ_ACK);
+        if (ack === seq) return Atomics.load(c, KC_REQ_RESULT);
         if (Date.now() > deadline) throw new Error('ksmd did not answer a sysfs request in time');
-        Atomics.wait(c, KC_REQ_DONE, 0, 50);
+        Atomics.wait(c, KC_REQ_ACK, ack, 50);
       }
-      return Atomics.load(c, KC_REQ_RESULT);
     } finally {
-      Atomics.store(c, KC_REQ_OP, 0);
-      Atomics.store(c, KC_REQ_LOCK, 0);
-      Atomics.notify(c, KC_REQ_LOCK, 1);
+      this.releaseLock();
     }
   }
 
   /** The same request, without blocking the calling thread (for the host's event loop). */
   async request(op: number, arg: number, timeoutMs = 60_000): Promise<number> {
     const c = this.control;
-    while (Atomics.compareExchange(c, KC_REQ_LOCK, 0, 1) !== 0) {
-      await Atomics.waitAsync(c, KC_REQ_LOCK, 1, 5).value;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const holder = Atomics.compareExchange(c, KC_REQ_LOCK, 0, this.owner);
+      if (holder === 0) break;
+      if (Date.now() > deadline) throw lockTimeout(holder, timeoutMs);
+      await Atomics.waitAsync(c, KC_REQ_LOCK, holder, 5).value;
     }
     try {
-      Atomics.store(c, KC_REQ_OP, op);
-      Atomics.store(c, KC_REQ_ARG, arg);
-      Atomics.store(c, KC_REQ_DONE, 0);
-      this.wake();
-      const deadline = Date.now() + timeoutMs;
-      while (Atomics.load(c, KC_REQ_DONE) === 0) {
+      const seq = this.publish(op, arg);
+      for (;;) {
+        const ack = Atomics.load(c, KC_REQ_ACK);
+        if (ack === seq) return Atomics.load(c, KC_REQ_RESULT);
         if (Date.now() > deadline) throw new Error('ksmd did not answer a sysfs request in time');
-        await Atomics.waitAsync(c, KC_REQ_DONE, 0, 50).value;
+        await Atomics.waitAsync(c, KC_REQ_ACK, ack, 50).value;
       }
-      return Atomics.load(c, KC_REQ_RESULT);
     } finally {
-      Atomics.store(c, KC_REQ_OP, 0);
-      Atomics.store(c, KC_REQ_LOCK, 0);
-      Atomics.notify(c, KC_REQ_LOCK, 1);
+      this.releaseLock();
     }
+  }
+
+  /**
+   * Writer side, holding the lock: publish [op, arg] and wake ksmd; returns the request's SEQ.
+   * SEQ is odd while OP and ARG are stored (ksmd takes nothing then), even once both are. A writer
+   * that died mid-way left SEQ odd: `| 1` keeps it odd, and the publish makes it even.
+   */
+  private publish(op: number, arg: number): number {
+    const c = this.control;
+    const writing = Atomics.load(c, KC_REQ_SEQ) | 1;
+    Atomics.store(c, KC_REQ_SEQ, writing);
+    Atomics.store(c, KC_REQ_OP, op);
+    Atomics.store(c, KC_REQ_ARG, arg);
+    const seq = (writing + 1) | 0;
+    Atomics.store(c, KC_REQ_SEQ, seq);
+    this.wake();
+    return seq;
+  }
+
+  /** Release the lock if this thread holds it (a lock taken over from us is not ours to free). */
+  private releaseLock(): void {
+    if (Atomics.compareExchange(this.control, KC_REQ_LOCK, this.owner, 0) === this.owner) Atomics.notify(this.control, KC_REQ_LOCK, 1);
+  }
+
+  /**
+   * The writer with token `owner` is dead (the host reaped it): free the request lock if it holds
+   * it, so later knob writes do not wait for it forever. Returns whether it did. Its request, if
+   * published, is still answered (no one reads the answer); one half written is never taken.
+   */
+  releaseRequestLockOf(owner: number): boolean {
+    if (owner === 0 || Atomics.compareExchange(this.control, KC_REQ_LOCK, owner, 0) !== owner) return false;
+    Atomics.notify(this.control, KC_REQ_LOCK, 1);
+    return true;
+  }
+
+  /** Who holds the request lock: 0, or an owner token (requestOwner). */
+  requestLockHolder(): number {
+    return Atomics.load(this.control, KC_REQ_LOCK);
   }
 
   /** ksmd side: the pending request, if any, as [op, arg]. */
   pendingRequest(): [number, number] | undefined {
     const c = this.control;
+    const seq = Atomics.load(c, KC_REQ_SEQ);
+    if ((seq & 1) !== 0 || seq === Atomics.load(c, KC_REQ_ACK)) return undefined;
     const op = Atomics.load(c, KC_REQ_OP);
-    if (op === 0 || Atomics.load(c, KC_REQ_DONE) !== 0) return undefined;
-    return [op, Atomics.load(c, KC_REQ_ARG)];
+    const arg = Atomics.load(c, KC_REQ_ARG);
+    // Rewritten while we loaded it (a new holder after the old one died or gave up): not a pair.
+    if (Atomics.load(c, KC_REQ_SEQ) !== seq) return undefined;
+    this.taken = seq;
+    return [op, arg];
   }
 
-  /** ksmd side: answer the pending request. */
+  /** ksmd side: answer the request pendingRequest() handed out. */
   answer(result: number): void {
     const c = this.control;
     Atomics.store(c, KC_REQ_RESULT, result);
-    Atomics.store(c, KC_REQ_DONE, 1);
-    Atomics.notify(c, KC_REQ_DONE);
+    Atomics.store(c, KC_REQ_ACK, this.taken);
+    Atomics.notify(c, KC_REQ_ACK);
   }
+}
+
+function lockTimeout(holder: number, timeoutMs: number): Error {
+  return new Error(`sysfs request lock still held by ${describeOwner(holder)} after ${timeoutMs} ms (a writer killed while holding it is released when the host reports its exit)`);
 }

@@ -6,11 +6,17 @@
 //  - every PTE change is a compare-and-exchange (or an exchange) on the exact old value;
 //  - whoever takes a frame out of a PTE owns that reference: it frees a private frame, or drops a
 //    KSM frame's mapcount;
-//  - before touching a frame it found through its PTE the guest publishes the page in its hazard
-//    word and only then loads the PTE; ksmd, after changing a PTE, loads the hazard word. The two
-//    sequentially consistent store→load pairs form a Dekker handshake: either the guest sees
-//    ksmd's new PTE, or ksmd sees the guest at that page and waits (write-protect) or defers the
-//    free (replace). That is the emulator's TLB shootdown.
+//  - before touching a frame it found through its PTE the guest publishes the page and the kind of
+//    access (hazardRead/hazardWrite) in its hazard word and only then loads the PTE; ksmd, after
+//    changing a PTE, loads the hazard word. The two sequentially consistent store→load pairs form
+//    a Dekker handshake: either the guest sees ksmd's new PTE, or ksmd sees the guest at that page
+//    and waits (write-protect: for a writer only) or defers the free (replace: for any access).
+//    That is the emulator's TLB shootdown.
+//  - ksmd reads private frames (checksum, tree compares) holding no reference: the guest may free
+//    the frame and another guest reuse it meanwhile. Those reads only choose what to try; every
+//    merge then write-protects by compare-and-exchange on the exact PTE value, waits for writers,
+//    compares in full, and installs by compare-and-exchange on the write-protected value (see
+//    KsmEngine.cmpAndMerge), so a stale read can cost a merge, never a wrong one.
 
 import {
   BANK_MASK, BANK_SHIFT, MADV_DONTNEED, MADV_HUGEPAGE, MADV_MERGEABLE, MADV_NOHUGEPAGE, MADV_NORMAL,
@@ -21,7 +27,7 @@ import {
 import { ErrnoError, OutOfMemoryKill } from './errno.ts';
 import {
   CTL_HAZARD, CTL_INFLIGHT_FRAME, CTL_INFLIGHT_NEXT, CTL_INFLIGHT_OLD, CTL_INFLIGHT_VPAGE, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_STATE, CTL_VA_HIGH, GUEST_EXITED, HAZARD_NONE,
-  MAX_VMAS, VM_HUGEPAGE, VM_MERGEABLE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, recoverVmaTable, type GuestSpaceHandles,
+  MAX_VMAS, VM_HUGEPAGE, VM_MERGEABLE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, hazardRead, hazardWrite, recoverVmaTable, type GuestSpaceHandles,
 } from './guest-control.ts';
 import { META_WORDS, type PhysicalMemory } from './physical-memory.ts';
 import {
@@ -58,6 +64,8 @@ export class AddressSpace {
   private readonly hooks: AddressSpaceHooks;
   private readonly bankU8: Uint8Array[];
   private readonly bankBuf: Buffer[];
+  /** Where this space's frame searches start, per node (not shared: see FrameAllocator.startHints). */
+  private readonly allocHints: Int32Array;
   /** Clock hand of the swap-out scan. */
   private swapHand = 0;
   /** Set while a madvise/prctl made an area mergeable; registration follows the VMA publish. */
@@ -74,6 +82,7 @@ export class AddressSpace {
     this.hooks = hooks;
     this.bankU8 = memory.bankU8;
     this.bankBuf = memory.bankBuf;
+    this.allocHints = memory.allocator.startHints(handles.pid);
   }
 
   // ───────────────────────────── mappings ─────────────────────────────
@@ -246,7 +255,7 @@ export class AddressSpace {
     let pos = 0;
     while (pos < len) {
       const n = Math.min(PAGE_SIZE - off, len - pos);
-      Atomics.store(ctl, CTL_HAZARD, vpage);
+      Atomics.store(ctl, CTL_HAZARD, vpage * 2); // hazardRead
       let pte = Atomics.load(pt, vpage);
       if ((pte & PTE_FAST_READ_MASK) !== PTE_FAST_READ) pte = this.readFault(vpage, pte);
       const f = pte >>> PTE_FRAME_SHIFT;
@@ -279,7 +288,7 @@ export class AddressSpace {
     let pos = 0;
     while (pos < len) {
       const n = Math.min(PAGE_SIZE - off, len - pos);
-      Atomics.store(ctl, CTL_HAZARD, vpage);
+      Atomics.store(ctl, CTL_HAZARD, vpage * 2 + 1); // hazardWrite
       let pte = Atomics.load(pt, vpage);
       if ((pte & PTE_FAST_WRITE_MASK) !== PTE_FAST_WRITE) pte = this.writeFault(vpage, pte);
       const f = pte >>> PTE_FRAME_SHIFT;
@@ -313,7 +322,7 @@ export class AddressSpace {
     let pos = 0;
     while (pos < length) {
       const n = Math.min(PAGE_SIZE - off, length - pos);
-      Atomics.store(ctl, CTL_HAZARD, vpage);
+      Atomics.store(ctl, CTL_HAZARD, vpage * 2 + 1); // hazardWrite
       let pte = Atomics.load(pt, vpage);
       if ((pte & PTE_FAST_WRITE_MASK) !== PTE_FAST_WRITE) pte = this.writeFault(vpage, pte);
       const f = pte >>> PTE_FRAME_SHIFT;
@@ -359,6 +368,10 @@ export class AddressSpace {
    * keep ksmd from merging that page and from freeing frames it replaced there.
    */
   private readFault(vpage: number, pte: number): number {
+    // A fault may swing the PTE to a new frame (swap-in, a shared page): from here the hazard word
+    // says write, so ksmd cannot replace what the swing installs (see reclaimInflight). The PTE
+    // was loaded under the read hazard; every change the fault makes is a CAS on that value.
+    Atomics.store(this.ctl, CTL_HAZARD, hazardWrite(vpage));
     try {
       return this.readFaultOrThrow(vpage, pte);
     } catch (e) {
@@ -455,14 +468,14 @@ export class AddressSpace {
   }
 
   private touchForWrite(vpage: number): void {
-    Atomics.store(this.ctl, CTL_HAZARD, vpage);
+    Atomics.store(this.ctl, CTL_HAZARD, hazardWrite(vpage));
     const pte = Atomics.load(this.pt, vpage);
     if ((pte & PTE_FAST_WRITE_MASK) !== PTE_FAST_WRITE) this.writeFault(vpage, pte);
     Atomics.store(this.ctl, CTL_HAZARD, HAZARD_NONE);
   }
 
   private touchForRead(vpage: number): void {
-    Atomics.store(this.ctl, CTL_HAZARD, vpage);
+    Atomics.store(this.ctl, CTL_HAZARD, hazardRead(vpage));
     const pte = Atomics.load(this.pt, vpage);
     if ((pte & PTE_FAST_READ_MASK) !== PTE_FAST_READ) this.readFault(vpage, pte);
     Atomics.store(this.ctl, CTL_HAZARD, HAZARD_NONE);
@@ -488,11 +501,11 @@ export class AddressSpace {
 
   private tryAlloc(vma: Vma): number {
     const mem = this.mem;
-    if (vma.node >= 0) return mem.allocUninitialized(vma.node);
+    if (vma.node >= 0) return mem.allocUninitialized(vma.node, this.allocHints);
     // Default (local) policy: the home node first, then the others in order.
     const nodes = mem.nodes.length;
     let f = -1;
-    for (let i = 0; i < nodes && f < 0; i++) f = mem.allocUninitialized((this.homeNode + i) % nodes);
+    for (let i = 0; i < nodes && f < 0; i++) f = mem.allocUninitialized((this.homeNode + i) % nodes, this.allocHints);
     return f;
   }
 
@@ -500,6 +513,21 @@ export class AddressSpace {
    * Page out one of this guest's own private pages (a clock hand over its private areas), skipping
    * `except`, the page being faulted. KSM pages, zero pages and shared memory stay in memory.
    * Returns false when swap is full or no page qualifies.
+   *
+   * Unmap first, copy second (try_to_unmap before pageout, as the kernel orders them). The guest's
+   * hazard word holds `except`, not `p`, so nothing stops ksmd from merging `p` and freeing its
+   * frame at once while we look at it: a copy taken *before* the compare-and-exchange could hold
+   * another guest's bytes (ksmd merges p and frees f; another guest allocates f and writes it; a
+   * run=2 unmerge gives p a private frame again, which can be f with exactly the PTE value we
+   * loaded, so the compare-and-exchange succeeds: issue 11, finding 1). Once our compare-and-exchange
+   * has taken f out of the PTE, f is ours alone (whoever takes a frame out of a PTE owns it): no
+   * PTE maps it, ksmd's write-protect and merge CASes on the old value fail, and ksmd at most
+   * still reads it (see KsmEngine.cmpAndMerge on unreferenced reads). So the copy is p's content.
+   * The slot stays ours too: only releaseRange, on this thread or the host's after our death,
+   * takes a swap entry out of a PTE.
+   * Residual leak windows: a slot allocated and not yet in a PTE (a kill leaks one swap slot).
+   * A kill after the compare-and-exchange leaves a slot with unwritten bytes, but the swing is
+   * recorded (INFLIGHT_OLD/NEXT), so the host frees the frame and then the slot; no one reads it.
    */
   private swapOutOne(except: number): boolean {
     const swap = this.mem.swap;
@@ -520,19 +548,20 @@ export class AddressSpace {
             if (p === except || !isPrivateFrame(pte)) break;
             if (slot < 0) slot = swap.alloc();
             if (slot < 0) return false;
-            const f = pteFrame(pte);
-            swap.writeSlot(slot, this.bankBuf[f >>> BANK_SHIFT]!, (f & BANK_MASK) << PAGE_SHIFT);
             const next = makePte(slot, PTE_SWAPPED | (pte & (PTE_MERGEABLE | PTE_NOACCESS)));
             // Recorded like any swing: a guest killed after the swap still gets its frame freed.
             Atomics.store(ctl, CTL_INFLIGHT_VPAGE, p);
             Atomics.store(ctl, CTL_INFLIGHT_NEXT, next);
             Atomics.store(ctl, CTL_INFLIGHT_OLD, pte);
-            if (Atomics.compareExchange(pt, p, pte, next) === pte) {
-              this.dropReference(pte);
-              this.swapHand = p + 1;
-              return true;
+            if (Atomics.compareExchange(pt, p, pte, next) !== pte) {
+              Atomics.store(ctl, CTL_INFLIGHT_OLD, 0); // ksmd changed it meanwhile: look again
+              continue;
             }
-            Atomics.store(ctl, CTL_INFLIGHT_OLD, 0); // ksmd changed it meanwhile: look again
+            const f = pteFrame(pte);
+            swap.writeSlot(slot, this.bankBuf[f >>> BANK_SHIFT]!, (f & BANK_MASK) << PAGE_SHIFT);
+            this.dropReference(pte);
+            this.swapHand = p + 1;
+            return true;
           }
         }
       }
@@ -561,20 +590,31 @@ export class AddressSpace {
     Atomics.store(ctl, CTL_INFLIGHT_NEXT, next);
     Atomics.store(ctl, CTL_INFLIGHT_OLD, old);
     const seen = Atomics.compareExchange(this.pt, vpage, old, next);
-    Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1);
     if (seen === old) {
+      Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1); // the PTE holds it now
       this.dropReference(old); // clears CTL_INFLIGHT_OLD once the reference is gone
     } else {
+      // The new frame stays recorded until the swing's record is gone: a guest killed in between
+      // has it freed by the host (the PTE does not map it). Clearing FRAME first left a window in
+      // which it was recorded nowhere (found by a scripted kill in the simulation, issue 11).
       Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
+      Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1);
       this.mem.free(newFrame);
     }
     return seen;
   }
 
   /**
-   * Finish what a killed guest was doing (run by the host before tearing it down, while the dead
-   * guest's hazard word still holds the page, so ksmd cannot have moved that PTE): free a frame
+   * Finish what a killed guest was doing (run by the host before tearing it down): free a frame
    * that never reached its PTE, and drop the reference of a PTE that was swung but not yet dropped.
+   * What ksmd may have done to the recorded PTE meanwhile: a swing to a new private frame happens
+   * in a fault or an unmerge, under a write hazard on that page, which the dead guest's hazard word
+   * still holds; ksmd can then write-protect that PTE (its compare-and-exchange does not look at
+   * the hazard word) but not replace it (the merge needs the write-protect to see no writer, and
+   * run=2 replaces KSM PTEs only), so swingHappened compares the frame, not the value. A swing to
+   * 0 (releaseRange) or to a swap entry (swapOutOne, whose hazard is on another page) installs a
+   * value ksmd never changes. (Before issue 11 this said "ksmd cannot have moved that PTE": it can
+   * write-protect it.)
    * Leaks remain possible (never a double free): if the thread died between the allocator handing
    * out a frame and recording it, between claiming a swing and dropping its reference, or, after a
    * failed swing, between clearing the record and freeing the unused frame. Each window is a few
@@ -720,7 +760,7 @@ export class AddressSpace {
     const ctl = this.ctl;
     const writable = m.flags & VM_WRITE ? PTE_WRITABLE : 0;
     for (let p = m.start; p < m.end; p++) {
-      Atomics.store(ctl, CTL_HAZARD, p);
+      Atomics.store(ctl, CTL_HAZARD, hazardWrite(p)); // it swings the PTE: see reclaimInflight
       for (;;) {
         const pte = Atomics.load(pt, p);
         if (pte === 0) break;

@@ -9,6 +9,13 @@
 // so two workers can never get the same frame, and there is no ABA problem (a Treiber stack in
 // 32-bit words would need a tag). A worker killed between allocating and mapping leaks at most that
 // frame, which a recount finds. A set bit means "free".
+//
+// Where a search starts: every caller used to start at, and store back, one shared hint word per
+// node, so concurrent first-touch faults of different guests all wrote the same cache line and
+// raced for the same bitmap word (issue 11, finding 8). An address space now keeps its own start
+// hint per node (a thread-local Int32Array from startHints), spread over the node by a hash of its
+// pid and aligned to a 64-byte line of the bitmap, so guests allocate from different lines. The
+// shared word remains for callers without their own (ksmd's run=2 copies, swap slots).
 
 export interface NodeRange {
   readonly firstFrame: number;
@@ -91,8 +98,27 @@ export class FrameAllocator {
     return Atomics.load(this.state, node * NODE_STATE_STRIDE + NS_ALLOC_FAILS);
   }
 
-  /** Take one free frame of `node`; -1 when the node has none. */
-  alloc(node: number): number {
+  /**
+   * Per-node start hints for one allocating thread (an address space): word indexes spread over
+   * each node by `seed`, each at the start of a 16-word (64-byte) line of the bitmap.
+   */
+  startHints(seed: number): Int32Array {
+    const hints = new Int32Array(this.nodes.length);
+    const h = Math.imul(seed + 1, 0x9e3779b1) >>> 0;
+    this.nodes.forEach((r, node) => {
+      const firstWord = r.firstFrame >>> 5;
+      const lines = Math.max(1, Math.floor((r.frameCount >>> 5) / 16));
+      hints[node] = firstWord + ((h + node) % lines) * 16;
+    });
+    return hints;
+  }
+
+  /**
+   * Take one free frame of `node`; -1 when the node has none. The search starts at `hints[node]`
+   * and leaves it where it succeeded (the caller's own hints: see startHints), or at the node's
+   * shared hint word without them.
+   */
+  alloc(node: number, hints?: Int32Array): number {
     const r = this.nodes[node];
     if (!r) throw new RangeError(`no NUMA node ${node}`);
     // Node ranges are whole bitmap words (PhysicalMemory sizes them so), so no word is shared.
@@ -101,7 +127,7 @@ export class FrameAllocator {
     const firstWord = r.firstFrame >>> 5;
     const endWord = (r.firstFrame + r.frameCount) >>> 5;
     const span = endWord - firstWord;
-    let w = Atomics.load(this.state, st + NS_HINT);
+    let w = hints ? hints[node]! : Atomics.load(this.state, st + NS_HINT);
     if (w < firstWord || w >= endWord) w = firstWord;
     for (let i = 0; i < span; i++) {
       let word = Atomics.load(bits, w);
@@ -111,7 +137,8 @@ export class FrameAllocator {
         const frame = (w << 5) + bit;
         const seen = Atomics.compareExchange(bits, w, word, word & ~low);
         if (seen === word) {
-          Atomics.store(this.state, st + NS_HINT, w);
+          if (hints) hints[node] = w;
+          else Atomics.store(this.state, st + NS_HINT, w);
           return frame;
         }
         word = seen;

@@ -2,7 +2,7 @@
 // the state that ksmd and the host read while the guest runs.
 
 /** Word indexes into a guest's control Int32Array. The hazard word sits alone on its cache line. */
-export const CTL_HAZARD = 0; // virtual page the guest is touching right now, or -1
+export const CTL_HAZARD = 0; // the access the guest is inside right now (hazardRead/hazardWrite), or -1
 export const CTL_STATE = 16; // GUEST_RUNNING / GUEST_EXITED
 export const CTL_MERGE_ANY = 17; // PR_SET_MEMORY_MERGE flag (MMF_VM_MERGE_ANY)
 export const CTL_KSM_ENTERED = 18; // the mm is registered with ksm (first MADV_MERGEABLE or prctl)
@@ -27,6 +27,23 @@ export const GUEST_RUNNING = 0;
 export const GUEST_EXITED = 1;
 
 export const HAZARD_NONE = -1;
+
+// The hazard word names the page and the kind of access: 2·vpage for a read, 2·vpage + 1 for a
+// write (or a fault that may write). ksmd's write-protect waits only for a write (a reader
+// cannot change what ksmd compares, and the frame it reads is not freed while it is there:
+// every deferred free still waits for any access to the page); issue 11, finding 7.
+/** The hazard value of a read access to `vpage` (readInto, read faults, MADV_UNMERGEABLE's copy). */
+export function hazardRead(vpage: number): number {
+  return vpage * 2;
+}
+/** The hazard value of a write access to `vpage` (write, memset, write faults). */
+export function hazardWrite(vpage: number): number {
+  return vpage * 2 + 1;
+}
+/** The page of a hazard value (HAZARD_NONE → -1, which no page is). */
+export function hazardPage(hazard: number): number {
+  return hazard >> 1;
+}
 
 /** A VMA in the shared table: four Int32 words. */
 export const VMA_WORDS = 4;

@@ -120,9 +120,12 @@ export class PhysicalMemory {
     return f;
   }
 
-  /** Allocate a frame whose content the caller overwrites at once (no zeroing). */
-  allocUninitialized(node: number): number {
-    const f = this.allocator.alloc(node);
+  /**
+   * Allocate a frame whose content the caller overwrites at once (no zeroing). `hints`: the
+   * caller's own per-node start hints (FrameAllocator.startHints), as every address space passes.
+   */
+  allocUninitialized(node: number, hints?: Int32Array): number {
+    const f = this.allocator.alloc(node, hints);
     if (f >= 0) {
       this.meta[f * META_WORDS + META_MAPCOUNT] = 0;
       this.meta[f * META_WORDS + META_FLAGS] = 0;
@@ -180,6 +183,11 @@ export class PhysicalMemory {
 
   addMapcount(frame: number, delta: number): number {
     return Atomics.add(this.meta, frame * META_WORDS + META_MAPCOUNT, delta) + delta;
+  }
+
+  /** Atomics.compareExchange on the mapcount: returns the value seen. */
+  compareExchangeMapcount(frame: number, expect: number, value: number): number {
+    return Atomics.compareExchange(this.meta, frame * META_WORDS + META_MAPCOUNT, expect, value);
   }
 
   setMapcount(frame: number, value: number): void {

@@ -5,8 +5,15 @@
 //  bit 2 KSM        the frame is a KSM page owned by a stable-tree node (read-only, shared)
 //  bit 3 ZERO       the frame is the shared zero page (read-only)
 //  bit 4 KSM_ZERO   with ZERO: ksmd placed this zero page (use_zero_pages); counted in ksm_zero_pages
-//  bit 5 WP_KSMD    ksmd write-protected this private page to compare it; only ksmd sets it, a
-//                   fault clears it, so ksmd's final compare-and-exchange can never see an ABA
+//  bit 5 WP_KSMD    ksmd write-protected this private page to compare it. Only ksmd sets it, and
+//                   every path that gives the guest write access again (the write fault) clears
+//                   it. That is the whole claim: other changes can restore the exact value
+//                   without a fault (mprotect PROT_NONE and back sets and clears NOACCESS;
+//                   MADV_UNMERGEABLE then MADV_MERGEABLE clears and sets MERGEABLE), but none lets
+//                   the guest write the frame in between, so when ksmd's final compare-and-exchange
+//                   sees the write-protected value again, the frame still holds the bytes it
+//                   compared. (A value can also come back after the frame was freed and reused:
+//                   only by a run=2 copy or a fault, neither of which sets WP_KSMD.)
 //  bit 6 MERGEABLE  the page lies in a VM_MERGEABLE area (ksmd may scan it)
 //  bit 7 SWAPPED    the page is in swap: bits 9.. hold the swap slot, not a frame
 //  bit 8 NOACCESS   the area is PROT_NONE: any access faults

@@ -1,7 +1,9 @@
 // frame-allocator.test.ts — the per-node frame allocator, alone and hammered by real worker threads.
 import { expect } from 'chai';
 import type { Worker } from 'node:worker_threads';
-import { ZERO_FRAME } from '../../src/mem/constants.ts';
+import { PAGE_SIZE, ZERO_FRAME } from '../../src/mem/constants.ts';
+import { pteFrame } from '../../src/mem/pte.ts';
+import { bareSpace } from '../helpers/bare-space.ts';
 import { PhysicalMemory } from '../../src/mem/physical-memory.ts';
 import { firstMessage, startTsWorker } from '../helpers/ts-worker.ts';
 import type { FrameChurnData, FrameChurnResult } from '../fixtures/frame-churn-worker.ts';
@@ -59,6 +61,33 @@ describe('frame allocator', () => {
       const free = mem.freeFrames();
       expect(() => mem.allocator.free(f)).to.throw(/double free/);
       expect(mem.freeFrames()).to.equal(free);
+    });
+
+    it('address spaces search from their own start hints, on different 64-byte lines of the bitmap, not one shared word', () => {
+      const mem = PhysicalMemory.create({ bytes: 64 * 2 ** 20, numaNodes: 1 });
+      const a = bareSpace({ pid: 1 }, mem).space;
+      const b = bareSpace({ pid: 2 }, mem).space;
+      const frameOf = (s: typeof a): number => {
+        const addr = s.mmap(PAGE_SIZE);
+        s.write(addr, Uint8Array.of(1));
+        return pteFrame(Atomics.load(s.pt, addr / PAGE_SIZE));
+      };
+      const line = (f: number): number => (f >>> 5) >>> 4; // 32 frames a word, 16 words a line
+      const fa = frameOf(a);
+      const fb = frameOf(b);
+      expect(line(fa)).not.to.equal(line(fb));
+      // Each goes on where it left off: its next frame is on its own line.
+      expect(line(frameOf(a))).to.equal(line(fa));
+      expect(line(frameOf(b))).to.equal(line(fb));
+    });
+
+    it('an address space whose start line is full takes frames from the rest of the node', () => {
+      const mem = PhysicalMemory.create({ bytes: 64 * PAGE_SIZE, numaNodes: 1 });
+      const s = bareSpace({ pid: 5 }, mem).space;
+      const free = mem.freeFrames();
+      const addr = s.mmap(free * PAGE_SIZE);
+      s.memset(addr, 9, free * PAGE_SIZE);
+      expect(mem.freeFrames()).to.equal(0);
     });
 
     it('hands out zero-filled frames from allocZeroed even after a frame was dirtied and freed', () => {

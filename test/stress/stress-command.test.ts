@@ -39,6 +39,32 @@ describe('ksmsim stress (command line)', function () {
     expect(fixed.code, fixed.lines.slice(-3).join('\n')).to.equal(0);
   });
 
+  it('--deterministic --json counts the steps by kind, swap, sysfs and run=2 among them, and they add up to the total', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ksmsim-sim-')), 'r.json');
+    const { code } = await cli(['stress', '--deterministic', '--seed', '1', '--interleavings', '3000', '--kill-guests', '--json', file]);
+    const r = JSON.parse(readFileSync(file, 'utf8')) as { steps_total: number; violations: number; steps_by_kind: Record<string, number> };
+    expect(code).to.equal(0);
+    expect(r.violations).to.equal(0);
+    for (const k of ['swap_out', 'swap_in', 'sysfs_request', 'sysfs_serve', 'munmap_dontneed', 'run2', 'kill', 'host_reclaim']) {
+      expect(r.steps_by_kind[k], k).to.be.greaterThan(0);
+    }
+    expect(Object.values(r.steps_by_kind).reduce((a, b) => a + b, 0)).to.equal(r.steps_total);
+  });
+
+  it('--broken swap-copy-before-unmap is refused outside --deterministic (only the simulation has it)', async () => {
+    const written: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((s: string) => written.push(String(s)) > 0) as typeof process.stderr.write;
+    let code: number;
+    try {
+      code = (await cli(['stress', '--guests', '1', '--seconds', '1', '--broken', 'swap-copy-before-unmap'])).code;
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(code).to.equal(2);
+    expect(written.join('')).to.contain('--broken swap-copy-before-unmap: only the deterministic simulation has this variant');
+  });
+
   it('--deterministic --steps N runs N steps over as many interleavings as fit, with no violation', async () => {
     const { code, lines } = await cli(['stress', '--deterministic', '--seed', '9', '--steps', '30000']);
     expect(code).to.equal(0);

@@ -9,7 +9,7 @@
 // then ksmd), so every replay ends with the final, exact accounting check.
 
 import { Prng, mixSeed } from '../prng.ts';
-import { SimModel, SimViolation, type SimBroken, type SimConfig, type Step } from './model.ts';
+import { STEP_KINDS, SimModel, SimViolation, type SimBroken, type SimConfig, type SimScript, type Step, type StepKind } from './model.ts';
 
 export type { SimBroken } from './model.ts';
 
@@ -26,6 +26,11 @@ export interface ExploreOptions {
   readonly killGuests?: boolean;
   /** Also kill ksmd at a random step (repair, restart), in a third of the interleavings. */
   readonly killKsmd?: boolean;
+  /**
+   * The model as it stood before issue 11 (no swap, no read-only private pages, no sysfs writers),
+   * for replays recorded then. Default false: every path.
+   */
+  readonly core?: boolean;
   /** Stop at the first violation (default true). */
   readonly stopAtFirst?: boolean;
   /** Replays the shrinker may try (default 3000). */
@@ -59,6 +64,8 @@ export interface ExploreResult {
   /** Pages ksmd unmerged for run=2. */
   readonly unmerges: number;
   readonly violations: number;
+  /** Steps by the operation their actor was in (model.ts STEP_KINDS). */
+  readonly steps_by_kind: Record<StepKind, number>;
   /**
    * Interleavings whose only flaw is a known residual leak (documented): guest 0 was killed in a
    * window the real code documents, holding a frame, a KSM reference or a ksm_zero_pages count that
@@ -82,6 +89,8 @@ interface RunResult {
   /** 1 if the run ended with a documented residual leak only. */
   residual: number;
   residualWhy: string;
+  /** Steps per STEP_KINDS index. */
+  kinds: number[];
 }
 
 /** Which kills an exploration may inject: 1 a guest, 2 ksmd. */
@@ -89,10 +98,33 @@ export type SimKills = number;
 export const KILL_GUEST = 1;
 export const KILL_KSMD = 2;
 
-function configFor(rng: Prng, broken: SimBroken, kills: SimKills): SimConfig {
+/**
+ * The configuration of interleaving `seed`. The paths added by issue 11 (swap under memory
+ * pressure, read-only private pages, sysfs writers) are drawn from a second generator, so the
+ * core draws — and the replays recorded before — stay what they were.
+ */
+function configFor(rng: Prng, broken: SimBroken, kills: SimKills, seed: number, core: boolean): SimConfig {
   const guests = rng.chance(0.7) ? 2 : 3;
   const pages = guests === 2 ? 2 + rng.below(2) : 2;
-  return {
+  const ext = new Prng(mixSeed(seed, 0x11e5));
+  const swap = !core && ext.chance(0.5);
+  const readOnlyPages = !core && ext.chance(0.5);
+  // sysfs writers: each writes `run` once or twice (2 = unmerge all, 1, 0) through the request channel.
+  const writers: number[][] = [];
+  const nWriters = core ? 0 : ext.pick([0, 0, 1, 2]);
+  for (let w = 0; w < nWriters; w++) {
+    const values: number[] = [];
+    for (let i = 1 + ext.below(2); i > 0; i--) values.push(ext.pick([2, 2, 1, 0]));
+    writers.push(values);
+  }
+  const extended = {
+    // With swap, one frame per page and no more: faults run short of frames and page out.
+    slots: swap ? guests * pages : 0,
+    readOnlyPages,
+    writers,
+    killWriter: nWriters > 0 && ext.chance(0.5),
+  };
+  const base = {
     guests,
     pages,
     frames: guests * pages + 4,
@@ -105,13 +137,25 @@ function configFor(rng: Prng, broken: SimBroken, kills: SimKills): SimConfig {
     killKsmd: (kills & KILL_KSMD) !== 0 && rng.chance(0.5),
     run2AfterPass: rng.chance(0.3) ? 1 + rng.below(3) : -1,
   };
+  return { ...base, ...extended, frames: swap ? guests * pages + 1 : base.frames };
 }
 
 /** One interleaving: random choices from `seed`, or the given schedule. */
-export function runInterleaving(seed: number, maxSteps: number, broken: SimBroken, schedule?: readonly number[], tracing = false, kills: SimKills = 0): RunResult {
+export function runInterleaving(seed: number, maxSteps: number, broken: SimBroken, schedule?: readonly number[], tracing = false, kills: SimKills = 0, core = false): RunResult {
   const rng = new Prng(seed);
-  const cfg = configFor(rng, broken, kills);
-  const m = new SimModel(cfg, rng);
+  return runModel(seed, maxSteps, broken, configFor(rng, broken, kills, seed, core), rng, undefined, schedule, tracing);
+}
+
+/**
+ * A scripted interleaving (tests): the configuration, the initial memory and the programs are
+ * given, the schedule too (then the fixed-order finish, as for any replay).
+ */
+export function runScripted(cfg: SimConfig, script: SimScript, schedule: readonly number[]): RunResult {
+  return runModel(0, 0, cfg.broken, cfg, new Prng(0), script, schedule, true);
+}
+
+function runModel(seed: number, maxSteps: number, broken: SimBroken, cfg: SimConfig, rng: Prng, script: SimScript | undefined, schedule: readonly number[] | undefined, tracing: boolean): RunResult {
+  const m = new SimModel(cfg, rng, script);
   m.tracing = tracing;
   const actors: Step[] = [];
   for (let g = 0; g < cfg.guests; g++) actors.push(m.guest(g));
@@ -119,15 +163,21 @@ export function runInterleaving(seed: number, maxSteps: number, broken: SimBroke
   // Actor G+1 (with killGuest or killKsmd): first "kill guest 0" (one step: worker.terminate()),
   // then the host's reclaim of it, as its own actor; or "kill ksmd", then the host's repair, after
   // which a new ksmd takes actor G's place.
+  // Actors after those: the sysfs writers (each a root process writing `run`).
   const KSMD = cfg.guests;
   const KILLER = cfg.guests + 1;
   const killer = cfg.killGuest || cfg.killKsmd;
+  const killWriter = cfg.killGuest && (cfg.writers?.length ?? 0) > 0 && cfg.killWriter === true;
   let killed = false;
   if (killer) {
     actors.push((function* (): Step {
       yield '';
     })());
   }
+  const FIRST_WRITER = actors.length;
+  const nWriters = cfg.writers?.length ?? 0;
+  for (let w = 0; w < nWriters; w++) actors.push(m.writer(w));
+  const KIND_SYSFS = STEP_KINDS.indexOf('sysfs_request');
   const n = actors.length;
   const done = new Uint8Array(n);
   const runnable: number[] = [];
@@ -136,15 +186,19 @@ export function runInterleaving(seed: number, maxSteps: number, broken: SimBroke
   const choices: number[] = [];
   const trace: string[] | undefined = tracing ? [] : undefined;
   let steps = 0;
+  const kinds: number[] = new Array<number>(STEP_KINDS.length).fill(0);
+  const KIND_KILL = STEP_KINDS.indexOf('kill');
   const stepActor = (a: number): void => {
     if (a === KILLER && killer && !killed) {
       killed = true;
       steps++;
-      const victim = cfg.killGuest ? 0 : KSMD;
+      kinds[KIND_KILL]!++;
+      const victim = killWriter ? FIRST_WRITER : cfg.killGuest ? 0 : KSMD;
+      const alive = !done[victim];
       if (!done[victim]) {
         done[victim] = 1;
         runnable.splice(runnable.indexOf(victim), 1);
-        if (cfg.killGuest) {
+        if (cfg.killGuest && !killWriter) {
           m.guestKilled = true;
           m.killWindow = m.window[0]!;
           m.killWindowFrame = m.windowFrame[0]!;
@@ -152,27 +206,30 @@ export function runInterleaving(seed: number, maxSteps: number, broken: SimBroke
           m.killWindowLeak = m.windowLeak[0]!;
         }
       }
-      actors[a] = cfg.killGuest ? m.reclaim(0) : (function* (): Step {
+      actors[a] = killWriter ? (alive ? m.reapWriter(0) : (function* (): Step {})()) : cfg.killGuest ? m.reclaim(0) : (function* (): Step {
         yield* m.repairAfterKsmdDeath();
         actors[KSMD] = m.ksmd();
         done[KSMD] = 0;
         runnable.push(KSMD);
       })();
-      if (trace) trace.push(`${String(steps).padStart(4)}  host: worker.terminate() of ${cfg.killGuest ? 'guest 0' : 'ksmd'}${m.killWindow ? ` (guest 0 dies in the window "${m.killWindow}"${m.killWindowFrame >= 0 ? ` of frame ${m.killWindowFrame}` : ''})` : ''}`);
+      if (trace) trace.push(`${String(steps).padStart(4)}  host: worker.terminate() of ${killWriter ? 'writer 0' : cfg.killGuest ? 'guest 0' : 'ksmd'}${m.killWindow ? ` (guest 0 dies in the window "${m.killWindow}"${m.killWindowFrame >= 0 ? ` of frame ${m.killWindowFrame}` : ''})` : ''}`);
       m.check();
       return;
     }
     const r = actors[a]!.next();
     steps++;
+    kinds[a >= FIRST_WRITER ? KIND_SYSFS : m.kindOf[a]!]!++;
     if (r.done) {
       done[a] = 1;
       runnable.splice(runnable.indexOf(a), 1);
-      if (trace) trace.push(`${String(steps).padStart(4)}  ${a === cfg.guests ? 'ksmd' : a === KILLER ? (cfg.killGuest ? 'host reclaim' : 'host repair') : `guest ${a}`} finished`);
+      if (trace) trace.push(`${String(steps).padStart(4)}  ${a === cfg.guests ? 'ksmd' : a >= FIRST_WRITER ? `writer ${a - FIRST_WRITER}` : a === KILLER ? (killWriter ? 'host reap' : cfg.killGuest ? 'host reclaim' : 'host repair') : `guest ${a}`} finished`);
     } else if (trace) trace.push(`${String(steps).padStart(4)}  ${r.value}`);
     m.check();
   };
   try {
     if (trace) trace.push(`seed ${seed}: ${cfg.guests} guests × ${cfg.pages} pages, ${cfg.frames} frames, spins ${cfg.spins}, use_zero_pages ${cfg.useZero ? 1 : 0}, max_page_sharing ${cfg.maxSharing}${cfg.run2AfterPass > 0 ? `, run=2 after pass ${cfg.run2AfterPass}` : ''}${cfg.killGuest ? `, guest 0 killable (actor ${KILLER})` : ''}${cfg.killKsmd ? `, ksmd killable (actor ${KILLER})` : ''}${broken !== 'none' ? `, BROKEN ${broken}` : ''}`);
+    if (trace && cfg.slots) trace.push(`      swap: ${cfg.slots} slots${cfg.readOnlyPages ? ', some private pages read-only' : ''}`);
+    if (trace) for (let w = 0; w < nWriters; w++) trace.push(`      writer ${w} (actor ${FIRST_WRITER + w}${killWriter && w === 0 ? ', killable' : ''}) writes run: ${cfg.writers![w]!.join(', ')}`);
     if (trace) for (let g = 0; g < cfg.guests; g++) trace.push(`      guest ${g} program: ${m.programs[g]!.map((o) => (o.kind === 'write' ? `write p${o.p}=${o.v}` : `${o.kind} p${o.p}`)).join(', ')}`);
     if (schedule) {
       for (const a of schedule) {
@@ -194,28 +251,43 @@ export function runInterleaving(seed: number, maxSteps: number, broken: SimBroke
       runnable.splice(runnable.indexOf(KILLER), 1);
     }
     const order = [...Array(cfg.guests).keys(), ...(killer ? [KILLER] : []), cfg.guests];
-    for (const a of order) while (!done[a]) stepActor(a);
+    if (nWriters === 0) {
+      for (const a of order) while (!done[a]) stepActor(a);
+    } else {
+      // Writers wait for ksmd's answer: after the guests and the host, writers and ksmd take turns.
+      // A writer that cannot finish (a lock nobody releases) is a violation, not a hang.
+      for (const a of order.slice(0, -1)) while (!done[a]) stepActor(a);
+      let budget = 100_000;
+      while (!done[KSMD] || runnable.some((a) => a >= FIRST_WRITER)) {
+        for (const a of [...runnable]) if (!done[a] && a >= FIRST_WRITER) stepActor(a);
+        if (!done[KSMD]) stepActor(KSMD);
+        if (--budget === 0) {
+          const stuck = runnable.filter((a) => a >= FIRST_WRITER).map((a) => `writer ${a - FIRST_WRITER}`);
+          throw new SimViolation(`${stuck.join(', ') || 'ksmd'} cannot finish: the request lock is held by ${m.reqLock}${m.reqLock ? ' (a writer killed holding it?)' : ''} (finding 3)`);
+        }
+      }
+    }
     m.checkFinal();
   } catch (e) {
     if (!(e instanceof SimViolation)) throw e;
     if (trace) trace.push(`      VIOLATION: ${e.message}`);
-    return { violation: e.message, choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, residual: 0, residualWhy: '' };
+    return { violation: e.message, choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, residual: 0, residualWhy: '', kinds };
   }
   if (trace && m.residualLeaks) trace.push(`      known residual leak (documented, not a violation): ${m.residualWhy}`);
-  return { choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, residual: m.residualLeaks, residualWhy: m.residualWhy };
+  return { choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, residual: m.residualLeaks, residualWhy: m.residualWhy, kinds };
 }
 
 /** Delta-debugging over the schedule: drop chunks of choices while some invariant still breaks. */
-function shrink(seed: number, broken: SimBroken, choices: number[], budget: number, kills: SimKills): { schedule: number[]; violation: string } {
+function shrink(seed: number, broken: SimBroken, choices: number[], budget: number, kills: SimKills, core: boolean): { schedule: number[]; violation: string } {
   let best = choices;
-  let violation = runInterleaving(seed, 0, broken, best, false, kills).violation ?? '';
+  let violation = runInterleaving(seed, 0, broken, best, false, kills, core).violation ?? '';
   let tries = 0;
   for (let chunk = Math.max(1, best.length >> 1); chunk >= 1 && tries < budget; chunk >>= 1) {
     let i = 0;
     while (i < best.length && tries < budget) {
       const cand = best.slice(0, i).concat(best.slice(i + chunk));
       tries++;
-      const r = runInterleaving(seed, 0, broken, cand, false, kills);
+      const r = runInterleaving(seed, 0, broken, cand, false, kills, core);
       if (r.violation) {
         best = r.choices.length < cand.length ? r.choices : cand;
         violation = r.violation;
@@ -237,6 +309,8 @@ export function explore(o: ExploreOptions): ExploreResult {
   let residual = 0;
   let residualExample: { seed: number; why: string } | undefined;
   let failure: SimFailure | undefined;
+  const core = o.core ?? false;
+  const kinds = new Array<number>(STEP_KINDS.length).fill(0);
   const maxInterleavings = o.interleavings ?? Infinity;
   const maxSteps = o.steps ?? Infinity;
   if (maxInterleavings === Infinity && maxSteps === Infinity) throw new Error('explore needs a bound: interleavings or steps');
@@ -245,8 +319,9 @@ export function explore(o: ExploreOptions): ExploreResult {
   for (; k < maxInterleavings && stepsTotal < maxSteps; k++) {
     const seed = (o.seed + k) >>> 0;
     const kills = (o.killGuests ? KILL_GUEST : 0) | (o.killKsmd ? KILL_KSMD : 0);
-    const r = runInterleaving(seed, perRun, broken, undefined, false, kills);
+    const r = runInterleaving(seed, perRun, broken, undefined, false, kills, core);
     stepsTotal += r.steps;
+    for (let i = 0; i < kinds.length; i++) kinds[i]! += r.kinds[i]!;
     merges += r.merges;
     cows += r.cows;
     unmerges += r.unmerges;
@@ -259,8 +334,8 @@ export function explore(o: ExploreOptions): ExploreResult {
     if (r.violation) {
       violations++;
       if (!failure) {
-        const s = shrink(seed, broken, r.choices, o.shrinkBudget ?? 3000, kills);
-        const replay = runInterleaving(seed, 0, broken, s.schedule, true, kills);
+        const s = shrink(seed, broken, r.choices, o.shrinkBudget ?? 3000, kills, core);
+        const replay = runInterleaving(seed, 0, broken, s.schedule, true, kills, core);
         failure = {
           seed,
           violation: r.violation,
@@ -269,7 +344,7 @@ export function explore(o: ExploreOptions): ExploreResult {
           replaySteps: replay.steps,
           replayViolation: replay.violation ?? s.violation,
           trace: replay.trace ?? [],
-          command: `ksmsim stress --deterministic --seed ${seed} --replay ${s.schedule.join(',') || '""'}${broken !== 'none' ? ` --broken ${broken}` : ''}${kills & KILL_GUEST ? ' --kill-guests' : ''}${kills & KILL_KSMD ? ' --kill-ksmd' : ''}`,
+          command: `ksmsim stress --deterministic --seed ${seed} --replay ${s.schedule.join(',') || '""'}${broken !== 'none' ? ` --broken ${broken}` : ''}${kills & KILL_GUEST ? ' --kill-guests' : ''}${kills & KILL_KSMD ? ' --kill-ksmd' : ''}${core ? ' --core-model' : ''}`,
         };
       }
       if (o.stopAtFirst ?? true) {
@@ -282,8 +357,12 @@ export function explore(o: ExploreOptions): ExploreResult {
   return {
     seed: o.seed, broken, interleavings: k, distinct_schedules: seen.size, steps_total: stepsTotal,
     steps_per_second: Math.round(stepsTotal / Math.max(seconds, 1e-9)), seconds: Number(seconds.toFixed(3)),
-    merges, cows, unmerges, violations, residual_leaks: residual, residual_example: residualExample, failure,
+    merges, cows, unmerges, violations, steps_by_kind: kindRecord(kinds), residual_leaks: residual, residual_example: residualExample, failure,
   };
+}
+
+export function kindRecord(kinds: readonly number[]): Record<StepKind, number> {
+  return Object.fromEntries(STEP_KINDS.map((k, i) => [k, kinds[i] ?? 0])) as Record<StepKind, number>;
 }
 
 /** A 52-bit key of (seed, schedule), for counting distinct interleavings. */
@@ -298,13 +377,13 @@ function scheduleKey(seed: number, choices: readonly number[]): number {
   return a * 0x100000 + (b & 0xfffff);
 }
 
-export function replaySchedule(seed: number, schedule: string, broken: SimBroken, kills: SimKills = 0): RunResult {
+export function replaySchedule(seed: number, schedule: string, broken: SimBroken, kills: SimKills = 0, core = false): RunResult {
   const list = schedule.trim() === '' ? [] : schedule.split(',').map((s) => {
     const n = Number(s.trim());
     if (!Number.isInteger(n) || n < 0) throw new Error(`--replay: expected comma-separated actor numbers, got ${JSON.stringify(s)}`);
     return n;
   });
-  return runInterleaving(seed, 0, broken, list, true, kills);
+  return runInterleaving(seed, 0, broken, list, true, kills, core);
 }
 
 export function describeExploration(r: ExploreResult): string[] {
@@ -312,6 +391,7 @@ export function describeExploration(r: ExploreResult): string[] {
     `deterministic simulation: ${r.interleavings} interleavings from seed ${r.seed} (${r.distinct_schedules} distinct), ${r.steps_total} steps in ${r.seconds} s (${r.steps_per_second} steps/s)${r.broken !== 'none' ? `, BROKEN protocol ${r.broken}` : ''}`,
     `  merges ${r.merges}, copy-on-writes ${r.cows}, run=2 unmerges ${r.unmerges}, violations ${r.violations}, known residual leaks (documented) ${r.residual_leaks}`,
   ];
+  lines.push(`  steps by kind: ${STEP_KINDS.map((k) => `${k} ${r.steps_by_kind[k]}`).join(', ')}`);
   if (r.residual_example) lines.push(`  first residual leak: seed ${r.residual_example.seed}: ${r.residual_example.why}`);
   const f = r.failure;
   if (f) {

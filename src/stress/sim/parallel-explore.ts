@@ -67,6 +67,7 @@ export function mergeResults(seed: number, results: readonly ExploreResult[], se
     cows: sum((r) => r.cows),
     unmerges: sum((r) => r.unmerges),
     violations: sum((r) => r.violations),
+    steps_by_kind: Object.fromEntries(Object.keys(results[0]!.steps_by_kind).map((k) => [k, sum((r) => r.steps_by_kind[k as keyof ExploreResult['steps_by_kind']])])) as ExploreResult['steps_by_kind'],
     residual_leaks: sum((r) => r.residual_leaks),
     residual_example: residual?.residual_example,
     failure: failures[0]?.failure,

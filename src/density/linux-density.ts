@@ -288,7 +288,8 @@ export async function runLinuxDensity(o: DensityOptions, fleet: readonly FleetEn
     }, { startFromDefaults: true, waitMs: lo.lockWaitMs ?? 0, path: lo.lockPath, beforeRestore });
   } catch (e) {
     const msg = (e as Error).message;
-    if (/are in use by pid/.test(msg)) throw new LinuxDensityRefused('busy', `another linux-backend run holds the real KSM knobs: ${msg}`);
+    // The lock is taken by another process, or by this one (a run in progress in the same process).
+    if (/are in use by pid|is already held by this process/.test(msg)) throw new LinuxDensityRefused('busy', `another linux-backend run holds the real KSM knobs: ${msg}`);
     throw e;
   }
   const { without, withKsm } = phases;

@@ -8,9 +8,9 @@ import { backendName, byteUnit, fleetText, formatBytes, headlineSentence, REPORT
 import { esc, lineChart, PALETTE, type LineSeries, type Marker } from './svg-chart.ts';
 
 export const COMPARISON_CHART_TITLES = {
-  memory: 'Memory used by the fleet: emulator and kernel, with and without KSM',
-  counters: 'pages_shared and pages_sharing over time (KSM on): emulator and kernel',
-  scans: 'Memory saved against full scans since the fleet was up',
+  memory: 'Fleet memory: emulator and kernel, KSM off and on',
+  counters: 'KSM pages over time (KSM on): emulator and kernel',
+  scans: 'Memory saved against full scans since fleet-up',
 } as const;
 
 const EMU: string = PALETTE[0];

@@ -252,9 +252,10 @@ export function headlineSentence(r: DensityResult): string {
   parts.push(r.converge_seconds === null
     ? 'The saving had not settled within 1 % of its final value by the end of the run.'
     : `The saving came within 1 % of its final value ${seconds(r.converge_seconds)} after the fleet was up.`);
+  const thread = r.backend === 'linux' ? 'ksmd (the kernel thread)' : 'ksmd\'s thread';
   parts.push(r.ksmd_cpu_seconds === null
-    ? `ksmd's thread CPU time was not available on this system (no /proc/thread-self); the run lasted ${seconds(r.ksmd_wall_seconds)} of wall time.`
-    : `ksmd's thread used ${seconds(r.ksmd_cpu_seconds)} of CPU in ${seconds(r.ksmd_wall_seconds)} of wall time (${pct(r.ksmd_cpu_share ?? NaN)} of one core).`);
+    ? `${thread === 'ksmd\'s thread' ? 'ksmd\'s thread CPU time' : 'The CPU time of ksmd (the kernel thread)'} was not available on this system (${r.backend === 'linux' ? 'no ksmd in /proc' : 'no /proc/thread-self'}); the run lasted ${seconds(r.ksmd_wall_seconds)} of wall time.`
+    : `${thread} used ${seconds(r.ksmd_cpu_seconds)} of CPU in ${seconds(r.ksmd_wall_seconds)} of wall time (${pct(r.ksmd_cpu_share ?? NaN)} of one core).`);
   return parts.join(' ');
 }
 

@@ -101,7 +101,9 @@ export function addDensityCommand(program: Command, out: (s: string) => void, se
 KSM: it needs root, a kernel with KSM and the native addon, and a fleet that fits in the available
 memory. Exit status when the kernel run is refused: 2 capacity mode or --merge-across-nodes both
 (emulator only), 3 backend unavailable, 4 knobs locked by another run, 5 fleet larger than available
-memory. With --backend both the emulator half runs anyway and the JSON's "linux" is null.`)
+memory (1 when a guest fails during the kernel run). With --backend both the emulator half runs anyway
+and the JSON's "linux" is null. --memory and --numa-nodes describe the emulated host; the kernel run
+uses this machine as it is. See docs/density-vs-kernel.md.`)
     .action(async (flags: DensityFlags) => {
       setCode(await densityCommand(flags, out));
     });
@@ -141,11 +143,12 @@ async function densityCommand(flags: DensityFlags, out: (s: string) => void): Pr
         const linux = await runLinuxDensity(o, fleet, lo);
         both = { emulator, linux, comparison: compareDensity(emulator, linux) };
       } catch (e) {
+        // Refused (exit 2–5) or failed on the way (a guest crashed: exit 1): the emulator's result still stands.
         const r = refusal(e);
-        if (!r) throw e;
-        process.stderr.write(`ksmsim density: the kernel half did not run: ${r.message}\n`);
-        code = LINUX_REFUSED_EXIT[r.kind];
-        both = { emulator, linux: null, comparison: null, linux_error: r.message };
+        const message = (e as Error).message;
+        process.stderr.write(`ksmsim density: the kernel half ${r ? 'did not run' : 'failed'}: ${message}\n`);
+        code = r ? LINUX_REFUSED_EXIT[r.kind] : 1;
+        both = { emulator, linux: null, comparison: null, linux_error: message };
       }
     } finally {
       progress.clear();

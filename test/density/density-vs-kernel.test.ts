@@ -2,8 +2,8 @@
 // on the emulator and on the real kernel agrees within the tolerance of docs/density-vs-kernel.md,
 // the kernel's memory figures agree with each other, and runs that cannot happen are refused.
 import { expect } from 'chai';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunLock } from '../../src/backend/linux/run-lock.ts';
@@ -176,6 +176,38 @@ describe('ksmsim density --backend linux refusals', function () {
     } finally {
       lock.release();
     }
+  });
+});
+
+describe('ksmsim density --backend linux as a user other than root', function () {
+  this.timeout(120_000);
+  const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+
+  before(function () {
+    // Only root can become another user; a non-root run of the suite is itself the case, skipped here.
+    if (process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv')) this.skip();
+    // The other user cannot rebuild a stale dist/ in a root-owned checkout: build it now, as root.
+    execFileSync(process.execPath, [projectPath('scripts', 'build.mjs')]);
+  });
+
+  function asNobody(args: string[]): { status: number | null; stdout: string; stderr: string } {
+    const r = spawnSync('/usr/bin/setpriv', [...NOBODY, process.execPath, projectPath('bin', 'ksmsim'), 'density', ...args], { encoding: 'utf8' });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  it('exits 3 saying the linux backend must run as root', () => {
+    const r = asNobody(['--backend', 'linux', '--fleet', 'idle:1:size=1MiB', '--quiet']);
+    expect(r.status).to.equal(LINUX_REFUSED_EXIT.unavailable);
+    expect(r.stderr).to.match(/the linux backend is not available here: .* must run as root/);
+  });
+
+  it('with --backend both runs the emulator half and exits 3', () => {
+    const r = asNobody(['--backend', 'both', '--fleet', 'os-image:2:size=1MiB;rate=0', '--ksm', 'sleep_millisecs=0', '--max-seconds', '10', '--json', '-']);
+    expect(r.status).to.equal(LINUX_REFUSED_EXIT.unavailable);
+    const both = JSON.parse(r.stdout) as DensityBothResult;
+    expect(both.emulator.saved_bytes).to.be.greaterThan(0);
+    expect(both.linux).to.equal(null);
+    expect(both.linux_error).to.match(/must run as root/);
   });
 });
 

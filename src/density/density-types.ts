@@ -14,7 +14,7 @@ export interface DensitySample {
   readonly t: number;
   readonly guests: number;
   readonly memory_used_bytes: number;
-  /** Used bytes per NUMA node. */
+  /** Used bytes per NUMA node (on the real kernel one entry: the whole fleet, not split by node). */
   readonly node_used_bytes: readonly number[];
   /** Every /sys/kernel/mm/ksm counter (numbers), including pages_volatile and general_profit. */
   readonly counters: Readonly<Record<string, number>>;

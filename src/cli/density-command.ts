@@ -3,14 +3,17 @@
 
 import { Command, Option } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { CAPACITY_SECONDS_DEFAULT } from '../density/capacity-run.ts';
+import { compareDensity, comparisonTable, type DensityBothResult } from '../density/density-compare.ts';
 import { runDensity, type DensityOptions } from '../density/density-runner.ts';
+import { LINUX_REFUSED_EXIT, LinuxDensityRefused, runLinuxDensity } from '../density/linux-density.ts';
 import type { DensityResult, FleetEntry } from '../density/density-types.ts';
 import { parseFleetSpec, readFleetFile } from '../density/fleet-spec.ts';
 import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
-import { writeDensityCsv } from '../report/csv-report.ts';
+import { csvLine, writeDensityCsv } from '../report/csv-report.ts';
 import { capacitySentence } from '../report/capacity-text.ts';
+import { renderComparisonHtml } from '../report/comparison-html.ts';
 import { renderDensityHtml } from '../report/html-report.ts';
 import { collectKnob } from './knob-flag.ts';
 import { statusLine } from './status-line.ts';
@@ -41,22 +44,29 @@ interface DensityFlags {
   csv?: string;
   html?: string;
   quiet?: boolean;
+  backend: 'emulator' | 'linux' | 'both';
+  lockWait: number;
 }
 
 /** "ksmd CPU 1.20 s (thread) in 9.80 s wall, 12.2 % of one core": thread CPU time and wall time side by side. */
 export function ksmdCpuText(r: DensityResult): string {
   const wall = `${r.ksmd_wall_seconds.toFixed(2)} s wall`;
-  if (r.ksmd_cpu_seconds === null) return `ksmd CPU s (thread) unavailable (no /proc/thread-self), ${wall}`;
-  return `ksmd CPU ${r.ksmd_cpu_seconds.toFixed(2)} s (thread) in ${wall}, ${(100 * (r.ksmd_cpu_share ?? 0)).toFixed(1)} % of one core`;
+  const thread = r.backend === 'linux' ? 'kernel thread' : 'thread';
+  if (r.ksmd_cpu_seconds === null) return `ksmd CPU s (${thread}) unavailable (${r.backend === 'linux' ? 'no ksmd in /proc' : 'no /proc/thread-self'}), ${wall}`;
+  return `ksmd CPU ${r.ksmd_cpu_seconds.toFixed(2)} s (${thread}) in ${wall}, ${(100 * (r.ksmd_cpu_share ?? 0)).toFixed(1)} % of one core`;
 }
 
 export function headline(r: DensityResult): string {
   const fleet = r.fleet.map((e) => `${e.count}× ${e.workload}`).join(', ');
   const saved = r.memory_without_ksm_bytes > 0 ? (100 * r.saved_bytes) / r.memory_without_ksm_bytes : 0;
-  let text = `Fleet ${fleet} on a ${formatBytes(r.host.memory_bytes)} host (${r.host.numa_nodes} node${r.host.numa_nodes > 1 ? 's' : ''}): ` +
+  const where = r.backend === 'linux'
+    ? `on the real kernel${r.kernel ? ` (Linux ${r.kernel.kernel})` : ''} of a ${formatBytes(r.host.memory_bytes)} machine`
+    : `on a ${formatBytes(r.host.memory_bytes)} host`;
+  let text = `Fleet ${fleet} ${where} (${r.host.numa_nodes} node${r.host.numa_nodes > 1 ? 's' : ''}): ` +
     `memory ${formatBytes(r.memory_without_ksm_bytes)} without KSM and ${formatBytes(r.memory_with_ksm_bytes)} with it, ` +
     `${formatBytes(r.saved_bytes)} saved (${saved.toFixed(1)} %; pages_shared ${r.pages_shared}, pages_sharing ${r.pages_sharing}, general_profit ${formatBytes(r.general_profit)}). `;
-  text += r.converge_seconds === null ? 'The saving had not converged when the run stopped. ' : `The saving converged within ${r.converge_seconds.toFixed(2)} s of the fleet being up. `;
+  text += r.converge_seconds === null ? 'The saving had not converged when the run stopped. '
+    : `The saving converged within ${r.converge_seconds.toFixed(2)} s${r.converge_full_scans === null ? '' : ` (${r.converge_full_scans} full scan${r.converge_full_scans === 1 ? '' : 's'})`} of the fleet being up. `;
   text += `${ksmdCpuText(r)}.`;
   if (r.capacity) text += ` ${capacitySentence(r.capacity)}`;
   for (const n of r.numa ?? []) {
@@ -74,7 +84,10 @@ export function addDensityCommand(program: Command, out: (s: string) => void, se
     .option('--memory <size>', 'physical memory of the host', (v) => parseSize(v, '--memory'), DEFAULT_DENSITY_MEMORY)
     .option('--numa-nodes <n>', 'NUMA nodes', (v) => parseCount(v, '--numa-nodes', 1, MAX_NUMA_NODES), 1)
     .addOption(new Option('--ksm <key=value>', 'a /sys/kernel/mm/ksm knob for the KSM-on runs (repeatable)').argParser(collectKnob).default([]))
-    .option('--capacity', 'also launch guests until memory is full, with and without KSM (density gain)')
+    .addOption(new Option('--backend <backend>', 'which KSM runs the fleet: the emulator, this machine\'s kernel (linux: real processes, root, under the knob lock), or both side by side')
+      .choices(['emulator', 'linux', 'both']).default('emulator'))
+    .option('--lock-wait <s>', 'linux/both: how long to wait for another linux-backend run to release the real KSM knobs', (v) => parseCount(v, '--lock-wait', 0, 86400), 60)
+    .option('--capacity', 'also launch guests until memory is full, with and without KSM (density gain); emulator only: refused with --backend linux or both, as it would fill the real machine\'s memory')
     .addOption(new Option('--merge-across-nodes <mode>', 'merge_across_nodes for the KSM run, or both to compare').choices(['0', '1', 'both']).default('1'))
     .option('--max-guests <n>', 'capacity mode: stop after this many guests (default: derived from --memory and the fleet, see docs/density.md)', (v) => parseCount(v, '--max-guests', 1, 4096))
     .option('--capacity-seconds <s>', 'capacity mode: longest one capacity run may take', (v) => parseCount(v, '--capacity-seconds', 1, 86400), CAPACITY_SECONDS_DEFAULT)
@@ -83,6 +96,14 @@ export function addDensityCommand(program: Command, out: (s: string) => void, se
     .option('--csv <dir>', 'write the time series and summaries as CSV files')
     .option('--html <file>', 'write a self-contained HTML report with charts')
     .option('--quiet', 'print nothing but errors (no headline, no progress line)')
+    .addHelpText('after', `
+--backend linux runs the same fleet (workloads, arguments, seeds) as real processes on this machine's
+KSM: it needs root, a kernel with KSM and the native addon, and a fleet that fits in the available
+memory. Exit status when the kernel run is refused: 2 capacity mode or --merge-across-nodes both
+(emulator only), 3 backend unavailable, 4 knobs locked by another run, 5 fleet larger than available
+memory (1 when a guest fails during the kernel run). With --backend both the emulator half runs anyway
+and the JSON's "linux" is null. --memory and --numa-nodes describe the emulated host; the kernel run
+uses this machine as it is. See docs/density-vs-kernel.md.`)
     .action(async (flags: DensityFlags) => {
       setCode(await densityCommand(flags, out));
     });
@@ -104,27 +125,89 @@ async function densityCommand(flags: DensityFlags, out: (s: string) => void): Pr
     capacity: !!flags.capacity, maxGuests: flags.maxGuests, capacitySeconds: flags.capacitySeconds, maxSeconds: flags.maxSeconds, sampleMs: 100,
     log: () => {}, status: progress.active ? (line) => progress.update(line) : undefined,
   };
-  if (!quiet) say(`ksmsim density: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${formatBytes(flags.memory)}${flags.capacity ? ', with capacity runs' : ''}`);
+  const on = flags.backend === 'linux' ? 'the real kernel' : flags.backend === 'both' ? `the emulator (${formatBytes(flags.memory)}) and the real kernel` : formatBytes(flags.memory);
+  if (!quiet) say(`ksmsim density: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${on}${flags.capacity ? ', with capacity runs' : ''}`);
+  if (flags.backend !== 'emulator' && flags.capacity) {
+    // Refused before anything runs, even the emulator half: capacity mode fills memory until the OOM killer.
+    process.stderr.write('ksmsim density: --capacity runs on the emulator only (on the real kernel it would fill this machine\'s memory); use --backend emulator\n');
+    return LINUX_REFUSED_EXIT.capacity;
+  }
+  const lo = { lockWaitMs: flags.lockWait * 1000 };
+  const refusal = (e: unknown): LinuxDensityRefused | undefined => (e instanceof LinuxDensityRefused ? e : undefined);
+  if (flags.backend === 'both') {
+    let both: DensityBothResult;
+    let code = 0;
+    try {
+      const emulator = await runDensity(o, fleet);
+      try {
+        const linux = await runLinuxDensity(o, fleet, lo);
+        both = { emulator, linux, comparison: compareDensity(emulator, linux) };
+      } catch (e) {
+        // Refused (exit 2–5) or failed on the way (a guest crashed: exit 1): the emulator's result still stands.
+        const r = refusal(e);
+        const message = (e as Error).message;
+        process.stderr.write(`ksmsim density: the kernel half ${r ? 'did not run' : 'failed'}: ${message}\n`);
+        code = r ? LINUX_REFUSED_EXIT[r.kind] : 1;
+        both = { emulator, linux: null, comparison: null, linux_error: message };
+      }
+    } finally {
+      progress.clear();
+    }
+    writeOutputs(flags, both, jsonToStdout, (dir) => {
+      writeDensityCsv(both.emulator, join(dir, 'emulator'));
+      if (both.linux) writeDensityCsv(both.linux, join(dir, 'linux'));
+      if (both.comparison) writeFileSync(join(dir, 'comparison.csv'), comparisonCsv(both));
+    }, () => renderComparisonHtml(both));
+    if (!quiet) {
+      say(`Emulator: ${headline(both.emulator)}`);
+      if (both.linux && both.comparison) {
+        say(`Kernel: ${headline(both.linux)}`);
+        for (const line of comparisonTable(both.emulator, both.linux, both.comparison)) say(line);
+      }
+      sayWritten(flags, jsonToStdout, say);
+    }
+    return code;
+  }
   let result: DensityResult;
   try {
-    result = await runDensity(o, fleet);
+    result = flags.backend === 'linux' ? await runLinuxDensity(o, fleet, lo) : await runDensity(o, fleet);
+  } catch (e) {
+    const r = refusal(e);
+    if (!r) throw e;
+    process.stderr.write(`ksmsim density --backend linux: ${r.message}\n`);
+    return LINUX_REFUSED_EXIT[r.kind];
   } finally {
     progress.clear();
   }
-  const json = JSON.stringify(result, null, 2) + '\n';
+  writeOutputs(flags, result, jsonToStdout, (dir) => writeDensityCsv(result, dir), () => renderDensityHtml(result));
+  // The headline is the answer: printed whatever else was asked for, unless --quiet.
+  if (!quiet) {
+    say(headline(result));
+    sayWritten(flags, jsonToStdout, say);
+  }
+  return 0;
+}
+
+function writeOutputs(flags: DensityFlags, value: unknown, jsonToStdout: boolean, csv: (dir: string) => void, html: () => string): void {
+  const json = JSON.stringify(value, null, 2) + '\n';
   if (jsonToStdout) process.stdout.write(json);
   else if (flags.json) writeFileSync(flags.json, json);
   if (flags.csv) {
     mkdirSync(flags.csv, { recursive: true });
-    writeDensityCsv(result, flags.csv);
+    csv(flags.csv);
   }
-  if (flags.html) writeFileSync(flags.html, renderDensityHtml(result));
-  // The headline is the answer: printed whatever else was asked for, unless --quiet.
-  if (!quiet) {
-    say(headline(result));
-    if (flags.json && !jsonToStdout) say(`JSON: ${resolve(flags.json)}`);
-    if (flags.csv) say(`CSV: ${resolve(flags.csv)}`);
-    if (flags.html) say(`HTML report: ${resolve(flags.html)}`);
-  }
-  return 0;
+  if (flags.html) writeFileSync(flags.html, html());
+}
+
+function sayWritten(flags: DensityFlags, jsonToStdout: boolean, say: (line: string) => void): void {
+  if (flags.json && !jsonToStdout) say(`JSON: ${resolve(flags.json)}`);
+  if (flags.csv) say(`CSV: ${resolve(flags.csv)}`);
+  if (flags.html) say(`HTML report: ${resolve(flags.html)}`);
+}
+
+/** comparison.csv of --backend both: figure, emulator, linux, ratio. */
+function comparisonCsv(b: DensityBothResult): string {
+  const lines = [csvLine(['figure', 'emulator', 'linux', 'ratio'])];
+  for (const [k, f] of Object.entries(b.comparison ?? {})) lines.push(csvLine([k, f.emulator, f.linux, f.ratio]));
+  return lines.join('');
 }

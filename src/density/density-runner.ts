@@ -8,20 +8,18 @@ import { summarizeSpace } from '../mem/space-summary.ts';
 import type { KsmdHostStats } from '../host/ksmd-controller.ts';
 import { defaultMaxGuests, type CapBasis } from './capacity-cap.ts';
 import { runCapacity } from './capacity-run.ts';
+import { CONVERGE_MIN_SCANS, convergedNow, convergenceOf, savedPages, type Convergence } from './convergence.ts';
 import { applyKnobs, DENSITY_DEFAULT_KNOBS, expand, startHost, usedBytes, type DensityOptions } from './density-host.ts';
 import type { CapacityResult, CapacityRun, DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
 
 export { DENSITY_DEFAULT_KNOBS, type DensityOptions } from './density-host.ts';
-
-/** Full scans after the fleet is up before the saving may count as converged (smart_scan skips an unchanging page up to 8). */
-const CONVERGE_MIN_SCANS = 12;
 
 interface PhaseResult {
   series: DensitySample[];
   memoryUsed: number;
   counters: Record<string, number>;
   perGuest: GuestProfit[];
-  convergeSeconds: number | null;
+  convergence: Convergence | null;
   fleetUpSeconds: number;
   /** ksmd's thread CPU time from the fleet being up to the end (null: no /proc/thread-self). */
   ksmdCpuMs: number | null;
@@ -31,10 +29,6 @@ interface PhaseResult {
   wallMs: number;
   remoteShare: number;
   knobs: Record<string, string>;
-}
-
-function savedPages(c: Readonly<Record<string, number>>): number {
-  return (c.pages_sharing ?? 0) + (c.ksm_zero_pages ?? 0);
 }
 
 function takeSample(host: Host, t0: number, baseline: number, names: Map<number, string>): DensitySample {
@@ -132,12 +126,7 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
         for (;;) {
           await new Promise((r) => setTimeout(r, o.sampleMs));
           if (performance.now() > deadline) break;
-          if (host.files.counters().full_scans < scans0 + CONVERGE_MIN_SCANS) continue;
-          const window = series.filter((s) => s.t * 1000 >= performance.now() - t0 - 2000);
-          if (window.length < 5) continue;
-          const v = window.map((s) => savedPages(s.counters));
-          const hi = Math.max(...v);
-          if (hi - Math.min(...v) <= Math.max(1, hi * 0.01)) break;
+          if (convergedNow(series, host.files.counters().full_scans, scans0, (performance.now() - t0) / 1000)) break;
         }
       }
     } finally {
@@ -146,12 +135,7 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
     const last = sample();
     const end = performance.now();
     const atEnd = await host.ksmd?.stats();
-    let convergeSeconds: number | null = null;
-    if (ksmOn) {
-      const final = savedPages(last.counters);
-      const hit = series.slice(convergeFrom).find((s) => savedPages(s.counters) >= final * 0.99);
-      convergeSeconds = hit ? Math.max(0, hit.t - (readyAt - t0) / 1000) : null;
-    }
+    const convergence = ksmOn ? convergenceOf(series, convergeFrom, (readyAt - t0) / 1000, scansFrom ?? 0) : null;
     let mapped = 0;
     let remote = 0;
     const perGuest: GuestProfit[] = handles.map((h) => {
@@ -165,7 +149,7 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
       };
     });
     return {
-      series, memoryUsed: last.memory_used_bytes, counters: { ...last.counters }, perGuest, convergeSeconds, fleetUpSeconds: (readyAt - t0) / 1000,
+      series, memoryUsed: last.memory_used_bytes, counters: { ...last.counters }, perGuest, convergence, fleetUpSeconds: (readyAt - t0) / 1000,
       ksmdCpuMs: atEnd?.cpuMs != null && atReady?.cpuMs != null ? atEnd.cpuMs - atReady.cpuMs : null,
       ksmdCpuClock: atEnd?.cpuClock ?? null,
       ksmdScanWallMs: (atEnd?.busyMs ?? 0) - (atReady?.busyMs ?? 0), wallMs: end - readyAt, remoteShare: mapped ? remote / mapped : 0, knobs,
@@ -233,6 +217,7 @@ export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]
   }
   const c = withKsm.counters;
   return {
+    backend: 'emulator',
     fleet,
     host: { memory_bytes: o.memoryBytes, numa_nodes: o.numaNodes },
     knobs: withKsm.knobs,
@@ -243,7 +228,10 @@ export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]
     pages_sharing: c.pages_sharing ?? 0,
     general_profit: c.general_profit ?? 0,
     fleet_up_seconds: withKsm.fleetUpSeconds,
-    converge_seconds: withKsm.convergeSeconds,
+    converge_seconds: withKsm.convergence?.seconds ?? null,
+    converge_full_scans: withKsm.convergence?.fullScans ?? null,
+    full_scans_at_fleet_up: withKsm.convergence?.fullScansAtFleetUp ?? null,
+    full_scans_at_converge: withKsm.convergence?.fullScansAtConverge ?? null,
     ksmd_cpu_seconds: withKsm.ksmdCpuMs === null ? null : withKsm.ksmdCpuMs / 1000,
     ksmd_cpu_clock: withKsm.ksmdCpuClock,
     ksmd_wall_seconds: withKsm.wallMs / 1000,

@@ -14,7 +14,7 @@ export interface DensitySample {
   readonly t: number;
   readonly guests: number;
   readonly memory_used_bytes: number;
-  /** Used bytes per NUMA node. */
+  /** Used bytes per NUMA node (on the real kernel one entry: the whole fleet, not split by node). */
   readonly node_used_bytes: readonly number[];
   /** Every /sys/kernel/mm/ksm counter (numbers), including pages_volatile and general_profit. */
   readonly counters: Readonly<Record<string, number>>;
@@ -40,6 +40,8 @@ export interface NumaTradeoff {
 }
 
 export interface DensityResult {
+  /** Which KSM ran the fleet: the emulator, or the real kernel (`--backend linux`). */
+  readonly backend: 'emulator' | 'linux';
   readonly fleet: readonly FleetEntry[];
   readonly host: { readonly memory_bytes: number; readonly numa_nodes: number };
   readonly knobs: Readonly<Record<string, string>>;
@@ -53,6 +55,12 @@ export interface DensityResult {
   readonly fleet_up_seconds: number;
   /** First time the saving came within 1 % of its final value (seconds after the fleet was up), or null. */
   readonly converge_seconds: number | null;
+  /** full_scans from the fleet being up to the convergence sample (full_scans_at_converge − full_scans_at_fleet_up), or null. */
+  readonly converge_full_scans: number | null;
+  /** The full_scans counter when every guest was READY (KSM-on run). */
+  readonly full_scans_at_fleet_up: number | null;
+  /** The full_scans counter at the sample where the saving converged, or null. */
+  readonly full_scans_at_converge: number | null;
   /**
    * CPU time of the ksmd thread (read by the thread from /proc/thread-self) from the moment the
    * KSM-on fleet was up to the end of the run; null where the system has no /proc/thread-self.
@@ -64,8 +72,11 @@ export interface DensityResult {
   readonly ksmd_wall_seconds: number;
   /** ksmd_cpu_seconds / ksmd_wall_seconds: the share of one core ksmd's thread used. */
   readonly ksmd_cpu_share: number | null;
-  /** Wall time inside ksmd's scan batches over the same span (includes time descheduled mid-batch). */
-  readonly ksmd_scan_wall_seconds: number;
+  /**
+   * Wall time inside ksmd's scan batches over the same span (includes time descheduled mid-batch);
+   * null on the real kernel, whose ksmd does not report it.
+   */
+  readonly ksmd_scan_wall_seconds: number | null;
   readonly per_guest: readonly GuestProfit[];
   /** Capacity mode only: capacity.without_ksm.guests. */
   readonly guests_fit_without_ksm?: number;
@@ -77,6 +88,8 @@ export interface DensityResult {
   readonly capacity?: CapacityResult;
   /** --merge-across-nodes both only. */
   readonly numa?: readonly NumaTradeoff[];
+  /** --backend linux only: the kernel's own figures behind the memory numbers, and their cross-checks. */
+  readonly kernel?: KernelMemoryCheck;
   readonly series: { readonly without_ksm: readonly DensitySample[]; readonly with_ksm: readonly DensitySample[] };
 }
 
@@ -121,4 +134,34 @@ export interface CapacityResult {
    * either, or a guest failed, so the ratio measures nothing.
    */
   readonly density_gain_bound: 'exact' | 'at-least' | 'unknown';
+}
+
+/** The fleet's memory as the kernel reports it at the end of one phase (sums over the guests' own VMAs). */
+export interface KernelPhaseMemory {
+  /** Σ Rss of the guests' own mappings (/proc/PID/smaps): every mapping of a KSM page counted once per mapping. */
+  readonly rss_bytes: number;
+  /** Σ Pss of the same VMAs: a KSM page's 4 KiB split among its mappings. */
+  readonly pss_bytes: number;
+  readonly anonymous_bytes: number;
+  /** Σ smaps `KSM:` of the same VMAs: mappings of KSM pages. */
+  readonly ksm_bytes: number;
+  /** Σ smaps_rollup Rss of the whole guest processes (the Node runtime included; not part of the fleet). */
+  readonly process_rss_bytes: number;
+  readonly pages_sharing: number;
+  readonly ksm_zero_pages: number;
+  readonly general_profit: number;
+}
+
+export interface KernelMemoryCheck {
+  /** Linux release (uname -r). */
+  readonly kernel: string;
+  readonly ksmd_pid: number | null;
+  readonly without_ksm: KernelPhaseMemory;
+  readonly with_ksm: KernelPhaseMemory;
+  /** memory_with_ksm_bytes is Σ Rss − pages_sharing × 4 KiB; this is Σ Pss, which should agree. */
+  readonly pss_with_ksm_bytes: number;
+  /** (pages_sharing + ksm_zero_pages) × 4 KiB at the end: what KSM says it freed, against saved_bytes. */
+  readonly freed_by_ksm_bytes: number;
+  /** saved_bytes − freed_by_ksm_bytes (0 when the fleet is all KSM merged). */
+  readonly saved_minus_freed_bytes: number;
 }

@@ -35,6 +35,11 @@ export interface KsmdRequest {
 
 const COUNTER_FILES: readonly string[] = [...COUNTERS.filter((c) => c !== 'rmap_items'), 'pages_volatile', 'general_profit'];
 
+/** The counter files (read-only numbers) under /sys/kernel/mm/ksm, as the kernel names them. */
+export function ksmCounterFileNames(): string[] {
+  return [...COUNTER_FILES].sort();
+}
+
 export function ksmFileNames(): string[] {
   return [...KNOBS, ...COUNTER_FILES].sort();
 }

@@ -53,6 +53,7 @@ export function perGuestCsv(result: DensityResult): string {
 
 export function summaryCsv(r: DensityResult): string {
   const rows: Array<[string, string | number | null | undefined]> = [
+    ['backend', r.backend],
     ['fleet', r.fleet.map((f) => `${f.workload}:${f.count}${f.args.length ? ':' + f.args.join(';') : ''}`).join(',')],
     ['guests', r.fleet.reduce((a, f) => a + f.count, 0)],
     ['host_memory_bytes', r.host.memory_bytes],
@@ -64,6 +65,9 @@ export function summaryCsv(r: DensityResult): string {
     ['pages_sharing', r.pages_sharing],
     ['general_profit', r.general_profit],
     ['converge_seconds', r.converge_seconds],
+    ['converge_full_scans', r.converge_full_scans],
+    ['full_scans_at_fleet_up', r.full_scans_at_fleet_up],
+    ['full_scans_at_converge', r.full_scans_at_converge],
     ['ksmd_cpu_seconds', r.ksmd_cpu_seconds],
     ['ksmd_cpu_clock', r.ksmd_cpu_clock],
     ['ksmd_wall_seconds', r.ksmd_wall_seconds],
@@ -81,6 +85,11 @@ export function summaryCsv(r: DensityResult): string {
   for (const n of r.numa ?? []) {
     const p = `numa.merge_across_nodes_${n.merge_across_nodes}`;
     rows.push([`${p}.memory_with_ksm_bytes`, n.memory_with_ksm_bytes], [`${p}.saved_bytes`, n.saved_bytes], [`${p}.remote_access_share`, n.remote_access_share]);
+  }
+  if (r.kernel) {
+    const k = r.kernel;
+    rows.push(['kernel', k.kernel], ['kernel.pss_with_ksm_bytes', k.pss_with_ksm_bytes], ['kernel.freed_by_ksm_bytes', k.freed_by_ksm_bytes],
+      ['kernel.saved_minus_freed_bytes', k.saved_minus_freed_bytes], ['kernel.process_rss_with_ksm_bytes', k.with_ksm.process_rss_bytes]);
   }
   for (const [k, v] of Object.entries(r.knobs)) rows.push([`knob.${k}`, v]);
   return csvLine(['metric', 'value']) + rows.map((row) => csvLine(row)).join('');

@@ -25,10 +25,15 @@ describe('ksmsim density', function () {
   });
 
   it('reports every top-level field of the JSON contract', () => {
-    for (const key of ['fleet', 'host', 'memory_without_ksm_bytes', 'memory_with_ksm_bytes', 'saved_bytes', 'pages_shared', 'pages_sharing',
+    for (const key of ['backend', 'converge_full_scans', 'full_scans_at_fleet_up', 'full_scans_at_converge', 'fleet', 'host', 'memory_without_ksm_bytes', 'memory_with_ksm_bytes', 'saved_bytes', 'pages_shared', 'pages_sharing',
       'general_profit', 'converge_seconds', 'ksmd_cpu_seconds', 'ksmd_cpu_clock', 'ksmd_wall_seconds', 'ksmd_cpu_share', 'capacity', 'guests_fit_without_ksm', 'guests_fit_with_ksm', 'density_gain', 'series']) {
       expect(result, key).to.have.property(key);
     }
+  });
+
+  it('counts the full scans from the fleet being up to convergence', () => {
+    expect(result.backend).to.equal('emulator');
+    expect(result.converge_full_scans).to.equal(result.full_scans_at_converge! - result.full_scans_at_fleet_up!);
   });
 
   it('computes the saving as memory without KSM minus memory with it', () => {

@@ -15,9 +15,18 @@ export type GuestOutcomeMessage =
   | { readonly type: 'exit'; readonly code: number }
   | { readonly type: 'error'; readonly message: string; readonly code?: string };
 
-export type GuestMessage = { readonly type: 'log'; readonly line: string } | GuestOutcomeMessage;
+/**
+ * The guest's own mappings, [start, end) in bytes, sent after every mmap/munmap: the parent measures
+ * the guest's memory over these ranges only (the Node runtime sharing the process is not the guest).
+ */
+export interface GuestMapsMessage {
+  readonly type: 'maps';
+  readonly ranges: ReadonlyArray<readonly [number, number]>;
+}
+
+export type GuestMessage = { readonly type: 'log'; readonly line: string } | GuestMapsMessage | GuestOutcomeMessage;
 
 export function isGuestMessage(m: unknown): m is GuestMessage {
   const type = (m as { type?: unknown } | null)?.type;
-  return type === 'log' || type === 'exit' || type === 'error';
+  return type === 'log' || type === 'maps' || type === 'exit' || type === 'error';
 }

@@ -37,7 +37,7 @@ process.on('disconnect', () => process.exit(finished ? 0 : 128 + 1));
 async function main(): Promise<GuestOutcomeMessage> {
   const load = loadLinuxAddon();
   if (!load.ok) return { type: 'error', message: load.reason };
-  const sys = new LinuxSys({ addon: load.addon, root: config.root, node: config.node, logLine: (line) => send({ type: 'log', line }) });
+  const sys = new LinuxSys({ addon: load.addon, root: config.root, node: config.node, logLine: (line) => send({ type: 'log', line }), onMaps: (ranges) => send({ type: 'maps', ranges }) });
   const mod = (await import(config.programUrl)) as Partial<GuestProgramModule>;
   if (typeof mod.default !== 'function') return { type: 'error', message: `${config.program} has no default export main(sys, args)` };
   const ret = await mod.default(sys, [...config.args]);

@@ -31,6 +31,8 @@ export interface LinuxSysOptions {
   /** Reported as `node` (default 0). */
   readonly node?: number;
   readonly logLine: (line: string) => void;
+  /** Called with the guest's mappings ([start, end) bytes) after each mmap and munmap. */
+  readonly onMaps?: (ranges: Array<[number, number]>) => void;
 }
 
 export class LinuxSys implements GuestSys {
@@ -41,6 +43,7 @@ export class LinuxSys implements GuestSys {
   private readonly addon: LinuxAddon;
   private readonly root: boolean;
   private readonly logLine: (line: string) => void;
+  private readonly onMaps: ((ranges: Array<[number, number]>) => void) | undefined;
   private readonly maps = new MappingTable();
 
   constructor(options: LinuxSysOptions) {
@@ -48,6 +51,7 @@ export class LinuxSys implements GuestSys {
     this.root = options.root;
     this.node = options.node ?? 0;
     this.logLine = options.logLine;
+    this.onMaps = options.onMaps;
   }
 
   // ───────────── memory calls ─────────────
@@ -68,6 +72,7 @@ export class LinuxSys implements GuestSys {
       throw e;
     }
     this.maps.add(m.address, bytes, prot, (flags & MAP_SHARED) !== 0, m.buffer);
+    this.reportMaps();
     return m.address;
   }
 
@@ -81,6 +86,7 @@ export class LinuxSys implements GuestSys {
       for (const [s, e] of this.maps.overlapping(range[0], range[1])) sysCall('munmap', undefined, () => this.addon.munmap(s, e - s));
     }
     if (range) for (const b of this.maps.remove(range[0], range[1])) this.addon.detach(b.bytes.buffer as ArrayBuffer);
+    this.reportMaps();
   }
 
   mprotect(addr: number, length: number, prot: number): void {
@@ -182,6 +188,10 @@ export class LinuxSys implements GuestSys {
   }
 
   // ───────────── helpers ─────────────
+
+  private reportMaps(): void {
+    this.onMaps?.(this.maps.all.map((m) => [m.start, m.end]));
+  }
 
   /** [start, end) in bytes for a well-formed range; undefined when the kernel rejects it untouched. */
   private pageRange(addr: number, length: number): [number, number] | undefined {

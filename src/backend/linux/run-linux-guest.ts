@@ -30,6 +30,8 @@ export interface LinuxGuestOptions {
   readonly timeoutMs?: number;
   /** Each log line as `[name] text`, as it arrives. */
   readonly onLog?: (line: string) => void;
+  /** The guest's own mappings ([start, end) bytes) each time they change, in order with its log lines. */
+  readonly onMaps?: (ranges: ReadonlyArray<readonly [number, number]>) => void;
 }
 
 export interface LinuxRunOptions extends LinuxGuestOptions, KnobGuardOptions {
@@ -104,6 +106,8 @@ function supervise(child: ChildProcess, name: string, program: string, started: 
     if (m.type === 'log') {
       logs.push(m.line);
       options.onLog?.(`[${name}] ${m.line}`);
+    } else if (m.type === 'maps') {
+      options.onMaps?.(m.ranges);
     } else {
       outcome = m;
     }

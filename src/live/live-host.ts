@@ -140,7 +140,7 @@ export class LiveHost {
   async destroy(name: string): Promise<GuestInfo> {
     const g = this.guests.get(name);
     if (!g) {
-      const names = [...this.guests.keys()];
+      const names = [...this.guests.keys()].sort();
       throw new ControlError({ message: `no guest named '${name}' (${names.length ? `guests: ${names.join(', ')}` : 'the host has no guests'})` });
     }
     if (!g.report) {

@@ -122,20 +122,26 @@ function renderNodes(st) {
   }
 }
 function renderGuests(st) {
-  const tb = $('guests').tBodies[0]; tb.textContent = '';
-  if (st.guests.length === 0) { const tr = tb.insertRow(); const td = el('td', 'no guests: start one above'); td.colSpan = 13; tr.appendChild(td); }
+  // Rows are updated in place, not rebuilt: a destroy button replaced between mousedown and mouseup would lose the click.
+  const tb = $('guests').tBodies[0], seen = new Set();
   for (const g of st.guests) {
-    const tr = tb.insertRow(); tr.dataset.name = g.name;
-    const k = g.ksmStat;
-    tr.appendChild(el('td', g.id, 'num')); tr.appendChild(el('td', g.name)); tr.appendChild(el('td', [g.program].concat(g.args).join(' ')));
-    tr.appendChild(el('td', g.state + (g.error ? ': ' + g.error : ''), 'state state-' + g.state));
-    tr.appendChild(el('td', g.node, 'num')); tr.appendChild(el('td', fmtBytes(g.residentBytes), 'num'));
-    for (const f of ['ksm_rmap_items', 'ksm_zero_pages', 'ksm_merging_pages', 'ksm_process_profit']) tr.appendChild(el('td', k[f], 'num'));
-    tr.appendChild(el('td', k.ksm_merge_any ? 'yes' : 'no')); tr.appendChild(el('td', k.ksm_mergeable ? 'yes' : 'no'));
-    const td = el('td'), b = el('button', 'destroy', 'destroy'); b.dataset.name = g.name;
-    b.onclick = () => call('destroy', { name: g.name }).then(() => { $('guest-error').textContent = ''; }, (e) => { $('guest-error').textContent = e.message; });
-    td.appendChild(b); tr.appendChild(td);
+    seen.add(g.name);
+    let tr = tb.querySelector('tr[data-name="' + CSS.escape(g.name) + '"]');
+    if (!tr) {
+      tr = document.createElement('tr'); tr.dataset.name = g.name;
+      for (let i = 0; i < 12; i++) tr.appendChild(el('td', '', [0, 4, 5, 6, 7, 8, 9].includes(i) ? 'num' : ''));
+      const td = el('td'), b = el('button', 'destroy', 'destroy'); b.dataset.name = g.name;
+      b.onclick = () => call('destroy', { name: g.name }).then(() => { $('guest-error').textContent = ''; }, (e) => { $('guest-error').textContent = e.message; });
+      td.appendChild(b); tr.appendChild(td); tb.appendChild(tr);
+    }
+    const k = g.ksmStat, c = tr.cells;
+    const text = [g.id, g.name, [g.program].concat(g.args).join(' '), g.state + (g.error ? ': ' + g.error : ''), g.node, fmtBytes(g.residentBytes),
+      k.ksm_rmap_items, k.ksm_zero_pages, k.ksm_merging_pages, k.ksm_process_profit, k.ksm_merge_any ? 'yes' : 'no', k.ksm_mergeable ? 'yes' : 'no'];
+    text.forEach((t, i) => { if (c[i].textContent !== String(t)) c[i].textContent = String(t); });
+    c[3].className = 'state state-' + g.state;
   }
+  for (const tr of Array.from(tb.rows)) if (!tr.dataset.name || !seen.has(tr.dataset.name)) tr.remove();
+  if (st.guests.length === 0) { const tr = tb.insertRow(); const td = el('td', 'no guests: start one above'); td.colSpan = 13; tr.appendChild(td); }
 }
 function renderKnobs(st) {
   for (const input of document.querySelectorAll('input[data-knob]')) {

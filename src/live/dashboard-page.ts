@@ -16,7 +16,7 @@ export const CHART_COUNTERS = ['pages_sharing', 'pages_shared', 'pages_unshared'
 export function renderDashboardPage(spec: PageSpec): string {
   const knobRows = spec.knobs.map((k) =>
     `<tr><th>${esc(k)}</th><td class="cur" id="knob-cur-${esc(k)}"></td>` +
-    `<td><input id="knob-${esc(k)}" data-knob="${esc(k)}" size="10"> <button class="knob-set" data-knob="${esc(k)}">set</button></td>` +
+    `<td class="set"><input id="knob-${esc(k)}" data-knob="${esc(k)}" size="10"> <button class="knob-set" data-knob="${esc(k)}">set</button></td>` +
     `<td class="err" id="knob-error-${esc(k)}"></td></tr>`).join('\n');
   const workloadOptions = spec.workloads.map((w) => `<option value="${esc(w)}">${esc(w)}</option>`).join('');
   const nodeOptions = ['<option value="">auto</option>', ...Array.from({ length: spec.numaNodes }, (_, i) => `<option value="${i}">${i}</option>`)].join('');
@@ -41,6 +41,7 @@ th{font-weight:600} td.num,th.num{text-align:right} .err{color:#cf222e;font-size
 .state-running{color:#1a7f37} .state-failed,.state-oom-killed{color:#cf222e} .state-exited{color:#57606a}
 form{display:flex;gap:8px;flex-wrap:wrap;align-items:center} input,select,button{font:inherit}
 button{cursor:pointer} #log{font:12px/1.35 ui-monospace,monospace;white-space:pre-wrap;max-height:160px;overflow:auto;margin:0;color:#57606a}
+td.set{white-space:nowrap} #guests td:nth-child(3){white-space:nowrap} #knobs th{width:18em} #knobs td.cur{width:10em}
 svg text{font:11px system-ui,sans-serif;fill:#57606a}
 </style></head>
 <body>
@@ -63,10 +64,10 @@ svg text{font:11px system-ui,sans-serif;fill:#57606a}
 <table id="guests"><thead><tr><th class="num">id</th><th>name</th><th>program</th><th>state</th><th class="num">node</th><th class="num">RSS</th>
 <th class="num">ksm_rmap_items</th><th class="num">ksm_zero_pages</th><th class="num">ksm_merging_pages</th><th class="num">ksm_process_profit</th><th>merge_any</th><th>mergeable</th><th></th></tr></thead>
 <tbody></tbody></table><div class="err" id="guest-error"></div></section>
-<section><h2>Knobs</h2><table id="knobs"><tbody>
+<section class="wide"><h2>Knobs</h2><table id="knobs"><tbody>
 ${knobRows}
 </tbody></table></section>
-<section><h2>Log</h2><pre id="log"></pre></section>
+<section class="wide"><h2>Log</h2><pre id="log"></pre></section>
 </main>
 <script>
 "use strict";
@@ -147,7 +148,7 @@ function renderKnobs(st) {
   for (const input of document.querySelectorAll('input[data-knob]')) {
     const k = input.dataset.knob;
     $('knob-cur-' + k).textContent = st.ksm[k];
-    if (!knobsSeen) input.value = st.ksm[k];
+    if (!knobsSeen) { const m = /\\[(.*?)\\]/.exec(st.ksm[k]); input.value = m ? m[1] : st.ksm[k]; }
   }
   knobsSeen = true;
 }

@@ -42,6 +42,8 @@ interface LiveGuest {
   readonly started: number;
   /** Set before the host asks the thread to end: from then on nothing reads its VMA table (see residentBytes). */
   stopping: boolean;
+  /** The host ended it (destroy, host stop) while it ran: its "killed" outcome is not a failure. */
+  killed: boolean;
   report?: GuestReport;
 }
 
@@ -128,11 +130,11 @@ export class LiveHost {
     } catch (e) {
       throw new ControlError({ message: (e as Error).message });
     }
-    const entry: LiveGuest = { name, program, args: [...args], handle, node: handle.handles.homeNode, started: performance.now(), stopping: false };
+    const entry: LiveGuest = { name, program, args: [...args], handle, node: handle.handles.homeNode, started: performance.now(), stopping: false, killed: false };
     this.guests.set(name, entry);
     void handle.done.then((report) => {
       entry.report = report;
-      if (report.status !== 'exited' && !entry.stopping) this.keepLog(`host: guest ${name} (id ${report.pid}) ${report.status}: ${report.error ?? ''}`);
+      if (report.status !== 'exited' && !entry.killed) this.keepLog(`host: guest ${name} (id ${report.pid}) ${report.status}: ${report.error ?? ''}`);
     });
     return this.info(entry);
   }
@@ -145,6 +147,7 @@ export class LiveHost {
     }
     if (!g.report) {
       g.stopping = true;
+      g.killed = true;
       await g.handle.kill();
       await g.handle.done;
     }
@@ -224,9 +227,12 @@ export class LiveHost {
     this.stopped ??= (async () => {
       clearInterval(this.sampler);
       const ksm = this.host.files.snapshot();
-      for (const g of this.guests.values()) g.stopping = true;
       const guests = [...this.guests.values()];
-      await Promise.all(guests.map((g) => (g.report ? undefined : g.handle.kill())));
+      for (const g of guests) {
+        g.stopping = true;
+        g.killed = !g.report;
+      }
+      await Promise.all(guests.map((g) => (g.killed ? g.handle.kill() : undefined)));
       await Promise.allSettled(guests.map((g) => g.handle.done));
       const final = guests.map((g) => this.info(g));
       await this.host.shutdown();
@@ -245,7 +251,7 @@ export class LiveHost {
     if (r) {
       const m = r.memoryAtExit;
       // A guest the host stopped was destroyed, not failed: its "killed" outcome is the host's doing.
-      const destroyed = g.stopping && r.status !== 'exited';
+      const destroyed = g.killed && r.status !== 'exited';
       return { ...base, state: destroyed ? 'destroyed' : r.status, error: destroyed ? undefined : r.error, residentBytes: (m.privatePages + m.ksmPages) * PAGE_SIZE, ksmStat: r.ksmStatAtExit, seconds: r.seconds };
     }
     return { ...base, state: 'running', residentBytes: this.residentBytes(g), ksmStat: parseKsmStat(formatKsmStat(new Int32Array(g.handle.handles.control))), seconds: (performance.now() - g.started) / 1000 };

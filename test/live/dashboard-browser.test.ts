@@ -35,7 +35,9 @@ describe('live host dashboard in headless Chromium', function () {
     hello = await new Promise<HelloInfo>((resolve, reject) => {
       hostRun = runHost({
         socket, memoryBytes: 64 * 2 ** 20, numaNodes: 2, dashboardPort: 0, print: () => {}, onReady: resolve,
-        knobs: [['run', '1'], ['sleep_millisecs', '5'], ['pages_to_scan', '1000']],
+        // smart_scan off: with it on, a guest's idle pages are scanned one pass in nine, and two guests
+        // started apart can stay out of phase for long (see docs/live-host.md).
+        knobs: [['run', '1'], ['sleep_millisecs', '5'], ['pages_to_scan', '1000'], ['smart_scan', '0']],
       });
       hostRun.catch(reject);
     });

@@ -63,7 +63,8 @@ function readyLines(h: HelloInfo, log?: string): string[] {
 }
 
 export function describeStop(r: StopResult): string[] {
-  const lines = [`ksmsim host stopped: ${r.guests.length} guest${r.guests.length === 1 ? '' : 's'} destroyed`];
+  const destroyed = r.guests.filter((g) => g.state === 'destroyed').length;
+  const lines = [`ksmsim host stopped: ${destroyed} guest${destroyed === 1 ? '' : 's'} destroyed`];
   for (const g of r.guests) lines.push(`  guest ${g.name} (id ${g.id}): ${g.state}${g.error ? `: ${g.error}` : ''}`);
   lines.push('final counters:');
   lines.push(...formatSysfs(r.ksm, isCounterFile));

@@ -252,9 +252,9 @@ export class LiveHost {
       const m = r.memoryAtExit;
       // A guest the host stopped was destroyed, not failed: its "killed" outcome is the host's doing.
       const destroyed = g.killed && r.status !== 'exited';
-      return { ...base, state: destroyed ? 'destroyed' : r.status, error: destroyed ? undefined : r.error, residentBytes: (m.privatePages + m.ksmPages) * PAGE_SIZE, ksmStat: r.ksmStatAtExit, seconds: r.seconds };
+      return { ...base, state: destroyed ? 'destroyed' : r.status, error: destroyed ? undefined : r.error, residentBytes: (m.privatePages + m.ksmPages) * PAGE_SIZE, ksmStat: r.ksmStatAtExit, seconds: Math.round(r.seconds * 1000) / 1000 };
     }
-    return { ...base, state: 'running', residentBytes: this.residentBytes(g), ksmStat: parseKsmStat(formatKsmStat(new Int32Array(g.handle.handles.control))), seconds: (performance.now() - g.started) / 1000 };
+    return { ...base, state: 'running', residentBytes: this.residentBytes(g), ksmStat: parseKsmStat(formatKsmStat(new Int32Array(g.handle.handles.control))), seconds: Math.round(performance.now() - g.started) / 1000 };
   }
 
   /**

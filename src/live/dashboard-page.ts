@@ -41,7 +41,7 @@ th{font-weight:600} td.num,th.num{text-align:right} .err{color:#cf222e;font-size
 .state-running{color:#1a7f37} .state-failed,.state-oom-killed{color:#cf222e} .state-exited{color:#57606a}
 form{display:flex;gap:8px;flex-wrap:wrap;align-items:center} input,select,button{font:inherit}
 button{cursor:pointer} #log{font:12px/1.35 ui-monospace,monospace;white-space:pre-wrap;max-height:160px;overflow:auto;margin:0;color:#57606a}
-td.set,td.num{white-space:nowrap} #guests td:nth-child(3){white-space:nowrap} #knobs th{width:18em} #knobs td.cur{width:10em}
+td.set,td.num{white-space:nowrap} section{overflow-x:auto} #guests th{font-size:12px;padding:3px 5px} #guests td{padding:3px 5px} #guests td:nth-child(3){white-space:nowrap} #knobs th{width:18em} #knobs td.cur{width:10em}
 svg text{font:11px system-ui,sans-serif;fill:#57606a}
 </style></head>
 <body>

@@ -12,6 +12,8 @@ import { describeSession, runSession, type GuestPlan } from './host-session.ts';
 import { addBenchCommand } from './bench-command.ts';
 import { addFidelityCommand } from './fidelity-command.ts';
 import { addStressCommand } from './stress-command.ts';
+import { addHostCommand } from './host-command.ts';
+import { addControlCommands } from './control-commands.ts';
 import { parseCount, parseSize } from './parse-size.ts';
 import { runLinuxCommand } from './linux-run.ts';
 import { projectPath } from '../platform/project-root.ts';
@@ -94,6 +96,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
   addFidelityCommand(program, out, (c) => (code = c));
   addBenchCommand(program, out, (c) => (code = c));
   addStressCommand(program, out, (c) => (code = c));
+  addHostCommand(program, out, (c) => (code = c));
+  addControlCommands(program, out, (c) => (code = c), guestArgs);
   try {
     await program.parseAsync(own, { from: 'user' });
     return code;

@@ -1,13 +1,14 @@
-// live-cli.ts — runs the ksmsim command line as its own process (from the sources) for the live-host tests.
+// live-cli.ts — runs the ksmsim command line as its own process, as a user does (bin/ksmsim, compiled
+// JavaScript, no loader), for the live-host tests.
 import { execFile } from 'node:child_process';
 
-const ENTRY = new URL('./ksmsim-cli.ts', import.meta.url).pathname;
+const ENTRY = new URL('../../bin/ksmsim', import.meta.url).pathname;
 
 export interface CliRun { code: number; stdout: string; stderr: string }
 
 export function ksmsim(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', ENTRY, ...args], { env: { ...process.env, ...env }, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [ENTRY, ...args], { env: { ...process.env, ...env }, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });

@@ -22,12 +22,29 @@
 import {
   PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, makePte,
 } from '../../mem/pte.ts';
-import { ZERO, NONE, K, SIM_REQ_SET_RUN, fmt, type MergeResult, type Item, type Step } from './model-memory.ts';
+import { ZERO, NONE, K, SIM_REQ_SET_RUN, fmt, type MergeResult, type Item, type StableNode, type Step } from './model-memory.ts';
 import { ERRNO } from '../../mem/errno.ts';
 import { ITEM_NONE, ITEM_STABLE, ITEM_UNSTABLE } from '../../ksm/rmap-items.ts';
 import { SimGuests } from './model-guest.ts';
 
 export class SimKsmd extends SimGuests {
+  protected taken = 0; // ksmd-local: the sequence number being served
+  /** Ghost: the frame mergeTwo made KSM by CAS A and has not yet counted (its mapcount may be < mappers). */
+  protected pendingRef = -1;
+  protected run2Failed = false;
+  // ksmd-local state (KsmEngine)
+  protected readonly items: (Item | undefined)[] = new Array(this.cfg.guests * this.cfg.pages).fill(undefined);
+  protected readonly nodes: StableNode[] = [];
+  protected unstable: Item[] = [];
+  protected seqnr = 0;
+  protected passes = 0;
+  unmerges = 0;
+  protected deferred: number[] = [];
+  pagesShared = 0;
+  pagesSharing = 0;
+  pagesUnshared = 0;
+  merges = 0;
+
   /** ksmd: scan passes while any guest runs, then two quiet full passes. */
   *ksmd(): Step {
     this.kindOf[this.cfg.guests] = K.ksmd_scan;

@@ -135,6 +135,7 @@ export interface StableNode {
 export type Step = Generator<string, void, void>;
 
 export class SimViolation extends Error {}
+
 export class SimMemory {
   readonly cfg: SimConfig;
   // shared memory
@@ -199,22 +200,7 @@ export class SimMemory {
   /** Ghost (old protocol): the value of `run` the lock holder is writing, or -1. */
   protected intent = -1;
   sysfsRequests = 0;
-  protected taken = 0; // ksmd-local: the sequence number being served
-  /** Ghost: the frame mergeTwo made KSM by CAS A and has not yet counted (its mapcount may be < mappers). */
-  protected pendingRef = -1;
-  protected run2Failed = false;
-  // ksmd-local state (KsmEngine)
-  protected readonly items: (Item | undefined)[];
-  protected readonly nodes: StableNode[] = [];
-  protected unstable: Item[] = [];
-  protected seqnr = 0;
-  protected passes = 0;
-  unmerges = 0;
-  protected deferred: number[] = [];
-  pagesShared = 0;
-  pagesSharing = 0;
-  pagesUnshared = 0;
-  merges = 0;
+  /** Copy-on-writes of KSM pages (counted by the guests). */
   cows = 0;
   /** Set by the explorer when it keeps a trace (labels are built either way). */
   tracing = false;
@@ -247,7 +233,6 @@ export class SimMemory {
     this.windowDocumented = new Uint8Array(cfg.guests);
     this.windowLeak = new Uint8Array(cfg.guests);
     this.shadow = new Int32Array(n);
-    this.items = new Array(n).fill(undefined);
     if (script) {
       script.memory.forEach((pg, i) => {
         if (!pg) return;

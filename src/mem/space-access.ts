@@ -128,8 +128,9 @@ export class SpaceAccess extends SpaceSwap {
    */
   protected readFault(vpage: number, pte: number): number {
     // A fault may swing the PTE to a new frame (swap-in, a shared page): from here the hazard word
-    // says write, so ksmd cannot replace what the swing installs (see reclaimInflight). The PTE
-    // was loaded under the read hazard; every change the fault makes is a CAS on that value.
+    // says write, so ksmd cannot replace what the swing installs (see reclaimInflight in
+    // space-inflight.ts). The PTE was loaded under the read hazard; every change the fault makes is
+    // a CAS on that value.
     Atomics.store(this.ctl, CTL_HAZARD, hazardWrite(vpage));
     try {
       return this.readFaultOrThrow(vpage, pte);

@@ -28,7 +28,8 @@ export class SpaceSwap extends SpaceInflight {
       throw new OutOfMemoryKill(vma.node >= 0 ? vma.node : this.homeNode, `${what} of guest ${this.pid}${where}${mem.swap ? ', swap full or nothing left to swap' : ''}`);
     }
     // Record it at once: if the guest dies before the frame reaches its PTE, the host frees it (see
-    // reclaimInflight). A thread killed between the allocator and this store still leaks the frame.
+    // reclaimInflight). A thread killed between the allocator and this store still leaks the frame
+    // (window 1 in space-inflight.ts's list).
     Atomics.store(this.ctl, CTL_INFLIGHT_VPAGE, vpage);
     Atomics.store(this.ctl, CTL_INFLIGHT_FRAME, f);
     if (zeroed) mem.zeroFrame(f);
@@ -61,7 +62,8 @@ export class SpaceSwap extends SpaceInflight {
    * still reads it (see KsmEngine.cmpAndMerge on unreferenced reads). So the copy is p's content.
    * The slot stays ours too: only releaseRange, on this thread or the host's after our death,
    * takes a swap entry out of a PTE.
-   * Residual leak windows: a slot allocated and not yet in a PTE (a kill leaks one swap slot).
+   * Residual leak windows: a slot allocated and not yet in a PTE (a kill leaks one swap slot:
+   * window 6 in space-inflight.ts's list).
    * A kill after the compare-and-exchange leaves a slot with unwritten bytes, but the swing is
    * recorded (INFLIGHT_OLD/NEXT), so the host frees the frame and then the slot; no one reads it.
    */

@@ -24,10 +24,11 @@
 //    swingWithNewFrame, clear hazard (KSM_ZERO: allocFor, zero fill, swing).
 //  MADV_MERGEABLE of one page (makeMergeable): load, CAS pte|MERGEABLE.
 
+import { HAZARD_NONE, hazardRead, hazardWrite } from '../../mem/guest-control.ts';
 import {
   PTE_FAST_WRITE, PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, makePte,
 } from '../../mem/pte.ts';
-import { ZERO, NONE, LEAK_NONE, K, SimMemory, fmt, type Step } from './model-memory.ts';
+import { ZERO, LEAK_NONE, K, SimMemory, fmt, type Step } from './model-memory.ts';
 
 export class SimGuests extends SimMemory {
   *guest(g: number): Step {
@@ -47,7 +48,7 @@ export class SimGuests extends SimMemory {
   protected *guestWrite(g: number, p: number, v: number): Step {
     const who = `guest ${g}`;
     const i = g * this.cfg.pages + p;
-    this.hazard[g] = p * 2 + 1; // hazardWrite
+    this.hazard[g] = hazardWrite(p);
     yield this.tracing ? `${who}: write p${p}=${v}: store hazard` : '';
     let pte = this.pt[i]!;
     let gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
@@ -61,7 +62,7 @@ export class SimGuests extends SimMemory {
           // Bring it back, then take the write through the ordinary paths on the next turn.
           const seen: number = yield* this.swapIn(g, p, pte, who);
           if (seen === -1) {
-            this.hazard[g] = NONE;
+            this.hazard[g] = HAZARD_NONE;
             yield this.tracing ? `${who}: out of memory: clear hazard` : '';
             return;
           }
@@ -79,7 +80,7 @@ export class SimGuests extends SimMemory {
         if (!(pte & PTE_PRESENT) || (pte & PTE_ZERO)) {
           nf = yield* this.allocFor(g, p, who, '');
           if (nf < 0) {
-            this.hazard[g] = NONE;
+            this.hazard[g] = HAZARD_NONE;
             yield this.tracing ? `${who}: out of memory: clear hazard` : '';
             return;
           }
@@ -89,7 +90,7 @@ export class SimGuests extends SimMemory {
         } else if (pte & PTE_KSM) {
           nf = yield* this.allocFor(g, p, who, ' for copy-on-write');
           if (nf < 0) {
-            this.hazard[g] = NONE;
+            this.hazard[g] = HAZARD_NONE;
             yield this.tracing ? `${who}: out of memory: clear hazard` : '';
             return;
           }
@@ -124,28 +125,28 @@ export class SimGuests extends SimMemory {
     this.content[f] = v;
     this.shadow[i] = v;
     yield this.tracing ? `${who}: write frame ${f} = ${v}` : '';
-    this.hazard[g] = NONE;
+    this.hazard[g] = HAZARD_NONE;
     yield this.tracing ? `${who}: clear hazard` : '';
   }
 
   protected *guestRead(g: number, p: number): Step {
     const who = `guest ${g}`;
     const i = g * this.cfg.pages + p;
-    this.hazard[g] = p * 2; // hazardRead
+    this.hazard[g] = hazardRead(p);
     yield this.tracing ? `${who}: read p${p}: store hazard` : '';
     let pte = this.pt[i]!;
     let gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
     yield this.tracing ? `${who}: load PTE p${p} (${fmt(pte)})` : '';
     if (!(pte & PTE_PRESENT)) {
       // readFault: the hazard says write from here (the fault may swing the PTE to a new frame).
-      this.hazard[g] = p * 2 + 1;
+      this.hazard[g] = hazardWrite(p); // readFault's upgrade
       yield this.tracing ? `${who}: read fault: store hazard (write)` : '';
     }
     while (!(pte & PTE_PRESENT)) {
       if (pte & PTE_SWAPPED) {
         const seen: number = yield* this.swapIn(g, p, pte, who);
         if (seen === -1) {
-          this.hazard[g] = NONE;
+          this.hazard[g] = HAZARD_NONE;
           yield this.tracing ? `${who}: out of memory: clear hazard` : '';
           return;
         }
@@ -167,7 +168,7 @@ export class SimGuests extends SimMemory {
     const got = this.content[f]!;
     if (got !== this.shadow[i]) this.fail(`${who} read p${p} = ${got} from frame ${f}, but it last wrote ${this.shadow[i]} (invariants 1/2)`);
     yield this.tracing ? `${who}: read frame ${f} = ${got}` : '';
-    this.hazard[g] = NONE;
+    this.hazard[g] = HAZARD_NONE;
     yield this.tracing ? `${who}: clear hazard` : '';
   }
 
@@ -219,7 +220,7 @@ export class SimGuests extends SimMemory {
   protected *guestUnmerge(g: number, p: number): Step {
     const who = `guest ${g}`;
     const i = g * this.cfg.pages + p;
-    this.hazard[g] = p * 2 + 1; // hazardWrite: it swings the PTE
+    this.hazard[g] = hazardWrite(p); // it swings the PTE
     yield this.tracing ? `${who}: MADV_UNMERGEABLE p${p}: store hazard` : '';
     for (;;) {
       const pte = this.pt[i]!;
@@ -251,7 +252,7 @@ export class SimGuests extends SimMemory {
       const seen: number = yield* this.swing(g, p, pte, next, nf, who);
       if (seen === pte) break;
     }
-    this.hazard[g] = NONE;
+    this.hazard[g] = HAZARD_NONE;
     yield this.tracing ? `${who}: clear hazard` : '';
   }
 }

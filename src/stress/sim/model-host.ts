@@ -34,12 +34,14 @@
 //  failed swing killed between storing FRAME = −1 and OLD = 0, where the new frame is recorded
 //  nowhere and no comment of the real code mentions it — is a violation.
 
+import { REQ_SET_RUN } from '../../ksm/ksm-state.ts';
+import { HAZARD_NONE } from '../../mem/guest-control.ts';
 import {
   PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_ZERO, isPrivateFrame,
 } from '../../mem/pte.ts';
-import { NONE, K, SIM_REQ_SET_RUN, writerToken, fmt, type Step } from './model-memory.ts';
 import { swingHappened } from '../../mem/space-inflight.ts';
 import { SimKsmd } from './model-ksmd.ts';
+import { K, writerToken, fmt, type Step } from './model-memory.ts';
 
 export class SimHost extends SimKsmd {
   /**
@@ -73,11 +75,11 @@ export class SimHost extends SimKsmd {
       this.ifOld[g] = 0;
       yield this.tracing ? `${who}: store INFLIGHT_OLD = 0` : '';
     }
-    this.hazard[g] = NONE;
+    this.hazard[g] = HAZARD_NONE;
     yield this.tracing ? `${who}: clear hazard` : '';
     for (let p = 0; p < this.cfg.pages; p++) yield* this.releasePage(g, p, who, false);
     // teardown
-    this.hazard[g] = NONE;
+    this.hazard[g] = HAZARD_NONE;
     yield this.tracing ? `${who}: teardown: clear hazard` : '';
     for (let p = 0; p < this.cfg.pages; p++) yield* this.releasePage(g, p, who, false);
     this.exited[g] = 1;
@@ -154,8 +156,8 @@ export class SimHost extends SimKsmd {
       }
       this.intent = value;
       if (old) {
-        this.reqOp = SIM_REQ_SET_RUN;
-        yield this.tracing ? `${who}: store OP = ${SIM_REQ_SET_RUN}` : '';
+        this.reqOp = REQ_SET_RUN;
+        yield this.tracing ? `${who}: store OP = ${REQ_SET_RUN}` : '';
         this.reqArg = value;
         yield this.tracing ? `${who}: store ARG = ${value}` : '';
         this.reqSeq = 0;
@@ -171,8 +173,8 @@ export class SimHost extends SimKsmd {
         const writing = s | 1;
         this.reqSeq = writing;
         yield this.tracing ? `${who}: store SEQ = ${writing} (writing)` : '';
-        this.reqOp = SIM_REQ_SET_RUN;
-        yield this.tracing ? `${who}: store OP = ${SIM_REQ_SET_RUN}` : '';
+        this.reqOp = REQ_SET_RUN;
+        yield this.tracing ? `${who}: store OP = ${REQ_SET_RUN}` : '';
         this.reqArg = value;
         yield this.tracing ? `${who}: store ARG = ${value}` : '';
         const seq = writing + 1;

@@ -17,8 +17,8 @@
 import {
   PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, pteFrame,
 } from '../../mem/pte.ts';
-import { LEAK_FRAME, LEAK_REFERENCE, LEAK_ZERO_COUNT, LEAK_SLOT } from './model-memory.ts';
 import { SimHost } from './model-host.ts';
+import { LEAK_FRAME, LEAK_REFERENCE, LEAK_ZERO_COUNT, LEAK_SLOT } from './model-memory.ts';
 
 export class SimModel extends SimHost {
   protected readonly scratchA = new Int32Array(64);

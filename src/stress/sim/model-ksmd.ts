@@ -19,13 +19,15 @@
 //  run=2 (unmergeAll) runs after a chosen pass in some interleavings, and whenever a sysfs writer
 //    asks for it.
 
+import { REQ_SET_RUN } from '../../ksm/ksm-state.ts';
+import { ITEM_NONE, ITEM_STABLE, ITEM_UNSTABLE } from '../../ksm/rmap-items.ts';
+import { ERRNO } from '../../mem/errno.ts';
+import { HAZARD_NONE, hazardPage, hazardWrite } from '../../mem/guest-control.ts';
 import {
   PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, makePte,
 } from '../../mem/pte.ts';
-import { ZERO, NONE, K, SIM_REQ_SET_RUN, fmt, type MergeResult, type Item, type StableNode, type Step } from './model-memory.ts';
-import { ERRNO } from '../../mem/errno.ts';
-import { ITEM_NONE, ITEM_STABLE, ITEM_UNSTABLE } from '../../ksm/rmap-items.ts';
 import { SimGuests } from './model-guest.ts';
+import { ZERO, K, fmt, type MergeResult, type Item, type StableNode, type Step } from './model-memory.ts';
 
 export class SimKsmd extends SimGuests {
   protected taken = 0; // ksmd-local: the sequence number being served
@@ -125,7 +127,7 @@ export class SimKsmd extends SimGuests {
       this.taken = s;
       expected = this.published.get(s) ?? -1;
     }
-    if (op !== SIM_REQ_SET_RUN || arg !== expected) {
+    if (op !== REQ_SET_RUN || arg !== expected) {
       this.fail(`ksmd took the request op ${op} arg ${arg}, but the writer asked for run=${expected} (a request taken with a stale or torn argument)`);
     }
     this.sysfsRequests++;
@@ -382,7 +384,7 @@ export class SimKsmd extends SimGuests {
     for (let s = 0; s < this.cfg.spins; s++) {
       const h = this.hazard[g]!;
       yield this.tracing ? `ksmd: load hazard(g${g}) = ${h}` : '';
-      if (h !== p * 2 + 1) return wp; // only a writer is waited for
+      if (h !== hazardWrite(p)) return wp; // only a writer is waited for
     }
     return 0;
   }
@@ -515,7 +517,7 @@ export class SimKsmd extends SimGuests {
     if (this.cfg.broken !== 'free-without-hazard') {
       const h = this.hazard[g]!;
       yield this.tracing ? `ksmd: load hazard(g${g}) = ${h}` : '';
-      if (h >> 1 === p) { // any access defers the free
+      if (hazardPage(h) === p) { // any access defers the free
         this.deferred.push(g, p, frame, isKsm ? 1 : 0);
         return;
       }
@@ -533,9 +535,9 @@ export class SimKsmd extends SimGuests {
     for (let i = 0; i < d.length; i += 4) {
       const ex = this.exited[d[i]!]!;
       yield this.tracing ? `ksmd: deferred free of frame ${d[i + 2]}: load state(g${d[i]}) = ${ex ? 'EXITED' : 'RUNNING'}` : '';
-      const h = ex ? NONE : this.hazard[d[i]!]!;
+      const h = ex ? HAZARD_NONE : this.hazard[d[i]!]!;
       if (!ex) yield this.tracing ? `ksmd: deferred free of frame ${d[i + 2]}: load hazard(g${d[i]}) = ${h}` : '';
-      if (h >> 1 === d[i + 1]) {
+      if (hazardPage(h) === d[i + 1]) {
         keep.push(d[i]!, d[i + 1]!, d[i + 2]!, d[i + 3]!);
         continue;
       }

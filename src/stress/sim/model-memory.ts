@@ -19,10 +19,11 @@
 //    CTL_KSM_ZERO_PAGES; the host-wide hook counter is not modelled) | KSM: Atomics.sub mapcount →
 //    free if it was 1 | private: free. free = tag store, bitmap bit.
 
+import type { BrokenProtocol } from '../../ksm/ksm-engine.ts';
+import { HAZARD_NONE } from '../../mem/guest-control.ts';
 import {
   PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte, pteFrame,
 } from '../../mem/pte.ts';
-import type { BrokenProtocol } from '../../ksm/ksm-engine.ts';
 import { Prng } from '../prng.ts';
 
 /**
@@ -93,8 +94,6 @@ export interface SimConfig {
   readonly killWriter?: boolean;
 }
 
-/** REQ_SET_RUN (ksm-state.ts). */
-export const SIM_REQ_SET_RUN = 1;
 /** A sysfs writer's lock token: its pid (the model's guests have none: 100 + w). */
 export function writerToken(w: number): number {
   return 100 + w;
@@ -209,7 +208,7 @@ export class SimMemory {
     this.cfg = cfg;
     const n = cfg.guests * cfg.pages;
     this.pt = new Int32Array(n);
-    this.hazard = new Int32Array(cfg.guests).fill(NONE);
+    this.hazard = new Int32Array(cfg.guests).fill(HAZARD_NONE);
     this.content = new Int32Array(cfg.frames);
     this.gen = new Int32Array(cfg.frames);
     this.free = new Uint8Array(cfg.frames).fill(1);

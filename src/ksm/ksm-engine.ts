@@ -7,9 +7,10 @@ import {
   CTL_HAZARD, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS, CTL_STATE, CTL_VMA_SEQ,
   GUEST_EXITED, VM_MERGEABLE, hazardPage, hazardWrite, readVmaTable, type GuestSpaceHandles, type VmaSnapshot,
 } from '../mem/guest-control.ts';
+import { ERRNO } from '../mem/errno.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import {
-  PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD,
+  PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD,
   PTE_WRITABLE, PTE_ZERO, makePte,
 } from '../mem/pte.ts';
 import { PageChecksums } from './checksum.ts';
@@ -85,8 +86,6 @@ const SHOOTDOWN_SPINS = 256;
 const MERGE_DONE = 0;
 const MERGE_FAILED = 1; // the PTE changed, or the guest stayed on the page: try again on a later visit
 const MERGE_DIFFERENT = 2; // write-protected, but the content differs from the KSM page
-const PRESENT_ANON_MASK = PTE_PRESENT | PTE_ZERO | PTE_SWAPPED | PTE_MERGEABLE;
-const PRESENT_ANON = PTE_PRESENT | PTE_MERGEABLE;
 
 export class KsmEngine {
   readonly memory: PhysicalMemory;
@@ -880,12 +879,12 @@ export class KsmEngine {
     if (op === REQ_SET_MERGE_ACROSS_NODES || op === REQ_SET_MAX_PAGE_SHARING) {
       const knob = op === REQ_SET_MERGE_ACROSS_NODES ? 'merge_across_nodes' : 'max_page_sharing';
       if (this.state.get(knob) === arg) return 0;
-      if (this.pagesShared !== 0 || !this.removeAllStableNodes()) return -16; // EBUSY
+      if (this.pagesShared !== 0 || !this.removeAllStableNodes()) return -ERRNO.EBUSY;
       this.state.set(knob, arg);
       this.publish();
       return 0;
     }
-    return -22;
+    return -ERRNO.EINVAL;
   }
 
   /** remove_all_stable_nodes: succeeds only if no KSM page is still mapped. */
@@ -918,7 +917,7 @@ export class KsmEngine {
             const isKsm = (pte & PTE_KSM) !== 0;
             const f = this.allocNear(v.node >= 0 ? v.node : g.homeNode, v.node >= 0, isKsm);
             if (f < 0) {
-              err = -12;
+              err = -ERRNO.ENOMEM;
               break outer;
             }
             if (isKsm) mem.copyFrame(pte >>> PTE_FRAME_SHIFT, f);

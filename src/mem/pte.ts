@@ -38,6 +38,9 @@ export const PTE_FAST_WRITE_MASK = PTE_PRESENT | PTE_WRITABLE | PTE_NOACCESS;
 export const PTE_FAST_WRITE = PTE_PRESENT | PTE_WRITABLE;
 export const PTE_FAST_READ_MASK = PTE_PRESENT | PTE_NOACCESS;
 export const PTE_FAST_READ = PTE_PRESENT;
+/** A present anonymous page in a mergeable area, not the zero page: what ksmd may merge (with PTE_KSM: a KSM page). */
+export const PRESENT_ANON_MASK = PTE_PRESENT | PTE_ZERO | PTE_SWAPPED | PTE_MERGEABLE;
+export const PRESENT_ANON = PTE_PRESENT | PTE_MERGEABLE;
 
 export function pteFrame(pte: number): number {
   return pte >>> PTE_FRAME_SHIFT;

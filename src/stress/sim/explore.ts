@@ -64,12 +64,12 @@ export interface ExploreResult {
   /** Pages ksmd unmerged for run=2. */
   readonly unmerges: number;
   readonly violations: number;
-  /** Steps by the operation their actor was in (model.ts STEP_KINDS). */
+  /** Steps by the operation their actor was in (model-memory.ts STEP_KINDS). */
   readonly steps_by_kind: Record<StepKind, number>;
   /**
    * Interleavings whose only flaw is a known residual leak (documented): guest 0 was killed in a
    * window the real code documents, holding a frame, a KSM reference or a ksm_zero_pages count that
-   * no in-flight word records (model.ts checkFinal). Counted, not failed.
+   * no in-flight word records (model-invariants.ts checkFinal). Counted, not failed.
    */
   readonly residual_leaks: number;
   /** The first of them, to replay. */

@@ -1,0 +1,168 @@
+// space-inflight.ts — owns the in-flight record of a guest's multi-step PTE changes (CTL_INFLIGHT_*)
+// and the recovery after its thread is killed: swingWithNewFrame, dropReference, releaseRange,
+// reclaimInflight, reclaim and teardown.
+//
+// worker.terminate() can land between any two Atomics calls (docs/protocol.md#dead-threads), so every
+// change that moves a reference is recorded in the control words before it is made, and the host
+// finishes it (reclaimInflight). Residual leak windows — every one there is; each is a few Atomics
+// operations wide and leaks one thing that no in-flight word records, never a double free or a lost
+// write:
+//  1. allocFor (space-swap.ts): after the allocator hands out a frame, before CTL_INFLIGHT_FRAME
+//     records it: one frame.
+//  2. dropReference: after claiming the swing (CTL_INFLIGHT_OLD → 0), before the mapcount decrement
+//     or free(): one private frame, one reference on a KSM frame, one ksm_zero_pages count, or one
+//     swap slot.
+//  3. dropReference: between a KSM frame's final mapcount decrement reaching 0 and free(): one frame.
+//  4. inside PhysicalMemory.free: one frame.
+//  5. swingWithNewFrame, after a failed swing: between clearing the record (CTL_INFLIGHT_OLD, then
+//     CTL_INFLIGHT_FRAME) and free() of the unused new frame: one frame.
+//  6. swapOutOne (space-swap.ts): a swap slot allocated and not yet in a PTE: one slot.
+// Not a leak: a kill after swapOutOne's compare-and-exchange leaves a slot with unwritten bytes, but
+// the swing is recorded, so the host frees the frame and then the slot, and no one reads it. The
+// deterministic simulation (src/stress/sim/model-invariants.ts) counts kills in exactly these windows
+// as documented residual leaks and any other leak as a violation (docs/protocol-races.md).
+
+import {
+  CTL_HAZARD, CTL_INFLIGHT_FRAME, CTL_INFLIGHT_NEXT, CTL_INFLIGHT_OLD, CTL_INFLIGHT_VPAGE, CTL_KSM_ZERO_PAGES, CTL_STATE, CTL_VA_HIGH,
+  GUEST_EXITED, HAZARD_NONE, recoverVmaTable, type GuestSpaceHandles,
+} from './guest-control.ts';
+import type { AddressSpaceHooks } from './address-space.ts';
+import { META_WORDS, type PhysicalMemory } from './physical-memory.ts';
+import { PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, isPrivateFrame, pteFrame } from './pte.ts';
+import { NO_HOOKS, SpaceCore } from './space-core.ts';
+import { VmaList } from './vma-list.ts';
+
+export class SpaceInflight extends SpaceCore {
+  /** Tear down a guest whose thread has ended, from its shared state alone (run by the host). */
+  static reclaim(handles: GuestSpaceHandles, memory: PhysicalMemory, hooks: AddressSpaceHooks = NO_HOOKS): void {
+    const ctl = new Int32Array(handles.control);
+    const space = new SpaceInflight(handles, memory, hooks, ctl, new VmaList(ctl, new Int32Array(handles.vmaTable)));
+    // The thread may have been terminated anywhere: inside publish() (seqlock odd, table torn) or
+    // inside munmap (pages released in part). Close the table, then sweep the page table up to the
+    // high-water mark (CTL_VA_HIGH) rather than trusting the VMAs to cover every present page.
+    recoverVmaTable(space.ctl, new Int32Array(handles.vmaTable), space.vaPages);
+    space.vmas.loadFromShared();
+    space.reclaimInflight();
+    Atomics.store(space.ctl, CTL_HAZARD, HAZARD_NONE);
+    space.releaseRange(0, Math.min(space.vaPages, Atomics.load(space.ctl, CTL_VA_HIGH)));
+    space.teardown();
+  }
+
+  /** Unmap everything (exit, or the host cleaning up after a dead guest) and mark the guest exited. */
+  teardown(): void {
+    Atomics.store(this.ctl, CTL_HAZARD, HAZARD_NONE);
+    for (const m of this.vmas.all) this.releaseRange(m.start, m.end);
+    this.vmas.removeRange(0, this.vaPages);
+    this.vmas.publish();
+    Atomics.store(this.ctl, CTL_STATE, GUEST_EXITED);
+  }
+
+  /**
+   * Swing the PTE from `old` to `next`, which maps `newFrame` (already recorded in flight). Records
+   * the swing first, so a guest killed between the swap and dropping `old` has its reference dropped
+   * by the host. Returns what the compare-and-exchange saw.
+   */
+  protected swingWithNewFrame(vpage: number, old: number, next: number, newFrame: number): number {
+    const ctl = this.ctl;
+    Atomics.store(ctl, CTL_INFLIGHT_NEXT, next);
+    Atomics.store(ctl, CTL_INFLIGHT_OLD, old);
+    const seen = Atomics.compareExchange(this.pt, vpage, old, next);
+    if (seen === old) {
+      Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1); // the PTE holds it now
+      this.dropReference(old); // clears CTL_INFLIGHT_OLD once the reference is gone
+    } else {
+      // The new frame stays recorded until the swing's record is gone: a guest killed in between
+      // has it freed by the host (the PTE does not map it). Clearing FRAME first left a window in
+      // which it was recorded nowhere (found by a scripted kill in the simulation, issue 11).
+      Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
+      Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1);
+      this.mem.free(newFrame);
+    }
+    return seen;
+  }
+
+  /**
+   * Finish what a killed guest was doing (run by the host before tearing it down): free a frame
+   * that never reached its PTE, and drop the reference of a PTE that was swung but not yet dropped.
+   * What ksmd may have done to the recorded PTE meanwhile: a swing to a new private frame happens
+   * in a fault or an unmerge, under a write hazard on that page, which the dead guest's hazard word
+   * still holds; ksmd can then write-protect that PTE (its compare-and-exchange does not look at
+   * the hazard word) but not replace it (the merge needs the write-protect to see no writer, and
+   * run=2 replaces KSM PTEs only), so swingHappened compares the frame, not the value. A swing to
+   * 0 (releaseRange) or to a swap entry (swapOutOne, whose hazard is on another page) installs a
+   * value ksmd never changes. (Before issue 11 this said "ksmd cannot have moved that PTE": it can
+   * write-protect it.)
+   * Leaks remain possible (never a double free): if the thread died between the allocator handing
+   * out a frame and recording it, between claiming a swing and dropping its reference, or, after a
+   * failed swing, between clearing the record and freeing the unused frame. Each window is a few
+   * Atomics operations; the deterministic simulation counts kills there as documented residual leaks.
+   */
+  protected reclaimInflight(): void {
+    const ctl = this.ctl;
+    const vpage = Atomics.load(ctl, CTL_INFLIGHT_VPAGE);
+    const frame = Atomics.load(ctl, CTL_INFLIGHT_FRAME);
+    const old = Atomics.load(ctl, CTL_INFLIGHT_OLD);
+    if (vpage < 0 || vpage >= this.vaPages) return;
+    const pte = Atomics.load(this.pt, vpage);
+    if (frame >= 0 && !(isPrivateFrame(pte) && pteFrame(pte) === frame)) this.mem.free(frame);
+    Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1);
+    if (old !== 0 && swingHappened(pte, Atomics.load(ctl, CTL_INFLIGHT_NEXT))) this.dropReference(old);
+    Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
+  }
+
+  /** Drop the reference an old PTE value held, once this thread has swung the PTE away from it. */
+  protected dropReference(pte: number): void {
+    // Claim the recorded swing first: if the thread dies after this, the host will not drop the
+    // reference a second time (a leak at worst, never a double drop).
+    Atomics.compareExchange(this.ctl, CTL_INFLIGHT_OLD, pte, 0);
+    if (!(pte & PTE_PRESENT)) {
+      if (pte & PTE_SWAPPED) this.mem.swap?.free(pteFrame(pte));
+      return;
+    }
+    if (pte & PTE_ZERO) {
+      if (pte & PTE_KSM_ZERO) {
+        Atomics.sub(this.ctl, CTL_KSM_ZERO_PAGES, 1);
+        this.hooks.addKsmZeroPages(-1);
+      }
+      return;
+    }
+    const f = pte >>> PTE_FRAME_SHIFT;
+    // A KSM frame's mapcount counts its PTEs plus ksmd's temporary references; whoever drops it
+    // to zero frees the frame (the kernel frees a KSM page with its last mapping, too).
+    if (pte & PTE_KSM) {
+      if (Atomics.sub(this.mem.meta, f * META_WORDS, 1) === 1) this.mem.free(f);
+    } else {
+      this.mem.free(f);
+    }
+  }
+
+  protected releaseRange(start: number, end: number): void {
+    const pt = this.pt;
+    const ctl = this.ctl;
+    for (let p = start; p < end; p++) {
+      if (pt[p] === 0 && Atomics.load(pt, p) === 0) continue;
+      // Recorded before the swap, so a guest killed after it still has the reference dropped.
+      Atomics.store(ctl, CTL_INFLIGHT_VPAGE, p);
+      Atomics.store(ctl, CTL_INFLIGHT_NEXT, 0);
+      for (;;) {
+        const old = Atomics.load(pt, p);
+        Atomics.store(ctl, CTL_INFLIGHT_OLD, old);
+        if (Atomics.compareExchange(pt, p, old, 0) === old) {
+          this.dropReference(old);
+          break;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Did a recorded swing to `next` happen, seeing the PTE is now `pte`? A new private frame is ours
+ * alone, so the PTE still maps it privately (ksmd may have write-protected it meanwhile: compare the
+ * frame, not the whole value). A swing to 0 or to a swap entry is the only way to those values.
+ * The deterministic simulation (src/stress/sim/model-host.ts) imports it.
+ */
+export function swingHappened(pte: number, next: number): boolean {
+  if (next === 0 || (next & PTE_SWAPPED)) return pte === next;
+  return isPrivateFrame(pte) && pteFrame(pte) === pteFrame(next);
+}

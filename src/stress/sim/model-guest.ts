@@ -1,0 +1,258 @@
+// model-guest.ts — owns the guest actor of the simulation: its accesses, faults and madvise/munmap
+// calls, each a transcription of src/mem/space-access.ts and src/mem/address-space.ts.
+//
+// The model is a transcription of the real code paths, step by step (→ names the real code):
+//  Guest access (AddressSpace.write/readInto/memset, src/mem/space-access.ts):
+//    G1 Atomics.store(ctl, CTL_HAZARD, 2·vpage+1 for a write, 2·vpage for a read) → 'store hazard'
+//       (a read that faults stores 2·vpage+1 first: readFault's upgrade; issue 11, finding 7)
+//    G2 Atomics.load(pt, vpage)                     → yield 'load PTE'
+//    G3 frame access (Buffer.copy / fill)           → yield 'write frame' / 'read frame'
+//    G4 Atomics.store(ctl, CTL_HAZARD, HAZARD_NONE) → yield 'clear hazard'
+//  Write fault (writeFaultOrThrow), entered from G2 with the PTE it loaded:
+//    swapped: swapIn (allocFor → read the slot into the new frame → swingWithNewFrame, whose drop
+//      frees the slot), then the ordinary paths with the PTE reloaded
+//    untouched/zero: allocFor → zero fill → swingWithNewFrame
+//    KSM: allocFor → copyFrame (read the KSM frame, write the copy) → swingWithNewFrame
+//    write-protected private: CAS PTE to (pte|W)&~(WP_KSMD|NOACCESS) (reuse); a failed CAS retries
+//  Read fault (readFaultOrThrow): swapped: swapIn (as above); else CAS 0 → zero-page PTE (the
+//    VM_SHARED path is not modelled).
+//  munmap / MADV_DONTNEED (releaseRange, one page; munmap only also removes the VMA, which the
+//    model has no other use for): load PTE (skip 0) → store VPAGE → store NEXT = 0 →
+//    [load PTE → store OLD → CAS to 0]* → dropReference (no hazard: the guest is its own only
+//    accessor of a private frame).
+//  MADV_UNMERGEABLE of one page (unmergeArea): hazard, load, allocFor, copy or zero fill,
+//    swingWithNewFrame, clear hazard (KSM_ZERO: allocFor, zero fill, swing).
+//  MADV_MERGEABLE of one page (makeMergeable): load, CAS pte|MERGEABLE.
+
+import { HAZARD_NONE, hazardRead, hazardWrite } from '../../mem/guest-control.ts';
+import {
+  PTE_FAST_WRITE, PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, makePte,
+} from '../../mem/pte.ts';
+import { ZERO, LEAK_NONE, K, SimMemory, fmt, type Step } from './model-memory.ts';
+
+export class SimGuests extends SimMemory {
+  *guest(g: number): Step {
+    for (const op of this.programs[g]!) {
+      this.inOp[g] = 1;
+      this.kindOf[g] = op.kind === 'write' ? K.guest_write : op.kind === 'read' ? K.guest_read : op.kind === 'dontneed' ? K.munmap_dontneed : op.kind === 'unmerge' ? K.unmerge : K.mergeable;
+      if (op.kind === 'write') yield* this.guestWrite(g, op.p, op.v);
+      else if (op.kind === 'read') yield* this.guestRead(g, op.p);
+      else if (op.kind === 'dontneed') yield* this.guestDontneed(g, op.p);
+      else if (op.kind === 'unmerge') yield* this.guestUnmerge(g, op.p);
+      else yield* this.guestMergeable(g, op.p);
+      this.inOp[g] = 0;
+    }
+    this.guestsDone++;
+  }
+
+  protected *guestWrite(g: number, p: number, v: number): Step {
+    const who = `guest ${g}`;
+    const i = g * this.cfg.pages + p;
+    this.hazard[g] = hazardWrite(p);
+    yield this.tracing ? `${who}: write p${p}=${v}: store hazard` : '';
+    let pte = this.pt[i]!;
+    let gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+    yield this.tracing ? `${who}: load PTE p${p} (${fmt(pte)})` : '';
+    if ((pte & PTE_FAST_WRITE) !== PTE_FAST_WRITE) {
+      // writeFaultOrThrow
+      for (;;) {
+        let next: number;
+        let nf = -1;
+        if (pte & PTE_SWAPPED) {
+          // Bring it back, then take the write through the ordinary paths on the next turn.
+          const seen: number = yield* this.swapIn(g, p, pte, who);
+          if (seen === -1) {
+            this.hazard[g] = HAZARD_NONE;
+            yield this.tracing ? `${who}: out of memory: clear hazard` : '';
+            return;
+          }
+          if (seen === pte) {
+            pte = this.pt[i]!;
+            gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+            yield this.tracing ? `${who}: load PTE p${p} (${fmt(pte)})` : '';
+          } else {
+            pte = seen;
+            gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+          }
+          if ((pte & PTE_FAST_WRITE) === PTE_FAST_WRITE) break;
+          continue;
+        }
+        if (!(pte & PTE_PRESENT) || (pte & PTE_ZERO)) {
+          nf = yield* this.allocFor(g, p, who, '');
+          if (nf < 0) {
+            this.hazard[g] = HAZARD_NONE;
+            yield this.tracing ? `${who}: out of memory: clear hazard` : '';
+            return;
+          }
+          this.content[nf] = 0;
+          yield this.tracing ? `${who}: zero frame ${nf}` : '';
+          next = makePte(nf, PTE_PRESENT | PTE_WRITABLE | PTE_MERGEABLE);
+        } else if (pte & PTE_KSM) {
+          nf = yield* this.allocFor(g, p, who, ' for copy-on-write');
+          if (nf < 0) {
+            this.hazard[g] = HAZARD_NONE;
+            yield this.tracing ? `${who}: out of memory: clear hazard` : '';
+            return;
+          }
+          const k = pte >>> PTE_FRAME_SHIFT;
+          this.checkAccess(k, gen, `${who} copy-on-write`);
+          this.content[nf] = this.content[k]!;
+          yield this.tracing ? `${who}: copy frame ${k} → ${nf}` : '';
+          next = makePte(nf, PTE_PRESENT | PTE_WRITABLE | PTE_MERGEABLE);
+        } else {
+          next = (pte | PTE_WRITABLE) & ~PTE_WP_KSMD;
+        }
+        let seen: number;
+        if (nf < 0) {
+          seen = this.cas(i, pte, next);
+          yield this.tracing ? `${who}: CAS PTE p${p} ${fmt(pte)} → ${fmt(next)}${seen === pte ? '' : ` failed (saw ${fmt(seen)})`}` : '';
+        } else {
+          seen = yield* this.swing(g, p, pte, next, nf, who);
+          if (seen === pte && (pte & PTE_KSM)) this.cows++;
+        }
+        if (seen === pte) {
+          pte = next;
+          gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+          break;
+        }
+        pte = seen;
+        gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+      }
+    }
+    const f = pte >>> PTE_FRAME_SHIFT;
+    this.checkAccess(f, gen, `${who} write`);
+    if (f === ZERO) this.fail(`${who} writes the zero page`);
+    this.content[f] = v;
+    this.shadow[i] = v;
+    yield this.tracing ? `${who}: write frame ${f} = ${v}` : '';
+    this.hazard[g] = HAZARD_NONE;
+    yield this.tracing ? `${who}: clear hazard` : '';
+  }
+
+  protected *guestRead(g: number, p: number): Step {
+    const who = `guest ${g}`;
+    const i = g * this.cfg.pages + p;
+    this.hazard[g] = hazardRead(p);
+    yield this.tracing ? `${who}: read p${p}: store hazard` : '';
+    let pte = this.pt[i]!;
+    let gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+    yield this.tracing ? `${who}: load PTE p${p} (${fmt(pte)})` : '';
+    if (!(pte & PTE_PRESENT)) {
+      // readFault: the hazard says write from here (the fault may swing the PTE to a new frame).
+      this.hazard[g] = hazardWrite(p); // readFault's upgrade
+      yield this.tracing ? `${who}: read fault: store hazard (write)` : '';
+    }
+    while (!(pte & PTE_PRESENT)) {
+      if (pte & PTE_SWAPPED) {
+        const seen: number = yield* this.swapIn(g, p, pte, who);
+        if (seen === -1) {
+          this.hazard[g] = HAZARD_NONE;
+          yield this.tracing ? `${who}: out of memory: clear hazard` : '';
+          return;
+        }
+        if (seen === pte) {
+          pte = this.pt[i]!;
+          yield this.tracing ? `${who}: load PTE p${p} (${fmt(pte)})` : '';
+        } else pte = seen;
+        gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+        continue;
+      }
+      const next = makePte(ZERO, PTE_PRESENT | PTE_ZERO | PTE_MERGEABLE);
+      const seen = this.cas(i, pte, next);
+      yield this.tracing ? `${who}: CAS PTE p${p} → zero page${seen === pte ? '' : ' failed'}` : '';
+      pte = seen === pte ? next : seen;
+      gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+    }
+    const f = pte >>> PTE_FRAME_SHIFT;
+    this.checkAccess(f, gen, `${who} read`);
+    const got = this.content[f]!;
+    if (got !== this.shadow[i]) this.fail(`${who} read p${p} = ${got} from frame ${f}, but it last wrote ${this.shadow[i]} (invariants 1/2)`);
+    yield this.tracing ? `${who}: read frame ${f} = ${got}` : '';
+    this.hazard[g] = HAZARD_NONE;
+    yield this.tracing ? `${who}: clear hazard` : '';
+  }
+
+  /** releaseRange of one page: record VPAGE, NEXT = 0, then OLD before each CAS to 0; drop. */
+  protected *guestDontneed(g: number, p: number): Step {
+    const who = `guest ${g}`;
+    yield* this.releasePage(g, p, who, true);
+  }
+
+  /** AddressSpace.releaseRange for page p of guest g (by the guest, or by the host reclaiming it). */
+  protected *releasePage(g: number, p: number, who: string, track: boolean): Step {
+    const i = g * this.cfg.pages + p;
+    const first = this.pt[i]!;
+    yield this.tracing ? `${who}: release p${p}: load PTE (${fmt(first)})` : '';
+    if (first === 0) return;
+    this.ifVpage[g] = p;
+    yield this.tracing ? `${who}: store INFLIGHT_VPAGE = p${p}` : '';
+    this.ifNext[g] = 0;
+    yield this.tracing ? `${who}: store INFLIGHT_NEXT = none` : '';
+    for (;;) {
+      const old = this.pt[i]!;
+      yield this.tracing ? `${who}: load PTE p${p} (${fmt(old)})` : '';
+      this.ifOld[g] = old;
+      yield this.tracing ? `${who}: store INFLIGHT_OLD = ${fmt(old)}` : '';
+      const seen = this.cas(i, old, 0);
+      if (seen === old) this.shadow[i] = 0;
+      if (seen === old && track) this.enterWindow(g, 'PTE released, old reference not yet dropped', -1, false, LEAK_NONE);
+      yield this.tracing ? `${who}: CAS PTE p${p} ${fmt(old)} → none${seen === old ? '' : ` failed (saw ${fmt(seen)})`}` : '';
+      if (seen === old) {
+        yield* this.dropReference(g, old, who, track);
+        return;
+      }
+    }
+  }
+
+  protected *guestMergeable(g: number, p: number): Step {
+    const who = `guest ${g}`;
+    const i = g * this.cfg.pages + p;
+    for (;;) {
+      const pte = this.pt[i]!;
+      yield this.tracing ? `${who}: MADV_MERGEABLE p${p}: load PTE (${fmt(pte)})` : '';
+      if (pte === 0 || (pte & PTE_MERGEABLE)) return;
+      const seen = this.cas(i, pte, pte | PTE_MERGEABLE);
+      yield this.tracing ? `${who}: CAS PTE p${p} |MERGEABLE${seen === pte ? '' : ' failed'}` : '';
+      if (seen === pte) return;
+    }
+  }
+
+  protected *guestUnmerge(g: number, p: number): Step {
+    const who = `guest ${g}`;
+    const i = g * this.cfg.pages + p;
+    this.hazard[g] = hazardWrite(p); // it swings the PTE
+    yield this.tracing ? `${who}: MADV_UNMERGEABLE p${p}: store hazard` : '';
+    for (;;) {
+      const pte = this.pt[i]!;
+      const gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+      yield this.tracing ? `${who}: load PTE p${p} (${fmt(pte)})` : '';
+      if (pte === 0) break;
+      let next: number;
+      let nf = -1;
+      if ((pte & PTE_KSM) || (pte & PTE_KSM_ZERO)) {
+        nf = yield* this.allocFor(g, p, who, ' to unmerge');
+        if (nf < 0) break; // EAGAIN: the page keeps its shared content
+        if (pte & PTE_KSM) {
+          const k = pte >>> PTE_FRAME_SHIFT;
+          this.checkAccess(k, gen, `${who} unmerge copy`);
+          this.content[nf] = this.content[k]!;
+        } else this.content[nf] = 0;
+        yield this.tracing ? `${who}: fill frame ${nf}` : '';
+        next = makePte(nf, PTE_PRESENT | PTE_WRITABLE);
+      } else {
+        next = pte & ~PTE_MERGEABLE;
+        if (next === pte) break;
+      }
+      if (nf < 0) {
+        const seen = this.cas(i, pte, next);
+        yield this.tracing ? `${who}: CAS PTE p${p} ${fmt(pte)} → ${fmt(next)}${seen === pte ? '' : ' failed'}` : '';
+        if (seen === pte) break;
+        continue;
+      }
+      const seen: number = yield* this.swing(g, p, pte, next, nf, who);
+      if (seen === pte) break;
+    }
+    this.hazard[g] = HAZARD_NONE;
+    yield this.tracing ? `${who}: clear hazard` : '';
+  }
+}

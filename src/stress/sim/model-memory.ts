@@ -1,0 +1,634 @@
+// model-memory.ts — owns the simulation's shared memory and the primitives over it (the frame allocator,
+// the in-flight record, swap), each a transcription of the real code it names (src/mem/space-inflight.ts,
+// src/mem/space-swap.ts, src/mem/physical-memory.ts), and the definitions every actor shares.
+//
+//  allocFor: allocator bitmap CAS (mapcount/flags reset with it) → store CTL_INFLIGHT_VPAGE →
+//    store CTL_INFLIGHT_FRAME (then the caller's zero fill or copy). With swap, a failed bitmap
+//    search runs swapOutOne(except = the faulting page) and retries (up to 4 times here).
+//  swapOutOne: over the guest's pages from its clock hand: load PTE; the first private page ≠
+//    except: alloc a slot (once) → store VPAGE, NEXT (the swap entry), OLD → CAS PTE → swap entry
+//    → copy the frame into the slot → dropReference(old) (frees the frame). The copy comes after
+//    the CAS (finding 1; --broken swap-copy-before-unmap copies before it). Nothing qualifies:
+//    free the slot.
+//  swingWithNewFrame: store CTL_INFLIGHT_NEXT → store CTL_INFLIGHT_OLD → CAS PTE → on success
+//    store CTL_INFLIGHT_FRAME = −1 → dropReference(old); on failure store CTL_INFLIGHT_OLD = 0 →
+//    store CTL_INFLIGHT_FRAME = −1 → free(new frame), and the caller retries with the value the
+//    CAS saw.
+//  dropReference: claim the swing, CAS CTL_INFLIGHT_OLD old → 0 (the result is not looked at) →
+//    swap entry: free the slot | zero page: (KSM zero: Atomics.sub
+//    CTL_KSM_ZERO_PAGES; the host-wide hook counter is not modelled) | KSM: Atomics.sub mapcount →
+//    free if it was 1 | private: free. free = tag store, bitmap bit.
+
+import type { BrokenProtocol } from '../../ksm/ksm-engine.ts';
+import { HAZARD_NONE } from '../../mem/guest-control.ts';
+import {
+  PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte, pteFrame,
+} from '../../mem/pte.ts';
+import { Prng } from '../prng.ts';
+
+/**
+ * TEST ONLY protocol variants the simulation must catch ('none' is the real protocol):
+ * 'no-recompare', 'free-without-hazard' as the engine's BrokenProtocol; 'swap-copy-before-unmap'
+ * reintroduces issue 11's finding 1: swapOutOne copies the frame into the slot before the
+ * compare-and-exchange that unmaps it (with the guest's hazard word on the faulting page);
+ * 'old-sysfs-protocol' reintroduces findings 2 and 3: the writer stores OP, ARG, then DONE = 0,
+ * DONE starts at 0 ("pending"), ksmd loads OP, DONE, ARG; the lock is 0/1 with no owner, so
+ * nobody can release the lock of a writer killed holding it; 'failed-swing-clears-frame-first'
+ * is swingWithNewFrame's old failure path (CTL_INFLIGHT_FRAME cleared before CTL_INFLIGHT_OLD: a
+ * kill between the two leaked the new frame, recorded nowhere).
+ */
+export type SimBroken = BrokenProtocol | 'swap-copy-before-unmap' | 'old-sysfs-protocol' | 'failed-swing-clears-frame-first';
+
+export const ZERO = 0;
+export const NONE = -1;
+
+/** What guest 0's death in a window leaks (ghost state, for checkFinal's residual-leak rule). */
+export const LEAK_NONE = 0;
+/** The window's frame: allocated, or due to be freed, and recorded in no in-flight word. */
+export const LEAK_FRAME = 1;
+/** One reference on the window's KSM frame (claimed, not yet decremented): mapcount = mappers + 1. */
+export const LEAK_REFERENCE = 2;
+/** One count of guest 0's ksm_zero_pages (claimed, not yet decremented). */
+export const LEAK_ZERO_COUNT = 3;
+/** One swap slot: allocated and in no PTE, or taken out of one and not yet freed. */
+export const LEAK_SLOT = 4;
+
+/**
+ * Step kinds of the JSON report's steps_by_kind: every step is counted under the operation its
+ * actor is in (a swap-out inside a write fault counts as swap_out, a run=2 inside a sysfs request
+ * as run2).
+ */
+export const STEP_KINDS = [
+  'guest_write', 'guest_read', 'munmap_dontneed', 'unmerge', 'mergeable', 'swap_out', 'swap_in',
+  'sysfs_request', 'sysfs_serve', 'ksmd_scan', 'ksmd_deferred', 'run2', 'kill', 'host_reclaim', 'host_repair',
+] as const;
+export type StepKind = (typeof STEP_KINDS)[number];
+export const K = Object.fromEntries(STEP_KINDS.map((k, i) => [k, i])) as Record<StepKind, number>;
+
+
+export interface SimConfig {
+  readonly guests: number;
+  readonly pages: number;
+  readonly frames: number;
+  readonly opsPerGuest: number;
+  readonly spins: number;
+  readonly useZero: boolean;
+  readonly maxSharing: number;
+  readonly broken: SimBroken;
+  /** Guest 0 may be killed at any step (worker.terminate()), then reclaimed by the host. */
+  readonly killGuest: boolean;
+  /** ksmd may be killed at any step, then the host repairs (guests paused) and starts a new one. */
+  readonly killKsmd: boolean;
+  /** After this many passes ksmd carries out a `run=2` request (unmergeAll); -1: never. */
+  readonly run2AfterPass: number;
+  /** Swap slots (0: no swap). With swap, a fault that finds no free frame pages out (swapOutOne). */
+  readonly slots: number;
+  /** Some initial private pages are read-only without WP_KSMD (after mprotect(PROT_READ) or a run=2). */
+  readonly readOnlyPages: boolean;
+  /**
+   * sysfs writers (root processes writing `run`): each carries out its values of `run` through the
+   * request channel (KsmState.requestSync), one after the other. Absent: none.
+   */
+  readonly writers?: readonly (readonly number[])[];
+  /** With killGuest: the victim is sysfs writer 0 instead of guest 0. */
+  readonly killWriter?: boolean;
+}
+
+/** A sysfs writer's lock token: its pid (the model's guests have none: 100 + w). */
+export function writerToken(w: number): number {
+  return 100 + w;
+}
+
+export type Op = { kind: 'write'; p: number; v: number } | { kind: 'read'; p: number } | { kind: 'dontneed'; p: number } | { kind: 'unmerge'; p: number } | { kind: 'mergeable'; p: number };
+
+/** A page of a scripted initial memory: untouched (null) or a private frame of `content`. */
+export type ScriptPage = null | { readonly content: number; readonly writable: boolean };
+
+/**
+ * A scripted start (tests): the initial memory page by page (guest-major, frames handed out in
+ * order from frame 1) and each guest's program, instead of drawing them.
+ */
+export interface SimScript {
+  readonly memory: readonly ScriptPage[];
+  readonly programs: readonly (readonly Op[])[];
+}
+/** mergeIntoKsm's outcome, as the engine's MERGE_DONE / MERGE_FAILED / MERGE_DIFFERENT. */
+export type MergeResult = 'done' | 'failed' | 'different';
+
+export interface Item {
+  g: number;
+  p: number;
+  state: number;
+  node: number;
+  checksum: number;
+  seq: number;
+}
+
+export interface StableNode {
+  frame: number;
+  checksum: number;
+  live: boolean;
+  items: Item[];
+}
+
+export type Step = Generator<string, void, void>;
+
+export class SimViolation extends Error {}
+
+export class SimMemory {
+  readonly cfg: SimConfig;
+  // shared memory
+  readonly pt: Int32Array;
+  readonly hazard: Int32Array;
+  readonly content: Int32Array;
+  readonly gen: Int32Array;
+  readonly free: Uint8Array;
+  readonly mapcount: Int32Array;
+  readonly tag: Int32Array;
+  readonly ksmZero: Int32Array; // per guest CTL_KSM_ZERO_PAGES
+  // the swap area (SwapArea): slot contents and the slot bitmap
+  readonly slotContent: Int32Array;
+  readonly slotFree: Uint8Array;
+  /** Ghost: a slot whose PTE already names it and whose bytes are not yet written (swapOutOne). */
+  readonly slotFilling: Uint8Array;
+  protected readonly swapHand: Int32Array;
+  /** Per actor (guests, ksmd, host), the StepKind of the operation it is in (steps_by_kind). */
+  readonly kindOf: Uint8Array;
+  readonly exited: Uint8Array; // per guest CTL_STATE == GUEST_EXITED
+  readonly inOp: Uint8Array; // per guest: inside a system call or access (not at a pause point)
+  // per guest CTL_INFLIGHT_VPAGE / FRAME / OLD / NEXT (guest-control.ts)
+  readonly ifVpage: Int32Array;
+  readonly ifFrame: Int32Array;
+  readonly ifOld: Int32Array;
+  readonly ifNext: Int32Array;
+  // ghost: the leak window guest g is in between two steps (a frame it alone knows of and that no
+  // in-flight word records), so a kill there can be told apart from a leak the protocol should not have
+  readonly window: string[];
+  readonly windowFrame: Int32Array;
+  readonly windowDocumented: Uint8Array;
+  /** What a kill in the window leaks: LEAK_FRAME, LEAK_REFERENCE or LEAK_ZERO_COUNT (LEAK_NONE: nothing). */
+  readonly windowLeak: Uint8Array;
+  /** Set by the explorer at the kill: guest 0 is dead (until the host's reclaim marks it EXITED). */
+  guestKilled = false;
+  /** Ghost: ksmd's write-protect CAS succeeded on a page of the dead guest before its reclaim finished. */
+  wpOnDeadGuest = false;
+  /** Set by the explorer at the kill: the window guest 0 died in ('' none). */
+  killWindow = '';
+  killWindowFrame = -1;
+  killWindowDocumented = false;
+  killWindowLeak = LEAK_NONE;
+  /** After checkFinal: 1 if the only leak is the frame of a documented residual window. */
+  residualLeaks = 0;
+  residualWhy = '';
+  // ghost state
+  readonly shadow: Int32Array;
+  readonly programs: Op[][];
+  guestsDone = 0;
+  // the sysfs request channel (KsmState control words KC_REQ_*)
+  reqLock = 0;
+  reqOp = 0;
+  reqArg = 0;
+  reqSeq = 0; // KC_REQ_SEQ (old protocol: KC_REQ_DONE, 0 pending, 1 answered)
+  reqAck = 0;
+  reqResult = 0;
+  /** ksm `run` as ksmd applies it. */
+  run = 1;
+  writersDone = 0;
+  /** Ghost: the value of `run` each published sequence number asked for. */
+  protected readonly published = new Map<number, number>();
+  /** Ghost (old protocol): the value of `run` the lock holder is writing, or -1. */
+  protected intent = -1;
+  sysfsRequests = 0;
+  /** Copy-on-writes of KSM pages (counted by the guests). */
+  cows = 0;
+  /** Set by the explorer when it keeps a trace (labels are built either way). */
+  tracing = false;
+
+  constructor(cfg: SimConfig, rng: Prng, script?: SimScript) {
+    this.cfg = cfg;
+    const n = cfg.guests * cfg.pages;
+    this.pt = new Int32Array(n);
+    this.hazard = new Int32Array(cfg.guests).fill(HAZARD_NONE);
+    this.content = new Int32Array(cfg.frames);
+    this.gen = new Int32Array(cfg.frames);
+    this.free = new Uint8Array(cfg.frames).fill(1);
+    this.free[ZERO] = 0;
+    this.mapcount = new Int32Array(cfg.frames);
+    this.tag = new Int32Array(cfg.frames);
+    this.ksmZero = new Int32Array(cfg.guests);
+    this.slotContent = new Int32Array(cfg.slots);
+    this.slotFree = new Uint8Array(cfg.slots).fill(1);
+    this.slotFilling = new Uint8Array(cfg.slots);
+    this.swapHand = new Int32Array(cfg.guests);
+    this.kindOf = new Uint8Array(cfg.guests + 2);
+    this.exited = new Uint8Array(cfg.guests);
+    this.inOp = new Uint8Array(cfg.guests);
+    this.ifVpage = new Int32Array(cfg.guests);
+    this.ifFrame = new Int32Array(cfg.guests).fill(-1);
+    this.ifOld = new Int32Array(cfg.guests);
+    this.ifNext = new Int32Array(cfg.guests);
+    this.window = new Array<string>(cfg.guests).fill('');
+    this.windowFrame = new Int32Array(cfg.guests).fill(-1);
+    this.windowDocumented = new Uint8Array(cfg.guests);
+    this.windowLeak = new Uint8Array(cfg.guests);
+    this.shadow = new Int32Array(n);
+    if (script) {
+      script.memory.forEach((pg, i) => {
+        if (!pg) return;
+        const f = this.allocInit();
+        this.content[f] = pg.content;
+        this.shadow[i] = pg.content;
+        this.pt[i] = makePte(f, PTE_PRESENT | (pg.writable ? PTE_WRITABLE : 0) | PTE_MERGEABLE);
+      });
+      this.programs = script.programs.map((ops) => [...ops]);
+      return;
+    }
+    // Initial memory: untouched pages, private pages of a few contents, and sometimes a KSM page
+    // that ksmd has no node for (as after a ksmd restart: nodeOfKsmFrame rebuilds it).
+    for (let i = 0; i < n; i++) {
+      const x = rng.below(4);
+      if (x === 0) continue;
+      const v = 1 + rng.below(2);
+      const f = this.allocInit();
+      this.content[f] = v;
+      this.shadow[i] = v;
+      this.pt[i] = makePte(f, PTE_PRESENT | PTE_WRITABLE | PTE_MERGEABLE);
+    }
+    if (cfg.guests >= 2 && rng.chance(0.3)) {
+      const v = 1 + rng.below(2);
+      // The two pages' frames go back first (with one frame per page, swap's tight memory, there
+      // may be no other); allocInit takes the lowest free frame, as it did when it came first.
+      const olds = [this.pt[0]!, this.pt[cfg.pages]!];
+      if (cfg.slots) for (const old of olds) if (old & PTE_PRESENT) this.free[old >>> PTE_FRAME_SHIFT] = 1;
+      const k = this.allocInit();
+      this.content[k] = v;
+      for (const i of [0, cfg.pages]) {
+        const old = this.pt[i]!;
+        if ((old & PTE_PRESENT) && !cfg.slots) this.free[old >>> PTE_FRAME_SHIFT] = 1;
+        this.pt[i] = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE);
+        this.shadow[i] = v;
+        this.mapcount[k]++;
+      }
+    }
+    this.programs = [];
+    for (let g = 0; g < cfg.guests; g++) {
+      const ops: Op[] = [];
+      for (let i = 0; i < cfg.opsPerGuest; i++) {
+        const p = rng.below(cfg.pages);
+        const x = rng.below(100);
+        if (x < 42) ops.push({ kind: 'write', p, v: rng.pick([1, 1, 2, 2, 0, 3]) });
+        else if (x < 78) ops.push({ kind: 'read', p });
+        else if (x < 86) ops.push({ kind: 'dontneed', p });
+        else if (x < 93) ops.push({ kind: 'unmerge', p });
+        else ops.push({ kind: 'mergeable', p });
+      }
+      this.programs.push(ops);
+    }
+    // Drawn last, so a configuration without it draws exactly what it did before.
+    if (cfg.readOnlyPages) {
+      for (let i = 0; i < n; i++) {
+        const pte = this.pt[i]!;
+        if ((pte & PTE_PRESENT) && !(pte & PTE_KSM) && rng.chance(0.4)) this.pt[i] = pte & ~PTE_WRITABLE;
+      }
+    }
+  }
+
+  protected allocInit(): number {
+    for (let f = 1; f < this.cfg.frames; f++) {
+      if (this.free[f]) {
+        this.free[f] = 0;
+        this.gen[f]++;
+        return f;
+      }
+    }
+    throw new Error('model too small');
+  }
+
+  protected fail(what: string): never {
+    // The circumstances of a kill, so a violation names the window it came from.
+    let ctx = '';
+    if (this.guestKilled) ctx += ` [guest 0 killed ${this.killWindow ? `in the window "${this.killWindow}"${this.killWindowFrame >= 0 ? ` (frame ${this.killWindowFrame})` : ''}${this.killWindowDocumented ? ', a documented window' : ', not a documented window'}` : 'outside any tracked window'}]`;
+    if (this.wpOnDeadGuest) ctx += ' [ksmd write-protected a page of the dead guest before the host reclaimed it]';
+    throw new SimViolation(what + ctx);
+  }
+
+  // ───────────── shared-memory primitives (each used inside one step) ─────────────
+
+  protected cas(i: number, expect: number, next: number): number {
+    const seen = this.pt[i]!;
+    if (seen === expect) this.pt[i] = next;
+    return seen;
+  }
+
+  /** FrameAllocator.alloc: one successful bitmap compare-and-exchange (a failed one retries). */
+  protected allocFrame(): number {
+    for (let f = 1; f < this.cfg.frames; f++) {
+      if (this.free[f]) {
+        this.free[f] = 0;
+        this.gen[f]++;
+        return f;
+      }
+    }
+    return -1;
+  }
+
+  protected checkAccess(f: number, gen: number, who: string): void {
+    if (f !== ZERO && (this.free[f] || this.gen[f] !== gen)) this.fail(`${who} touches frame ${f}, which was freed${this.free[f] ? '' : ' and reused'} since its PTE was loaded (invariant 5)`);
+  }
+
+  /**
+   * PhysicalMemory.free: tag store, then the bitmap bit. `g` ≥ 0: guest g frees a frame that no
+   * in-flight word records any more, so its death between the two steps leaks the frame (the
+   * documented residual window "inside free()").
+   */
+  protected *freeFrame(f: number, who: string, g = -1): Step {
+    this.tag[f] = 0;
+    if (g >= 0) this.enterWindow(g, 'inside free()', f, true);
+    yield this.tracing ? `${who}: free frame ${f} (clear tag)` : '';
+    if (this.free[f]) this.fail(`${who}: double free of frame ${f}`);
+    this.free[f] = 1;
+    if (g >= 0) this.leaveWindow(g);
+    yield this.tracing ? `${who}: free frame ${f} (bitmap)` : '';
+  }
+
+  protected enterWindow(g: number, what: string, f: number, documented: boolean, leak = LEAK_FRAME): void {
+    this.window[g] = what;
+    this.windowFrame[g] = f;
+    this.windowDocumented[g] = documented ? 1 : 0;
+    this.windowLeak[g] = leak;
+  }
+
+  protected leaveWindow(g: number): void {
+    this.window[g] = '';
+    this.windowFrame[g] = -1;
+    this.windowDocumented[g] = 0;
+    this.windowLeak[g] = LEAK_NONE;
+  }
+
+  /** PhysicalMemory.putFrame. */
+  protected *putFrame(f: number, who: string): Step {
+    const old = this.mapcount[f]!;
+    this.mapcount[f] = old - 1;
+    yield this.tracing ? `${who}: mapcount(${f}) ${old}→${old - 1}` : '';
+    if (old === 1) yield* this.freeFrame(f, who);
+  }
+
+  /** PhysicalMemory.tryGetFrame. */
+  protected *tryGetFrame(f: number, who: string): Generator<string, boolean, void> {
+    let c = this.mapcount[f]!;
+    yield this.tracing ? `${who}: load mapcount(${f}) = ${c}` : '';
+    while (c > 0) {
+      const seen = this.mapcount[f]!;
+      if (seen === c) this.mapcount[f] = c + 1;
+      yield this.tracing ? `${who}: CAS mapcount(${f}) ${c}→${c + 1}${seen === c ? '' : ' failed'}` : '';
+      if (seen === c) return true;
+      c = seen;
+    }
+    return false;
+  }
+
+  /**
+   * AddressSpace.dropReference, after this thread swung a PTE of guest g away from `pte`: first the
+   * claim (Atomics.compareExchange(ctl, CTL_INFLIGHT_OLD, pte, 0)), so the host never drops the
+   * reference a second time; then the decisive atomic (ksm_zero_pages −1, or the mapcount −1) and,
+   * for the last reference or a private frame, free(). Between the claim and the end the reference
+   * is recorded nowhere: a kill there is a documented residual leak (a frame, a reference on a KSM
+   * frame, or one ksm_zero_pages count). `track`: the live guest itself (its death in a window
+   * matters), not the host finishing for it.
+   */
+  protected *dropReference(g: number, pte: number, who: string, track: boolean): Step {
+    const w = track ? g : -1;
+    const claimed = this.ifOld[g] === pte;
+    if (claimed) this.ifOld[g] = 0;
+    const f = pte >>> PTE_FRAME_SHIFT;
+    const present = (pte & PTE_PRESENT) !== 0;
+    if (track) {
+      if (!present && (pte & PTE_SWAPPED)) this.enterWindow(g, 'INFLIGHT_OLD claimed, swap slot not yet freed', pteFrame(pte), true, LEAK_SLOT);
+      else if (!present || ((pte & PTE_ZERO) && !(pte & PTE_KSM_ZERO))) this.leaveWindow(g);
+      else if (pte & PTE_ZERO) this.enterWindow(g, 'INFLIGHT_OLD claimed, ksm_zero_pages not yet decremented', -1, true, LEAK_ZERO_COUNT);
+      else if (pte & PTE_KSM) this.enterWindow(g, 'INFLIGHT_OLD claimed, mapcount not yet decremented', f, true, LEAK_REFERENCE);
+      else this.enterWindow(g, 'INFLIGHT_OLD claimed, free() of the private frame not yet done', f, true, LEAK_FRAME);
+    }
+    yield this.tracing ? `${who}: claim INFLIGHT_OLD: CAS ${fmt(pte)} → 0${claimed ? '' : ' failed'}${present ? '' : ' (nothing to drop)'}` : '';
+    if (!present) {
+      if (pte & PTE_SWAPPED) {
+        const slot = pteFrame(pte);
+        if (this.slotFree[slot]) this.fail(`${who}: double free of swap slot ${slot}`);
+        this.slotFree[slot] = 1;
+        this.slotFilling[slot] = 0;
+        if (track) this.leaveWindow(g);
+        yield this.tracing ? `${who}: free swap slot ${slot}` : '';
+      }
+      return;
+    }
+    if (pte & PTE_ZERO) {
+      if (pte & PTE_KSM_ZERO) {
+        this.ksmZero[g]!--;
+        if (track) this.leaveWindow(g);
+        yield this.tracing ? `${who}: ksm_zero_pages(g${g})−1` : '';
+      }
+      return;
+    }
+    if (pte & PTE_KSM) {
+      const left = --this.mapcount[f]!;
+      if (track) {
+        if (left === 0) this.enterWindow(g, 'final mapcount decrement reached 0, free() not yet done', f, true, LEAK_FRAME);
+        else this.leaveWindow(g);
+      }
+      yield this.tracing ? `${who}: mapcount(${f}) −1 = ${left}` : '';
+      if (left === 0) yield* this.freeFrame(f, who, w);
+    } else {
+      yield* this.freeFrame(f, who, w);
+    }
+  }
+
+  /**
+   * AddressSpace.allocFor: the allocator's bitmap CAS (mapcount and flags reset with it), then
+   * CTL_INFLIGHT_VPAGE and CTL_INFLIGHT_FRAME recorded; the caller zeroes or copies. -1: no frame.
+   */
+  protected *allocFor(g: number, p: number, who: string, what: string): Generator<string, number, void> {
+    let f = -1;
+    // Memory pressure: with swap, page out this guest's own private pages until a frame is free.
+    for (let tries = 0; ; tries++) {
+      f = this.allocFrame();
+      if (f >= 0) {
+        this.mapcount[f] = 0;
+        this.tag[f] = 0;
+        this.enterWindow(g, 'frame allocated, not yet recorded in INFLIGHT_FRAME', f, true);
+      }
+      yield this.tracing ? `${who}: alloc frame ${f}${what}` : '';
+      if (f >= 0 || tries >= 4) break;
+      const out: boolean = yield* this.swapOutOne(g, p, who);
+      if (!out) break;
+    }
+    if (f < 0) return -1;
+    this.ifVpage[g] = p;
+    yield this.tracing ? `${who}: store INFLIGHT_VPAGE = p${p}` : '';
+    this.ifFrame[g] = f;
+    this.leaveWindow(g);
+    yield this.tracing ? `${who}: store INFLIGHT_FRAME = ${f}` : '';
+    return f;
+  }
+
+  /**
+   * AddressSpace.swingWithNewFrame: record NEXT and OLD, CAS the PTE, clear FRAME; then drop the
+   * old reference (its claim clears OLD), or clear OLD and free the new frame. Returns what the
+   * CAS saw.
+   */
+  protected *swing(g: number, p: number, old: number, next: number, nf: number, who: string): Generator<string, number, void> {
+    const i = g * this.cfg.pages + p;
+    this.ifNext[g] = next;
+    yield this.tracing ? `${who}: store INFLIGHT_NEXT = ${fmt(next)}` : '';
+    this.ifOld[g] = old;
+    yield this.tracing ? `${who}: store INFLIGHT_OLD = ${fmt(old)}` : '';
+    const seen = this.cas(i, old, next);
+    if (seen === old) this.enterWindow(g, 'PTE swung, INFLIGHT_FRAME not yet cleared', -1, false, LEAK_NONE);
+    yield this.tracing ? `${who}: CAS PTE p${p} ${fmt(old)} → ${fmt(next)}${seen === old ? '' : ` failed (saw ${fmt(seen)})`}` : '';
+    if (seen === old) {
+      this.ifFrame[g] = -1;
+      this.enterWindow(g, 'PTE swung, old reference not yet dropped', -1, false, LEAK_NONE);
+      yield this.tracing ? `${who}: store INFLIGHT_FRAME = -1` : '';
+      yield* this.dropReference(g, old, who, true);
+    } else if (this.cfg.broken === 'failed-swing-clears-frame-first') {
+      // BROKEN (the order before issue 11): FRAME cleared first, the new frame recorded nowhere.
+      this.ifFrame[g] = -1;
+      this.enterWindow(g, 'failed swing: INFLIGHT_FRAME cleared, INFLIGHT_OLD not yet, new frame not yet freed', nf, false);
+      yield this.tracing ? `${who}: store INFLIGHT_FRAME = -1` : '';
+      this.ifOld[g] = 0;
+      this.enterWindow(g, 'failed swing: INFLIGHT_OLD cleared, free() of the new private frame not yet done', nf, true);
+      yield this.tracing ? `${who}: store INFLIGHT_OLD = 0` : '';
+      yield* this.freeFrame(nf, who, g);
+    } else {
+      // The new frame stays recorded in FRAME until OLD is cleared: a kill in between has the
+      // host free it (the PTE does not map it).
+      this.ifOld[g] = 0;
+      yield this.tracing ? `${who}: store INFLIGHT_OLD = 0` : '';
+      this.ifFrame[g] = -1;
+      this.enterWindow(g, 'failed swing: record cleared, free() of the new private frame not yet done', nf, true);
+      yield this.tracing ? `${who}: store INFLIGHT_FRAME = -1` : '';
+      yield* this.freeFrame(nf, who, g);
+    }
+    return seen;
+  }
+
+  /**
+   * AddressSpace.swapOutOne(except = p): a clock hand over guest g's pages; the first private one
+   * (not `except`) is unmapped by a compare-and-exchange to a swap entry (recorded in flight like
+   * any swing), then its frame is copied into the slot, then the frame is freed. With the broken
+   * variant 'swap-copy-before-unmap' the copy comes first (issue 11, finding 1).
+   */
+  protected *swapOutOne(g: number, except: number, who: string): Generator<string, boolean, void> {
+    if (this.cfg.slots === 0) return false;
+    const saved = this.kindOf[g]!;
+    this.kindOf[g] = K.swap_out;
+    const pages = this.cfg.pages;
+    const hand = this.swapHand[g]!;
+    let slot = -1;
+    let done = false;
+    search: for (let k = 0; k < pages; k++) {
+      const p = (hand + k) % pages;
+      const i = g * pages + p;
+      for (;;) {
+        const pte = this.pt[i]!;
+        yield this.tracing ? `${who}: swap-out: load PTE p${p} (${fmt(pte)})` : '';
+        if (p === except || !isPrivateFrame(pte)) break;
+        if (slot < 0) {
+          slot = this.allocSlot();
+          if (slot >= 0) this.enterWindow(g, 'swap slot allocated, not yet in a PTE', slot, true, LEAK_SLOT);
+          yield this.tracing ? `${who}: swap-out: alloc slot ${slot}` : '';
+          if (slot < 0) break search;
+        }
+        const f = pteFrame(pte);
+        if (this.cfg.broken === 'swap-copy-before-unmap') {
+          // BROKEN: copy while the PTE still maps f; the hazard word holds `except`, not p.
+          this.slotContent[slot] = this.content[f]!;
+          yield this.tracing ? `${who}: swap-out: copy frame ${f} → slot ${slot} (before unmapping: BROKEN)` : '';
+        }
+        const next = makePte(slot, PTE_SWAPPED | (pte & PTE_MERGEABLE));
+        this.ifVpage[g] = p;
+        yield this.tracing ? `${who}: store INFLIGHT_VPAGE = p${p}` : '';
+        this.ifNext[g] = next;
+        yield this.tracing ? `${who}: store INFLIGHT_NEXT = ${fmt(next)}` : '';
+        this.ifOld[g] = pte;
+        yield this.tracing ? `${who}: store INFLIGHT_OLD = ${fmt(pte)}` : '';
+        const seen = this.cas(i, pte, next);
+        if (seen === pte) {
+          this.enterWindow(g, 'PTE swapped out, old reference not yet dropped', -1, false, LEAK_NONE);
+          if (this.cfg.broken !== 'swap-copy-before-unmap') this.slotFilling[slot] = 1;
+        }
+        yield this.tracing ? `${who}: swap-out: CAS PTE p${p} ${fmt(pte)} → ${fmt(next)}${seen === pte ? '' : ` failed (saw ${fmt(seen)})`}` : '';
+        if (seen !== pte) {
+          this.ifOld[g] = 0;
+          this.enterWindow(g, 'swap slot allocated, not yet in a PTE', slot, true, LEAK_SLOT);
+          yield this.tracing ? `${who}: store INFLIGHT_OLD = 0` : '';
+          continue;
+        }
+        if (this.cfg.broken !== 'swap-copy-before-unmap') {
+          // Unmapped: f is ours alone (no PTE maps it; ksmd's CASes on the old value fail).
+          this.slotContent[slot] = this.content[f]!;
+          this.slotFilling[slot] = 0;
+          yield this.tracing ? `${who}: swap-out: copy frame ${f} → slot ${slot}` : '';
+        }
+        yield* this.dropReference(g, pte, who, true);
+        this.swapHand[g] = p + 1;
+        done = true;
+        break search;
+      }
+    }
+    if (!done && slot >= 0) {
+      this.slotFree[slot] = 1;
+      this.leaveWindow(g);
+      yield this.tracing ? `${who}: swap-out: nothing to page out, free slot ${slot}` : '';
+    }
+    this.kindOf[g] = saved;
+    return done;
+  }
+
+  protected allocSlot(): number {
+    for (let s = 0; s < this.cfg.slots; s++) {
+      if (this.slotFree[s]) {
+        this.slotFree[s] = 0;
+        return s;
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * AddressSpace.swapIn (the caller holds the hazard word on p): allocFor, read the slot into the
+   * new frame, swing the swap entry to it (writable if `writable`), whose reference drop frees the
+   * slot. Returns what the swing saw, or -1 when no frame could be had (out of memory).
+   */
+  protected *swapIn(g: number, p: number, pte: number, who: string): Generator<string, number, void> {
+    const saved = this.kindOf[g]!;
+    this.kindOf[g] = K.swap_in;
+    const nf: number = yield* this.allocFor(g, p, who, ' for swap-in');
+    if (nf < 0) {
+      this.kindOf[g] = saved;
+      return -1;
+    }
+    const slot = pteFrame(pte);
+    // Only releaseRange takes a swap entry out of a PTE, and only this thread (or the host after
+    // its death) runs it: the slot cannot be freed under us. If the PTE changed, the swing fails.
+    this.content[nf] = this.slotContent[slot]!;
+    yield this.tracing ? `${who}: swap-in: read slot ${slot} → frame ${nf}` : '';
+    const next = makePte(nf, PTE_PRESENT | PTE_WRITABLE | (pte & PTE_MERGEABLE));
+    const seen: number = yield* this.swing(g, p, pte, next, nf, who);
+    this.kindOf[g] = saved;
+    return seen;
+  }
+}
+
+export function fmt(pte: number): string {
+  if (pte === 0) return 'none';
+  if (pte & PTE_SWAPPED) return `SWAP s${pteFrame(pte)}`;
+  let s = '';
+  if (pte & PTE_ZERO) s += pte & PTE_KSM_ZERO ? 'KZERO' : 'ZERO';
+  else {
+    s += `f${pte >>> PTE_FRAME_SHIFT}`;
+    if (pte & PTE_KSM) s += ' KSM';
+    if (pte & PTE_WRITABLE) s += ' W';
+    if (pte & PTE_WP_KSMD) s += ' WP';
+  }
+  return s;
+}

@@ -10,6 +10,8 @@ import { defaultMaxGuests, type CapBasis } from './capacity-cap.ts';
 import { runCapacity } from './capacity-run.ts';
 import { applyKnobs, DENSITY_DEFAULT_KNOBS, expand, startHost, usedBytes, type DensityOptions } from './density-host.ts';
 import type { CapacityResult, CapacityRun, DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
+import { EmulatedTunedHost } from '../tuning/emulated-tuned-host.ts';
+import { startServices, type RunningServices, type ServicesReport } from '../tuning/host-services.ts';
 
 export { DENSITY_DEFAULT_KNOBS, type DensityOptions } from './density-host.ts';
 
@@ -31,6 +33,7 @@ interface PhaseResult {
   wallMs: number;
   remoteShare: number;
   knobs: Record<string, string>;
+  services?: ServicesReport;
 }
 
 function savedPages(c: Readonly<Record<string, number>>): number {
@@ -80,16 +83,21 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
   const ready = new Set<string>();
   const host = await startHost(o, ready);
   const handles: Array<{ name: string; handle: GuestHandle; workload: string }> = [];
+  let services: RunningServices | undefined;
   try {
     const baseline = usedBytes(host);
-    const knobs = ksmOn ? await applyKnobs(host, [['merge_across_nodes', mergeAcross], ...DENSITY_DEFAULT_KNOBS, ...o.knobs]) : {};
+    // With --service the services decide run and the scan rate, from the kernel's defaults.
+    const withServices = ksmOn && !!o.services?.length;
+    const knobs = ksmOn ? await applyKnobs(host, [['merge_across_nodes', mergeAcross], ...(withServices ? [] : DENSITY_DEFAULT_KNOBS), ...o.knobs]) : {};
     const guests = expand(fleet);
     // Each program compiles once, before the clock and before any guest: a broken one stops the run here.
     for (const program of new Set(guests.map((g) => g.program))) host.prepare(program);
+    const tuned = new EmulatedTunedHost(host);
+    services = withServices ? await startServices(tuned, o.services!) : undefined;
     const t0 = performance.now();
     const names = new Map<number, string>();
     for (const g of guests) {
-      const handle = host.launch(g.program, { name: g.name, args: g.entry.args });
+      const handle = tuned.track(host.launch(g.program, { name: g.name, args: g.entry.args }));
       names.set(handle.pid, g.name);
       handles.push({ name: g.name, handle, workload: g.entry.workload });
     }
@@ -145,6 +153,7 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
     }
     const last = sample();
     const end = performance.now();
+    await services?.stop();
     const atEnd = await host.ksmd?.stats();
     let convergeSeconds: number | null = null;
     if (ksmOn) {
@@ -169,8 +178,10 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
       ksmdCpuMs: atEnd?.cpuMs != null && atReady?.cpuMs != null ? atEnd.cpuMs - atReady.cpuMs : null,
       ksmdCpuClock: atEnd?.cpuClock ?? null,
       ksmdScanWallMs: (atEnd?.busyMs ?? 0) - (atReady?.busyMs ?? 0), wallMs: end - readyAt, remoteShare: mapped ? remote / mapped : 0, knobs,
+      ...(services ? { services: services.report() } : {}),
     };
   } finally {
+    await services?.stop();
     await Promise.all(handles.map((h) => h.handle.kill()));
     await host.shutdown();
   }
@@ -253,5 +264,6 @@ export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]
     ...capacity,
     ...(numa ? { numa } : {}),
     series: { without_ksm: without.series, with_ksm: withKsm.series },
+    ...(withKsm.services ? { services: withKsm.services } : {}),
   };
 }

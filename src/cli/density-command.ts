@@ -54,7 +54,8 @@ interface DensityFlags {
 function collectTuner(value: string, previous: TunerSpec[] = []): TunerSpec[] {
   const next = [...previous];
   for (const t of parseTuner(value)) {
-    if (next.some((x) => x.name === t.name)) throw new Error(`--tuner ${t.name} given twice`);
+    // ksmtuned may be compared with itself under different confs; anything else once.
+    if (next.some((x) => x.name === t.name && x.conf === t.conf)) throw new Error(`--tuner ${t.name}${t.conf ? `=${t.conf}` : ''} given twice`);
     next.push(t);
   }
   return next;

@@ -31,6 +31,10 @@ export function parseTuner(value: string): TunerSpec[] {
   return [{ name: name as TunerName, conf: eq < 0 ? undefined : value.slice(eq + 1) }];
 }
 
+export function tunerLabel(t: TunerSpec): string {
+  return t.conf ? `${t.name} (${t.conf.replace(/^.*\//, '')})` : t.name;
+}
+
 export interface TunerSample {
   /** Seconds after the starting fleet was up (negative while it boots). */
   readonly t: number;
@@ -50,6 +54,8 @@ export interface TunerSample {
 
 export interface TunerRun {
   readonly tuner: TunerName;
+  /** The tuner's name, with its conf file's base name when it has one ("ksmtuned (ksmtuned-10s.conf)"). */
+  readonly label: string;
   readonly conf: string | null;
   /** Knobs written before the first guest (the tuner then changes them). */
   readonly knobs_at_start: Readonly<Record<string, string>>;
@@ -97,7 +103,7 @@ async function runOne(o: DensityOptions, fleet: readonly FleetEntry[], schedule:
   const tuned = new EmulatedTunedHost(host);
   const guests: Running[] = [];
   let services: RunningServices | undefined;
-  const label = `[tuner ${tuner.name}]`;
+  const label = `[tuner ${tunerLabel(tuner)}]`;
   try {
     const base: Array<readonly [string, string]> = [['merge_across_nodes', o.mergeAcrossNodes === '0' ? '0' : '1']];
     const knobs = await applyKnobs(host, [
@@ -178,7 +184,7 @@ async function runOne(o: DensityOptions, fleet: readonly FleetEntry[], schedule:
     const final = shifted.at(-1)!.saved_bytes;
     const hit = final > 0 ? after.find((s) => s.saved_bytes >= 0.95 * final) : undefined;
     return {
-      tuner: tuner.name, conf: tuner.conf ?? null, knobs_at_start: knobs, fleet_up_seconds: up, events, series: shifted,
+      tuner: tuner.name, label: tunerLabel(tuner), conf: tuner.conf ?? null, knobs_at_start: knobs, fleet_up_seconds: up, events, series: shifted,
       final_saved_bytes: final, mean_saved_bytes: timeMean(after), ksmd_cpu_seconds: series.at(-1)!.ksmd_cpu_seconds,
       time_to_95_seconds: hit ? hit.t : null, seconds: (performance.now() - t0) / 1000,
       ...(services ? { services: services.report() } : {}),

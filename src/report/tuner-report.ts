@@ -15,6 +15,22 @@ export const TUNER_CHART_TITLES = {
 
 const COLOR: Record<TunerRun['tuner'], string> = { fixed: PALETTE[0], ksmtuned: PALETTE[1], advisor: PALETTE[2] };
 
+/** fixed blue, ksmtuned vermillion, advisor green; a second ksmtuned (another conf) in the next free colours. */
+function colors(c: TunerComparison): string[] {
+  const used = new Set<string>();
+  let spare = 3;
+  return c.runs.map((r) => {
+    let col = COLOR[r.tuner];
+    if (used.has(col)) col = PALETTE[spare++ % PALETTE.length]!;
+    used.add(col);
+    return col;
+  });
+}
+
+function labelOf(r: TunerRun): string {
+  return r.label ?? r.tuner;
+}
+
 function secs(v: number | null): string {
   return v === null ? 'never' : `${v.toFixed(1)} s`;
 }
@@ -35,7 +51,7 @@ export interface TunerRow {
 
 export function tunerRows(c: TunerComparison): TunerRow[] {
   return c.runs.map((r) => ({
-    tuner: r.tuner + (r.conf ? ` (${r.conf})` : ''),
+    tuner: labelOf(r),
     final: formatBytes(r.final_saved_bytes),
     mean: formatBytes(r.mean_saved_bytes),
     t95: secs(r.time_to_95_seconds),
@@ -63,10 +79,11 @@ function markers(c: TunerComparison): Marker[] {
 }
 
 function chart(c: TunerComparison, id: string, title: string, yLabel: string, y: (s: TunerRun['series'][number]) => number | null): string {
+  const col = colors(c);
   return lineChart({
     id, title, xLabel: 'seconds after the starting fleet was up', yLabel, markers: markers(c), width: 620, height: 340,
-    series: c.runs.map((r) => ({
-      name: r.tuner, color: COLOR[r.tuner],
+    series: c.runs.map((r, i) => ({
+      name: labelOf(r), color: col[i]!,
       points: r.series.filter((s) => y(s) !== null).map((s) => [s.t, y(s)!] as const),
     })),
   });

@@ -13,7 +13,7 @@ function sample(t: number, savedMiB: number, run: number, pages: number, sleep: 
 
 function run(tuner: TunerRun['tuner'], series: TunerSample[], t95: number | null, cpu: number | null): TunerRun {
   return {
-    tuner, conf: null, knobs_at_start: {}, fleet_up_seconds: 2, events: [{ t: 5, event: 'start web:2' }], series,
+    tuner, label: tuner, conf: null, knobs_at_start: {}, fleet_up_seconds: 2, events: [{ t: 5, event: 'start web:2' }], series,
     final_saved_bytes: series.at(-1)!.saved_bytes, mean_saved_bytes: 3 * 2 ** 20, ksmd_cpu_seconds: cpu, time_to_95_seconds: t95, seconds: 12,
   };
 }

@@ -168,7 +168,9 @@ async function tunerCommand(
   } finally {
     progress.clear();
   }
-  const json = JSON.stringify(result, null, 2) + '\n';
+  // One sample per line: thousands of samples stay readable and a fraction of the indented size.
+  const json = JSON.stringify(result, (k, v) => (k === 'series' ? (v as unknown[]).map((x) => JSON.stringify(x)) : v), 2)
+    .replace(/^(\s*)"(\{.*\})"(,?)$/gm, (_m, sp: string, obj: string, comma: string) => `${sp}${JSON.parse(`"${obj}"`)}${comma}`) + '\n';
   if (jsonToStdout) process.stdout.write(json);
   else if (flags.json) writeFileSync(flags.json, json);
   if (flags.html) writeFileSync(flags.html, renderTunerHtml(result));

@@ -82,6 +82,9 @@ export interface TunerComparison {
   readonly runs: readonly TunerRun[];
 }
 
+const TUNER_SAMPLE_MS = 250;
+const ms = (seconds: number) => Math.round(seconds * 1000) / 1000;
+
 const ADVISOR_KNOBS: ReadonlyArray<readonly [string, string]> = [['advisor_mode', 'scan-time'], ['run', '1']];
 
 export async function runTuners(o: DensityOptions, fleet: readonly FleetEntry[], schedule: readonly ScheduleEvent[], tuners: readonly TunerSpec[], settleSeconds: number): Promise<TunerComparison> {
@@ -147,7 +150,8 @@ async function runOne(o: DensityOptions, fleet: readonly FleetEntry[], schedule:
       const s = series.at(-1)!;
       o.status?.(`${label} ${upAt === undefined ? `booting ${ready.size}/${initial.length}` : `t=${(s.t - (upAt - t0) / 1000).toFixed(0)}/${runSeconds} s`} · saved ${(s.saved_bytes / 2 ** 20).toFixed(1)} MiB · run ${s.run} pages_to_scan ${s.pages_to_scan} sleep ${s.sleep_millisecs}`);
     };
-    const timer = setInterval(() => void sample(), o.sampleMs);
+    // A sample every 250 ms at least: runs last minutes, and four knobs plus counters per sample add up.
+    const timer = setInterval(() => void sample(), Math.max(o.sampleMs, TUNER_SAMPLE_MS));
     const events: Array<{ t: number; event: string }> = [];
     try {
       const deadline = Date.now() + 120_000;
@@ -167,7 +171,7 @@ async function runOne(o: DensityOptions, fleet: readonly FleetEntry[], schedule:
           const victims = guests.filter((g) => !g.ended && g.workload === e.destroy.workload).reverse().slice(0, e.destroy.count ?? Infinity);
           await Promise.all(victims.map((g) => g.handle.kill()));
         }
-        events.push({ t: (performance.now() - upAt) / 1000, event: describeEvent(e) });
+        events.push({ t: ms((performance.now() - upAt) / 1000), event: describeEvent(e) });
       }
       const end = upAt + runSeconds * 1000 - performance.now();
       if (end > 0) await new Promise((r) => setTimeout(r, end));
@@ -179,7 +183,7 @@ async function runOne(o: DensityOptions, fleet: readonly FleetEntry[], schedule:
     await services?.stop();
     // Samples were timed from the first launch; the report times them from the fleet being up.
     const up = (upAt! - t0) / 1000;
-    const shifted = series.map((s) => ({ ...s, t: s.t - up }));
+    const shifted = series.map((s) => ({ ...s, t: ms(s.t - up), ksmd_cpu_seconds: s.ksmd_cpu_seconds === null ? null : ms(s.ksmd_cpu_seconds) }));
     const after = shifted.filter((s) => s.t >= 0);
     const final = shifted.at(-1)!.saved_bytes;
     const hit = final > 0 ? after.find((s) => s.saved_bytes >= 0.95 * final) : undefined;

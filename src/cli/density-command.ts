@@ -9,7 +9,12 @@ import { compareDensity, comparisonTable, type DensityBothResult } from '../dens
 import { runDensity, type DensityOptions } from '../density/density-runner.ts';
 import { LINUX_REFUSED_EXIT, LinuxDensityRefused, runLinuxDensity } from '../density/linux-density.ts';
 import type { DensityResult, FleetEntry } from '../density/density-types.ts';
-import { parseFleetSpec, readFleetFile } from '../density/fleet-spec.ts';
+import { parseFleetSpec } from '../density/fleet-spec.ts';
+import { readFleetPlan, type ScheduleEvent } from '../density/fleet-schedule.ts';
+import { parseTuner, runTuners, type TunerSpec } from '../density/tuner-run.ts';
+import type { KernelCompat } from '../ksm/ksm-state.ts';
+import { renderTunerHtml, tunerText } from '../report/tuner-report.ts';
+import { collectService, type ServiceSpec } from '../tuning/host-services.ts';
 import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
 import { csvLine, writeDensityCsv } from '../report/csv-report.ts';
 import { capacitySentence } from '../report/capacity-text.ts';
@@ -46,6 +51,19 @@ interface DensityFlags {
   quiet?: boolean;
   backend: 'emulator' | 'linux' | 'both';
   lockWait: number;
+  kernelCompat?: KernelCompat;
+  service: ServiceSpec[];
+  tuner: TunerSpec[];
+}
+
+function collectTuner(value: string, previous: TunerSpec[] = []): TunerSpec[] {
+  const next = [...previous];
+  for (const t of parseTuner(value)) {
+    // ksmtuned may be compared with itself under different confs; anything else once.
+    if (next.some((x) => x.name === t.name && x.conf === t.conf)) throw new Error(`--tuner ${t.name}${t.conf ? `=${t.conf}` : ''} given twice`);
+    next.push(t);
+  }
+  return next;
 }
 
 /** "ksmd CPU 1.20 s (thread) in 9.80 s wall, 12.2 % of one core": thread CPU time and wall time side by side. */
@@ -104,6 +122,9 @@ memory. Exit status when the kernel run is refused: 2 capacity mode or --merge-a
 memory (1 when a guest fails during the kernel run). With --backend both the emulator half runs anyway
 and the JSON's "linux" is null. --memory and --numa-nodes describe the emulated host; the kernel run
 uses this machine as it is. See docs/density-vs-kernel.md.`)
+    .addOption(new Option('--kernel-compat <version>', 'emulate an older kernel: 2.6.32 has max_kernel_pages (default 2000) limiting KSM pages').choices(['2.6.32']))
+    .addOption(new Option('--service <name[=file]>', 'KSM-on runs start these RHEL services instead of the density knobs: ksm[=SYSCONFIG], ksmtuned[=CONF] (repeatable)').argParser(collectService).default([]))
+    .addOption(new Option('--tuner <name>', 'compare tuners on the same fleet (and its schedule): fixed, ksmtuned[=CONF], advisor, or all (repeatable); --max-seconds is then how long each runs after the last schedule event').argParser(collectTuner).default([]))
     .action(async (flags: DensityFlags) => {
       setCode(await densityCommand(flags, out));
     });
@@ -113,8 +134,13 @@ async function densityCommand(flags: DensityFlags, out: (s: string) => void): Pr
   if (flags.fleet && flags.fleetFile) throw new Error('--fleet and --fleet-file: give one of them');
   if (flags.mergeAcrossNodes === 'both' && flags.numaNodes < 2) throw new Error('--merge-across-nodes both needs --numa-nodes 2 or more');
   let fleet: FleetEntry[];
-  if (flags.fleetFile) fleet = readFleetFile(flags.fleetFile);
+  let schedule: ScheduleEvent[] = [];
+  if (flags.fleetFile) ({ fleet, schedule } = readFleetPlan(flags.fleetFile));
   else fleet = parseFleetSpec(flags.fleet ?? DEFAULT_FLEET);
+  if (schedule.length && !flags.tuner.length) throw new Error(`--fleet-file ${flags.fleetFile}: its schedule (at: entries) runs only with --tuner`);
+  if (flags.tuner.length && (flags.capacity || flags.csv || flags.mergeAcrossNodes === 'both' || flags.service.length)) {
+    throw new Error('--tuner: drop --capacity, --csv, --merge-across-nodes both and --service (each tuner brings its own services)');
+  }
   const quiet = !!flags.quiet;
   // `--json -` puts the JSON on stdout: everything for people then goes to stderr, so the JSON parses.
   const jsonToStdout = flags.json === '-';
@@ -124,7 +150,15 @@ async function densityCommand(flags: DensityFlags, out: (s: string) => void): Pr
     memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, mergeAcrossNodes: flags.mergeAcrossNodes,
     capacity: !!flags.capacity, maxGuests: flags.maxGuests, capacitySeconds: flags.capacitySeconds, maxSeconds: flags.maxSeconds, sampleMs: 100,
     log: () => {}, status: progress.active ? (line) => progress.update(line) : undefined,
+    kernelCompat: flags.kernelCompat, services: flags.service,
   };
+  if (flags.tuner.length) {
+    if (flags.backend !== 'emulator') {
+      process.stderr.write('ksmsim density: --tuner runs on the emulator only; drop --backend\n');
+      return 2;
+    }
+    return tunerCommand(flags, o, fleet, schedule, say, progress, quiet, jsonToStdout);
+  }
   const on = flags.backend === 'linux' ? 'the real kernel' : flags.backend === 'both' ? `the emulator (${formatBytes(flags.memory)}) and the real kernel` : formatBytes(flags.memory);
   if (!quiet) say(`ksmsim density: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${on}${flags.capacity ? ', with capacity runs' : ''}`);
   if (flags.backend !== 'emulator' && flags.capacity) {
@@ -210,4 +244,29 @@ function comparisonCsv(b: DensityBothResult): string {
   const lines = [csvLine(['figure', 'emulator', 'linux', 'ratio'])];
   for (const [k, f] of Object.entries(b.comparison ?? {})) lines.push(csvLine([k, f.emulator, f.linux, f.ratio]));
   return lines.join('');
+}
+
+async function tunerCommand(
+  flags: DensityFlags, o: DensityOptions, fleet: FleetEntry[], schedule: ScheduleEvent[], say: (s: string) => void,
+  progress: ReturnType<typeof statusLine>, quiet: boolean, jsonToStdout: boolean,
+): Promise<number> {
+  if (!quiet) say(`ksmsim density --tuner ${flags.tuner.map((t) => t.name).join(',')}: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${formatBytes(flags.memory)}, ${schedule.length} schedule event${schedule.length === 1 ? '' : 's'}`);
+  let result;
+  try {
+    result = await runTuners(o, fleet, schedule, flags.tuner, flags.maxSeconds);
+  } finally {
+    progress.clear();
+  }
+  // One sample per line: thousands of samples stay readable and a fraction of the indented size.
+  const json = JSON.stringify(result, (k, v) => (k === 'series' ? (v as unknown[]).map((x) => JSON.stringify(x)) : v), 2)
+    .replace(/^(\s*)"(\{.*\})"(,?)$/gm, (_m, sp: string, obj: string, comma: string) => `${sp}${JSON.parse(`"${obj}"`)}${comma}`) + '\n';
+  if (jsonToStdout) process.stdout.write(json);
+  else if (flags.json) writeFileSync(flags.json, json);
+  if (flags.html) writeFileSync(flags.html, renderTunerHtml(result));
+  if (!quiet) {
+    for (const line of tunerText(result)) say(line);
+    if (flags.json && !jsonToStdout) say(`JSON: ${resolve(flags.json)}`);
+    if (flags.html) say(`HTML report: ${resolve(flags.html)}`);
+  }
+  return 0;
 }

@@ -3,6 +3,9 @@
 
 import { Host, type GuestReport, type NodeMemory } from '../host/host.ts';
 import { KSM_DIR } from '../ksm/sysfs.ts';
+import type { KernelCompat } from '../ksm/ksm-state.ts';
+import { EmulatedTunedHost } from '../tuning/emulated-tuned-host.ts';
+import { startServices, type ServiceSpec, type ServicesReport } from '../tuning/host-services.ts';
 import { formatBytes } from './parse-size.ts';
 import { statusLine } from './status-line.ts';
 
@@ -13,6 +16,10 @@ export interface SessionOptions {
   readonly knobs: ReadonlyArray<readonly [string, string]>;
   readonly quiet: boolean;
   readonly log: (line: string) => void;
+  /** --kernel-compat: '2.6.32' gives the host max_kernel_pages. */
+  readonly kernelCompat?: KernelCompat;
+  /** --service: the ksm service and/or ksmtuned, started after the knobs, before the guests. */
+  readonly services?: readonly ServiceSpec[];
 }
 
 export interface GuestPlan {
@@ -37,10 +44,14 @@ export interface SessionResult {
   readonly peak: PeakSample;
   readonly final: { nodes: NodeMemory[]; ksm: Record<string, string>; swap?: ReturnType<Host['swapUsage']> };
   readonly seconds: number;
+  /** --service only: each service's status, and ksmtuned's decisions over time. */
+  readonly services?: ServicesReport;
 }
 
 export async function runSession(options: SessionOptions, plans: readonly GuestPlan[]): Promise<SessionResult> {
-  const host = await Host.start({ memoryBytes: options.memoryBytes, numaNodes: options.numaNodes, swapBytes: options.swapBytes, onLog: options.log });
+  const host = await Host.start({ memoryBytes: options.memoryBytes, numaNodes: options.numaNodes, swapBytes: options.swapBytes, kernelCompat: options.kernelCompat, onLog: options.log });
+  const tuned = new EmulatedTunedHost(host);
+  let services: Awaited<ReturnType<typeof startServices>> | undefined;
   const started = performance.now();
   const status = statusLine(!options.quiet);
   try {
@@ -53,10 +64,11 @@ export async function runSession(options: SessionOptions, plans: readonly GuestP
     }
     // Every program compiles before the first guest starts: a syntax error stops the run with nothing half-started.
     for (const plan of plans) host.prepare(plan.program);
+    if (options.services?.length) services = await startServices(tuned, options.services, { stdout: options.log });
     const handles = plans.flatMap((plan) => {
       const base = plan.program.replace(/^.*\//, '').replace(/\.[cm]?[jt]s$/, '');
       return Array.from({ length: plan.count }, (_, i) =>
-        host.launch(plan.program, { args: plan.args, root: plan.root, name: plan.count > 1 ? `${base}.${i}` : base }));
+        tuned.track(host.launch(plan.program, { args: plan.args, root: plan.root, name: plan.count > 1 ? `${base}.${i}` : base })));
     });
     let finished = 0;
     let peak = sample(host, started);
@@ -70,6 +82,7 @@ export async function runSession(options: SessionOptions, plans: readonly GuestP
     status.clear();
     const knobs: Record<string, string> = {};
     for (const [k] of options.knobs) knobs[k] = host.readFile(KSM_DIR + k).trim();
+    await services?.stop();
     return {
       host: { memoryBytes: host.memory.bytes, numaNodes: host.memory.nodes.length },
       knobs,
@@ -77,8 +90,10 @@ export async function runSession(options: SessionOptions, plans: readonly GuestP
       peak,
       final: { nodes: host.nodeMemory(), ksm: host.files.snapshot(), swap: host.swapUsage() },
       seconds: (performance.now() - started) / 1000,
+      ...(services ? { services: services.report() } : {}),
     };
   } finally {
+    await services?.stop();
     await host.shutdown();
   }
 }
@@ -110,6 +125,12 @@ export function describeSession(r: SessionResult): string[] {
   lines.push(`  KSM: pages_shared ${c.pages_shared}, pages_sharing ${c.pages_sharing}, pages_unshared ${c.pages_unshared}, pages_volatile ${c.pages_volatile}, ksm_zero_pages ${c.ksm_zero_pages}, general_profit ${c.general_profit} (${formatBytes(c.general_profit ?? 0)})`);
   const sw = r.final.swap;
   if (sw) lines.push(`swap: ${sw.swappedOut} pages swapped out, ${sw.swappedIn} swapped in (${formatBytes(sw.totalBytes)} of swap)`);
+  const svc = r.services;
+  if (svc?.ksm) lines.push(`ksm service: ${svc.ksm.status.active ? 'active' : 'inactive'}, run ${svc.ksm.status.run}${svc.ksm.status.max_kernel_pages !== undefined ? `, max_kernel_pages ${svc.ksm.status.max_kernel_pages}` : ''}`);
+  if (svc?.ksmtuned) {
+    const last = svc.ksmtuned.decisions.at(-1);
+    lines.push(`ksmtuned: ${svc.ksmtuned.decisions.length} adjusts${last ? `, last at ${last.t.toFixed(1)} s (${last.trigger}): ${last.decision}, npages ${last.npages}` : ''}`);
+  }
   lines.push(`after all guests exited: full_scans ${r.final.ksm.full_scans}, pages_scanned ${r.final.ksm.pages_scanned}, memory used ${formatBytes(used(r.final.nodes))}`);
   return lines;
 }

@@ -17,6 +17,8 @@ import { addControlCommands } from './control-commands.ts';
 import { parseCount, parseSize } from './parse-size.ts';
 import { runLinuxCommand } from './linux-run.ts';
 import { projectPath } from '../platform/project-root.ts';
+import type { KernelCompat } from '../ksm/ksm-state.ts';
+import { collectService, type ServiceSpec } from '../tuning/host-services.ts';
 
 const GUESTS_DIR = pathToFileURL(projectPath('guests') + '/');
 
@@ -29,6 +31,8 @@ interface HostFlags {
   ksm: Array<[string, string]>;
   json?: string;
   backend?: 'emulator' | 'linux';
+  kernelCompat?: KernelCompat;
+  service: ServiceSpec[];
 }
 
 function addHostFlags(cmd: Command): Command {
@@ -39,7 +43,9 @@ function addHostFlags(cmd: Command): Command {
     .option('--swap <size>', 'swap space: guests under memory pressure page out their own private pages', (v) => parseSize(v, '--swap'))
     .option('--root', 'launch guests as root (they may write sysfs knobs)')
     .addOption(new Option('--ksm <key=value>', 'set a /sys/kernel/mm/ksm knob before the guests start (repeatable)').argParser(collectKnob).default([]))
-    .option('--json <file>', 'write a machine-readable report to FILE');
+    .option('--json <file>', 'write a machine-readable report to FILE')
+    .addOption(new Option('--kernel-compat <version>', 'emulate an older kernel: 2.6.32 has max_kernel_pages (default 2000) limiting KSM pages').choices(['2.6.32']))
+    .addOption(new Option('--service <name[=file]>', 'run a RHEL service on the host: ksm[=SYSCONFIG] or ksmtuned[=CONF] (repeatable; see docs/tuning.md)').argParser(collectService).default([]));
 }
 
 async function runCommand(programs: string[], flags: HostFlags, guestArgs: string[], out: (s: string) => void): Promise<number> {
@@ -50,9 +56,10 @@ async function runCommand(programs: string[], flags: HostFlags, guestArgs: strin
   });
   if (flags.backend === 'linux') {
     if (flags.numaNodes !== 1 || flags.memory !== DEFAULT_MEMORY_BYTES) throw new Error('--memory and --numa-nodes describe the emulated host: drop them with --backend linux');
+    if (flags.kernelCompat || flags.service.length) throw new Error('--kernel-compat and --service describe the emulated host: drop them with --backend linux');
     return runLinuxCommand(plans, flags, out);
   }
-  const result = await runSession({ memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, swapBytes: flags.swap, quiet: !!flags.json, log: out }, plans);
+  const result = await runSession({ memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, swapBytes: flags.swap, quiet: !!flags.json, log: out, kernelCompat: flags.kernelCompat, services: flags.service }, plans);
   if (flags.json) writeFileSync(flags.json, JSON.stringify(result, null, 2) + '\n');
   else for (const line of describeSession(result)) out(line);
   const failed = result.guests.filter((g) => g.status !== 'exited');

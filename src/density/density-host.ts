@@ -3,6 +3,8 @@
 
 import { Host } from '../host/host.ts';
 import { KSM_DIR } from '../ksm/sysfs.ts';
+import type { KernelCompat } from '../ksm/ksm-state.ts';
+import type { ServiceSpec } from '../tuning/host-services.ts';
 import type { FleetEntry } from './density-types.ts';
 import { workloadProgram } from './fleet-spec.ts';
 
@@ -23,6 +25,10 @@ export interface DensityOptions {
   readonly log: (line: string) => void;
   /** Progress line on a terminal (undefined: quiet). */
   readonly status?: (line: string) => void;
+  /** '2.6.32': the hosts have max_kernel_pages (docs/tuning.md). */
+  readonly kernelCompat?: KernelCompat;
+  /** --service: the KSM-on runs start these instead of DENSITY_DEFAULT_KNOBS (docs/tuning.md). */
+  readonly services?: readonly ServiceSpec[];
 }
 
 /** Faster than the kernel's defaults (100 pages / 20 ms) so a demo converges in seconds. */
@@ -72,6 +78,7 @@ export async function startHost(o: DensityOptions, ready: Set<string>): Promise<
   return Host.start({
     memoryBytes: o.memoryBytes,
     numaNodes: o.numaNodes,
+    kernelCompat: o.kernelCompat,
     onLog: (line) => {
       const m = READY.exec(line);
       if (m) ready.add(m[1]!);

@@ -11,6 +11,8 @@ import { runCapacity } from './capacity-run.ts';
 import { CONVERGE_MIN_SCANS, convergedNow, convergenceOf, savedPages, type Convergence } from './convergence.ts';
 import { applyKnobs, DENSITY_DEFAULT_KNOBS, expand, startHost, usedBytes, type DensityOptions } from './density-host.ts';
 import type { CapacityResult, CapacityRun, DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
+import { EmulatedTunedHost } from '../tuning/emulated-tuned-host.ts';
+import { startServices, type RunningServices, type ServicesReport } from '../tuning/host-services.ts';
 
 export { DENSITY_DEFAULT_KNOBS, type DensityOptions } from './density-host.ts';
 
@@ -29,6 +31,7 @@ interface PhaseResult {
   wallMs: number;
   remoteShare: number;
   knobs: Record<string, string>;
+  services?: ServicesReport;
 }
 
 function takeSample(host: Host, t0: number, baseline: number, names: Map<number, string>): DensitySample {
@@ -74,16 +77,21 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
   const ready = new Set<string>();
   const host = await startHost(o, ready);
   const handles: Array<{ name: string; handle: GuestHandle; workload: string }> = [];
+  let services: RunningServices | undefined;
   try {
     const baseline = usedBytes(host);
-    const knobs = ksmOn ? await applyKnobs(host, [['merge_across_nodes', mergeAcross], ...DENSITY_DEFAULT_KNOBS, ...o.knobs]) : {};
+    // With --service the services decide run and the scan rate, from the kernel's defaults.
+    const withServices = ksmOn && !!o.services?.length;
+    const knobs = ksmOn ? await applyKnobs(host, [['merge_across_nodes', mergeAcross], ...(withServices ? [] : DENSITY_DEFAULT_KNOBS), ...o.knobs]) : {};
     const guests = expand(fleet);
     // Each program compiles once, before the clock and before any guest: a broken one stops the run here.
     for (const program of new Set(guests.map((g) => g.program))) host.prepare(program);
+    const tuned = new EmulatedTunedHost(host);
+    services = withServices ? await startServices(tuned, o.services!) : undefined;
     const t0 = performance.now();
     const names = new Map<number, string>();
     for (const g of guests) {
-      const handle = host.launch(g.program, { name: g.name, args: g.entry.args });
+      const handle = tuned.track(host.launch(g.program, { name: g.name, args: g.entry.args }));
       names.set(handle.pid, g.name);
       handles.push({ name: g.name, handle, workload: g.entry.workload });
     }
@@ -134,6 +142,7 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
     }
     const last = sample();
     const end = performance.now();
+    await services?.stop();
     const atEnd = await host.ksmd?.stats();
     const convergence = ksmOn ? convergenceOf(series, convergeFrom, (readyAt - t0) / 1000, scansFrom ?? 0) : null;
     let mapped = 0;
@@ -153,8 +162,10 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
       ksmdCpuMs: atEnd?.cpuMs != null && atReady?.cpuMs != null ? atEnd.cpuMs - atReady.cpuMs : null,
       ksmdCpuClock: atEnd?.cpuClock ?? null,
       ksmdScanWallMs: (atEnd?.busyMs ?? 0) - (atReady?.busyMs ?? 0), wallMs: end - readyAt, remoteShare: mapped ? remote / mapped : 0, knobs,
+      ...(services ? { services: services.report() } : {}),
     };
   } finally {
+    await services?.stop();
     await Promise.all(handles.map((h) => h.handle.kill()));
     await host.shutdown();
   }
@@ -241,5 +252,6 @@ export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]
     ...capacity,
     ...(numa ? { numa } : {}),
     series: { without_ksm: without.series, with_ksm: withKsm.series },
+    ...(withKsm.services ? { services: withKsm.services } : {}),
   };
 }

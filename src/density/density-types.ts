@@ -1,5 +1,7 @@
 // density-types.ts — owns the shape of a density experiment's result (the JSON users script against).
 
+import type { ServicesReport } from '../tuning/host-services.ts';
+
 export interface FleetEntry {
   /** Workload name: a file guests/workloads/<name>.ts, or a path to a guest program. */
   readonly workload: string;
@@ -91,6 +93,8 @@ export interface DensityResult {
   /** --backend linux only: the kernel's own figures behind the memory numbers, and their cross-checks. */
   readonly kernel?: KernelMemoryCheck;
   readonly series: { readonly without_ksm: readonly DensitySample[]; readonly with_ksm: readonly DensitySample[] };
+  /** --service only: the services of the KSM-on run, with ksmtuned's decisions over time. */
+  readonly services?: ServicesReport;
 }
 
 /** Why a capacity run stopped launching guests. */

@@ -31,7 +31,9 @@ export function readFleetFile(path: string): FleetEntry[] {
   } catch (e) {
     throw new Error(`fleet file ${path}: ${(e as Error).message}`);
   }
-  const list = Array.isArray(doc) ? doc : (doc as { fleet?: unknown })?.fleet;
+  // Entries with `at:` are the fleet's schedule (fleet-schedule.ts), not guests to start at once.
+  const all = Array.isArray(doc) ? doc : (doc as { fleet?: unknown })?.fleet;
+  const list = Array.isArray(all) ? all.filter((e) => !(e && typeof e === 'object' && 'at' in e)) : all;
   if (!Array.isArray(list) || list.length === 0) throw new Error(`fleet file ${path}: expected a non-empty list of {workload, count, args}`);
   return list.map((e, i) => {
     const entry = e as { workload?: unknown; count?: unknown; args?: unknown };

@@ -10,7 +10,7 @@ import { createGuestSpaceHandles, recoverVmaTable, type GuestSpaceHandles } from
 import { PhysicalMemory } from '../mem/physical-memory.ts';
 import { summarizeSpace, type SpaceSummary } from '../mem/space-summary.ts';
 import type { KsmEngineOptions } from '../ksm/ksm-engine.ts';
-import { KsmState } from '../ksm/ksm-state.ts';
+import { KsmState, type KernelCompat } from '../ksm/ksm-state.ts';
 import { KsmFiles, formatKsmStat, type Caller } from '../ksm/sysfs.ts';
 import type { GuestOutcome, GuestWorkerApi } from '../guest/guest-worker.ts';
 import { KsmdController } from './ksmd-controller.ts';
@@ -33,6 +33,8 @@ export interface HostOptions {
   readonly ksmd?: boolean;
   /** Where guest log lines and host notices go (default: stdout). */
   readonly onLog?: (line: string) => void;
+  /** '2.6.32': /sys/kernel/mm/ksm/max_kernel_pages exists (default 2000) and limits pages_shared. */
+  readonly kernelCompat?: KernelCompat;
   /** ksmd engine options (only tests set any: a deliberately broken protocol, see BrokenProtocol). */
   readonly ksmdOptions?: KsmEngineOptions;
 }
@@ -116,7 +118,7 @@ export class Host {
       collectGarbage();
     }
     const memory = PhysicalMemory.create({ bytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES, numaNodes: options.numaNodes ?? 1, swapBytes: options.swapBytes });
-    const ksm = KsmState.create();
+    const ksm = KsmState.create(options.kernelCompat);
     const ksmd = options.ksmd === false ? undefined : await KsmdController.start(memory, ksm, options.ksmdOptions);
     return new Host(options, memory, ksm, ksmd);
   }

@@ -90,3 +90,15 @@ export function kstrtointErrno(text: string): ParsedErrno {
   const n = negative ? -v : v;
   return n > 2147483647n || n < -2147483648n ? 'ERANGE' : Number(n);
 }
+
+/**
+ * 2.6.32's strict_strtoul(buf, 10): simple_strtoul's digits (no sign, no leading space) then nothing
+ * or one newline; else EINVAL (undefined). simple_strtoul wraps silently past 2^64; values past what a
+ * BigInt64 slot holds (2^63-1) are refused here instead.
+ */
+export function strictStrtoul(text: string): Parsed {
+  const m = /^(\d+)\n?$/.exec(text);
+  if (!m) return undefined;
+  const v = BigInt(m[1]!);
+  return v > ULONG_MAX_STORED ? undefined : Number(v);
+}

@@ -607,6 +607,11 @@ export class KsmEngine {
    *  - if B's CAS fails, A is given back by breakCow, whatever A's protection is by then (finding 6).
    */
   private mergeTwo(it: number, g: GuestScan, vpage: number, pte: number, tree: number, nid: number): void {
+    // 2.6.32 (--kernel-compat 2.6.32): try_to_merge_two_pages returns NULL before touching either
+    // page once ksm_pages_shared reached a non-zero max_kernel_pages, so pages_shared stops growing;
+    // merges into existing KSM pages (pages_sharing) go on. Without the option the slot holds 0.
+    const maxKernelPages = this.state.get('max_kernel_pages');
+    if (maxKernelPages !== 0 && maxKernelPages <= this.pagesShared) return;
     const items = this.items;
     const mem = this.memory;
     const tg = this.guests[items.guest[tree]!]!;

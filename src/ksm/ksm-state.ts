@@ -36,9 +36,18 @@ export const COUNTERS = [
 /** Host-wide settings outside /sys/kernel/mm/ksm that guests can read (and root can write). */
 export const HOST_SETTINGS = ['thp_enabled'] as const;
 
+/**
+ * The 2.6.32-era sharing limit (--kernel-compat 2.6.32): kernel_compat 1 makes
+ * /sys/kernel/mm/ksm/max_kernel_pages exist; max_kernel_pages 0 (the only value without it) means no limit.
+ */
+export const COMPAT_SETTINGS = ['kernel_compat', 'max_kernel_pages'] as const;
+export type KernelCompat = 'current' | '2.6.32';
+/** 2.6.32's default ksm_max_kernel_pages ("KSM shares only 2000 pages" until the ksm service raises it). */
+export const MAX_KERNEL_PAGES_2_6_32 = 2000;
+
 export type KnobName = (typeof KNOBS)[number];
 export type CounterName = (typeof COUNTERS)[number];
-export type SlotName = KnobName | CounterName | (typeof HOST_SETTINGS)[number];
+export type SlotName = KnobName | CounterName | (typeof HOST_SETTINGS)[number] | (typeof COMPAT_SETTINGS)[number];
 
 export const ADVISOR_NONE = 0;
 export const ADVISOR_SCAN_TIME = 1;
@@ -60,9 +69,9 @@ export const KNOB_DEFAULTS: Readonly<Record<KnobName, number>> = {
 };
 
 const SLOT: Record<SlotName, number> = Object.fromEntries(
-  [...KNOBS, ...COUNTERS, ...HOST_SETTINGS].map((name, i) => [name, i]),
+  [...KNOBS, ...COUNTERS, ...HOST_SETTINGS, ...COMPAT_SETTINGS].map((name, i) => [name, i]),
 ) as Record<SlotName, number>;
-const SLOTS = KNOBS.length + COUNTERS.length + HOST_SETTINGS.length;
+const SLOTS = KNOBS.length + COUNTERS.length + HOST_SETTINGS.length + COMPAT_SETTINGS.length;
 
 /** transparent_hugepage/enabled values, in the order the file lists them. */
 export const THP_MODES = ['always', 'madvise', 'never'] as const;
@@ -122,10 +131,14 @@ export class KsmState {
     this.owner = requestOwner();
   }
 
-  static create(): KsmState {
+  static create(kernelCompat: KernelCompat = 'current'): KsmState {
     const s = new KsmState({ values: new SharedArrayBuffer(SLOTS * 8), control: new SharedArrayBuffer(KC_WORDS * 4) });
     for (const k of KNOBS) s.values[SLOT[k]] = BigInt(KNOB_DEFAULTS[k]);
     s.values[SLOT.thp_enabled] = BigInt(THP_MODES.indexOf('madvise'));
+    if (kernelCompat === '2.6.32') {
+      s.values[SLOT.kernel_compat] = 1n;
+      s.values[SLOT.max_kernel_pages] = BigInt(MAX_KERNEL_PAGES_2_6_32);
+    }
     return s;
   }
 

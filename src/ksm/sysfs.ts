@@ -6,7 +6,7 @@ import { PAGE_SIZE } from '../mem/constants.ts';
 import {
   CTL_KSM_ZERO_PAGES, CTL_MERGEABLE_VMAS, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS,
 } from '../mem/guest-control.ts';
-import { kstrtobool, kstrtointErrno, kstrtoul, kstrtoulErrno, kstrtouint, sysfsStreq, type Parsed, type ParsedErrno } from './knob-parse.ts';
+import { kstrtobool, kstrtointErrno, kstrtoul, kstrtoulErrno, kstrtouint, strictStrtoul, sysfsStreq, type Parsed, type ParsedErrno } from './knob-parse.ts';
 import {
   ADVISOR_NONE, ADVISOR_SCAN_TIME, COUNTERS, KNOB_DEFAULTS, KNOBS, KsmState, REQ_SET_MAX_PAGE_SHARING,
   REQ_SET_MERGE_ACROSS_NODES, REQ_SET_RUN, THP_MODES, type CounterName, type KnobName,
@@ -71,6 +71,7 @@ export class KsmFiles {
   snapshot(): Record<string, string> {
     const out: Record<string, string> = {};
     for (const name of ksmFileNames()) out[name] = this.readKsm(name).trimEnd();
+    if (this.state.get('kernel_compat')) out.max_kernel_pages = this.readKsm('max_kernel_pages').trimEnd();
     return out;
   }
 
@@ -90,6 +91,8 @@ export class KsmFiles {
       return s.get('advisor_mode') === ADVISOR_SCAN_TIME ? 'none [scan-time]\n' : '[none] scan-time\n';
     }
     if (name === 'pages_volatile') return `${pagesVolatile(s)}\n`;
+    // 2.6.32 only (--kernel-compat 2.6.32): max_kernel_pages_show, "%lu\n". Elsewhere ENOENT below.
+    if (name === 'max_kernel_pages' && s.get('kernel_compat')) return `${s.get('max_kernel_pages')}\n`;
     if (name === 'general_profit') return `${generalProfit(s)}\n`;
     if ((KNOBS as readonly string[]).includes(name) || (COUNTER_FILES as readonly string[]).includes(name)) {
       return `${s.get(name as KnobName | CounterName)}\n`;
@@ -131,6 +134,15 @@ export class KsmFiles {
     if (!path.startsWith(KSM_DIR)) throw new ErrnoError('ENOENT', 'open', path);
     const name = path.slice(KSM_DIR.length);
     if ((COUNTER_FILES as readonly string[]).includes(name)) throw new ErrnoError('EACCES', 'open', `${path} is read-only`);
+    if (name === 'max_kernel_pages' && this.state.get('kernel_compat')) {
+      if (!caller.root) throw new ErrnoError('EACCES', 'open', `${path}: only root may write KSM knobs`);
+      if (text.length === 0) return undefined;
+      // max_kernel_pages_store: strict_strtoul(buf, 10) or -EINVAL; takes effect at ksmd's next merge.
+      const v = strictStrtoul(text);
+      if (v === undefined) throw new ErrnoError('EINVAL', 'write', `${path}: invalid value ${JSON.stringify(text)}`);
+      this.state.set('max_kernel_pages', v);
+      return undefined;
+    }
     if (!(KNOBS as readonly string[]).includes(name)) throw new ErrnoError('ENOENT', 'open', path);
     if (!caller.root) throw new ErrnoError('EACCES', 'open', `${path}: only root may write KSM knobs`);
     // sysfs_kf_write returns 0 for a zero-length write without calling the store (measured: ok).

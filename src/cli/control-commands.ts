@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { resolve } from 'node:path';
 import { HostRefused, NoHostError, request } from '../live/control-client.ts';
 import { WORKLOADS } from '../live/live-host.ts';
-import type { GuestInfo, Op } from '../live/protocol.ts';
+import type { GuestInfo, Op, ServiceReply } from '../live/protocol.ts';
 import { resolveSocketPath } from '../live/socket-path.ts';
 import { formatList, formatMeminfo, formatNodeMemoryTune, formatSysfs } from '../live/text-formats.ts';
 import { parseCount } from './parse-size.ts';
@@ -18,13 +18,13 @@ interface ControlFlags {
 type Out = (s: string) => void;
 
 /** Send one request; print the result as JSON or text; failures print the host's message and return 1. */
-export async function control(flags: ControlFlags, op: Op, args: Record<string, unknown>, out: Out, text: (result: unknown) => string[]): Promise<number> {
+export async function control(flags: ControlFlags, op: Op, args: Record<string, unknown>, out: Out, text: (result: unknown) => string[], status: (result: unknown) => number = () => 0): Promise<number> {
   const socket = resolveSocketPath(flags.socket);
   try {
     const result = await request(socket, op, args);
     if (flags.json) out(JSON.stringify(result, null, 2));
     else for (const line of text(result)) out(line);
-    return 0;
+    return status(result);
   } catch (e) {
     if (e instanceof HostRefused) {
       if (flags.json) out(JSON.stringify({ error: e.reply }, null, 2));
@@ -81,6 +81,17 @@ export function addControlCommands(program: Command, out: Out, setCode: (c: numb
   common(program.command('meminfo').description('the live host\'s /proc/meminfo'))
     .action(async (flags: ControlFlags) => {
       setCode(await control(flags, 'meminfo', {}, out, (r) => formatMeminfo(r as Record<string, number>)));
+    });
+  common(program.command('service').description('run a RHEL KSM service on the live host: ksm (ksmctl) or ksmtuned, as systemctl/service would')
+    .argument('<service>', 'ksm or ksmtuned')
+    .argument('<action>', 'start, stop or status (ksmtuned also: retune)')
+    .option('--conf <file>', 'ksmtuned: its ksmtuned.conf (default: the packaged defaults)')
+    .option('--sysconfig <file>', 'ksm: its /etc/sysconfig/ksm (KSM_MAX_KERNEL_PAGES)'))
+    .action(async (service: string, action: string, flags: ControlFlags & { conf?: string; sysconfig?: string }) => {
+      const file = flags.conf ?? flags.sysconfig;
+      // The exit status is the service's own (LSB: 3 = not running, for `status`).
+      setCode(await control(flags, 'service', { service, action, file: file === undefined ? undefined : resolve(file) }, out,
+        (r) => [...(r as ServiceReply).lines], (r) => (r as ServiceReply).code));
     });
   common(program.command('node-memory-tune').description('KSM parameters as virsh node-memory-tune shows and sets them'))
     .option('--shm-pages-to-scan <n>', 'pages to scan before ksmd sleeps', nonNegative('--shm-pages-to-scan'))

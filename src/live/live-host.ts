@@ -11,9 +11,11 @@ import { CTL_VMA_SEQ } from '../mem/guest-control.ts';
 import { summarizeSpace } from '../mem/space-summary.ts';
 import { KSM_DIR, formatKsmStat } from '../ksm/sysfs.ts';
 import { projectPath } from '../platform/project-root.ts';
+import { EmulatedTunedHost } from '../tuning/emulated-tuned-host.ts';
+import { ServiceManager } from '../tuning/service-manager.ts';
 import {
   OPS, SHM_PARAMS, SHM_SETTABLE, type GuestInfo, type HelloInfo, type HostState, type NodeMemoryInfo, type Op,
-  type ReplyError, type Sample, type StopResult,
+  type ReplyError, type Sample, type ServiceReply, type StopResult,
 } from './protocol.ts';
 import { strerror } from './strerror.ts';
 
@@ -63,10 +65,19 @@ export class LiveHost {
   private readonly startedAt = performance.now();
   private readonly sampler: NodeJS.Timeout;
   private stopped: Promise<StopResult> | undefined;
+  /** The RHEL services (ksm, ksmtuned) run against this host; libvirt's retune cue is each guest's start and end. */
+  private readonly tuned: EmulatedTunedHost;
+  private readonly services: ServiceManager;
 
   private constructor(host: Host, socket: string) {
     this.host = host;
     this.socket = socket;
+    this.tuned = new EmulatedTunedHost(host);
+    // ksmtuned's decisions go to the host's log (the dashboard shows it), as its DEBUG lines would.
+    this.services = new ServiceManager(this.tuned, {
+      stdout: (line) => this.keepLog(`ksmtuned: ${line}`),
+      onDecision: (d) => this.keepLog(`ksmtuned: ${d.trigger}: committed ${d.committed_kb} kB, free ${d.free_kb} kB, thres ${d.thres_kb} kB: ${d.decision}, npages ${d.npages}, sleep ${d.sleep_millisecs} ms`),
+    });
     this.sampler = setInterval(() => this.takeSample(), 250);
     this.sampler.unref();
   }
@@ -105,6 +116,7 @@ export class LiveHost {
       case 'sysfs': return this.sysfs(optStr(args, 'file'), optStr(args, 'value'));
       case 'meminfo': return this.meminfo();
       case 'node-memory-tune': return this.nodeMemoryTune(args);
+      case 'service': return this.service(str(args, 'service'), str(args, 'action'), optStr(args, 'file'));
       case 'state': return this.state();
       case 'stop': return this.stop();
     }
@@ -126,7 +138,7 @@ export class LiveHost {
     let handle: GuestHandle;
     try {
       // Compiles the program first (cached): a syntax error is refused here and no guest starts.
-      handle = this.host.launch(path, { name, args, node, root: false });
+      handle = this.tuned.track(this.host.launch(path, { name, args, node, root: false }));
     } catch (e) {
       throw new ControlError({ message: (e as Error).message });
     }
@@ -153,6 +165,16 @@ export class LiveHost {
     }
     this.guests.delete(name);
     return { ...this.info(g), state: 'destroyed' };
+  }
+
+  /** `service ksm|ksmtuned start|stop|status|retune [FILE]`: the service's own output and exit status. */
+  async service(service: string, action: string, file: string | undefined): Promise<ServiceReply> {
+    try {
+      return await this.services.command(service, action, file);
+    } catch (e) {
+      // A conf or sysconfig file the service cannot read: the error names the file and line.
+      throw new ControlError({ message: (e as Error).message });
+    }
   }
 
   list(): GuestInfo[] {
@@ -226,6 +248,7 @@ export class LiveHost {
   stop(): Promise<StopResult> {
     this.stopped ??= (async () => {
       clearInterval(this.sampler);
+      await this.services.shutdown();
       const ksm = this.host.files.snapshot();
       const guests = [...this.guests.values()];
       for (const g of guests) {

@@ -1,7 +1,7 @@
 // protocol.ts — owns the live host's control protocol: one JSON request per line on the Unix socket
 // (or one POST body on the dashboard), one JSON reply per line, and the shapes both carry.
 
-export const OPS = ['hello', 'start', 'destroy', 'list', 'sysfs', 'meminfo', 'node-memory-tune', 'state', 'stop'] as const;
+export const OPS = ['hello', 'start', 'destroy', 'list', 'sysfs', 'meminfo', 'node-memory-tune', 'service', 'state', 'stop'] as const;
 export type Op = (typeof OPS)[number];
 
 export interface Request {
@@ -85,3 +85,9 @@ export const SHM_PARAMS = [
 ] as const;
 /** The ones virsh may set (virHostMemSetParameters validates exactly these). */
 export const SHM_SETTABLE = ['pages_to_scan', 'sleep_millisecs', 'merge_across_nodes'] as const;
+
+/** The reply to `service NAME ACTION`: what the service printed, and its LSB exit status. */
+export interface ServiceReply {
+  readonly code: number;
+  readonly lines: readonly string[];
+}

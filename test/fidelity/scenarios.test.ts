@@ -24,6 +24,7 @@ const COVERAGE: Record<string, string> = {
   'general_profit arithmetic': 'general-profit',
   'pages_volatile': 'volatile-pages',
   'smart_scan / pages_skipped': 'smart-scan',
+  'smart_scan: a late twin merges only in phase with an old page': 'smart-scan-late-twin',
   'many guests': 'many-guests',
 };
 

@@ -3,9 +3,9 @@
 
 import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { ScenarioMeta } from './checkpoint.ts';
 import { projectPath } from '../platform/project-root.ts';
+import { workerModule } from '../platform/worker-module.ts';
 
 export const SCENARIO_DIR = projectPath('guests', 'fidelity') + '/';
 export const DEFAULT_SCENARIO_TIMEOUT_MS = 60_000;
@@ -25,7 +25,9 @@ export function scenarioNames(dir = SCENARIO_DIR): string[] {
 /** Load one scenario's metadata; throws if the module lacks `scenario` or a default main. */
 export async function loadScenario(name: string, dir = SCENARIO_DIR): Promise<Scenario> {
   const path = join(dir, `${name}.ts`);
-  const mod = (await import(pathToFileURL(path).href)) as { default?: unknown; scenario?: ScenarioMeta };
+  // Compiled to JavaScript as a worker's module is: bin/ksmsim runs plain Node from dist/, which
+  // cannot import a .ts file.
+  const mod = (await import(workerModule(path).href)) as { default?: unknown; scenario?: ScenarioMeta };
   if (typeof mod.default !== 'function') throw new Error(`${path}: no default export main(sys, args)`);
   const m = mod.scenario;
   if (!m || typeof m.description !== 'string') throw new Error(`${path}: no exported \`scenario\` with a description`);

@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { KsmState } from '../../src/ksm/ksm-state.ts';
 import { KSM_DIR, KsmFiles, ksmFileNames } from '../../src/ksm/sysfs.ts';
 import { loadScenarios, scenarioNames, type Scenario } from '../../src/fidelity/scenarios.ts';
+import { ksmsim } from '../live/live-cli.ts';
 
 /** The behaviours the suite must cover, and the scenario that covers each. */
 const COVERAGE: Record<string, string> = {
@@ -24,6 +25,7 @@ const COVERAGE: Record<string, string> = {
   'general_profit arithmetic': 'general-profit',
   'pages_volatile': 'volatile-pages',
   'smart_scan / pages_skipped': 'smart-scan',
+  'smart_scan: a late twin merges only in phase with an old page': 'smart-scan-late-twin',
   'many guests': 'many-guests',
 };
 
@@ -63,6 +65,14 @@ describe('fidelity scenarios', () => {
 
   it('gives every scenario a time limit of at most 90 s per backend', () => {
     for (const s of scenarios) expect(s.meta.timeoutMs, s.name).to.be.within(1_000, 90_000);
+  });
+
+  it('are listed by bin/ksmsim, which runs the compiled project with no TypeScript loader', async () => {
+    const run = await ksmsim(['fidelity', '--list']);
+    expect(run.stderr).to.equal('');
+    expect(run.code).to.equal(0);
+    const listed = run.stdout.split('\n').filter(Boolean).map((line) => line.split(/\s+/)[0]);
+    expect(listed).to.deep.equal(scenarioNames());
   });
 
   it('rejects an unknown scenario name, naming it', async () => {

@@ -30,6 +30,7 @@ import {
   isPrivateFrame, makePte, pteFrame,
 } from './pte.ts';
 import { VmaList, type Vma } from './vma-list.ts';
+import type { EngineAdvice } from '../engines/engine.ts';
 
 /** Callbacks into the layers above memory, so this module does not depend on them. */
 export interface AddressSpaceHooks {
@@ -37,6 +38,8 @@ export interface AddressSpaceHooks {
   addKsmZeroPages(delta: number): void;
   /** The guest just registered with KSM: wake ksmd, as __ksm_enter does. */
   ksmEntered?(): void;
+  /** Another merge engine's say over MADV_MERGEABLE/MADV_UNMERGEABLE on an area (src/engines): true = handled. */
+  engineAdvice?: EngineAdvice;
 }
 
 const NO_HOOKS: AddressSpaceHooks = { addKsmZeroPages: () => {} };
@@ -662,12 +665,14 @@ export class AddressSpace {
         if (!(m.flags & VM_SHARED)) this.releaseRange(m.start, m.end);
         return;
       case MADV_MERGEABLE:
+        if (this.hooks.engineAdvice?.(this, m, advice)) return;
         // ksm_madvise: incompatible areas (MAP_SHARED) are silently accepted and never merged.
         if (m.flags & VM_SHARED) return;
         this.enterKsm = true;
         this.makeMergeable(m);
         return;
       case MADV_UNMERGEABLE:
+        if (this.hooks.engineAdvice?.(this, m, advice)) return;
         if (m.flags & VM_MERGEABLE) this.unmergeArea(m, 'madvise');
         return;
       case MADV_HUGEPAGE:

@@ -15,6 +15,7 @@ import { addStressCommand } from './stress-command.ts';
 import { parseCount, parseSize } from './parse-size.ts';
 import { runLinuxCommand } from './linux-run.ts';
 import { projectPath } from '../platform/project-root.ts';
+import { DEFAULT_ENGINE, ENGINE_NAMES, parseEngine, type EngineName } from '../engines/engine.ts';
 
 const GUESTS_DIR = pathToFileURL(projectPath('guests') + '/');
 
@@ -27,6 +28,7 @@ interface HostFlags {
   ksm: Array<[string, string]>;
   json?: string;
   backend?: 'emulator' | 'linux';
+  engine: EngineName;
 }
 
 function addHostFlags(cmd: Command): Command {
@@ -37,7 +39,8 @@ function addHostFlags(cmd: Command): Command {
     .option('--swap <size>', 'swap space: guests under memory pressure page out their own private pages', (v) => parseSize(v, '--swap'))
     .option('--root', 'launch guests as root (they may write sysfs knobs)')
     .addOption(new Option('--ksm <key=value>', 'set a /sys/kernel/mm/ksm knob before the guests start (repeatable)').argParser(collectKnob).default([]))
-    .option('--json <file>', 'write a machine-readable report to FILE');
+    .option('--json <file>', 'write a machine-readable report to FILE')
+    .option('--engine <name>', `merge engine: ${ENGINE_NAMES.join(', ')} (docs/engines.md)`, (v) => parseEngine(v), DEFAULT_ENGINE);
 }
 
 async function runCommand(programs: string[], flags: HostFlags, guestArgs: string[], out: (s: string) => void): Promise<number> {
@@ -48,9 +51,10 @@ async function runCommand(programs: string[], flags: HostFlags, guestArgs: strin
   });
   if (flags.backend === 'linux') {
     if (flags.numaNodes !== 1 || flags.memory !== DEFAULT_MEMORY_BYTES) throw new Error('--memory and --numa-nodes describe the emulated host: drop them with --backend linux');
+    if (flags.engine !== DEFAULT_ENGINE) throw new Error(`--engine ${flags.engine}: the linux backend runs this kernel's own KSM; drop --engine`);
     return runLinuxCommand(plans, flags, out);
   }
-  const result = await runSession({ memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, swapBytes: flags.swap, quiet: !!flags.json, log: out }, plans);
+  const result = await runSession({ memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, swapBytes: flags.swap, quiet: !!flags.json, log: out, engine: flags.engine }, plans);
   if (flags.json) writeFileSync(flags.json, JSON.stringify(result, null, 2) + '\n');
   else for (const line of describeSession(result)) out(line);
   const failed = result.guests.filter((g) => g.status !== 'exited');

@@ -18,6 +18,8 @@ export interface HostEngine {
   files(ksm: KsmState): KsmFiles;
   /** A guest's thread has ended: release whatever it held (the DKSM lock). */
   guestExited(pid: number): void;
+  /** The engine's own files, name → value (no newline); absent for ksm. */
+  snapshot?(): Record<string, string>;
 }
 
 export function createHostEngine(name: EngineName, memory: PhysicalMemory): HostEngine {
@@ -29,6 +31,7 @@ export function createHostEngine(name: EngineName, memory: PhysicalMemory): Host
       dksm,
       files: (ksm) => new EngineFiles(ksm, new DksmFiles(dksm), HOST_OWNER),
       guestExited: (pid) => void dksm.releaseIfOwner(pid),
+      snapshot: () => new DksmFiles(dksm).snapshot(),
     };
   }
   if (name === 'uksm') throw new Error('engine uksm is not built yet');

@@ -32,6 +32,11 @@ export function parseEngineList(text: string, flag = '--engine'): EngineName[] {
   return out;
 }
 
+/** The sysfs directory an engine's knobs live in. */
+export function engineDir(name: EngineName): string {
+  return name === 'ksm' ? '/sys/kernel/mm/ksm/' : `/sys/kernel/mm/${name}/`;
+}
+
 /** What a guest thread is given to reach its host's engine (structured-clonable, shared memory only). */
 export type EngineHandles =
   | { readonly name: 'ksm' }

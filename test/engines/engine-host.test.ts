@@ -73,7 +73,7 @@ describe('merge engines on the host', function () {
   });
 
   describe('ksmsim run --engine', () => {
-    it('runs guests under dksm and reports DKSM's counters', async () => {
+    it('runs guests under dksm and reports the DKSM counters', async () => {
       const out: string[] = [];
       const code = await main(['run', '--engine', 'dksm', '--memory', '32MiB', '--ksm', 'run=1', IMAGE, '--', '8', '3', '0'], (s) => out.push(s));
       expect(code).to.equal(0);

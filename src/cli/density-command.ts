@@ -14,6 +14,8 @@ import { capacitySentence } from '../report/capacity-text.ts';
 import { renderDensityHtml } from '../report/html-report.ts';
 import { collectKnob } from './knob-flag.ts';
 import { statusLine } from './status-line.ts';
+import { DEFAULT_ENGINE, ENGINE_NAMES, parseEngineList, type EngineName } from '../engines/engine.ts';
+import { compareEngines, comparisonLines } from '../density/engine-comparison.ts';
 import { formatBytes, parseCount, parseSize } from './parse-size.ts';
 
 /**
@@ -41,6 +43,7 @@ interface DensityFlags {
   csv?: string;
   html?: string;
   quiet?: boolean;
+  engine: EngineName[];
 }
 
 /** "ksmd CPU 1.20 s (thread) in 9.80 s wall, 12.2 % of one core": thread CPU time and wall time side by side. */
@@ -83,6 +86,7 @@ export function addDensityCommand(program: Command, out: (s: string) => void, se
     .option('--csv <dir>', 'write the time series and summaries as CSV files')
     .option('--html <file>', 'write a self-contained HTML report with charts')
     .option('--quiet', 'print nothing but errors (no headline, no progress line)')
+    .option('--engine <list>', `merge engine, or a comma-separated list to compare (${ENGINE_NAMES.join(', ')}; docs/engines.md)`, (v) => parseEngineList(v), [DEFAULT_ENGINE])
     .action(async (flags: DensityFlags) => {
       setCode(await densityCommand(flags, out));
     });
@@ -104,10 +108,11 @@ async function densityCommand(flags: DensityFlags, out: (s: string) => void): Pr
     capacity: !!flags.capacity, maxGuests: flags.maxGuests, capacitySeconds: flags.capacitySeconds, maxSeconds: flags.maxSeconds, sampleMs: 100,
     log: () => {}, status: progress.active ? (line) => progress.update(line) : undefined,
   };
-  if (!quiet) say(`ksmsim density: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${formatBytes(flags.memory)}${flags.capacity ? ', with capacity runs' : ''}`);
+  if (!quiet) say(`ksmsim density: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${formatBytes(flags.memory)}${flags.capacity ? ', with capacity runs' : ''}${flags.engine.length > 1 || flags.engine[0] !== DEFAULT_ENGINE ? `, engine ${flags.engine.join(', ')}` : ''}`);
+  if (flags.engine.length > 1) return compareCommand(flags, o, fleet, say, progress, quiet, jsonToStdout);
   let result: DensityResult;
   try {
-    result = await runDensity(o, fleet);
+    result = await runDensity({ ...o, engine: flags.engine[0] }, fleet);
   } finally {
     progress.clear();
   }
@@ -125,6 +130,30 @@ async function densityCommand(flags: DensityFlags, out: (s: string) => void): Pr
     if (flags.json && !jsonToStdout) say(`JSON: ${resolve(flags.json)}`);
     if (flags.csv) say(`CSV: ${resolve(flags.csv)}`);
     if (flags.html) say(`HTML report: ${resolve(flags.html)}`);
+  }
+  return 0;
+}
+
+/** `--engine a,b,…`: the same fleet under each engine, one headline each, then the comparison table. */
+async function compareCommand(
+  flags: DensityFlags, o: DensityOptions, fleet: FleetEntry[], say: (s: string) => void,
+  progress: ReturnType<typeof statusLine>, quiet: boolean, jsonToStdout: boolean,
+): Promise<number> {
+  if (flags.csv || flags.html) throw new Error('--csv and --html describe one engine\'s run: drop them with an --engine list (the JSON holds every run)');
+  const runs: Array<[EngineName, DensityResult]> = [];
+  try {
+    for (const engine of flags.engine) runs.push([engine, await runDensity({ ...o, engine }, fleet)]);
+  } finally {
+    progress.clear();
+  }
+  const comparison = compareEngines(runs);
+  const json = JSON.stringify(comparison, null, 2) + '\n';
+  if (jsonToStdout) process.stdout.write(json);
+  else if (flags.json) writeFileSync(flags.json, json);
+  if (!quiet) {
+    for (const [engine, r] of runs) say(`[${engine}] ${headline(r)}`);
+    for (const line of comparisonLines(comparison)) say(line);
+    if (flags.json && !jsonToStdout) say(`JSON: ${resolve(flags.json)}`);
   }
   return 0;
 }

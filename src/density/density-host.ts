@@ -4,6 +4,14 @@
 import { Host } from '../host/host.ts';
 import { KSM_DIR } from '../ksm/sysfs.ts';
 import type { FleetEntry } from './density-types.ts';
+import { engineDir, type EngineName } from '../engines/engine.ts';
+
+/** The KSM-on phase's knobs for `engine`: ksm's defaults and merge_across_nodes, or the engine's run=1 (before any guest advises). */
+export function engineOnKnobs(o: DensityOptions, mergeAcross: '0' | '1'): { dir: string; knobs: ReadonlyArray<readonly [string, string]> } {
+  const engine = o.engine ?? 'ksm';
+  if (engine === 'ksm') return { dir: engineDir(engine), knobs: [['merge_across_nodes', mergeAcross], ...DENSITY_DEFAULT_KNOBS, ...o.knobs] };
+  return { dir: engineDir(engine), knobs: [['run', '1'], ...o.knobs] };
+}
 import { workloadProgram } from './fleet-spec.ts';
 
 export interface DensityOptions {
@@ -23,6 +31,8 @@ export interface DensityOptions {
   readonly log: (line: string) => void;
   /** Progress line on a terminal (undefined: quiet). */
   readonly status?: (line: string) => void;
+  /** The merge engine (default ksm); knobs then go to its directory (docs/engines.md). */
+  readonly engine?: EngineName;
 }
 
 /** Faster than the kernel's defaults (100 pages / 20 ms) so a demo converges in seconds. */
@@ -40,15 +50,15 @@ export function freeBytes(host: Host): number {
   return host.nodeMemory().reduce((n, x) => n + x.freeBytes, 0);
 }
 
-export async function applyKnobs(host: Host, knobs: ReadonlyArray<readonly [string, string]>): Promise<Record<string, string>> {
+export async function applyKnobs(host: Host, knobs: ReadonlyArray<readonly [string, string]>, dir: string = KSM_DIR): Promise<Record<string, string>> {
   const applied: Record<string, string> = {};
   for (const [k, v] of knobs) {
     try {
-      await host.writeFile(KSM_DIR + k, v);
+      await host.writeFile(dir + k, v);
     } catch (e) {
       throw new Error(`--ksm ${k}=${v}: ${(e as Error).message}`);
     }
-    applied[k] = host.readFile(KSM_DIR + k).trim();
+    applied[k] = host.readFile(dir + k).trim();
   }
   return applied;
 }
@@ -72,6 +82,7 @@ export async function startHost(o: DensityOptions, ready: Set<string>): Promise<
   return Host.start({
     memoryBytes: o.memoryBytes,
     numaNodes: o.numaNodes,
+    engine: o.engine,
     onLog: (line) => {
       const m = READY.exec(line);
       if (m) ready.add(m[1]!);

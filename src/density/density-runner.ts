@@ -8,7 +8,7 @@ import { summarizeSpace } from '../mem/space-summary.ts';
 import type { KsmdHostStats } from '../host/ksmd-controller.ts';
 import { defaultMaxGuests, type CapBasis } from './capacity-cap.ts';
 import { runCapacity } from './capacity-run.ts';
-import { applyKnobs, DENSITY_DEFAULT_KNOBS, expand, startHost, usedBytes, type DensityOptions } from './density-host.ts';
+import { applyKnobs, DENSITY_DEFAULT_KNOBS, engineOnKnobs, expand, startHost, usedBytes, type DensityOptions } from './density-host.ts';
 import type { CapacityResult, CapacityRun, DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
 
 export { DENSITY_DEFAULT_KNOBS, type DensityOptions } from './density-host.ts';
@@ -82,7 +82,8 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
   const handles: Array<{ name: string; handle: GuestHandle; workload: string }> = [];
   try {
     const baseline = usedBytes(host);
-    const knobs = ksmOn ? await applyKnobs(host, [['merge_across_nodes', mergeAcross], ...DENSITY_DEFAULT_KNOBS, ...o.knobs]) : {};
+    const on = engineOnKnobs(o, mergeAcross);
+    const knobs = ksmOn ? await applyKnobs(host, on.knobs, on.dir) : {};
     const guests = expand(fleet);
     // Each program compiles once, before the clock and before any guest: a broken one stops the run here.
     for (const program of new Set(guests.map((g) => g.program))) host.prepare(program);
@@ -132,10 +133,11 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
         for (;;) {
           await new Promise((r) => setTimeout(r, o.sampleMs));
           if (performance.now() > deadline) break;
-          if (host.files.counters().full_scans < scans0 + CONVERGE_MIN_SCANS) continue;
+          // Full scans are ksmd's; the other engines converge on the saving alone (DKSM merges inside madvise).
+          if ((o.engine ?? 'ksm') === 'ksm' && host.files.counters().full_scans < scans0 + CONVERGE_MIN_SCANS) continue;
           const window = series.filter((s) => s.t * 1000 >= performance.now() - t0 - 2000);
           if (window.length < 5) continue;
-          const v = window.map((s) => savedPages(s.counters));
+          const v = window.map((s) => ((o.engine ?? 'ksm') === 'ksm' ? savedPages(s.counters) : Math.round(s.memory_used_bytes / PAGE_SIZE)));
           const hi = Math.max(...v);
           if (hi - Math.min(...v) <= Math.max(1, hi * 0.01)) break;
         }

@@ -10,6 +10,8 @@ import type { BrokenProtocol } from '../ksm/ksm-engine.ts';
 import { KILL_GUEST, KILL_KSMD, describeExploration, explore, replaySchedule, type SimBroken } from '../stress/sim/explore.ts';
 import { describeStress, runStress } from '../stress/stress-run.ts';
 import { parseCount, parseSize } from './parse-size.ts';
+import { parseEngine, type EngineName } from '../engines/engine.ts';
+import { runDksmStress } from '../engines/dksm/dksm-stress.ts';
 
 interface StressFlags {
   guests: number;
@@ -29,6 +31,8 @@ interface StressFlags {
   replay?: string;
   killGuests?: boolean;
   killKsmd?: boolean;
+  engine: EngineName;
+  writable?: boolean;
 }
 
 const BROKEN = ['none', 'no-recompare', 'free-without-hazard'] as const;
@@ -64,8 +68,14 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
     .option('--steps-per-interleaving <n>', 'deterministic: scheduler choices per interleaving before the fixed-order finish', (v) => parseCount(v, '--steps-per-interleaving', 1, 1_000_000), 400)
     .option('--kill-guests', 'deterministic: also kill guest 0 at a random step of some interleavings (the host then reclaims it)')
     .option('--kill-ksmd', 'deterministic: also kill ksmd at a random step of some interleavings (repair with guests paused, then a new ksmd)')
+    .option('--engine <name>', `merge engine: ksm, or dksm (its own check, src/engines/dksm/dksm-stress.ts; docs/engines.md)`, (v) => parseEngine(v), 'ksm')
+    .option('--writable', 'dksm: leave the regions writable, so DKSM\'s writable-region hazard shows (named, not a violation)')
     .option('--replay <schedule>', 'deterministic: replay one schedule printed by a failing run (comma-separated actor choices)')
     .action(async (flags: StressFlags) => {
+      if (flags.engine !== 'ksm') {
+        setCode(engineStress(flags, out));
+        return;
+      }
       if (flags.deterministic) {
         setCode(await deterministic(flags, out));
         return;
@@ -105,4 +115,21 @@ async function deterministic(flags: StressFlags, out: (s: string) => void): Prom
   if (flags.json) writeFileSync(flags.json, JSON.stringify(r, null, 2) + '\n');
   else for (const line of describeExploration(r)) out(line);
   return r.violations === 0 ? 0 : 1;
+}
+
+/** `--engine dksm`: DKSM's stress check (seeded, in one thread: DKSM merges inside the caller's madvise). */
+function engineStress(flags: StressFlags, out: (s: string) => void): number {
+  if (flags.engine !== 'dksm') throw new Error(`--engine ${flags.engine}: the stress check exists for ksm and dksm`);
+  const steps = flags.steps ?? Math.round(flags.seconds * 2000);
+  const r = runDksmStress({ guests: flags.guests, pages: 32, contents: 4, steps, seed: flags.seed, readonly: !flags.writable });
+  if (flags.json) writeFileSync(flags.json, JSON.stringify(r, null, 2) + '\n');
+  else {
+    out(`ksmsim stress --engine dksm: ${flags.guests} guests, ${steps} steps, seed ${r.seed}, ${flags.writable ? 'writable' : 'read-only'} regions`);
+    out(`  pages_merged ${r.pages_merged}, merging_failed ${r.merging_failed}, writes ${r.writes}, re-advises ${r.readvises}, remaps ${r.remaps}`);
+    out(`  violations ${r.violations.length}, DKSM writable-region hazards ${r.hazards.length}, leaked frames ${r.leaked_frames}`);
+    for (const v of r.violations.slice(0, 10)) out(`  VIOLATION guest ${v.guest} address 0x${v.address.toString(16)}: expected ${v.expected}, got ${v.actual} (step ${v.step})`);
+    for (const h of r.hazards.slice(0, 3)) out(`  ${h.what}: guest ${h.guest} address 0x${h.address.toString(16)} changed by an in-place write through another page's writable PTE (step ${h.step})`);
+    out(r.ok ? 'OK' : 'FAILED');
+  }
+  return r.ok ? 0 : 1;
 }

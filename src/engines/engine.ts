@@ -41,7 +41,7 @@ export function engineDir(name: EngineName): string {
 export type EngineHandles =
   | { readonly name: 'ksm' }
   | { readonly name: 'dksm'; readonly state: SharedArrayBuffer; readonly counters: SharedArrayBuffer }
-  | { readonly name: 'uksm'; readonly state: SharedArrayBuffer };
+  | { readonly name: 'uksm'; readonly words: SharedArrayBuffer; readonly counters: SharedArrayBuffer };
 
 /**
  * An engine's say over a madvise(MADV_MERGEABLE | MADV_UNMERGEABLE) on one area: true when the

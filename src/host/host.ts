@@ -127,6 +127,7 @@ export class Host {
     // Only the ksm engine has a ksmd: dksm merges in the guests' madvise calls (docs/engines.md).
     const ksmd = options.ksmd === false || engine.name !== 'ksm' ? undefined : await KsmdController.start(memory, ksm, options.ksmdOptions);
     const host = new Host(options, memory, ksm, ksmd, engine);
+    engine.attach?.({ ksm, guests: () => host.guests.map((g) => g.handles) });
     if (engine.name === 'dksm' && ksm.get('thp_enabled') !== THP_MODES.indexOf('never')) {
       host.onLog(`host: warning: transparent_hugepage/enabled is ${THP_MODES[ksm.get('thp_enabled')]}, not never: DKSM fails to merge pages inside huge pages (merging_failed)`);
     }
@@ -236,6 +237,7 @@ export class Host {
     await Promise.all(guests.map((g) => g.kill()));
     await Promise.allSettled(guests.map((g) => g.done));
     await this.ksmd?.stop();
+    this.engine.stop?.();
   }
 
   private async supervise(w: SpawnedWorker<GuestWorkerApi>, handles: GuestSpaceHandles, name: string, program: string, node: number, started: number): Promise<GuestReport> {

@@ -40,6 +40,8 @@ export interface AddressSpaceHooks {
   ksmEntered?(): void;
   /** Another merge engine's say over MADV_MERGEABLE/MADV_UNMERGEABLE on an area (src/engines): true = handled. */
   engineAdvice?: EngineAdvice;
+  /** UKSM: every private anonymous mapping is mergeable from its creation, without madvise. */
+  mergeableAtMmap?: boolean;
 }
 
 const NO_HOOKS: AddressSpaceHooks = { addKsmZeroPages: () => {} };
@@ -102,6 +104,7 @@ export class AddressSpace {
     let vmFlags = prot | (type === MAP_SHARED ? VM_SHARED : 0);
     // PR_SET_MEMORY_MERGE makes every compatible new mapping mergeable (ksm_add_vma).
     if (Atomics.load(this.ctl, CTL_MERGE_ANY) && !(vmFlags & VM_SHARED)) vmFlags |= VM_MERGEABLE;
+    if (this.hooks.mergeableAtMmap && !(vmFlags & VM_SHARED)) vmFlags |= VM_MERGEABLE;
     if (start + pages > Atomics.load(this.ctl, CTL_VA_HIGH)) Atomics.store(this.ctl, CTL_VA_HIGH, start + pages);
     this.vmas.insert({ start, end: start + pages, flags: vmFlags, node: -1 });
     this.vmas.publish();

@@ -1,0 +1,129 @@
+// uksm-scanner.ts — owns UKSM's scanner: every private anonymous page of every running guest, in
+// rounds, on the host's own thread, in slices whose length the governor bounds: a slice runs at
+// most sleep_millisecs × max_cpu_percentage / (100 − max_cpu_percentage) ms, then the scanner
+// sleeps sleep_millisecs, so its share of one core stays at or under max_cpu_percentage.
+// (uksm.c spreads a round over its scan ladder by cpu_ratios and eval_intervals; the emulator keeps
+// those knobs and bounds the total by max_cpu, which is what a user sees: docs/engines.md.)
+
+import type { GuestSpaceHandles } from '../../mem/guest-control.ts';
+import { CTL_VA_HIGH } from '../../mem/guest-control.ts';
+import type { PhysicalMemory } from '../../mem/physical-memory.ts';
+import type { KsmState } from '../../ksm/ksm-state.ts';
+import { PartialHasher, StrengthController, samplingPermutation } from './partial-hash.ts';
+import { UksmMerger, type GuestView } from './uksm-merge.ts';
+import type { UksmState } from './uksm-state.ts';
+
+/** Pages between clock reads inside a slice. */
+const CHECK_EVERY = 64;
+
+export class UksmScanner {
+  readonly merger: UksmMerger;
+  /** Wall time spent scanning (ms), for the CPU share. */
+  busyMs = 0;
+  private readonly state: UksmState;
+  private readonly guests: () => readonly GuestSpaceHandles[];
+  private readonly views = new Map<number, GuestView>();
+  private guestIndex = 0;
+  private page = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
+
+  constructor(state: UksmState, mem: PhysicalMemory, ksm: KsmState, guests: () => readonly GuestSpaceHandles[], seed = 0x75b5) {
+    this.state = state;
+    this.guests = guests;
+    const strength = new StrengthController(state.get('hash_strength'));
+    this.merger = new UksmMerger(mem, new PartialHasher(mem, samplingPermutation(seed)), strength, (d) => ksm.add('ksm_zero_pages', d));
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** Scan for at most `budgetMs` (or a full round when undefined); returns pages scanned. */
+  slice(budgetMs?: number): number {
+    const t0 = performance.now();
+    const list = this.guests();
+    let scanned = 0;
+    for (;;) {
+      if (this.guestIndex >= list.length) {
+        this.endRound();
+        if (budgetMs === undefined) break;
+        if (list.length === 0) break;
+      }
+      const h = list[this.guestIndex];
+      if (!h) break;
+      const g = this.view(h);
+      const high = Math.min(h.vaPages, Atomics.load(g.ctl, CTL_VA_HIGH));
+      while (this.page < high) {
+        this.merger.scanPage(g, this.page++);
+        scanned++;
+        if (budgetMs !== undefined && scanned % CHECK_EVERY === 0 && performance.now() - t0 >= budgetMs) {
+          return this.account(scanned, t0);
+        }
+      }
+      this.guestIndex++;
+      this.page = 0;
+    }
+    return this.account(scanned, t0);
+  }
+
+  private account(scanned: number, t0: number): number {
+    const ms = performance.now() - t0;
+    this.busyMs += ms;
+    this.state.add('pages_scanned', scanned);
+    if (scanned > 0) {
+      const ns = Math.round((ms * 1e6) / scanned);
+      const ema = this.state.get('ema_per_page_time');
+      this.state.set('ema_per_page_time', Math.round(ema + (ns - ema) / 8));
+    }
+    this.merger.processDeferred();
+    return scanned;
+  }
+
+  private endRound(): void {
+    this.guestIndex = 0;
+    this.page = 0;
+    this.state.add('full_scans');
+    const m = this.merger;
+    const before = m.strength.strength;
+    m.strength.update(m.stats.collisions, m.stats.hashed);
+    m.stats.collisions = 0;
+    m.stats.hashed = 0;
+    if (m.strength.strength !== before) m.rehash();
+    else m.endRound();
+    this.state.set('hash_strength', m.strength.strength);
+    const s = m.sharing();
+    this.state.setCounter('pages_shared', s.shared);
+    this.state.setCounter('pages_sharing', s.sharing);
+    this.state.setCounter('pages_unshared', s.unshared);
+    for (const pid of [...this.views.keys()]) if (!this.guests().some((h) => h.pid === pid)) this.views.delete(pid);
+  }
+
+  private view(h: GuestSpaceHandles): GuestView {
+    let v = this.views.get(h.pid);
+    if (!v) {
+      v = { pid: h.pid, pt: new Int32Array(h.pageTable), ctl: new Int32Array(h.control), homeNode: h.homeNode };
+      this.views.set(h.pid, v);
+    }
+    return v;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      if (this.stopped) return;
+      const sleep = Math.max(1, this.state.get('sleep_millisecs'));
+      if (this.state.get('run') === 1) {
+        const pct = this.state.get('max_cpu_percentage');
+        this.slice((sleep * pct) / (100 - pct));
+      }
+      this.state.add('sleep_times');
+      this.schedule(sleep);
+    }, ms);
+  }
+}

@@ -49,6 +49,8 @@ interface DensityFlags {
 /** "ksmd CPU 1.20 s (thread) in 9.80 s wall, 12.2 % of one core": thread CPU time and wall time side by side. */
 export function ksmdCpuText(r: DensityResult): string {
   const wall = `${r.ksmd_wall_seconds.toFixed(2)} s wall`;
+  if (r.engine === 'dksm') return `no ksmd under DKSM: merging ran inside the guests' madvise calls (${wall})`;
+  if (r.engine === 'uksm') return `no ksmd under UKSM: its scanner ran on the host thread, bounded by max_cpu_percentage (${wall})`;
   if (r.ksmd_cpu_seconds === null) return `ksmd CPU s (thread) unavailable (no /proc/thread-self), ${wall}`;
   return `ksmd CPU ${r.ksmd_cpu_seconds.toFixed(2)} s (thread) in ${wall}, ${(100 * (r.ksmd_cpu_share ?? 0)).toFixed(1)} % of one core`;
 }

@@ -6,6 +6,12 @@ import { KSM_DIR } from '../ksm/sysfs.ts';
 import type { FleetEntry } from './density-types.ts';
 import { engineDir, type EngineName } from '../engines/engine.ts';
 
+/** The KSM-off phase's knobs: only UKSM runs by default (run=1 at boot), so it is turned off. */
+export function engineOffKnobs(o: DensityOptions): { dir: string; knobs: ReadonlyArray<readonly [string, string]> } {
+  const engine = o.engine ?? 'ksm';
+  return { dir: engineDir(engine), knobs: engine === 'uksm' ? [['run', '0']] : [] };
+}
+
 /** The KSM-on phase's knobs for `engine`: ksm's defaults and merge_across_nodes, or the engine's run=1 (before any guest advises). */
 export function engineOnKnobs(o: DensityOptions, mergeAcross: '0' | '1'): { dir: string; knobs: ReadonlyArray<readonly [string, string]> } {
   const engine = o.engine ?? 'ksm';

@@ -8,7 +8,7 @@ import { summarizeSpace } from '../mem/space-summary.ts';
 import type { KsmdHostStats } from '../host/ksmd-controller.ts';
 import { defaultMaxGuests, type CapBasis } from './capacity-cap.ts';
 import { runCapacity } from './capacity-run.ts';
-import { applyKnobs, DENSITY_DEFAULT_KNOBS, engineOnKnobs, expand, startHost, usedBytes, type DensityOptions } from './density-host.ts';
+import { applyKnobs, DENSITY_DEFAULT_KNOBS, engineOffKnobs, engineOnKnobs, expand, startHost, usedBytes, type DensityOptions } from './density-host.ts';
 import type { CapacityResult, CapacityRun, DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
 
 export { DENSITY_DEFAULT_KNOBS, type DensityOptions } from './density-host.ts';
@@ -83,7 +83,8 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
   try {
     const baseline = usedBytes(host);
     const on = engineOnKnobs(o, mergeAcross);
-    const knobs = ksmOn ? await applyKnobs(host, on.knobs, on.dir) : {};
+    const off = engineOffKnobs(o);
+    const knobs = ksmOn ? await applyKnobs(host, on.knobs, on.dir) : await applyKnobs(host, off.knobs, off.dir);
     const guests = expand(fleet);
     // Each program compiles once, before the clock and before any guest: a broken one stops the run here.
     for (const program of new Set(guests.map((g) => g.program))) host.prepare(program);
@@ -251,6 +252,7 @@ export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]
     ksmd_wall_seconds: withKsm.wallMs / 1000,
     ksmd_cpu_share: withKsm.ksmdCpuMs === null || withKsm.wallMs <= 0 ? null : withKsm.ksmdCpuMs / withKsm.wallMs,
     ksmd_scan_wall_seconds: withKsm.ksmdScanWallMs / 1000,
+    engine: o.engine ?? 'ksm',
     per_guest: withKsm.perGuest,
     ...capacity,
     ...(numa ? { numa } : {}),

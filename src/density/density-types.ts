@@ -66,6 +66,8 @@ export interface DensityResult {
   readonly ksmd_cpu_share: number | null;
   /** Wall time inside ksmd's scan batches over the same span (includes time descheduled mid-batch). */
   readonly ksmd_scan_wall_seconds: number;
+  /** The merge engine of the KSM-on runs (absent in results from before engines: ksm). */
+  readonly engine?: 'ksm' | 'dksm' | 'uksm';
   readonly per_guest: readonly GuestProfit[];
   /** Capacity mode only: capacity.without_ksm.guests. */
   readonly guests_fit_without_ksm?: number;

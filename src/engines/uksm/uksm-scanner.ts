@@ -1,7 +1,8 @@
 // uksm-scanner.ts — owns UKSM's scanner: every private anonymous page of every running guest, in
-// rounds, on the host's own thread, in slices whose length the governor bounds: a slice runs at
-// most sleep_millisecs × max_cpu_percentage / (100 − max_cpu_percentage) ms, then the scanner
-// sleeps sleep_millisecs, so its share of one core stays at or under max_cpu_percentage.
+// rounds, on the host's own thread, in slices whose length the governor bounds: per sleep_millisecs
+// of sleep it scans at most sleep_millisecs × max_cpu_percentage / (100 − max_cpu_percentage) ms
+// (in chunks of at most 20 ms with the sleep shortened in proportion, so the host's event loop
+// keeps running), so its share of one core stays at or under max_cpu_percentage.
 // (uksm.c spreads a round over its scan ladder by cpu_ratios and eval_intervals; the emulator keeps
 // those knobs and bounds the total by max_cpu, which is what a user sees: docs/engines.md.)
 
@@ -13,6 +14,8 @@ import { PartialHasher, StrengthController, samplingPermutation } from './partia
 import { UksmMerger, type GuestView } from './uksm-merge.ts';
 import type { UksmState } from './uksm-state.ts';
 
+/** The longest the scanner holds the host's thread at once. */
+const MAX_CHUNK_MS = 20;
 /** Pages between clock reads inside a slice. */
 const CHECK_EVERY = 64;
 
@@ -117,10 +120,15 @@ export class UksmScanner {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       if (this.stopped) return;
-      const sleep = Math.max(1, this.state.get('sleep_millisecs'));
+      let sleep = Math.max(1, this.state.get('sleep_millisecs'));
       if (this.state.get('run') === 1) {
         const pct = this.state.get('max_cpu_percentage');
-        this.slice((sleep * pct) / (100 - pct));
+        // The host's event loop shares this thread: run in chunks of at most MAX_CHUNK_MS and
+        // shorten the sleep in proportion, so the duty cycle stays pct / 100.
+        const budget = (sleep * pct) / (100 - pct);
+        const chunk = Math.min(budget, MAX_CHUNK_MS);
+        this.slice(chunk);
+        sleep = Math.max(1, (sleep * chunk) / budget);
       }
       this.state.add('sleep_times');
       this.schedule(sleep);

@@ -55,3 +55,13 @@ export function comparisonLines(c: EngineComparison): string[] {
   }
   return lines;
 }
+
+/** The comparison as a Markdown table (docs/engines.md is generated from committed JSON with this). */
+export function comparisonMarkdown(c: EngineComparison): string {
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  const lines = ['| engine | memory without | memory with | saved | time to 95 % | merge-thread CPU |', '|---|---|---|---|---|---|'];
+  for (const r of c.rows) {
+    lines.push(`| ${r.engine} | ${mib(r.memory_without_bytes)} | ${mib(r.memory_with_bytes)} | ${mib(r.saved_bytes)} (${(100 * r.saved_share).toFixed(1)} %) | ${r.seconds_to_95 === null ? '—' : `${r.seconds_to_95.toFixed(2)} s`} | ${r.merge_thread_cpu_seconds === null ? '—' : `${r.merge_thread_cpu_seconds.toFixed(2)} s (ksmd)`} |`);
+  }
+  return lines.join('\n');
+}

@@ -123,14 +123,17 @@ export function mapPages(sys: GuestSys, pages: number): number {
 
 /**
  * With readonly=1, mprotect the first `imagePages` pages (the shared image, which the steady state
- * never writes) read-only; then madvise(MADV_MERGEABLE) unless mergeable=0; then log `READY <pages>`.
+ * never writes) read-only and advise only those (DKSM's intended use: only read-only regions);
+ * otherwise madvise(MADV_MERGEABLE) the whole mapping unless mergeable=0. Then log `READY <pages>`.
  */
 export function ready(sys: GuestSys, a: CommonArgs, addr: number, layout: Record<string, number | string>, imagePages = 0): void {
+  let advised = a.pages;
   if (a.readonly) {
     if (imagePages === 0) throw new Error(`readonly=1: this workload has no shared image to make read-only`);
     sys.mprotect(addr, imagePages * PAGE, PROT_READ);
+    advised = imagePages;
   }
-  if (a.mergeable) sys.madvise(addr, a.pages * PAGE, MADV_MERGEABLE);
+  if (a.mergeable) sys.madvise(addr, advised * PAGE, MADV_MERGEABLE);
   if (a.verbose) {
     sys.log(`layout: ${Object.entries(layout).map(([k, v]) => `${k} ${v}`).join(', ')} (seed ${a.seed}, instance ${a.instance}, mergeable ${a.mergeable ? 1 : 0})`);
   }

@@ -5,6 +5,8 @@ import { freemem } from 'node:os';
 import { Host, parseKsmStat, type GuestHandle } from '../host/host.ts';
 import { PAGE_SIZE } from '../mem/constants.ts';
 import { summarizeSpace } from '../mem/space-summary.ts';
+import { CTL_VA_HIGH, type GuestSpaceHandles } from '../mem/guest-control.ts';
+import { PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED } from '../mem/pte.ts';
 import type { KsmdHostStats } from '../host/ksmd-controller.ts';
 import { defaultMaxGuests, type CapBasis } from './capacity-cap.ts';
 import { runCapacity } from './capacity-run.ts';
@@ -31,6 +33,9 @@ interface PhaseResult {
   wallMs: number;
   remoteShare: number;
   knobs: Record<string, string>;
+  engineCpuSeconds: number | null;
+  consideredPages: number;
+  presentPages: number;
 }
 
 function savedPages(c: Readonly<Record<string, number>>): number {
@@ -148,6 +153,9 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
     }
     const last = sample();
     const end = performance.now();
+    const engineCpu = host.engine.mergeCpuSeconds?.() ?? null;
+    const reach = pagesInReach(handles.map((h) => h.handle.handles));
+    const considered = host.engine.consideredPages?.() ?? reach.mergeable;
     const atEnd = await host.ksmd?.stats();
     let convergeSeconds: number | null = null;
     if (ksmOn) {
@@ -172,6 +180,7 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
       ksmdCpuMs: atEnd?.cpuMs != null && atReady?.cpuMs != null ? atEnd.cpuMs - atReady.cpuMs : null,
       ksmdCpuClock: atEnd?.cpuClock ?? null,
       ksmdScanWallMs: (atEnd?.busyMs ?? 0) - (atReady?.busyMs ?? 0), wallMs: end - readyAt, remoteShare: mapped ? remote / mapped : 0, knobs,
+      engineCpuSeconds: engineCpu, consideredPages: considered, presentPages: reach.present,
     };
   } finally {
     await Promise.all(handles.map((h) => h.handle.kill()));
@@ -253,9 +262,29 @@ export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]
     ksmd_cpu_share: withKsm.ksmdCpuMs === null || withKsm.wallMs <= 0 ? null : withKsm.ksmdCpuMs / withKsm.wallMs,
     ksmd_scan_wall_seconds: withKsm.ksmdScanWallMs / 1000,
     engine: o.engine ?? 'ksm',
+    ...((o.engine ?? 'ksm') !== 'ksm' ? { engine_cpu_seconds: withKsm.engineCpuSeconds } : {}),
+    considered_pages: withKsm.consideredPages,
+    present_pages: withKsm.presentPages,
     per_guest: withKsm.perGuest,
     ...capacity,
     ...(numa ? { numa } : {}),
     series: { without_ksm: without.series, with_ksm: withKsm.series },
   };
+}
+
+/** Present pages of the guests, and those in mergeable areas (PTE_MERGEABLE), from their page tables. */
+function pagesInReach(spaces: readonly GuestSpaceHandles[]): { present: number; mergeable: number } {
+  let present = 0;
+  let mergeable = 0;
+  for (const h of spaces) {
+    const pt = new Int32Array(h.pageTable);
+    const high = Math.min(h.vaPages, Atomics.load(new Int32Array(h.control), CTL_VA_HIGH));
+    for (let p = 0; p < high; p++) {
+      const pte = Atomics.load(pt, p);
+      if (!(pte & (PTE_PRESENT | PTE_SWAPPED))) continue;
+      present++;
+      if (pte & PTE_MERGEABLE) mergeable++;
+    }
+  }
+  return { present, mergeable };
 }

@@ -24,6 +24,10 @@ export interface HostEngine {
   /** Start the engine's own scanner, if it has one (uksm), over the host's running guests. */
   attach?(ctx: { ksm: KsmState; guests: () => readonly GuestSpaceHandles[] }): UksmScanner;
   stop?(): void;
+  /** CPU seconds this engine has spent merging so far, wherever it ran (undefined: ksm, see ksmd; null: unmeasurable). */
+  mergeCpuSeconds?(): number | null;
+  /** Pages this engine has considered for merging (DKSM: pages_scanned), when it is not "every mergeable page". */
+  consideredPages?(): number;
   /** The file tree with this engine's directory in it. */
   files(ksm: KsmState): KsmFiles;
   /** A guest's thread has ended: release whatever it held (the DKSM lock). */
@@ -42,6 +46,8 @@ export function createHostEngine(name: EngineName, memory: PhysicalMemory): Host
       files: (ksm) => new EngineFiles(ksm, dksmTree(new DksmFiles(dksm)), HOST_OWNER),
       guestExited: (pid) => void dksm.releaseIfOwner(pid),
       snapshot: () => new DksmFiles(dksm).snapshot(),
+      mergeCpuSeconds: () => dksm.cpuMicros() / 1e6,
+      consideredPages: () => dksm.counter('pages_scanned'),
     };
   }
   if (name === 'uksm') {
@@ -60,6 +66,7 @@ export function createHostEngine(name: EngineName, memory: PhysicalMemory): Host
         return scanner;
       },
       stop: () => scanner?.stop(),
+      mergeCpuSeconds: () => (scanner ? (scanner.cpuMs === null ? null : scanner.cpuMs / 1000) : 0),
     };
   }
   return { name, handles: { name }, files: (ksm) => new KsmFiles(ksm), guestExited: () => {} };

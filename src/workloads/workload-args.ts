@@ -121,7 +121,7 @@ export interface CommonArgs {
   instance: number;
   /** Mark the memory MADV_MERGEABLE (default yes). */
   mergeable: boolean;
-  /** Make the shared image read-only before advising it (DKSM's intended use: docs/engines.md). */
+  /** Make the shared image read-only and advise only it (DKSM's intended use: docs/engines.md). */
   readonly: boolean;
   /** How long to keep running after READY, ms (default 10 minutes). */
   hold: number;
@@ -140,7 +140,7 @@ function commonSpec(defaultBytes: number): ArgSpec {
     seed: int(1, 'seed of the content shared between guests', 0, 2 ** 32 - 1),
     instance: int(0, 'seed of the per-guest content (default: the pid)', 0, 2 ** 32 - 1),
     mergeable: flag(true, 'madvise(MADV_MERGEABLE) the memory'),
-    readonly: flag(false, 'mprotect the shared image read-only before advising it (for DKSM)'),
+    readonly: flag(false, 'mprotect the shared image read-only and advise only it (for DKSM)'),
     hold: duration(HOLD_DEFAULT_MS, 'keep running this long after READY, then exit 0'),
     tick: duration(20, 'sleep between steady-state steps'),
     verbose: flag(false, 'log the memory layout before READY'),

@@ -44,6 +44,7 @@ import {
   PTE_KSM, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, makePte, pteFrame,
 } from '../../mem/pte.ts';
 import { PageChecksums } from '../../ksm/checksum.ts';
+import { ThreadCpuReader } from '../../ksm/thread-cpu.ts';
 import { DKSM_NO_ENTRY, type DksmState } from './dksm-state.ts';
 
 /** Pages per transparent huge page (2 MiB / 4 KiB). */
@@ -75,6 +76,9 @@ export class DksmMerger {
     // run=0: nothing happens and nothing is remembered (VM_MERGEABLE is not set either: docs/engines.md).
     if (this.state.run === 0) return true;
     const owner = space.pid;
+    // The merge CPU is this thread's (opened per call: /proc/thread-self names the opener's thread).
+    const cpu = new ThreadCpuReader();
+    const cpu0 = cpu.ms();
     this.state.lock(owner);
     try {
       // Re-read under the lock: a run 1→0 that won the lock first means this advice is forgotten.
@@ -82,6 +86,9 @@ export class DksmMerger {
       for (let p = area.start; p < area.end; p++) this.mergePage(space, area, p);
     } finally {
       this.state.unlock(owner);
+      const cpu1 = cpu.ms();
+      cpu.close();
+      if (cpu0 !== null && cpu1 !== null) this.state.addCpuMicros((cpu1 - cpu0) * 1000);
     }
     return true;
   }

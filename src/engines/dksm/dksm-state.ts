@@ -56,7 +56,8 @@ export class DksmState {
     const w = new Int32Array(state);
     w[W_CAPACITY] = capacity;
     w[W_NEXT_TAG] = 1;
-    const s = new DksmState({ state, counters: new SharedArrayBuffer(DKSM_COUNTERS.length * 8) });
+    // One slot past the counters: the thread CPU spent merging, in µs (not a sysfs file; run 1→0 keeps it).
+    const s = new DksmState({ state, counters: new SharedArrayBuffer((DKSM_COUNTERS.length + 1) * 8) });
     s.clearTable();
     return s;
   }
@@ -121,6 +122,15 @@ export class DksmState {
 
   count(name: DksmCounter, delta = 1): void {
     Atomics.add(this.counters, DKSM_COUNTERS.indexOf(name), BigInt(delta));
+  }
+
+  /** Thread CPU the guests spent inside DKSM's madvise walks, in µs. */
+  cpuMicros(): number {
+    return Number(Atomics.load(this.counters, DKSM_COUNTERS.length));
+  }
+
+  addCpuMicros(us: number): void {
+    Atomics.add(this.counters, DKSM_COUNTERS.length, BigInt(Math.max(0, Math.round(us))));
   }
 
   // ───────────── the table (all under the lock) ─────────────

@@ -10,6 +10,7 @@ import type { GuestSpaceHandles } from '../../mem/guest-control.ts';
 import { CTL_VA_HIGH } from '../../mem/guest-control.ts';
 import type { PhysicalMemory } from '../../mem/physical-memory.ts';
 import type { KsmState } from '../../ksm/ksm-state.ts';
+import { ThreadCpuReader } from '../../ksm/thread-cpu.ts';
 import { PartialHasher, StrengthController, samplingPermutation } from './partial-hash.ts';
 import { UksmMerger, type GuestView } from './uksm-merge.ts';
 import type { UksmState } from './uksm-state.ts';
@@ -21,8 +22,11 @@ const CHECK_EVERY = 64;
 
 export class UksmScanner {
   readonly merger: UksmMerger;
-  /** Wall time spent scanning (ms), for the CPU share. */
+  /** Wall time spent scanning (ms). */
   busyMs = 0;
+  /** Thread CPU spent scanning (ms; null where /proc/thread-self is missing). */
+  cpuMs: number | null = 0;
+  private readonly cpu = new ThreadCpuReader();
   private readonly state: UksmState;
   private readonly guests: () => readonly GuestSpaceHandles[];
   private readonly views = new Map<number, GuestView>();
@@ -44,11 +48,22 @@ export class UksmScanner {
 
   stop(): void {
     this.stopped = true;
+    this.cpu.close();
     if (this.timer) clearTimeout(this.timer);
   }
 
   /** Scan for at most `budgetMs` (or a full round when undefined); returns pages scanned. */
   slice(budgetMs?: number): number {
+    const cpu0 = this.cpu.ms();
+    try {
+      return this.sliceTimed(budgetMs);
+    } finally {
+      const cpu1 = this.cpu.ms();
+      this.cpuMs = cpu0 === null || cpu1 === null || this.cpuMs === null ? null : this.cpuMs + (cpu1 - cpu0);
+    }
+  }
+
+  private sliceTimed(budgetMs?: number): number {
     const t0 = performance.now();
     const list = this.guests();
     let scanned = 0;

@@ -24,6 +24,8 @@ export interface HostEngine {
   /** Start the engine's own scanner, if it has one (uksm), over the host's running guests. */
   attach?(ctx: { ksm: KsmState; guests: () => readonly GuestSpaceHandles[] }): UksmScanner;
   stop?(): void;
+  /** Free what the engine queued for guests that have all exited (UKSM's deferred frees). */
+  drain?(): void;
   /** CPU seconds this engine has spent merging so far, wherever it ran (undefined: ksm, see ksmd; null: unmeasurable). */
   mergeCpuSeconds?(): number | null;
   /** Pages this engine has considered for merging (DKSM: pages_scanned), when it is not "every mergeable page". */
@@ -66,6 +68,7 @@ export function createHostEngine(name: EngineName, memory: PhysicalMemory): Host
         return scanner;
       },
       stop: () => scanner?.stop(),
+      drain: () => scanner?.merger.processDeferred(),
       mergeCpuSeconds: () => (scanner ? (scanner.cpuMs === null ? null : scanner.cpuMs / 1000) : 0),
     };
   }

@@ -16,6 +16,7 @@ import { collectKnob } from './knob-flag.ts';
 import { statusLine } from './status-line.ts';
 import { DEFAULT_ENGINE, ENGINE_NAMES, parseEngineList, type EngineName } from '../engines/engine.ts';
 import { compareEngines, comparisonLines } from '../density/engine-comparison.ts';
+import { renderEngineComparisonHtml } from '../report/engines-html.ts';
 import { formatBytes, parseCount, parseSize } from './parse-size.ts';
 
 /**
@@ -141,7 +142,7 @@ async function compareCommand(
   flags: DensityFlags, o: DensityOptions, fleet: FleetEntry[], say: (s: string) => void,
   progress: ReturnType<typeof statusLine>, quiet: boolean, jsonToStdout: boolean,
 ): Promise<number> {
-  if (flags.csv || flags.html) throw new Error('--csv and --html describe one engine\'s run: drop them with an --engine list (the JSON holds every run)');
+  if (flags.csv) throw new Error('--csv describes one engine\'s run: drop it with an --engine list (the JSON holds every run)');
   const runs: Array<[EngineName, DensityResult]> = [];
   try {
     for (const engine of flags.engine) runs.push([engine, await runDensity({ ...o, engine }, fleet)]);
@@ -152,10 +153,12 @@ async function compareCommand(
   const json = JSON.stringify(comparison, null, 2) + '\n';
   if (jsonToStdout) process.stdout.write(json);
   else if (flags.json) writeFileSync(flags.json, json);
+  if (flags.html) writeFileSync(flags.html, renderEngineComparisonHtml(comparison, fleet.map((e) => `${e.count}× ${e.workload}`).join(', ')));
   if (!quiet) {
     for (const [engine, r] of runs) say(`[${engine}] ${headline(r)}`);
     for (const line of comparisonLines(comparison)) say(line);
     if (flags.json && !jsonToStdout) say(`JSON: ${resolve(flags.json)}`);
+    if (flags.html) say(`HTML report: ${resolve(flags.html)}`);
   }
   return 0;
 }

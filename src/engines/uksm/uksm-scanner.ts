@@ -52,7 +52,7 @@ export class UksmScanner {
     if (this.timer) clearTimeout(this.timer);
   }
 
-  /** Scan for at most `budgetMs` (or a full round when undefined); returns pages scanned. */
+  /** Scan for at most `budgetMs`, or to the end of the current round (whichever is first; no budget: the round); returns pages scanned. */
   slice(budgetMs?: number): number {
     const cpu0 = this.cpu.ms();
     try {
@@ -69,9 +69,10 @@ export class UksmScanner {
     let scanned = 0;
     for (;;) {
       if (this.guestIndex >= list.length) {
+        // A round boundary ends the slice: the next round starts after a sleep, so full_scans
+        // counts rounds at most once per slice, however little memory the guests have.
         this.endRound();
-        if (budgetMs === undefined) break;
-        if (list.length === 0) break;
+        break;
       }
       const h = list[this.guestIndex];
       if (!h) break;

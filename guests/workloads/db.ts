@@ -19,7 +19,7 @@ export default async function main(sys: GuestSys, args: string[]): Promise<numbe
   w.fill(addr, 0, r.shared, (i) => mix(KIND.dbShared, a.seed, i));
   const rowKey = (i: number, gen: number) => mix(KIND.dbRow, a.seed, a.instance, i, gen);
   w.fill(addr, r.shared, r.rows, (i) => rowKey(i, 0));
-  ready(sys, a, addr, { shared: r.shared, rows: r.rows, rate: a.rate });
+  ready(sys, a, addr, { shared: r.shared, rows: r.rows, rate: a.rate }, r.shared);
   const dirty = new Rewriter(w, addr, r.shared, r.rows, a.rate, rowKey);
   return steadyState(sys, a, a.rate > 0 ? (dt) => dirty.step(dt) : undefined);
 }

@@ -18,7 +18,7 @@ export default async function main(sys: GuestSys, args: string[]): Promise<numbe
   const w = new PageWriter(sys);
   w.zero(addr, 0, r.zero);
   w.fill(addr, r.zero, r.private, (i) => mix(KIND.private, a.instance, i, 0));
-  ready(sys, a, addr, { zero: r.zero, private: r.private });
+  ready(sys, a, addr, { zero: r.zero, private: r.private }, r.zero);
   const timer = new Rewriter(w, addr, r.zero, r.private, a.rate, (i, gen) => mix(KIND.private, a.instance, i, gen));
   return steadyState(sys, a, a.rate > 0 && r.private > 0 ? (dt) => timer.step(dt) : undefined);
 }

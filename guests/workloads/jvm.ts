@@ -28,7 +28,7 @@ export default async function main(sys: GuestSys, args: string[]): Promise<numbe
   at += r.eden;
   const objKey = (i: number, gen: number) => mix(KIND.objects, a.seed, a.instance, i, gen);
   w.fill(addr, at, r.objects, (i) => objKey(i, 0));
-  ready(sys, a, addr, { classdata: r.classdata, strings: r.strings, eden: r.eden, objects: r.objects, rate: a.rate });
+  ready(sys, a, addr, { classdata: r.classdata, strings: r.strings, eden: r.eden, objects: r.objects, rate: a.rate }, r.classdata + r.strings);
   const gc = new Rewriter(w, addr, at, r.objects, a.rate, objKey);
   return steadyState(sys, a, a.rate > 0 ? (dt) => gc.step(dt) : undefined);
 }

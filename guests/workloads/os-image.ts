@@ -119,7 +119,7 @@ export default async function main(sys: GuestSys, args: string[]): Promise<numbe
     image: r.image, ...(a.image !== undefined ? { 'from files': `${loaded.pages} pages of ${loaded.files} files` } : {}),
     'common to all versions': a.image !== undefined ? Math.max(0, commonPages - loaded.pages) : commonPages,
     cache: r.cache, zero: r.zero, distro: a.distro,
-  });
+  }, r.image);
   const cache = new Rewriter(w, addr, r.image, r.cache, a.rate, cacheKey);
   return steadyState(sys, a, a.rate > 0 && r.cache > 0 ? (dt) => cache.step(dt) : undefined);
 }

@@ -21,7 +21,7 @@ export default async function main(sys: GuestSys, args: string[]): Promise<numbe
   w.fill(addr, r.code, r.heap, (i) => mix(KIND.heap, a.seed, a.instance, i));
   const bufKey = (i: number, gen: number) => mix(KIND.buffer, a.seed, a.instance, i, gen);
   w.fill(addr, r.code + r.heap, r.buffers, (i) => bufKey(i, 0));
-  ready(sys, a, addr, { code: r.code, heap: r.heap, buffers: r.buffers, rate: a.rate });
+  ready(sys, a, addr, { code: r.code, heap: r.heap, buffers: r.buffers, rate: a.rate }, r.code);
   const requests = new Rewriter(w, addr, r.code + r.heap, r.buffers, a.rate, bufKey);
   return steadyState(sys, a, (dt) => requests.step(dt));
 }

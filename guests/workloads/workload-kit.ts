@@ -3,7 +3,7 @@
 // regions of pages, the mmap → fill → MADV_MERGEABLE → READY sequence, and the steady-state loop
 // (page rewriters at a rate, sleeping between steps so a guest never spins a core).
 
-import { MADV_MERGEABLE, type GuestSys } from '../../src/guest/index.ts';
+import { MADV_MERGEABLE, PROT_READ, type GuestSys } from '../../src/guest/index.ts';
 import type { CommonArgs } from '../../src/workloads/workload-args.ts';
 
 export const PAGE = 4096;
@@ -123,9 +123,19 @@ export function mapPages(sys: GuestSys, pages: number): number {
   return sys.mmap(pages * PAGE);
 }
 
-/** madvise(MADV_MERGEABLE) unless mergeable=0, then log `READY <pages>`. */
-export function ready(sys: GuestSys, a: CommonArgs, addr: number, layout: Record<string, number | string>): void {
-  if (a.mergeable) sys.madvise(addr, a.pages * PAGE, MADV_MERGEABLE);
+/**
+ * With readonly=1, mprotect the first `imagePages` pages (the shared image, which the steady state
+ * never writes) read-only and advise only those (DKSM's intended use: only read-only regions);
+ * otherwise madvise(MADV_MERGEABLE) the whole mapping unless mergeable=0. Then log `READY <pages>`.
+ */
+export function ready(sys: GuestSys, a: CommonArgs, addr: number, layout: Record<string, number | string>, imagePages = 0): void {
+  let advised = a.pages;
+  if (a.readonly) {
+    if (imagePages === 0) throw new Error(`readonly=1: this workload has no shared image to make read-only`);
+    sys.mprotect(addr, imagePages * PAGE, PROT_READ);
+    advised = imagePages;
+  }
+  if (a.mergeable) sys.madvise(addr, advised * PAGE, MADV_MERGEABLE);
   if (a.verbose) {
     sys.log(`layout: ${Object.entries(layout).map(([k, v]) => `${k} ${v}`).join(', ')} (seed ${a.seed}, instance ${a.instance}, mergeable ${a.mergeable ? 1 : 0})`);
   }

@@ -22,6 +22,9 @@ import { renderComparisonHtml } from '../report/comparison-html.ts';
 import { renderDensityHtml } from '../report/html-report.ts';
 import { collectKnob } from './knob-flag.ts';
 import { statusLine } from './status-line.ts';
+import { DEFAULT_ENGINE, ENGINE_NAMES, parseEngineList, type EngineName } from '../engines/engine.ts';
+import { compareEngines, comparisonLines } from '../density/engine-comparison.ts';
+import { renderEngineComparisonHtml } from '../report/engines-html.ts';
 import { formatBytes, parseCount, parseSize } from './parse-size.ts';
 
 /**
@@ -54,6 +57,7 @@ interface DensityFlags {
   kernelCompat?: KernelCompat;
   service: ServiceSpec[];
   tuner: TunerSpec[];
+  engine: EngineName[];
 }
 
 function collectTuner(value: string, previous: TunerSpec[] = []): TunerSpec[] {
@@ -69,6 +73,8 @@ function collectTuner(value: string, previous: TunerSpec[] = []): TunerSpec[] {
 /** "ksmd CPU 1.20 s (thread) in 9.80 s wall, 12.2 % of one core": thread CPU time and wall time side by side. */
 export function ksmdCpuText(r: DensityResult): string {
   const wall = `${r.ksmd_wall_seconds.toFixed(2)} s wall`;
+  if (r.engine === 'dksm') return `no ksmd under DKSM: merging ran inside the guests' madvise calls (${wall})`;
+  if (r.engine === 'uksm') return `no ksmd under UKSM: its scanner ran on the host thread, bounded by max_cpu_percentage (${wall})`;
   const thread = r.backend === 'linux' ? 'kernel thread' : 'thread';
   if (r.ksmd_cpu_seconds === null) return `ksmd CPU s (${thread}) unavailable (${r.backend === 'linux' ? 'no ksmd in /proc' : 'no /proc/thread-self'}), ${wall}`;
   return `ksmd CPU ${r.ksmd_cpu_seconds.toFixed(2)} s (${thread}) in ${wall}, ${(100 * (r.ksmd_cpu_share ?? 0)).toFixed(1)} % of one core`;
@@ -125,6 +131,7 @@ uses this machine as it is. See docs/density-vs-kernel.md.`)
     .addOption(new Option('--kernel-compat <version>', 'emulate an older kernel: 2.6.32 has max_kernel_pages (default 2000) limiting KSM pages').choices(['2.6.32']))
     .addOption(new Option('--service <name[=file]>', 'KSM-on runs start these RHEL services instead of the density knobs: ksm[=SYSCONFIG], ksmtuned[=CONF] (repeatable)').argParser(collectService).default([]))
     .addOption(new Option('--tuner <name>', 'compare tuners on the same fleet (and its schedule): fixed, ksmtuned[=CONF], advisor, or all (repeatable); --max-seconds is then how long each runs after the last schedule event').argParser(collectTuner).default([]))
+    .option('--engine <list>', `merge engine, or a comma-separated list to compare (${ENGINE_NAMES.join(', ')}; docs/engines.md)`, (v) => parseEngineList(v), [DEFAULT_ENGINE])
     .action(async (flags: DensityFlags) => {
       setCode(await densityCommand(flags, out));
     });
@@ -159,8 +166,14 @@ async function densityCommand(flags: DensityFlags, out: (s: string) => void): Pr
     }
     return tunerCommand(flags, o, fleet, schedule, say, progress, quiet, jsonToStdout);
   }
+  const engineNote = flags.engine.length > 1 || flags.engine[0] !== DEFAULT_ENGINE ? `, engine ${flags.engine.join(', ')}` : '';
+  if ((flags.engine.length > 1 || flags.engine[0] !== DEFAULT_ENGINE) && flags.backend !== 'emulator') {
+    process.stderr.write('ksmsim density: --engine dksm/uksm runs on the emulator only (the kernel has its own KSM); drop --backend\n');
+    return 2;
+  }
   const on = flags.backend === 'linux' ? 'the real kernel' : flags.backend === 'both' ? `the emulator (${formatBytes(flags.memory)}) and the real kernel` : formatBytes(flags.memory);
-  if (!quiet) say(`ksmsim density: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${on}${flags.capacity ? ', with capacity runs' : ''}`);
+  if (!quiet) say(`ksmsim density: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${on}${flags.capacity ? ', with capacity runs' : ''}${engineNote}`);
+  if (flags.engine.length > 1) return compareCommand(flags, o, fleet, say, progress, quiet, jsonToStdout);
   if (flags.backend !== 'emulator' && flags.capacity) {
     // Refused before anything runs, even the emulator half: capacity mode fills memory until the OOM killer.
     process.stderr.write('ksmsim density: --capacity runs on the emulator only (on the real kernel it would fill this machine\'s memory); use --backend emulator\n');
@@ -204,7 +217,7 @@ async function densityCommand(flags: DensityFlags, out: (s: string) => void): Pr
   }
   let result: DensityResult;
   try {
-    result = flags.backend === 'linux' ? await runLinuxDensity(o, fleet, lo) : await runDensity(o, fleet);
+    result = flags.backend === 'linux' ? await runLinuxDensity(o, fleet, lo) : await runDensity({ ...o, engine: flags.engine[0] }, fleet);
   } catch (e) {
     const r = refusal(e);
     if (!r) throw e;
@@ -265,6 +278,32 @@ async function tunerCommand(
   if (flags.html) writeFileSync(flags.html, renderTunerHtml(result));
   if (!quiet) {
     for (const line of tunerText(result)) say(line);
+    if (flags.json && !jsonToStdout) say(`JSON: ${resolve(flags.json)}`);
+    if (flags.html) say(`HTML report: ${resolve(flags.html)}`);
+  }
+  return 0;
+}
+
+/** `--engine a,b,…`: the same fleet under each engine, one headline each, then the comparison table. */
+async function compareCommand(
+  flags: DensityFlags, o: DensityOptions, fleet: FleetEntry[], say: (s: string) => void,
+  progress: ReturnType<typeof statusLine>, quiet: boolean, jsonToStdout: boolean,
+): Promise<number> {
+  if (flags.csv) throw new Error('--csv describes one engine\'s run: drop it with an --engine list (the JSON holds every run)');
+  const runs: Array<[EngineName, DensityResult]> = [];
+  try {
+    for (const engine of flags.engine) runs.push([engine, await runDensity({ ...o, engine }, fleet)]);
+  } finally {
+    progress.clear();
+  }
+  const comparison = compareEngines(runs);
+  const json = JSON.stringify(comparison, null, 2) + '\n';
+  if (jsonToStdout) process.stdout.write(json);
+  else if (flags.json) writeFileSync(flags.json, json);
+  if (flags.html) writeFileSync(flags.html, renderEngineComparisonHtml(comparison, fleet.map((e) => `${e.count}× ${e.workload}`).join(', ')));
+  if (!quiet) {
+    for (const [engine, r] of runs) say(`[${engine}] ${headline(r)}`);
+    for (const line of comparisonLines(comparison)) say(line);
     if (flags.json && !jsonToStdout) say(`JSON: ${resolve(flags.json)}`);
     if (flags.html) say(`HTML report: ${resolve(flags.html)}`);
   }

@@ -2,10 +2,10 @@
 // guests, sample memory and counters while they run (with a status line on a terminal), and report.
 
 import { Host, type GuestReport, type NodeMemory } from '../host/host.ts';
-import { KSM_DIR } from '../ksm/sysfs.ts';
 import type { KernelCompat } from '../ksm/ksm-state.ts';
 import { EmulatedTunedHost } from '../tuning/emulated-tuned-host.ts';
 import { startServices, type ServiceSpec, type ServicesReport } from '../tuning/host-services.ts';
+import { DEFAULT_ENGINE, engineDir, type EngineName } from '../engines/engine.ts';
 import { formatBytes } from './parse-size.ts';
 import { statusLine } from './status-line.ts';
 
@@ -20,6 +20,8 @@ export interface SessionOptions {
   readonly kernelCompat?: KernelCompat;
   /** --service: the ksm service and/or ksmtuned, started after the knobs, before the guests. */
   readonly services?: readonly ServiceSpec[];
+  /** The merge engine (default ksm). Knobs go to its directory: /sys/kernel/mm/ksm, dksm or uksm. */
+  readonly engine?: EngineName;
 }
 
 export interface GuestPlan {
@@ -37,7 +39,9 @@ export interface PeakSample {
 }
 
 export interface SessionResult {
-  readonly host: { memoryBytes: number; numaNodes: number };
+  readonly host: { memoryBytes: number; numaNodes: number; engine: EngineName };
+  /** The engine's own files (dksm, uksm) at the end, name → value; absent for ksm (see final.ksm). */
+  readonly engineFiles?: Record<string, string>;
   readonly knobs: Record<string, string>;
   readonly guests: GuestReport[];
   /** When pages_sharing peaked (or memory use, if nothing merged). */
@@ -49,7 +53,8 @@ export interface SessionResult {
 }
 
 export async function runSession(options: SessionOptions, plans: readonly GuestPlan[]): Promise<SessionResult> {
-  const host = await Host.start({ memoryBytes: options.memoryBytes, numaNodes: options.numaNodes, swapBytes: options.swapBytes, kernelCompat: options.kernelCompat, onLog: options.log });
+  const host = await Host.start({ memoryBytes: options.memoryBytes, numaNodes: options.numaNodes, swapBytes: options.swapBytes, kernelCompat: options.kernelCompat, onLog: options.log, engine: options.engine });
+  const knobDir = engineDir(options.engine ?? DEFAULT_ENGINE);
   const tuned = new EmulatedTunedHost(host);
   let services: Awaited<ReturnType<typeof startServices>> | undefined;
   const started = performance.now();
@@ -57,7 +62,7 @@ export async function runSession(options: SessionOptions, plans: readonly GuestP
   try {
     for (const [key, value] of options.knobs) {
       try {
-        await host.writeFile(KSM_DIR + key, value);
+        await host.writeFile(knobDir + key, value);
       } catch (e) {
         throw new Error(`--ksm ${key}=${value}: ${(e as Error).message}`);
       }
@@ -81,10 +86,11 @@ export async function runSession(options: SessionOptions, plans: readonly GuestP
     clearInterval(timer);
     status.clear();
     const knobs: Record<string, string> = {};
-    for (const [k] of options.knobs) knobs[k] = host.readFile(KSM_DIR + k).trim();
+    for (const [k] of options.knobs) knobs[k] = host.readFile(knobDir + k).trim();
     await services?.stop();
     return {
-      host: { memoryBytes: host.memory.bytes, numaNodes: host.memory.nodes.length },
+      host: { memoryBytes: host.memory.bytes, numaNodes: host.memory.nodes.length, engine: host.engine.name },
+      engineFiles: host.engine.snapshot?.(),
       knobs,
       guests,
       peak,
@@ -123,6 +129,8 @@ export function describeSession(r: SessionResult): string[] {
   for (const n of r.peak.nodes) lines.push(`  node ${n.node}: ${formatBytes(n.usedBytes)} used of ${formatBytes(n.totalBytes)}`);
   const c = r.peak.counters;
   lines.push(`  KSM: pages_shared ${c.pages_shared}, pages_sharing ${c.pages_sharing}, pages_unshared ${c.pages_unshared}, pages_volatile ${c.pages_volatile}, ksm_zero_pages ${c.ksm_zero_pages}, general_profit ${c.general_profit} (${formatBytes(c.general_profit ?? 0)})`);
+  const e = r.engineFiles;
+  if (e) lines.push(`${r.host.engine.toUpperCase()}: ${Object.entries(e).filter(([k]) => k !== 'run').map(([k, v]) => `${k} ${v}`).join(', ')}`);
   const sw = r.final.swap;
   if (sw) lines.push(`swap: ${sw.swappedOut} pages swapped out, ${sw.swappedIn} swapped in (${formatBytes(sw.totalBytes)} of swap)`);
   const svc = r.services;

@@ -19,6 +19,7 @@ import { runLinuxCommand } from './linux-run.ts';
 import { projectPath } from '../platform/project-root.ts';
 import type { KernelCompat } from '../ksm/ksm-state.ts';
 import { collectService, type ServiceSpec } from '../tuning/host-services.ts';
+import { DEFAULT_ENGINE, ENGINE_NAMES, parseEngine, type EngineName } from '../engines/engine.ts';
 
 const GUESTS_DIR = pathToFileURL(projectPath('guests') + '/');
 
@@ -33,6 +34,7 @@ interface HostFlags {
   backend?: 'emulator' | 'linux';
   kernelCompat?: KernelCompat;
   service: ServiceSpec[];
+  engine: EngineName;
 }
 
 function addHostFlags(cmd: Command): Command {
@@ -45,7 +47,8 @@ function addHostFlags(cmd: Command): Command {
     .addOption(new Option('--ksm <key=value>', 'set a /sys/kernel/mm/ksm knob before the guests start (repeatable)').argParser(collectKnob).default([]))
     .option('--json <file>', 'write a machine-readable report to FILE')
     .addOption(new Option('--kernel-compat <version>', 'emulate an older kernel: 2.6.32 has max_kernel_pages (default 2000) limiting KSM pages').choices(['2.6.32']))
-    .addOption(new Option('--service <name[=file]>', 'run a RHEL service on the host: ksm[=SYSCONFIG] or ksmtuned[=CONF] (repeatable; see docs/tuning.md)').argParser(collectService).default([]));
+    .addOption(new Option('--service <name[=file]>', 'run a RHEL service on the host: ksm[=SYSCONFIG] or ksmtuned[=CONF] (repeatable; see docs/tuning.md)').argParser(collectService).default([]))
+    .option('--engine <name>', `merge engine: ${ENGINE_NAMES.join(', ')} (docs/engines.md)`, (v) => parseEngine(v), DEFAULT_ENGINE);
 }
 
 async function runCommand(programs: string[], flags: HostFlags, guestArgs: string[], out: (s: string) => void): Promise<number> {
@@ -57,9 +60,10 @@ async function runCommand(programs: string[], flags: HostFlags, guestArgs: strin
   if (flags.backend === 'linux') {
     if (flags.numaNodes !== 1 || flags.memory !== DEFAULT_MEMORY_BYTES) throw new Error('--memory and --numa-nodes describe the emulated host: drop them with --backend linux');
     if (flags.kernelCompat || flags.service.length) throw new Error('--kernel-compat and --service describe the emulated host: drop them with --backend linux');
+    if (flags.engine !== DEFAULT_ENGINE) throw new Error(`--engine ${flags.engine}: the linux backend runs this kernel's own KSM; drop --engine`);
     return runLinuxCommand(plans, flags, out);
   }
-  const result = await runSession({ memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, swapBytes: flags.swap, quiet: !!flags.json, log: out, kernelCompat: flags.kernelCompat, services: flags.service }, plans);
+  const result = await runSession({ memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, swapBytes: flags.swap, quiet: !!flags.json, log: out, kernelCompat: flags.kernelCompat, services: flags.service, engine: flags.engine }, plans);
   if (flags.json) writeFileSync(flags.json, JSON.stringify(result, null, 2) + '\n');
   else for (const line of describeSession(result)) out(line);
   const failed = result.guests.filter((g) => g.status !== 'exited');

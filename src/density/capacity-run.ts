@@ -2,7 +2,7 @@
 // until one does not fit, and say why the run stopped (oom, max-guests, guest-failed, timeout).
 
 import type { GuestHandle, GuestReport } from '../host/host.ts';
-import { applyKnobs, DENSITY_DEFAULT_KNOBS, expand, freeBytes, startHost, usedBytes, type DensityOptions } from './density-host.ts';
+import { applyKnobs, DENSITY_DEFAULT_KNOBS, engineOffKnobs, engineOnKnobs, expand, freeBytes, startHost, usedBytes, type DensityOptions } from './density-host.ts';
 import type { CapacityRun, CapacityStop, FleetEntry } from './density-types.ts';
 
 /** Longest a capacity run may take unless DensityOptions.capacitySeconds says otherwise. */
@@ -51,7 +51,11 @@ export async function runCapacity(o: DensityOptions, fleet: readonly FleetEntry[
   let stop: CapacityStop | undefined;
   let settled = false;
   try {
-    if (ksmOn) await applyKnobs(host, [...DENSITY_DEFAULT_KNOBS, ...o.knobs]);
+    if (!ksmOn) await applyKnobs(host, engineOffKnobs(o).knobs, engineOffKnobs(o).dir);
+    if (ksmOn) {
+      if ((o.engine ?? 'ksm') === 'ksm') await applyKnobs(host, [...DENSITY_DEFAULT_KNOBS, ...o.knobs]);
+      else await applyKnobs(host, engineOnKnobs(o, '1').knobs, engineOnKnobs(o, '1').dir);
+    }
     const kinds = expand(fleet.map((e) => ({ ...e, count: 1 })));
     for (let i = 0; !stop; i++) {
       if (i >= plan.maxGuests) {

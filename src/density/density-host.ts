@@ -6,6 +6,8 @@ import { KSM_DIR } from '../ksm/sysfs.ts';
 import type { KernelCompat } from '../ksm/ksm-state.ts';
 import type { ServiceSpec } from '../tuning/host-services.ts';
 import type { FleetEntry } from './density-types.ts';
+import { engineDir, type EngineName } from '../engines/engine.ts';
+
 import { workloadProgram } from './fleet-spec.ts';
 
 export interface DensityOptions {
@@ -29,6 +31,8 @@ export interface DensityOptions {
   readonly kernelCompat?: KernelCompat;
   /** --service: the KSM-on runs start these instead of DENSITY_DEFAULT_KNOBS (docs/tuning.md). */
   readonly services?: readonly ServiceSpec[];
+  /** The merge engine (default ksm); knobs then go to its directory (docs/engines.md). */
+  readonly engine?: EngineName;
 }
 
 /** Faster than the kernel's defaults (100 pages / 20 ms) so a demo converges in seconds. */
@@ -46,15 +50,15 @@ export function freeBytes(host: Host): number {
   return host.nodeMemory().reduce((n, x) => n + x.freeBytes, 0);
 }
 
-export async function applyKnobs(host: Host, knobs: ReadonlyArray<readonly [string, string]>): Promise<Record<string, string>> {
+export async function applyKnobs(host: Host, knobs: ReadonlyArray<readonly [string, string]>, dir: string = KSM_DIR): Promise<Record<string, string>> {
   const applied: Record<string, string> = {};
   for (const [k, v] of knobs) {
     try {
-      await host.writeFile(KSM_DIR + k, v);
+      await host.writeFile(dir + k, v);
     } catch (e) {
       throw new Error(`--ksm ${k}=${v}: ${(e as Error).message}`);
     }
-    applied[k] = host.readFile(KSM_DIR + k).trim();
+    applied[k] = host.readFile(dir + k).trim();
   }
   return applied;
 }
@@ -79,10 +83,25 @@ export async function startHost(o: DensityOptions, ready: Set<string>): Promise<
     memoryBytes: o.memoryBytes,
     numaNodes: o.numaNodes,
     kernelCompat: o.kernelCompat,
+    engine: o.engine,
     onLog: (line) => {
       const m = READY.exec(line);
       if (m) ready.add(m[1]!);
       else o.log(line);
     },
   });
+}
+
+/** The KSM-off phase's knobs: only UKSM runs by default (run=1 at boot), so it is turned off. */
+export function engineOffKnobs(o: DensityOptions): { dir: string; knobs: ReadonlyArray<readonly [string, string]> } {
+  const engine = o.engine ?? 'ksm';
+  return { dir: engineDir(engine), knobs: engine === 'uksm' ? [['run', '0']] : [] };
+}
+
+/** The KSM-on phase's knobs for `engine`: ksm's defaults and merge_across_nodes, or the engine's run=1 (before any guest advises). */
+export function engineOnKnobs(o: DensityOptions, mergeAcross: '0' | '1'): { dir: string; knobs: ReadonlyArray<readonly [string, string]> } {
+  const engine = o.engine ?? 'ksm';
+  // With --service the services decide run and the scan rate, from the kernel's defaults.
+  if (engine === 'ksm') return { dir: engineDir(engine), knobs: [['merge_across_nodes', mergeAcross], ...(o.services?.length ? [] : DENSITY_DEFAULT_KNOBS), ...o.knobs] };
+  return { dir: engineDir(engine), knobs: [['run', '1'], ...o.knobs] };
 }

@@ -5,11 +5,13 @@ import { freemem } from 'node:os';
 import { Host, parseKsmStat, type GuestHandle } from '../host/host.ts';
 import { PAGE_SIZE } from '../mem/constants.ts';
 import { summarizeSpace } from '../mem/space-summary.ts';
+import { CTL_VA_HIGH, type GuestSpaceHandles } from '../mem/guest-control.ts';
+import { PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED } from '../mem/pte.ts';
 import type { KsmdHostStats } from '../host/ksmd-controller.ts';
 import { defaultMaxGuests, type CapBasis } from './capacity-cap.ts';
 import { runCapacity } from './capacity-run.ts';
 import { CONVERGE_MIN_SCANS, convergedNow, convergenceOf, savedPages, type Convergence } from './convergence.ts';
-import { applyKnobs, DENSITY_DEFAULT_KNOBS, expand, startHost, usedBytes, type DensityOptions } from './density-host.ts';
+import { applyKnobs, DENSITY_DEFAULT_KNOBS, engineOffKnobs, engineOnKnobs, expand, startHost, usedBytes, type DensityOptions } from './density-host.ts';
 import type { CapacityResult, CapacityRun, DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
 import { EmulatedTunedHost } from '../tuning/emulated-tuned-host.ts';
 import { startServices, type RunningServices, type ServicesReport } from '../tuning/host-services.ts';
@@ -32,6 +34,9 @@ interface PhaseResult {
   remoteShare: number;
   knobs: Record<string, string>;
   services?: ServicesReport;
+  engineCpuSeconds: number | null;
+  consideredPages: number;
+  presentPages: number;
 }
 
 function takeSample(host: Host, t0: number, baseline: number, names: Map<number, string>): DensitySample {
@@ -80,9 +85,10 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
   let services: RunningServices | undefined;
   try {
     const baseline = usedBytes(host);
-    // With --service the services decide run and the scan rate, from the kernel's defaults.
     const withServices = ksmOn && !!o.services?.length;
-    const knobs = ksmOn ? await applyKnobs(host, [['merge_across_nodes', mergeAcross], ...(withServices ? [] : DENSITY_DEFAULT_KNOBS), ...o.knobs]) : {};
+    const on = engineOnKnobs(o, mergeAcross);
+    const off = engineOffKnobs(o);
+    const knobs = ksmOn ? await applyKnobs(host, on.knobs, on.dir) : await applyKnobs(host, off.knobs, off.dir);
     const guests = expand(fleet);
     // Each program compiles once, before the clock and before any guest: a broken one stops the run here.
     for (const program of new Set(guests.map((g) => g.program))) host.prepare(program);
@@ -134,7 +140,16 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
         for (;;) {
           await new Promise((r) => setTimeout(r, o.sampleMs));
           if (performance.now() > deadline) break;
-          if (convergedNow(series, host.files.counters().full_scans, scans0, (performance.now() - t0) / 1000)) break;
+          if ((o.engine ?? 'ksm') === 'ksm') {
+            if (convergedNow(series, host.files.counters().full_scans, scans0, (performance.now() - t0) / 1000)) break;
+          } else {
+            // Full scans are ksmd's; the other engines converge on memory alone (DKSM merges inside madvise).
+            const window = series.filter((s) => s.t * 1000 >= performance.now() - t0 - 2000);
+            if (window.length < 5) continue;
+            const v = window.map((s) => Math.round(s.memory_used_bytes / PAGE_SIZE));
+            const hi = Math.max(...v);
+            if (hi - Math.min(...v) <= Math.max(1, hi * 0.01)) break;
+          }
         }
       }
     } finally {
@@ -143,6 +158,9 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
     const last = sample();
     const end = performance.now();
     await services?.stop();
+    const engineCpu = host.engine.mergeCpuSeconds?.() ?? null;
+    const reach = pagesInReach(handles.map((h) => h.handle.handles));
+    const considered = host.engine.consideredPages?.() ?? reach.mergeable;
     const atEnd = await host.ksmd?.stats();
     const convergence = ksmOn ? convergenceOf(series, convergeFrom, (readyAt - t0) / 1000, scansFrom ?? 0) : null;
     let mapped = 0;
@@ -163,6 +181,7 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
       ksmdCpuClock: atEnd?.cpuClock ?? null,
       ksmdScanWallMs: (atEnd?.busyMs ?? 0) - (atReady?.busyMs ?? 0), wallMs: end - readyAt, remoteShare: mapped ? remote / mapped : 0, knobs,
       ...(services ? { services: services.report() } : {}),
+      engineCpuSeconds: engineCpu, consideredPages: considered, presentPages: reach.present,
     };
   } finally {
     await services?.stop();
@@ -248,10 +267,31 @@ export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]
     ksmd_wall_seconds: withKsm.wallMs / 1000,
     ksmd_cpu_share: withKsm.ksmdCpuMs === null || withKsm.wallMs <= 0 ? null : withKsm.ksmdCpuMs / withKsm.wallMs,
     ksmd_scan_wall_seconds: withKsm.ksmdScanWallMs / 1000,
+    engine: o.engine ?? 'ksm',
+    ...((o.engine ?? 'ksm') !== 'ksm' ? { engine_cpu_seconds: withKsm.engineCpuSeconds } : {}),
+    considered_pages: withKsm.consideredPages,
+    present_pages: withKsm.presentPages,
     per_guest: withKsm.perGuest,
     ...capacity,
     ...(numa ? { numa } : {}),
     series: { without_ksm: without.series, with_ksm: withKsm.series },
     ...(withKsm.services ? { services: withKsm.services } : {}),
   };
+}
+
+/** Present pages of the guests, and those in mergeable areas (PTE_MERGEABLE), from their page tables. */
+function pagesInReach(spaces: readonly GuestSpaceHandles[]): { present: number; mergeable: number } {
+  let present = 0;
+  let mergeable = 0;
+  for (const h of spaces) {
+    const pt = new Int32Array(h.pageTable);
+    const high = Math.min(h.vaPages, Atomics.load(new Int32Array(h.control), CTL_VA_HIGH));
+    for (let p = 0; p < high; p++) {
+      const pte = Atomics.load(pt, p);
+      if (!(pte & (PTE_PRESENT | PTE_SWAPPED))) continue;
+      present++;
+      if (pte & PTE_MERGEABLE) mergeable++;
+    }
+  }
+  return { present, mergeable };
 }

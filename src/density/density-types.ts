@@ -79,6 +79,13 @@ export interface DensityResult {
    * null on the real kernel, whose ksmd does not report it.
    */
   readonly ksmd_scan_wall_seconds: number | null;
+  /** The merge engine of the KSM-on runs (absent in results from before engines: ksm). */
+  readonly engine?: 'ksm' | 'dksm' | 'uksm';
+  /** DKSM/UKSM: thread CPU seconds the engine spent merging over the whole KSM-on phase (DKSM: inside the guests' madvise; UKSM: its scanner); null where unmeasurable. */
+  readonly engine_cpu_seconds?: number | null;
+  /** Pages the engine could consider at the end of the KSM-on phase (ksm, uksm: present pages in mergeable areas; dksm: pages_scanned), and all present pages. */
+  readonly considered_pages?: number;
+  readonly present_pages?: number;
   readonly per_guest: readonly GuestProfit[];
   /** Capacity mode only: capacity.without_ksm.guests. */
   readonly guests_fit_without_ksm?: number;

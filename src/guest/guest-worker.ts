@@ -8,9 +8,10 @@ import { OutOfMemoryKill, isErrnoError } from '../mem/errno.ts';
 import type { GuestSpaceHandles } from '../mem/guest-control.ts';
 import { PhysicalMemory, type PhysicalMemoryHandles } from '../mem/physical-memory.ts';
 import { KsmState, type KsmStateHandles } from '../ksm/ksm-state.ts';
-import { KsmFiles } from '../ksm/sysfs.ts';
 import { exposeApi } from '../platform/expose-api.ts';
 import { EmulatedSys } from './emulated-sys.ts';
+import { attachGuestEngine } from '../engines/engine-runtime.ts';
+import type { EngineHandles } from '../engines/engine.ts';
 import type { GuestProgramModule } from './guest-sys.ts';
 
 export interface GuestWorkerData {
@@ -21,6 +22,8 @@ export interface GuestWorkerData {
   readonly program: string;
   readonly args: readonly string[];
   readonly root: boolean;
+  /** The host's merge engine (absent: ksm). */
+  readonly engine?: EngineHandles;
 }
 
 export type GuestOutcome =
@@ -31,10 +34,11 @@ export type GuestOutcome =
 function guestApi(program: Partial<GuestProgramModule>, data: GuestWorkerData) {
   const memory = PhysicalMemory.attach(data.memory);
   const ksm = KsmState.attach(data.ksm);
-  const space = new AddressSpace(data.space, memory, { addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d), ksmEntered: () => ksm.wake() });
+  const engine = attachGuestEngine(data.engine, memory, ksm, data.space.pid);
+  const space = new AddressSpace(data.space, memory, { addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d), ksmEntered: () => ksm.wake(), engineAdvice: engine.advice, mergeableAtMmap: engine.mergeableAtMmap });
   return {
     async run(log: (line: string) => void): Promise<GuestOutcome> {
-      const sys = new EmulatedSys(space, new KsmFiles(ksm), data.root, (line) => void log(line));
+      const sys = new EmulatedSys(space, engine.files, data.root, (line) => void log(line));
       try {
         if (typeof program.default !== 'function') {
           return { kind: 'error', message: `${data.program} has no default export main(sys, args)` };

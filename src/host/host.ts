@@ -10,7 +10,7 @@ import { createGuestSpaceHandles, recoverVmaTable, type GuestSpaceHandles } from
 import { PhysicalMemory } from '../mem/physical-memory.ts';
 import { summarizeSpace, type SpaceSummary } from '../mem/space-summary.ts';
 import type { KsmEngineOptions } from '../ksm/ksm-engine.ts';
-import { KsmState, type KernelCompat } from '../ksm/ksm-state.ts';
+import { KsmState, THP_MODES, type KernelCompat } from '../ksm/ksm-state.ts';
 import { KsmFiles, formatKsmStat, type Caller } from '../ksm/sysfs.ts';
 import type { GuestOutcome, GuestWorkerApi } from '../guest/guest-worker.ts';
 import { KsmdController } from './ksmd-controller.ts';
@@ -18,6 +18,8 @@ import { collectGarbage } from '../platform/collect-garbage.ts';
 import { compileModule } from '../platform/module-compiler.ts';
 import { sourceOfModule } from '../platform/project-root.ts';
 import { spawnWorker, type SpawnedWorker } from '../platform/spawn-worker.ts';
+import { DEFAULT_ENGINE, type EngineName } from '../engines/engine.ts';
+import { createHostEngine, type HostEngine } from '../engines/engine-runtime.ts';
 
 export const DEFAULT_MEMORY_BYTES = 2 ** 30;
 
@@ -37,6 +39,8 @@ export interface HostOptions {
   readonly kernelCompat?: KernelCompat;
   /** ksmd engine options (only tests set any: a deliberately broken protocol, see BrokenProtocol). */
   readonly ksmdOptions?: KsmEngineOptions;
+  /** The merge engine (default ksm): dksm merges inside madvise and runs no ksmd (docs/engines.md). */
+  readonly engine?: EngineName;
 }
 
 export interface LaunchOptions {
@@ -91,6 +95,7 @@ export class Host {
   readonly files: KsmFiles;
   readonly ksmd: KsmdController | undefined;
   readonly vaPages: number;
+  readonly engine: HostEngine;
   private readonly onLog: (line: string) => void;
   private readonly hooks: AddressSpaceHooks;
   private readonly running = new Map<number, GuestHandle>();
@@ -100,10 +105,11 @@ export class Host {
   private launched = 0;
   private closed = false;
 
-  private constructor(options: HostOptions, memory: PhysicalMemory, ksm: KsmState, ksmd: KsmdController | undefined) {
+  private constructor(options: HostOptions, memory: PhysicalMemory, ksm: KsmState, ksmd: KsmdController | undefined, engine: HostEngine) {
     this.memory = memory;
     this.ksm = ksm;
-    this.files = new KsmFiles(ksm);
+    this.engine = engine;
+    this.files = engine.files(ksm);
     this.ksmd = ksmd;
     this.onLog = options.onLog ?? ((line) => console.log(line));
     this.hooks = { addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d) };
@@ -119,8 +125,15 @@ export class Host {
     }
     const memory = PhysicalMemory.create({ bytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES, numaNodes: options.numaNodes ?? 1, swapBytes: options.swapBytes });
     const ksm = KsmState.create(options.kernelCompat);
-    const ksmd = options.ksmd === false ? undefined : await KsmdController.start(memory, ksm, options.ksmdOptions);
-    return new Host(options, memory, ksm, ksmd);
+    const engine = createHostEngine(options.engine ?? DEFAULT_ENGINE, memory);
+    // Only the ksm engine has a ksmd: dksm merges in the guests' madvise calls (docs/engines.md).
+    const ksmd = options.ksmd === false || engine.name !== 'ksm' ? undefined : await KsmdController.start(memory, ksm, options.ksmdOptions);
+    const host = new Host(options, memory, ksm, ksmd, engine);
+    engine.attach?.({ ksm, guests: () => host.guests.map((g) => g.handles) });
+    if (engine.name === 'dksm' && ksm.get('thp_enabled') !== THP_MODES.indexOf('never')) {
+      host.onLog(`host: warning: transparent_hugepage/enabled is ${THP_MODES[ksm.get('thp_enabled')]}, not never: DKSM fails to merge pages inside huge pages (merging_failed)`);
+    }
+    return host;
   }
 
   /**
@@ -151,6 +164,7 @@ export class Host {
       program: path,
       args: [...(options.args ?? [])],
       root: options.root ?? false,
+      engine: this.engine.handles,
     });
     this.ksmd?.addGuest(handles);
     const started = performance.now();
@@ -225,6 +239,7 @@ export class Host {
     await Promise.all(guests.map((g) => g.kill()));
     await Promise.allSettled(guests.map((g) => g.done));
     await this.ksmd?.stop();
+    this.engine.stop?.();
   }
 
   private async supervise(w: SpawnedWorker<GuestWorkerApi>, handles: GuestSpaceHandles, name: string, program: string, node: number, started: number): Promise<GuestReport> {
@@ -246,6 +261,7 @@ export class Host {
     const memoryAtExit = summarizeSpace(handles, this.memory);
     const ksmStatAtExit = parseKsmStat(formatKsmStat(new Int32Array(handles.control)));
     AddressSpace.reclaim(handles, this.memory, this.hooks);
+    this.engine.guestExited(handles.pid);
     this.ksmd?.guestExited(handles.pid);
     const seconds = (performance.now() - started) / 1000;
     const base = { pid: handles.pid, name, program, node, seconds, memoryAtExit, ksmStatAtExit };

@@ -36,6 +36,7 @@ import { PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PT
 import { SpaceAccess } from './space-access.ts';
 import { NO_HOOKS, checkInt } from './space-core.ts';
 import { VmaList, type Vma } from './vma-list.ts';
+import type { EngineAdvice } from '../engines/engine.ts';
 
 /** Callbacks into the layers above memory, so this module does not depend on them. */
 export interface AddressSpaceHooks {
@@ -43,6 +44,10 @@ export interface AddressSpaceHooks {
   addKsmZeroPages(delta: number): void;
   /** The guest just registered with KSM: wake ksmd, as __ksm_enter does. */
   ksmEntered?(): void;
+  /** Another merge engine's say over MADV_MERGEABLE/MADV_UNMERGEABLE on an area (src/engines): true = handled. */
+  engineAdvice?: EngineAdvice;
+  /** UKSM: every private anonymous mapping is mergeable from its creation, without madvise. */
+  mergeableAtMmap?: boolean;
 }
 
 export class AddressSpace extends SpaceAccess {
@@ -78,6 +83,7 @@ export class AddressSpace extends SpaceAccess {
     let vmFlags = prot | (type === MAP_SHARED ? VM_SHARED : 0);
     // PR_SET_MEMORY_MERGE makes every compatible new mapping mergeable (ksm_add_vma).
     if (Atomics.load(this.ctl, CTL_MERGE_ANY) && !(vmFlags & VM_SHARED)) vmFlags |= VM_MERGEABLE;
+    if (this.hooks.mergeableAtMmap && !(vmFlags & VM_SHARED)) vmFlags |= VM_MERGEABLE;
     if (start + pages > Atomics.load(this.ctl, CTL_VA_HIGH)) Atomics.store(this.ctl, CTL_VA_HIGH, start + pages);
     this.vmas.insert({ start, end: start + pages, flags: vmFlags, node: -1 });
     this.vmas.publish();
@@ -224,12 +230,14 @@ export class AddressSpace extends SpaceAccess {
         if (!(m.flags & VM_SHARED)) this.releaseRange(m.start, m.end);
         return;
       case MADV_MERGEABLE:
+        if (this.hooks.engineAdvice?.(this, m, advice)) return;
         // ksm_madvise: incompatible areas (MAP_SHARED) are silently accepted and never merged.
         if (m.flags & VM_SHARED) return;
         this.enterKsm = true;
         this.makeMergeable(m);
         return;
       case MADV_UNMERGEABLE:
+        if (this.hooks.engineAdvice?.(this, m, advice)) return;
         if (m.flags & VM_MERGEABLE) this.unmergeArea(m, 'madvise');
         return;
       case MADV_HUGEPAGE:

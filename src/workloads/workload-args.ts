@@ -1,5 +1,5 @@
 // workload-args.ts — owns the `key=value` arguments of the workload guests (guests/workloads/*.ts):
-// the keys every workload takes (size/pages, seed, instance, mergeable, hold, tick, verbose), typed
+// the keys every workload takes (size/pages, seed, instance, mergeable, readonly, hold, tick, verbose), typed
 // per-workload keys (whole numbers, rates, fractions, durations, flags, strings), and the errors for
 // unknown keys or bad values, each naming the workload, the key and the value.
 //
@@ -121,6 +121,8 @@ export interface CommonArgs {
   instance: number;
   /** Mark the memory MADV_MERGEABLE (default yes). */
   mergeable: boolean;
+  /** Make the shared image read-only and advise only it (DKSM's intended use: docs/engines.md). */
+  readonly: boolean;
   /** How long to keep running after READY, ms (default 10 minutes). */
   hold: number;
   /** Sleep between steady-state steps, ms (default 20). */
@@ -138,6 +140,7 @@ function commonSpec(defaultBytes: number): ArgSpec {
     seed: int(1, 'seed of the content shared between guests', 0, 2 ** 32 - 1),
     instance: int(0, 'seed of the per-guest content (default: the pid)', 0, 2 ** 32 - 1),
     mergeable: flag(true, 'madvise(MADV_MERGEABLE) the memory'),
+    readonly: flag(false, 'mprotect the shared image read-only and advise only it (for DKSM)'),
     hold: duration(HOLD_DEFAULT_MS, 'keep running this long after READY, then exit 0'),
     tick: duration(20, 'shortest sleep between steady-state steps (longer while no page is due, up to 1 s)'),
     verbose: flag(false, 'log the memory layout before READY'),

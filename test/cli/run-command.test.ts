@@ -65,7 +65,7 @@ describe('ksmsim run', () => {
     const r = await run(['run', HELLO, '--memory', '16MiB', '--numa-nodes', '2', '--guests', '2', '--json', file]);
     expect(r.code).to.equal(0);
     const report = JSON.parse(readFileSync(file, 'utf8'));
-    expect(report.host).to.deep.equal({ memoryBytes: 16 * 2 ** 20, numaNodes: 2 });
+    expect(report.host).to.deep.equal({ memoryBytes: 16 * 2 ** 20, numaNodes: 2, engine: 'ksm' });
     expect(report.final.nodes).to.have.length(2);
     expect(report.guests.map((g: { status: string }) => g.status)).to.deep.equal(['exited', 'exited']);
     expect(report.guests[0].memoryAtExit).to.have.property('privatePages');

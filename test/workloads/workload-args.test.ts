@@ -23,7 +23,7 @@ const parse = (args: string[]) => parseWorkloadArgs('w', args, SPEC, OPTS);
 describe('workload arguments', () => {
   it('gives every default when no argument is given; instance defaults to the pid', () => {
     expect(parse([])).to.deep.equal({
-      pages: 2048, seed: 1, instance: 123, mergeable: true, hold: HOLD_DEFAULT_MS, tick: 20, verbose: false,
+      pages: 2048, seed: 1, instance: 123, mergeable: true, readonly: false, hold: HOLD_DEFAULT_MS, tick: 20, verbose: false,
       rate: 10, zero: 0.5, distro: 1, full: false, period: 5, image: undefined,
     });
   });

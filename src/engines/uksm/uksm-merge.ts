@@ -1,0 +1,278 @@
+// uksm-merge.ts — owns UKSM's merge of one page: zero pages into the zero page (KsmZeroPages), else
+// a partial-hash lookup among shared pages, then among this round's unshared pages. The merge
+// protocol is ksmd's (docs/protocol.md): write-protect (CAS to WP_KSMD), wait until the guest is off
+// the page (the hazard handshake), compare the full 4 KiB, CAS from the exact write-protected value.
+//
+// Races (argued here as in mm/ksm.c):
+//  - A guest writing the page during the merge: its write fault clears WP_KSMD (the reuse CAS in
+//    AddressSpace.writeFaultOrThrow), so the final CAS fails and nothing is lost. A guest that loaded
+//    the writable PTE before the write-protect is caught by the hazard wait before the compare.
+//  - A shared frame freed (its last mapping dropped) and reused: taken only by tryGetFrame (fails at
+//    mapcount 0) and then checked against its tag (PhysicalMemory.free clears the tag before the
+//    free bit; only this scanner tags frames under --engine uksm, with never-reused tags).
+//  - Two unshared pages: no break_cow. The scanner copies the write-protected candidate into a new
+//    frame K (its own reference: mapcount 1), then merges the candidate and the current page into K
+//    each by the protocol above; K is freed with the scanner's reference if neither merge held.
+//  - The replaced private frame: freed at once if the guest is off the page, else queued until it is
+//    (or until the guest exited), as ksmd's releaseAfterReplace. The scanner runs on the host's
+//    thread, the same one that reclaims dead guests, so it never runs inside a reclaim.
+//  - The partial hash reads frames with no reference; it only chooses candidates.
+
+import { ZERO_FRAME } from '../../mem/constants.ts';
+import { CTL_HAZARD, CTL_KSM_ZERO_PAGES, CTL_STATE, GUEST_EXITED } from '../../mem/guest-control.ts';
+import type { PhysicalMemory } from '../../mem/physical-memory.ts';
+import {
+  PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte, pteFrame,
+} from '../../mem/pte.ts';
+import { PartialHasher, StrengthController } from './partial-hash.ts';
+
+const SHOOTDOWN_SPINS = 256;
+
+/** What the merger needs of a guest: its page table and control words. */
+export interface GuestView {
+  readonly pid: number;
+  readonly pt: Int32Array;
+  readonly ctl: Int32Array;
+  readonly homeNode: number;
+}
+
+export interface UksmMergeStats {
+  merged: number;
+  zeroMerged: number;
+  collisions: number;
+  hashed: number;
+}
+
+interface Unshared {
+  g: GuestView;
+  p: number;
+}
+
+export class UksmMerger {
+  readonly hasher: PartialHasher;
+  readonly strength: StrengthController;
+  readonly stats: UksmMergeStats = { merged: 0, zeroMerged: 0, collisions: 0, hashed: 0 };
+  private readonly mem: PhysicalMemory;
+  private readonly addZeroPages: (d: number) => void;
+  /** Shared frames by partial hash of their content at the strength they were filed with. */
+  private stable = new Map<string, number[]>();
+  private readonly tags = new Map<number, number>();
+  private nextTag = 1;
+  private unstable = new Map<string, Unshared>();
+  private readonly deferred: Array<{ ctl: Int32Array; p: number; frame: number }> = [];
+
+  constructor(mem: PhysicalMemory, hasher: PartialHasher, strength: StrengthController, addZeroPages: (d: number) => void) {
+    this.mem = mem;
+    this.hasher = hasher;
+    this.strength = strength;
+    this.addZeroPages = addZeroPages;
+  }
+
+  /** A full round ended: the unshared set starts again (UKSM rebuilds its unstable tree per round). */
+  endRound(): void {
+    this.unstable = new Map();
+  }
+
+  /** The strength changed: file every live shared frame under its hash at the new strength (shared frames never change). */
+  rehash(): void {
+    const strength = this.strength.strength;
+    const next = new Map<string, number[]>();
+    for (const frames of this.stable.values()) {
+      for (const k of frames) {
+        if (!this.live(k)) continue;
+        const key = `${strength}:${this.hasher.hash(k, strength)}`;
+        const list = next.get(key) ?? [];
+        list.push(k);
+        next.set(key, list);
+      }
+    }
+    this.stable = next;
+    this.unstable = new Map();
+  }
+
+  /** Shared frames alive, and the mappings beyond the first (pages_shared, pages_sharing). */
+  sharing(): { shared: number; sharing: number; unshared: number } {
+    let shared = 0;
+    let sharing = 0;
+    for (const [key, frames] of this.stable) {
+      const live = frames.filter((f) => this.live(f));
+      if (live.length === 0) this.stable.delete(key);
+      else this.stable.set(key, live);
+      for (const f of live) {
+        shared++;
+        sharing += Math.max(0, this.mem.mapcount(f) - 1);
+      }
+    }
+    for (const k of [...this.tags.keys()]) if (!this.live(k)) this.tags.delete(k);
+    return { shared, sharing, unshared: this.unstable.size };
+  }
+
+  /** Scan page `p` of guest `g`: returns true if it was merged. */
+  scanPage(g: GuestView, p: number): boolean {
+    this.processDeferred();
+    const pte = Atomics.load(g.pt, p);
+    if (!(pte & PTE_MERGEABLE) || !isPrivateFrame(pte) || (pte & PTE_NOACCESS)) return false;
+    const f = pteFrame(pte);
+    const strength = this.strength.strength;
+    const h = this.hasher.hash(f, strength);
+    this.stats.hashed++;
+    if (h === this.zeroHash(strength) && this.mem.compareFrames(f, ZERO_FRAME) === 0) {
+      if (this.mergeZero(g, p, pte)) return true;
+    }
+    const key = `${strength}:${h}`;
+    for (const k of this.stable.get(key) ?? []) {
+      if (!this.mem.tryGetFrame(k)) continue;
+      if (!this.live(k)) {
+        this.mem.putFrame(k);
+        continue;
+      }
+      const r = this.mergeInto(g, p, pte, k);
+      if (r === 'merged') return true;
+      this.mem.putFrame(k);
+      if (r === 'differs') this.stats.collisions++;
+      else return false; // the page moved under us: try again next round
+    }
+    const other = this.unstable.get(key);
+    if (other && !(other.g === g && other.p === p)) {
+      this.unstable.delete(key);
+      return this.mergePair(other, g, p, pte, key);
+    }
+    this.unstable.set(key, { g, p });
+    return false;
+  }
+
+  /** Free queued frames whose guest has left the page (or exited). */
+  processDeferred(): void {
+    const d = this.deferred;
+    for (let i = d.length - 1; i >= 0; i--) {
+      const e = d[i]!;
+      if (Atomics.load(e.ctl, CTL_HAZARD) !== e.p || Atomics.load(e.ctl, CTL_STATE) === GUEST_EXITED) {
+        this.mem.free(e.frame);
+        d.splice(i, 1);
+      }
+    }
+  }
+
+  get deferredFrames(): number {
+    return this.deferred.length;
+  }
+
+  private zeroHashes = new Map<number, number>();
+  private zeroHash(strength: number): number {
+    let z = this.zeroHashes.get(strength);
+    if (z === undefined) {
+      z = this.hasher.hash(ZERO_FRAME, strength);
+      this.zeroHashes.set(strength, z);
+    }
+    return z;
+  }
+
+  private live(k: number): boolean {
+    const t = this.tags.get(k);
+    return t !== undefined && this.mem.mapcount(k) > 0 && this.mem.frameFlags(k) === t;
+  }
+
+  /** CAS W → WP_KSMD, then wait for the guest to leave the page; the write-protected value, or -1. */
+  private writeProtect(g: GuestView, p: number, pte: number): number {
+    const wp = (pte & ~PTE_WRITABLE) | PTE_WP_KSMD;
+    if (Atomics.compareExchange(g.pt, p, pte, wp) !== pte) return -1;
+    for (let i = 0; i < SHOOTDOWN_SPINS; i++) if (Atomics.load(g.ctl, CTL_HAZARD) !== p) return wp;
+    // The guest stays on the page: give up (it may be writing through a PTE loaded before ours).
+    Atomics.compareExchange(g.pt, p, wp, pte);
+    return -1;
+  }
+
+  private release(g: GuestView, p: number, frame: number): void {
+    if (Atomics.load(g.ctl, CTL_HAZARD) !== p) this.mem.free(frame);
+    else this.deferred.push({ ctl: g.ctl, p, frame });
+  }
+
+  private mergeZero(g: GuestView, p: number, pte: number): boolean {
+    const wp = this.writeProtect(g, p, pte);
+    if (wp < 0) return false;
+    const f = pteFrame(pte);
+    if (this.mem.compareFrames(f, ZERO_FRAME) !== 0) {
+      Atomics.compareExchange(g.pt, p, wp, pte);
+      return false;
+    }
+    const next = makePte(ZERO_FRAME, PTE_PRESENT | PTE_ZERO | PTE_KSM_ZERO | PTE_MERGEABLE | (pte & PTE_NOACCESS));
+    if (Atomics.compareExchange(g.pt, p, wp, next) !== wp) return false;
+    Atomics.add(g.ctl, CTL_KSM_ZERO_PAGES, 1);
+    this.addZeroPages(1);
+    this.release(g, p, f);
+    this.stats.zeroMerged++;
+    return true;
+  }
+
+  /** Map shared frame `k` (a reference held) at page p; 'merged' hands the reference to the PTE. */
+  private mergeInto(g: GuestView, p: number, pte: number, k: number): 'merged' | 'differs' | 'moved' {
+    const wp = this.writeProtect(g, p, pte);
+    if (wp < 0) return 'moved';
+    const f = pteFrame(pte);
+    if (this.mem.compareFrames(f, k) !== 0) {
+      Atomics.compareExchange(g.pt, p, wp, pte);
+      return 'differs';
+    }
+    const next = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (pte & PTE_NOACCESS));
+    if (Atomics.compareExchange(g.pt, p, wp, next) !== wp) return 'moved';
+    this.release(g, p, f);
+    this.stats.merged++;
+    return 'merged';
+  }
+
+  /** Two unshared pages with the same partial hash: copy the first into a new shared frame, merge both into it. */
+  private mergePair(a: Unshared, b: GuestView, p: number, pte: number, key: string): boolean {
+    const aPte = Atomics.load(a.g.pt, a.p);
+    if (!(aPte & PTE_MERGEABLE) || !isPrivateFrame(aPte) || (aPte & PTE_NOACCESS)) {
+      this.unstable.set(key, { g: b, p });
+      return false;
+    }
+    // Unreferenced reads only choose: a pair that differs is a collision of the partial hash.
+    if (this.mem.compareFrames(pteFrame(aPte), pteFrame(pte)) !== 0) {
+      this.stats.collisions++;
+      this.unstable.set(key, { g: b, p });
+      return false;
+    }
+    const aWp = this.writeProtect(a.g, a.p, aPte);
+    if (aWp < 0) return false;
+    const k = this.mem.allocUninitialized(a.g.homeNode);
+    if (k < 0) {
+      Atomics.compareExchange(a.g.pt, a.p, aWp, aPte);
+      return false;
+    }
+    // A is write-protected and no guest is on it: its content is stable while we copy.
+    this.mem.copyFrame(pteFrame(aPte), k);
+    this.mem.setMapcount(k, 1); // the scanner's reference
+    const tag = this.nextTag++;
+    this.tags.set(k, tag);
+    this.mem.setFrameFlags(k, tag);
+    // A into K: compare (A is unchanged unless a write fault cleared WP_KSMD: then the CAS fails).
+    let merged = false;
+    if (this.mem.compareFrames(pteFrame(aPte), k) === 0) {
+      this.mem.addMapcount(k, 1);
+      if (Atomics.compareExchange(a.g.pt, a.p, aWp, makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (aPte & PTE_NOACCESS))) === aWp) {
+        this.release(a.g, a.p, pteFrame(aPte));
+        merged = true;
+      } else {
+        this.mem.addMapcount(k, -1);
+      }
+    }
+    if (!merged) Atomics.compareExchange(a.g.pt, a.p, aWp, aPte);
+    let bMerged = false;
+    if (merged) {
+      this.mem.addMapcount(k, 1); // the reference B's PTE will hold if the merge succeeds
+      const r = this.mergeInto(b, p, pte, k);
+      if (r === 'merged') bMerged = true;
+      else {
+        this.mem.addMapcount(k, -1);
+        if (r === 'differs') this.stats.collisions++;
+      }
+      const list = this.stable.get(key) ?? [];
+      list.push(k);
+      this.stable.set(key, list);
+    }
+    this.mem.putFrame(k); // the scanner's reference: frees K if no PTE took it
+    if (!merged) this.tags.delete(k);
+    return bMerged;
+  }
+}

@@ -19,7 +19,7 @@
 //  - The partial hash reads frames with no reference; it only chooses candidates.
 
 import { ZERO_FRAME } from '../../mem/constants.ts';
-import { CTL_HAZARD, CTL_KSM_ZERO_PAGES, CTL_STATE, GUEST_EXITED } from '../../mem/guest-control.ts';
+import { CTL_HAZARD, CTL_KSM_ZERO_PAGES, CTL_STATE, GUEST_EXITED, hazardPage, hazardWrite } from '../../mem/guest-control.ts';
 import type { PhysicalMemory } from '../../mem/physical-memory.ts';
 import {
   PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte, pteFrame,
@@ -146,7 +146,8 @@ export class UksmMerger {
     const d = this.deferred;
     for (let i = d.length - 1; i >= 0; i--) {
       const e = d[i]!;
-      if (Atomics.load(e.ctl, CTL_HAZARD) !== e.p || Atomics.load(e.ctl, CTL_STATE) === GUEST_EXITED) {
+      // Freed once the guest is off the page, whatever the access (a reader must not see it reused).
+      if (hazardPage(Atomics.load(e.ctl, CTL_HAZARD)) !== e.p || Atomics.load(e.ctl, CTL_STATE) === GUEST_EXITED) {
         this.mem.free(e.frame);
         d.splice(i, 1);
       }
@@ -176,14 +177,16 @@ export class UksmMerger {
   private writeProtect(g: GuestView, p: number, pte: number): number {
     const wp = (pte & ~PTE_WRITABLE) | PTE_WP_KSMD;
     if (Atomics.compareExchange(g.pt, p, pte, wp) !== pte) return -1;
-    for (let i = 0; i < SHOOTDOWN_SPINS; i++) if (Atomics.load(g.ctl, CTL_HAZARD) !== p) return wp;
+    // The hazard word names the page and the access kind (docs/protocol.md#hazards): only a write in
+    // flight can change the frame after our CAS, so only a writer holds the compare up.
+    for (let i = 0; i < SHOOTDOWN_SPINS; i++) if (Atomics.load(g.ctl, CTL_HAZARD) !== hazardWrite(p)) return wp;
     // The guest stays on the page: give up (it may be writing through a PTE loaded before ours).
     Atomics.compareExchange(g.pt, p, wp, pte);
     return -1;
   }
 
   private release(g: GuestView, p: number, frame: number): void {
-    if (Atomics.load(g.ctl, CTL_HAZARD) !== p) this.mem.free(frame);
+    if (hazardPage(Atomics.load(g.ctl, CTL_HAZARD)) !== p) this.mem.free(frame);
     else this.deferred.push({ ctl: g.ctl, p, frame });
   }
 

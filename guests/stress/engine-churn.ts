@@ -7,7 +7,7 @@
 // args: seed pages contents content-seed ms
 
 import { MADV_DONTNEED, MADV_UNMERGEABLE, type GuestSys } from '../../src/guest/index.ts';
-import { Prng, mixSeed } from '../../src/stress/prng.ts';
+import { Prng, mixSeed } from '../../src/platform/prng.ts';
 
 const PAGE = 4096;
 

@@ -21,7 +21,7 @@ import {
   CMD_EXIT, CMD_PAUSE, CMD_RUN, CMD_VERIFY, CP_ACK_SEQ, CP_COUNTERS, CP_RESULT, CP_WORDS,
   STRESS_COUNTERS, type StressCounter,
 } from '../../src/stress/control-page.ts';
-import { Prng, mixSeed } from '../../src/stress/prng.ts';
+import { Prng, mixSeed } from '../../src/platform/prng.ts';
 
 const PAGE = 4096;
 const PTE_PRESENT = 1;

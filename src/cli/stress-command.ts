@@ -11,8 +11,8 @@ import { KILL_GUEST, KILL_KSMD, describeExploration, explore, replaySchedule, ty
 import { describeStress, runStress } from '../stress/stress-run.ts';
 import { parseCount, parseSize } from './parse-size.ts';
 import { parseEngine, type EngineName } from '../engines/engine.ts';
-import { runDksmStress } from '../engines/dksm/dksm-stress.ts';
-import { runUksmStress } from '../engines/uksm/uksm-stress.ts';
+import { runDksmStress } from '../stress/dksm-stress.ts';
+import { runUksmStress } from '../stress/uksm-stress.ts';
 
 interface StressFlags {
   guests: number;

@@ -5,8 +5,6 @@
 // only in how pages are found and merged: ksm by the ksmd worker (src/ksm), dksm inside the caller's
 // madvise (src/engines/dksm), uksm by a whole-system scanner (src/engines/uksm).
 
-import type { Vma } from '../mem/vma-list.ts';
-import type { AddressSpace } from '../mem/address-space.ts';
 
 export const ENGINE_NAMES = ['ksm', 'dksm', 'uksm'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
@@ -45,6 +43,7 @@ export type EngineHandles =
 
 /**
  * An engine's say over a madvise(MADV_MERGEABLE | MADV_UNMERGEABLE) on one area: true when the
- * engine handled it (the machine layer then does nothing more), false for the ksm behaviour.
+ * engine handled it (the machine layer then does nothing more), false for the ksm behaviour. The
+ * machine layer defines its shape (src/mem/address-space.ts), so it imports nothing from here.
  */
-export type EngineAdvice = (space: AddressSpace, area: Vma, advice: number) => boolean;
+export type { EngineAdvice } from '../mem/address-space.ts';

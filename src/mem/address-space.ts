@@ -34,21 +34,14 @@ import {
 import type { PhysicalMemory } from './physical-memory.ts';
 import { PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WRITABLE, makePte } from './pte.ts';
 import { SpaceAccess } from './space-access.ts';
-import { NO_HOOKS, checkInt } from './space-core.ts';
+import { NO_HOOKS, checkInt, type SpaceHooks } from './space-core.ts';
 import { VmaList, type Vma } from './vma-list.ts';
-import type { EngineAdvice } from '../engines/engine.ts';
 
 /** Callbacks into the layers above memory, so this module does not depend on them. */
-export interface AddressSpaceHooks {
-  /** Adjust the host-wide ksm_zero_pages counter (the per-guest one lives in the control words). */
-  addKsmZeroPages(delta: number): void;
-  /** The guest just registered with KSM: wake ksmd, as __ksm_enter does. */
-  ksmEntered?(): void;
-  /** Another merge engine's say over MADV_MERGEABLE/MADV_UNMERGEABLE on an area (src/engines): true = handled. */
-  engineAdvice?: EngineAdvice;
-  /** UKSM: every private anonymous mapping is mergeable from its creation, without madvise. */
-  mergeableAtMmap?: boolean;
-}
+/** The hooks of an AddressSpace (space-core.ts); engineAdvice receives the AddressSpace itself. */
+export type AddressSpaceHooks = SpaceHooks<AddressSpace>;
+/** A merge engine's say over madvise on one area (src/engines): true = handled. */
+export type EngineAdvice = NonNullable<AddressSpaceHooks['engineAdvice']>;
 
 export class AddressSpace extends SpaceAccess {
   /** Set while a madvise/prctl made an area mergeable; registration follows the VMA publish. */

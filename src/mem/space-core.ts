@@ -12,7 +12,6 @@
 // The protocol's rules are in address-space.ts's header and docs/protocol.md.
 
 import { ErrnoError } from './errno.ts';
-import type { AddressSpaceHooks } from './address-space.ts';
 import type { GuestSpaceHandles } from './guest-control.ts';
 import { VM_MERGEABLE } from './guest-control.ts';
 import type { PhysicalMemory } from './physical-memory.ts';
@@ -20,7 +19,22 @@ import { PTE_MERGEABLE } from './pte.ts';
 import type { Vma, VmaList } from './vma-list.ts';
 
 /** Hooks for a space nobody above memory listens to (tests, and reclaim when the host passes none). */
-export const NO_HOOKS: AddressSpaceHooks = { addKsmZeroPages: () => {} };
+/**
+ * What an address space tells the world above it. `Space` is the address space type of the layer
+ * that fills in engineAdvice (AddressSpace): a parameter, so this layer imports nothing above it.
+ */
+export interface SpaceHooks<Space = unknown> {
+  /** Adjust the host-wide ksm_zero_pages counter (the per-guest one lives in the control words). */
+  addKsmZeroPages(delta: number): void;
+  /** The guest just registered with KSM: wake ksmd, as __ksm_enter does. */
+  ksmEntered?(): void;
+  /** Another merge engine's say over MADV_MERGEABLE/MADV_UNMERGEABLE on an area (src/engines): true = handled. */
+  engineAdvice?(space: Space, area: Vma, advice: number): boolean;
+  /** UKSM: every private anonymous mapping is mergeable from its creation, without madvise. */
+  mergeableAtMmap?: boolean;
+}
+
+export const NO_HOOKS: SpaceHooks = { addKsmZeroPages: () => {} };
 
 export class SpaceCore {
   readonly pid: number;
@@ -30,13 +44,13 @@ export class SpaceCore {
   readonly ctl: Int32Array;
   readonly vmas: VmaList;
   protected readonly mem: PhysicalMemory;
-  protected readonly hooks: AddressSpaceHooks;
+  protected readonly hooks: SpaceHooks;
   protected readonly bankU8: Uint8Array[];
   protected readonly bankBuf: Buffer[];
   /** Where this space's frame searches start, per node (not shared: see FrameAllocator.startHints). */
   protected readonly allocHints: Int32Array;
 
-  constructor(handles: GuestSpaceHandles, memory: PhysicalMemory, hooks: AddressSpaceHooks, ctl: Int32Array, vmas: VmaList) {
+  constructor(handles: GuestSpaceHandles, memory: PhysicalMemory, hooks: SpaceHooks, ctl: Int32Array, vmas: VmaList) {
     this.pid = handles.pid;
     this.homeNode = handles.homeNode;
     this.vaPages = handles.vaPages;

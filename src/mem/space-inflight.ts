@@ -26,15 +26,14 @@ import {
   CTL_HAZARD, CTL_INFLIGHT_FRAME, CTL_INFLIGHT_NEXT, CTL_INFLIGHT_OLD, CTL_INFLIGHT_VPAGE, CTL_KSM_ZERO_PAGES, CTL_STATE, CTL_VA_HIGH,
   GUEST_EXITED, HAZARD_NONE, recoverVmaTable, type GuestSpaceHandles,
 } from './guest-control.ts';
-import type { AddressSpaceHooks } from './address-space.ts';
 import { META_WORDS, type PhysicalMemory } from './physical-memory.ts';
 import { PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, isPrivateFrame, pteFrame } from './pte.ts';
-import { NO_HOOKS, SpaceCore } from './space-core.ts';
+import { NO_HOOKS, SpaceCore, type SpaceHooks } from './space-core.ts';
 import { VmaList } from './vma-list.ts';
 
 export class SpaceInflight extends SpaceCore {
   /** Tear down a guest whose thread has ended, from its shared state alone (run by the host). */
-  static reclaim(handles: GuestSpaceHandles, memory: PhysicalMemory, hooks: AddressSpaceHooks = NO_HOOKS): void {
+  static reclaim(handles: GuestSpaceHandles, memory: PhysicalMemory, hooks: SpaceHooks = NO_HOOKS): void {
     const ctl = new Int32Array(handles.control);
     const space = new SpaceInflight(handles, memory, hooks, ctl, new VmaList(ctl, new Int32Array(handles.vmaTable)));
     // The thread may have been terminated anywhere: inside publish() (seqlock odd, table torn) or

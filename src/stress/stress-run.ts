@@ -14,7 +14,7 @@ import { CTL_KSM_ENTERED, type GuestSpaceHandles } from '../mem/guest-control.ts
 import {
   CMD_EXIT, CMD_PAUSE, CMD_QUIESCE, CMD_RUN, CMD_VERIFY, CP_RESULT, HostControlPage, STRESS_COUNTERS, type StressCounter,
 } from './control-page.ts';
-import { Prng, mixSeed } from './prng.ts';
+import { Prng, mixSeed } from '../platform/prng.ts';
 import { recountHost, repairAfterKsmdDeath, type RepairResult } from './recount.ts';
 import { projectPath } from '../platform/project-root.ts';
 

@@ -1,7 +1,7 @@
 // dksm-stress.test.ts — the DKSM stress check: read-only regions merge with no violation and no
 // hazard; writable regions show DKSM's hazard, named as such, and still no protocol violation.
 import { expect } from 'chai';
-import { runDksmStress } from '../../src/engines/dksm/dksm-stress.ts';
+import { runDksmStress } from '../../src/stress/dksm-stress.ts';
 
 describe('DKSM stress check', () => {
   for (const seed of [1, 2, 3]) {

@@ -1,7 +1,7 @@
 // uksm-stress.test.ts — UKSM under concurrency: guests on worker threads churn shared contents while
 // the scanner merges on the host thread; no byte differs from a guest's shadow, no frame leaks.
 import { expect } from 'chai';
-import { runUksmStress } from '../../src/engines/uksm/uksm-stress.ts';
+import { runUksmStress } from '../../src/stress/uksm-stress.ts';
 
 describe('UKSM concurrency check', function () {
   this.timeout(60_000);

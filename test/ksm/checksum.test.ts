@@ -9,7 +9,7 @@ import { BANK_FRAMES, PAGE_SIZE, ZERO_FRAME } from '../../src/mem/constants.ts';
 import { PhysicalMemory } from '../../src/mem/physical-memory.ts';
 import { PageChecksums } from '../../src/ksm/checksum.ts';
 import { CHECKSUM_WASM_BASE64 } from '../../src/ksm/checksum-wasm.ts';
-import { Prng } from '../../src/stress/prng.ts';
+import { Prng } from '../../src/platform/prng.ts';
 
 const MiB = 2 ** 20;
 

@@ -6,7 +6,7 @@
 
 import { BANK_MASK, BANK_SHIFT, PAGE_SHIFT } from '../../mem/constants.ts';
 import type { PhysicalMemory } from '../../mem/physical-memory.ts';
-import { Prng } from '../../stress/prng.ts';
+import { Prng } from '../../platform/prng.ts';
 import { HASH_STRENGTH_DEFAULT, HASH_STRENGTH_FULL } from './uksm-state.ts';
 
 export const HASH_STRENGTH_MIN = 4;

@@ -8,7 +8,7 @@
 // ksmd G). When a schedule runs out, the remaining actors finish in a fixed order (guests in turn,
 // then ksmd), so every replay ends with the final, exact accounting check.
 
-import { Prng, mixSeed } from '../prng.ts';
+import { Prng, mixSeed } from '../../platform/prng.ts';
 import { STEP_KINDS, SimModel, SimViolation, type SimBroken, type SimConfig, type SimScript, type Step, type StepKind } from './model.ts';
 
 export type { SimBroken } from './model.ts';

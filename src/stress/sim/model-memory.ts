@@ -24,7 +24,7 @@ import { HAZARD_NONE } from '../../mem/guest-control.ts';
 import {
   PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte, pteFrame,
 } from '../../mem/pte.ts';
-import { Prng } from '../prng.ts';
+import { Prng } from '../../platform/prng.ts';
 
 /**
  * TEST ONLY protocol variants the simulation must catch ('none' is the real protocol):

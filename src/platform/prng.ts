@@ -1,4 +1,4 @@
-// prng.ts — owns the seeded generators of the stress tools: mulberry32 (32-bit state, fast) so every
+// prng.ts — owns the seeded generators (of the stress tools, the workloads and UKSM's sampling): mulberry32 (32-bit state, fast) so every
 // guest program, chaos schedule and simulated interleaving replays from its seed.
 
 export class Prng {

@@ -3,9 +3,9 @@
 // shadow, while UKSM's scanner merges on the host thread at a fast setting; after they exit, every
 // frame must be free again (nothing leaked, nothing freed twice).
 
-import { Host } from '../../host/host.ts';
-import { projectPath } from '../../platform/project-root.ts';
-import { mixSeed } from '../../stress/prng.ts';
+import { Host } from '../host/host.ts';
+import { projectPath } from '../platform/project-root.ts';
+import { mixSeed } from '../platform/prng.ts';
 
 const GUEST = projectPath('guests', 'stress', 'engine-churn.ts');
 

@@ -9,16 +9,16 @@
 // granularity covers its orderings; the cross-thread part (an owner writing while another guest
 // compares) is the hazard itself, which this check names rather than excludes.
 
-import { MADV_MERGEABLE, MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../../mem/constants.ts';
-import { AddressSpace } from '../../mem/address-space.ts';
-import { createGuestSpaceHandles } from '../../mem/guest-control.ts';
-import { PhysicalMemory } from '../../mem/physical-memory.ts';
-import { PTE_KSM, PTE_PRESENT, PTE_WRITABLE, PTE_ZERO, pteFrame } from '../../mem/pte.ts';
-import { Prng, mixSeed } from '../../stress/prng.ts';
-import { DksmState } from './dksm-state.ts';
-import { DksmFiles, DKSM_DIR } from './dksm-files.ts';
-import { DksmMerger } from './dksm-merge.ts';
-import { DKSM_HAZARD } from './dksm-hazard.ts';
+import { MADV_MERGEABLE, MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../mem/constants.ts';
+import { AddressSpace } from '../mem/address-space.ts';
+import { createGuestSpaceHandles } from '../mem/guest-control.ts';
+import { PhysicalMemory } from '../mem/physical-memory.ts';
+import { PTE_KSM, PTE_PRESENT, PTE_WRITABLE, PTE_ZERO, pteFrame } from '../mem/pte.ts';
+import { Prng, mixSeed } from '../platform/prng.ts';
+import { DksmState } from '../engines/dksm/dksm-state.ts';
+import { DksmFiles, DKSM_DIR } from '../engines/dksm/dksm-files.ts';
+import { DksmMerger } from '../engines/dksm/dksm-merge.ts';
+import { DKSM_HAZARD } from '../engines/dksm/dksm-hazard.ts';
 
 export interface DksmStressOptions {
   readonly guests: number;

@@ -50,3 +50,15 @@ export function convergenceOf(series: readonly DensitySample[], from: number, up
   const at = hit.counters.full_scans ?? scansAtFleetUp;
   return { seconds: Math.max(0, hit.t - upT), fullScans: Math.max(0, at - scansAtFleetUp), fullScansAtFleetUp: scansAtFleetUp, fullScansAtConverge: at };
 }
+
+/** The convergence fields of a density result (the same on both backends). */
+export function convergenceFields(c: Convergence | null | undefined): {
+  converge_seconds: number | null; converge_full_scans: number | null; full_scans_at_fleet_up: number | null; full_scans_at_converge: number | null;
+} {
+  return {
+    converge_seconds: c?.seconds ?? null,
+    converge_full_scans: c?.fullScans ?? null,
+    full_scans_at_fleet_up: c?.fullScansAtFleetUp ?? null,
+    full_scans_at_converge: c?.fullScansAtConverge ?? null,
+  };
+}

@@ -10,7 +10,7 @@ import { PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED } from '../mem/pte.ts';
 import type { KsmdHostStats } from '../host/ksmd-controller.ts';
 import { defaultMaxGuests, type CapBasis } from './capacity-cap.ts';
 import { runCapacity } from './capacity-run.ts';
-import { CONVERGE_MIN_SCANS, convergedNow, convergenceOf, savedPages, type Convergence } from './convergence.ts';
+import { CONVERGE_MIN_SCANS, convergedNow, convergenceOf, savedPages, convergenceFields, type Convergence } from './convergence.ts';
 import { applyKnobs, DENSITY_DEFAULT_KNOBS, engineOffKnobs, engineOnKnobs, expand, startHost, usedBytes, type DensityOptions } from './density-host.ts';
 import type { CapacityResult, CapacityRun, DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
 import { EmulatedTunedHost } from '../tuning/emulated-tuned-host.ts';
@@ -258,10 +258,7 @@ export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]
     pages_sharing: c.pages_sharing ?? 0,
     general_profit: c.general_profit ?? 0,
     fleet_up_seconds: withKsm.fleetUpSeconds,
-    converge_seconds: withKsm.convergence?.seconds ?? null,
-    converge_full_scans: withKsm.convergence?.fullScans ?? null,
-    full_scans_at_fleet_up: withKsm.convergence?.fullScansAtFleetUp ?? null,
-    full_scans_at_converge: withKsm.convergence?.fullScansAtConverge ?? null,
+    ...convergenceFields(withKsm.convergence),
     ksmd_cpu_seconds: withKsm.ksmdCpuMs === null ? null : withKsm.ksmdCpuMs / 1000,
     ksmd_cpu_clock: withKsm.ksmdCpuClock,
     ksmd_wall_seconds: withKsm.wallMs / 1000,

@@ -17,7 +17,7 @@ import { startLinuxGuest, type LinuxGuestProcess, type LinuxGuestResult } from '
 import { PAGE_SIZE } from '../mem/constants.ts';
 import { KSM_DIR, ksmCounterFileNames } from '../ksm/sysfs.ts';
 import { compileModule } from '../platform/module-compiler.ts';
-import { CONVERGE_MIN_SCANS, convergedNow, convergenceOf, savedPages, type Convergence } from './convergence.ts';
+import { CONVERGE_MIN_SCANS, convergedNow, convergenceOf, savedPages, convergenceFields, type Convergence } from './convergence.ts';
 import { DENSITY_DEFAULT_KNOBS, READY, expand, type DensityOptions } from './density-host.ts';
 import type { DensityResult, DensitySample, FleetEntry, GuestProfit, KernelPhaseMemory } from './density-types.ts';
 import { fleetTooLarge } from './fleet-footprint.ts';
@@ -318,10 +318,7 @@ export async function runLinuxDensity(o: DensityOptions, fleet: readonly FleetEn
     pages_sharing: c.pages_sharing ?? 0,
     general_profit: c.general_profit ?? 0,
     fleet_up_seconds: withKsm.fleetUpSeconds,
-    converge_seconds: withKsm.convergence?.seconds ?? null,
-    converge_full_scans: withKsm.convergence?.fullScans ?? null,
-    full_scans_at_fleet_up: withKsm.convergence?.fullScansAtFleetUp ?? null,
-    full_scans_at_converge: withKsm.convergence?.fullScansAtConverge ?? null,
+    ...convergenceFields(withKsm.convergence),
     ksmd_cpu_seconds: withKsm.ksmdCpu ? withKsm.ksmdCpu.ms / 1000 : null,
     ksmd_cpu_clock: withKsm.ksmdCpu?.clock ?? null,
     ksmd_wall_seconds: withKsm.wallMs / 1000,

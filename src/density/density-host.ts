@@ -5,7 +5,8 @@ import { Host } from '../host/host.ts';
 import { KSM_DIR } from '../ksm/sysfs.ts';
 import type { KernelCompat } from '../ksm/ksm-state.ts';
 import type { ServiceSpec } from '../tuning/host-services.ts';
-import type { FleetEntry } from './density-types.ts';
+import type { Convergence } from './convergence.ts';
+import type { DensitySample, FleetEntry, GuestProfit } from './density-types.ts';
 import { engineDir, type EngineName } from '../engines/engine.ts';
 
 import { workloadProgram } from './fleet-spec.ts';
@@ -104,4 +105,16 @@ export function engineOnKnobs(o: DensityOptions, mergeAcross: '0' | '1'): { dir:
   // With --service the services decide run and the scan rate, from the kernel's defaults.
   if (engine === 'ksm') return { dir: engineDir(engine), knobs: [['merge_across_nodes', mergeAcross], ...(o.services?.length ? [] : DENSITY_DEFAULT_KNOBS), ...o.knobs] };
   return { dir: engineDir(engine), knobs: [['run', '1'], ...o.knobs] };
+}
+
+/** What one fixed-fleet phase measured, on either backend (each adds its own CPU and engine figures). */
+export interface MeasuredPhase {
+  series: DensitySample[];
+  memoryUsed: number;
+  counters: Record<string, number>;
+  perGuest: GuestProfit[];
+  convergence: Convergence | null;
+  fleetUpSeconds: number;
+  wallMs: number;
+  knobs: Record<string, string>;
 }

@@ -10,29 +10,21 @@ import { PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED } from '../mem/pte.ts';
 import type { KsmdHostStats } from '../host/ksmd-controller.ts';
 import { defaultMaxGuests, type CapBasis } from './capacity-cap.ts';
 import { runCapacity } from './capacity-run.ts';
-import { CONVERGE_MIN_SCANS, convergedNow, convergenceOf, savedPages, convergenceFields, type Convergence } from './convergence.ts';
-import { applyKnobs, DENSITY_DEFAULT_KNOBS, engineOffKnobs, engineOnKnobs, expand, startHost, usedBytes, type DensityOptions } from './density-host.ts';
+import { CONVERGE_MIN_SCANS, convergedNow, convergenceOf, savedPages, convergenceFields } from './convergence.ts';
+import { applyKnobs, DENSITY_DEFAULT_KNOBS, engineOffKnobs, engineOnKnobs, expand, startHost, usedBytes, type DensityOptions, type MeasuredPhase } from './density-host.ts';
 import type { CapacityResult, CapacityRun, DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
 import { EmulatedTunedHost } from '../tuning/emulated-tuned-host.ts';
 import { startServices, type RunningServices, type ServicesReport } from '../tuning/host-services.ts';
 
 export { DENSITY_DEFAULT_KNOBS, type DensityOptions } from './density-host.ts';
 
-interface PhaseResult {
-  series: DensitySample[];
-  memoryUsed: number;
-  counters: Record<string, number>;
-  perGuest: GuestProfit[];
-  convergence: Convergence | null;
-  fleetUpSeconds: number;
+interface PhaseResult extends MeasuredPhase {
   /** ksmd's thread CPU time from the fleet being up to the end (null: no /proc/thread-self). */
   ksmdCpuMs: number | null;
   ksmdCpuClock: string | null;
   /** Wall time inside ksmd's scan batches over the same span. */
   ksmdScanWallMs: number;
-  wallMs: number;
   remoteShare: number;
-  knobs: Record<string, string>;
   services?: ServicesReport;
   engineCpuSeconds: number | null;
   consideredPages: number;

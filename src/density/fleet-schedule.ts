@@ -2,10 +2,8 @@
 // (`- at: 30s` / `start: web:4` and `- at: 90s` / `destroy: web`), their times, and reading a fleet
 // file into its starting fleet and its schedule.
 
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import type { FleetEntry } from './density-types.ts';
-import { parseFleetSpec, readFleetFile } from './fleet-spec.ts';
+import { fleetEntriesOf, isScheduleEntry, loadFleetDocument, parseFleetSpec } from './fleet-spec.ts';
 
 /** Seconds after the starting fleet is up (every guest READY). */
 export type ScheduleEvent =
@@ -56,23 +54,18 @@ export function parseScheduleItem(item: unknown, where: string): ScheduleEvent {
  * `{fleet: [...], schedule: [...]}`. Events are returned in time order.
  */
 export function readFleetPlan(path: string): FleetPlan {
-  let doc: unknown;
-  try {
-    const text = readFileSync(path, 'utf8');
-    doc = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
-  } catch (e) {
-    throw new Error(`fleet file ${path}: ${(e as Error).message}`);
-  }
+  // Read and parsed once: the schedule and the fleet come from the same document.
+  const doc = loadFleetDocument(path);
   const items: Array<[unknown, string]> = [];
   if (Array.isArray(doc)) {
-    doc.forEach((e, i) => { if (e && typeof e === 'object' && 'at' in e) items.push([e, `fleet file ${path}: entry ${i}`]); });
+    doc.forEach((e, i) => { if (isScheduleEntry(e)) items.push([e, `fleet file ${path}: entry ${i}`]); });
   } else {
     const sched = (doc as { schedule?: unknown })?.schedule;
     if (sched !== undefined && !Array.isArray(sched)) throw new Error(`fleet file ${path}: schedule must be a list`);
     (sched ?? []).forEach((e: unknown, i: number) => items.push([e, `fleet file ${path}: schedule entry ${i}`]));
   }
   const schedule = items.map(([e, where]) => parseScheduleItem(e, where)).sort((a, b) => a.at - b.at);
-  return { fleet: readFleetFile(path), schedule };
+  return { fleet: fleetEntriesOf(doc, path), schedule };
 }
 
 export function describeEvent(e: ScheduleEvent): string {

@@ -22,18 +22,30 @@ export function parseFleetSpec(spec: string): FleetEntry[] {
   });
 }
 
-/** Read a fleet file (JSON or YAML). */
-export function readFleetFile(path: string): FleetEntry[] {
-  let doc: unknown;
+/** A fleet file's document (JSON or YAML), or an error naming the file. */
+export function loadFleetDocument(path: string): unknown {
   try {
     const text = readFileSync(path, 'utf8');
-    doc = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    return path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (e) {
     throw new Error(`fleet file ${path}: ${(e as Error).message}`);
   }
-  // Entries with `at:` are the fleet's schedule (fleet-schedule.ts), not guests to start at once.
+}
+
+/** An entry with `at:` is part of the fleet's schedule (fleet-schedule.ts), not a guest to start at once. */
+export function isScheduleEntry(e: unknown): boolean {
+  return !!e && typeof e === 'object' && 'at' in e;
+}
+
+/** Read a fleet file (JSON or YAML). */
+export function readFleetFile(path: string): FleetEntry[] {
+  return fleetEntriesOf(loadFleetDocument(path), path);
+}
+
+/** The guests of a fleet file's document: a list, or `{fleet: [...]}`, less its schedule entries. */
+export function fleetEntriesOf(doc: unknown, path: string): FleetEntry[] {
   const all = Array.isArray(doc) ? doc : (doc as { fleet?: unknown })?.fleet;
-  const list = Array.isArray(all) ? all.filter((e) => !(e && typeof e === 'object' && 'at' in e)) : all;
+  const list = Array.isArray(all) ? all.filter((e) => !isScheduleEntry(e)) : all;
   if (!Array.isArray(list) || list.length === 0) throw new Error(`fleet file ${path}: expected a non-empty list of {workload, count, args}`);
   return list.map((e, i) => {
     const entry = e as { workload?: unknown; count?: unknown; args?: unknown };

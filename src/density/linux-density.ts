@@ -17,8 +17,8 @@ import { startLinuxGuest, type LinuxGuestProcess, type LinuxGuestResult } from '
 import { PAGE_SIZE } from '../mem/constants.ts';
 import { KSM_DIR, ksmCounterFileNames } from '../ksm/sysfs.ts';
 import { compileModule } from '../platform/module-compiler.ts';
-import { CONVERGE_MIN_SCANS, convergedNow, convergenceOf, savedPages, convergenceFields, type Convergence } from './convergence.ts';
-import { DENSITY_DEFAULT_KNOBS, READY, expand, type DensityOptions } from './density-host.ts';
+import { CONVERGE_MIN_SCANS, convergedNow, convergenceOf, savedPages, convergenceFields } from './convergence.ts';
+import { DENSITY_DEFAULT_KNOBS, READY, expand, type DensityOptions, type MeasuredPhase } from './density-host.ts';
 import type { DensityResult, DensitySample, FleetEntry, GuestProfit, KernelPhaseMemory } from './density-types.ts';
 import { fleetTooLarge } from './fleet-footprint.ts';
 
@@ -54,16 +54,8 @@ export function checkLinuxDensity(o: DensityOptions, fleet: readonly FleetEntry[
   if (big) throw new LinuxDensityRefused('too-large', big);
 }
 
-interface KernelPhase {
-  series: DensitySample[];
-  memoryUsed: number;
-  counters: Record<string, number>;
-  perGuest: GuestProfit[];
-  convergence: Convergence | null;
-  fleetUpSeconds: number;
+interface KernelPhase extends MeasuredPhase {
   ksmdCpu: { ms: number; clock: ThreadCpu['clock'] } | null;
-  wallMs: number;
-  knobs: Record<string, string>;
   memory: KernelPhaseMemory;
 }
 

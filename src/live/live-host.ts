@@ -10,7 +10,7 @@ import { ErrnoError } from '../mem/errno.ts';
 import { CTL_VMA_SEQ } from '../mem/guest-control.ts';
 import { summarizeSpace } from '../mem/space-summary.ts';
 import { KSM_DIR, formatKsmStat } from '../ksm/sysfs.ts';
-import { projectPath } from '../platform/project-root.ts';
+import { isWorkloadName, workloadPath, type WorkloadName } from '../workloads/workload-catalog.ts';
 import { EmulatedTunedHost } from '../tuning/emulated-tuned-host.ts';
 import { ServiceManager } from '../tuning/service-manager.ts';
 import {
@@ -20,7 +20,8 @@ import {
 import { strerror } from './strerror.ts';
 
 /** Workload names `start` accepts in place of a program path (guests/workloads/NAME.ts). */
-export const WORKLOADS = ['os-image', 'web', 'idle', 'db', 'jvm', 'random', 'volatile'] as const;
+/** The workloads a live host starts by name, in the order its commands and dashboard list them. */
+export const WORKLOADS: readonly WorkloadName[] = ['os-image', 'web', 'idle', 'db', 'jvm', 'random', 'volatile'];
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const HISTORY = 480; // samples kept for the dashboard's charts (2 minutes at 4 per second)
@@ -132,7 +133,7 @@ export class LiveHost {
     if (!NAME_RE.test(name)) throw new ControlError({ message: `invalid guest name ${JSON.stringify(name)} (letters, digits, '.', '_' and '-', at most 64)` });
     const old = this.guests.get(name);
     if (old && !old.report) throw new ControlError({ message: `guest '${name}' already exists (id ${old.handle.pid})` });
-    const path = (WORKLOADS as readonly string[]).includes(program) ? projectPath('guests', 'workloads', `${program}.ts`) : program;
+    const path = isWorkloadName(program) ? workloadPath(program) : program;
     if (!isAbsolute(path)) throw new ControlError({ message: `program path must be absolute or a workload (${WORKLOADS.join(', ')}): ${program}` });
     if (!existsSync(path)) throw new ControlError({ message: `program not found: ${program} (workloads: ${WORKLOADS.join(', ')})` });
     let handle: GuestHandle;

@@ -10,6 +10,7 @@ import { parseFleetSpec, readFleetFile, workloadProgram } from '../../src/densit
 import { main } from '../../src/cli/main.ts';
 import { DEFAULT_DENSITY_MEMORY, DEFAULT_FLEET } from '../../src/cli/density-command.ts';
 import { parseBytes } from '../../src/workloads/workload-args.ts';
+import { runCli } from '../helpers/run-cli.ts';
 
 const OPTIONS: DensityOptions = {
   memoryBytes: 24 * 2 ** 20, numaNodes: 1, knobs: [['sleep_millisecs', '0']], mergeAcrossNodes: '1', capacity: true,
@@ -87,15 +88,9 @@ describe('ksmsim density', function () {
   });
 
   it('exits with an error naming the flag for --fleet and --fleet-file together', async () => {
-    const errs: string[] = [];
-    const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((c: string | Uint8Array) => (errs.push(String(c)), true)) as typeof process.stderr.write;
-    try {
-      expect(await main(['density', '--fleet', 'idle:1', '--fleet-file', 'x.yaml'], () => {})).to.equal(2);
-    } finally {
-      process.stderr.write = write;
-    }
-    expect(errs.join('')).to.contain('--fleet and --fleet-file');
+    const r = await runCli(['density', '--fleet', 'idle:1', '--fleet-file', 'x.yaml']);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.contain('--fleet and --fleet-file');
   });
 
   it('writes the JSON report through the command line', async () => {

@@ -54,6 +54,18 @@ function frameAt(g: AddressSpace, addr: number): number {
   return pteFrame(Atomics.load(g.pt, addr / PAGE_SIZE));
 }
 
+/** Two guests with the same read-only image, both advised: the second merged into the first. */
+function mergedTwins(): { r: Rig; a: AddressSpace; b: AddressSpace; ra: number; rb: number } {
+  const r = rig();
+  const a = r.guest(1);
+  const b = r.guest(2);
+  const ra = image(a, 1);
+  const rb = image(b, 1);
+  a.madvise(ra, PAGES * PAGE_SIZE, MADV_MERGEABLE);
+  b.madvise(rb, PAGES * PAGE_SIZE, MADV_MERGEABLE);
+  return { r, a, b, ra, rb };
+}
+
 describe('DKSM (daemonless KSM)', () => {
   describe('merging inside madvise', () => {
     it('files the first advised region in the table and merges nothing', () => {
@@ -105,13 +117,7 @@ describe('DKSM (daemonless KSM)', () => {
     });
 
     it('frees a shared frame only with its last mapping', () => {
-      const r = rig();
-      const a = r.guest(1);
-      const b = r.guest(2);
-      const ra = image(a, 1);
-      const rb = image(b, 1);
-      a.madvise(ra, PAGES * PAGE_SIZE, MADV_MERGEABLE);
-      b.madvise(rb, PAGES * PAGE_SIZE, MADV_MERGEABLE);
+      const { r, a, b, ra, rb } = mergedTwins();
       const free = r.mem.freeFrames();
       a.munmap(ra, PAGES * PAGE_SIZE);
       expect(r.mem.freeFrames()).to.equal(free);
@@ -188,13 +194,7 @@ describe('DKSM (daemonless KSM)', () => {
 
   describe('advice and run', () => {
     it('treats MADV_UNMERGEABLE as a no-op: merged pages stay merged', () => {
-      const r = rig();
-      const a = r.guest(1);
-      const b = r.guest(2);
-      const ra = image(a, 1);
-      const rb = image(b, 1);
-      a.madvise(ra, PAGES * PAGE_SIZE, MADV_MERGEABLE);
-      b.madvise(rb, PAGES * PAGE_SIZE, MADV_MERGEABLE);
+      const { r, a, b, ra, rb } = mergedTwins();
       b.madvise(rb, PAGES * PAGE_SIZE, MADV_UNMERGEABLE);
       expect(frameAt(b, rb)).to.equal(frameAt(a, ra));
       expect(r.counters().pages_merged).to.equal(PAGES);
@@ -212,13 +212,7 @@ describe('DKSM (daemonless KSM)', () => {
     });
 
     it('run 1→0 frees the table and zeroes the counters, and merged pages stay merged', () => {
-      const r = rig();
-      const a = r.guest(1);
-      const b = r.guest(2);
-      const ra = image(a, 1);
-      const rb = image(b, 1);
-      a.madvise(ra, PAGES * PAGE_SIZE, MADV_MERGEABLE);
-      b.madvise(rb, PAGES * PAGE_SIZE, MADV_MERGEABLE);
+      const { r, a, b, ra, rb } = mergedTwins();
       r.files.write(DKSM_DIR + 'run', '0', { root: true });
       expect(r.counters()).to.deep.equal({ pages_scanned: 0, pages_merged: 0, merging_failed: 0, hashtable_entries: 0 });
       expect(frameAt(b, rb)).to.equal(frameAt(a, ra));

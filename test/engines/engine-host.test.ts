@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { Host } from '../../src/host/host.ts';
 import { main } from '../../src/cli/main.ts';
 import { parseEngine, parseEngineList } from '../../src/engines/engine.ts';
+import { runCli } from '../helpers/run-cli.ts';
 
 const IMAGE = new URL('../fixtures/dksm-image.ts', import.meta.url).pathname;
 const MiB = 2 ** 20;
@@ -81,15 +82,9 @@ describe('merge engines on the host', function () {
     });
 
     it('refuses an unknown engine, naming it', async () => {
-      const saved = process.stderr.write;
-      let err = '';
-      process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-      try {
-        expect(await main(['run', '--engine', 'zksm', IMAGE], () => {})).to.equal(2);
-      } finally {
-        process.stderr.write = saved;
-      }
-      expect(err).to.match(/zksm/);
+      const r = await runCli(['run', '--engine', 'zksm', IMAGE]);
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.match(/zksm/);
     });
   });
 });

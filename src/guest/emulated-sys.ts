@@ -58,6 +58,9 @@ export class EmulatedSys implements GuestSys {
   writeFile(path: string, text: string): void {
     this.files.writeSync(path, text, { root: this.root, guestControl: this.space.ctl });
   }
+  now(): number {
+    return performance.now();
+  }
   sleep(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
   }

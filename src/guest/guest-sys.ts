@@ -25,6 +25,12 @@ export interface GuestSys {
   readFile(path: string): string;
   writeFile(path: string, text: string): void;
 
+  /**
+   * A high-resolution clock in milliseconds (fractional: sub-microsecond steps), as performance.now().
+   * Nothing is added to it: a copy-on-write, a swap-in, a zero-page fill or a merge-time write fault
+   * costs in it exactly what the emulator spent (docs/security.md#the-guest-clock).
+   */
+  now(): number;
   sleep(ms: number): Promise<void>;
   log(...args: unknown[]): void;
 }

@@ -8,8 +8,10 @@ import { OutOfMemoryKill, isErrnoError } from '../mem/errno.ts';
 import type { GuestSpaceHandles } from '../mem/guest-control.ts';
 import { PhysicalMemory, type PhysicalMemoryHandles } from '../mem/physical-memory.ts';
 import { KsmState, type KsmStateHandles } from '../ksm/ksm-state.ts';
+import { MITIGATION_VUSION } from '../ksm/merge-policy.ts';
 import { exposeApi } from '../platform/expose-api.ts';
 import { EmulatedSys } from './emulated-sys.ts';
+import { sealGuestSys } from './sealed-sys.ts';
 import { attachGuestEngine } from '../engines/engine-runtime.ts';
 import type { EngineHandles } from '../engines/engine.ts';
 import type { GuestProgramModule } from './guest-sys.ts';
@@ -35,10 +37,14 @@ function guestApi(program: Partial<GuestProgramModule>, data: GuestWorkerData) {
   const memory = PhysicalMemory.attach(data.memory);
   const ksm = KsmState.attach(data.ksm);
   const engine = attachGuestEngine(data.engine, memory, ksm, data.space.pid);
-  const space = new AddressSpace(data.space, memory, { addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d), ksmEntered: () => ksm.wake(), engineAdvice: engine.advice, mergeableAtMmap: engine.mergeableAtMmap });
+  const space = new AddressSpace(data.space, memory, {
+    addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d), ksmEntered: () => ksm.wake(), engineAdvice: engine.advice, mergeableAtMmap: engine.mergeableAtMmap,
+    // The host fixes its mitigation before any guest starts (merge-policy.ts).
+    copyOnKsmdWriteProtect: ksm.get('mitigation') === MITIGATION_VUSION,
+  });
   return {
     async run(log: (line: string) => void): Promise<GuestOutcome> {
-      const sys = new EmulatedSys(space, engine.files, data.root, (line) => void log(line));
+      const sys = sealGuestSys(new EmulatedSys(space, engine.files, data.root, (line) => void log(line)));
       try {
         if (typeof program.default !== 'function') {
           return { kind: 'error', message: `${data.program} has no default export main(sys, args)` };
@@ -60,5 +66,18 @@ export type GuestWorkerApi = ReturnType<typeof guestApi>;
 /** The thread's entry (called by the compiled bundle with the program's module namespace). */
 export function startWith(program: Partial<GuestProgramModule>): void {
   const data = workerData as GuestWorkerData & { port: MessagePort };
-  exposeApi(guestApi(program, data), data.port);
+  // guestApi keeps its own copy of the fields: hideSharedMemory empties the shared object.
+  exposeApi(guestApi(program, { ...data }), data.port);
+  hideSharedMemory(data as unknown as Record<string, unknown>);
+}
+
+/**
+ * Once attached, take the shared memory handles (and the host's port) out of workerData, the one
+ * place a program could otherwise import them from (import { workerData } from 'node:worker_threads').
+ * Only the pid stays: requestOwner() identifies this guest by it (ksm-state.ts).
+ */
+function hideSharedMemory(data: Record<string, unknown>): void {
+  const pid = (data.space as GuestWorkerData['space']).pid;
+  for (const key of Object.keys(data)) delete data[key];
+  data.space = { pid };
 }

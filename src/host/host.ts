@@ -20,6 +20,8 @@ import { sourceOfModule } from '../platform/project-root.ts';
 import { spawnWorker, type SpawnedWorker } from '../platform/spawn-worker.ts';
 import { DEFAULT_ENGINE, type EngineName } from '../engines/engine.ts';
 import { createHostEngine, type HostEngine } from '../engines/engine-runtime.ts';
+import { CTL_KSM_DOMAIN } from '../mem/guest-control.ts';
+import { MAX_DOMAINS, mitigationSlot, type Mitigation } from '../ksm/merge-policy.ts';
 
 export const DEFAULT_MEMORY_BYTES = 2 ** 30;
 
@@ -41,6 +43,13 @@ export interface HostOptions {
   readonly ksmdOptions?: KsmEngineOptions;
   /** The merge engine (default ksm): dksm merges inside madvise and runs no ksmd (docs/engines.md). */
   readonly engine?: EngineName;
+  /** Side-channel mitigation of every engine (docs/security.md): vusion or zero-only; 'domains' needs ksmDomains. */
+  readonly mitigation?: Mitigation;
+  /**
+   * Merge domains (--ksm-domains): guest name → domain number (unlisted guests: domain 0), or
+   * 'per-guest' to put every guest in a domain of its own. Pages merge only within a domain.
+   */
+  readonly ksmDomains?: ReadonlyMap<string, number> | 'per-guest';
 }
 
 export interface LaunchOptions {
@@ -98,6 +107,7 @@ export class Host {
   readonly engine: HostEngine;
   private readonly onLog: (line: string) => void;
   private readonly hooks: AddressSpaceHooks;
+  private readonly ksmDomains: HostOptions['ksmDomains'];
   private readonly running = new Map<number, GuestHandle>();
   private nextPid = FIRST_PID;
   /** A host was shut down since the last start: its banks may still hold memory until a collection. */
@@ -112,6 +122,7 @@ export class Host {
     this.files = engine.files(ksm);
     this.ksmd = ksmd;
     this.onLog = options.onLog ?? ((line) => console.log(line));
+    this.ksmDomains = options.ksmDomains;
     this.hooks = { addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d) };
     const va = options.guestVirtualBytes ?? Math.max(256 * 2 ** 20, 4 * memory.bytes);
     this.vaPages = Math.min(2 ** 23, Math.ceil(va / PAGE_SIZE));
@@ -125,6 +136,8 @@ export class Host {
     }
     const memory = PhysicalMemory.create({ bytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES, numaNodes: options.numaNodes ?? 1, swapBytes: options.swapBytes });
     const ksm = KsmState.create(options.kernelCompat);
+    // Before ksmd and any guest start: they read it once (merge-policy.ts).
+    ksm.set('mitigation', mitigationSlot(options.mitigation ?? 'none'));
     const engine = createHostEngine(options.engine ?? DEFAULT_ENGINE, memory);
     // Only the ksm engine has a ksmd: dksm merges in the guests' madvise calls (docs/engines.md).
     const ksmd = options.ksmd === false || engine.name !== 'ksm' ? undefined : await KsmdController.start(memory, ksm, options.ksmdOptions);
@@ -157,6 +170,10 @@ export class Host {
     // Compiled once per program (cached): a syntax error is reported here, before any thread starts.
     const compiled = compileModule(path, { runtime: GUEST_RUNTIME });
     const handles = createGuestSpaceHandles(pid, node, this.vaPages);
+    // The merge domain is set before any thread can see the guest, and never changes.
+    const domain = this.ksmDomains === 'per-guest' ? pid : this.ksmDomains?.get(name) ?? 0;
+    if (domain >= MAX_DOMAINS) throw new RangeError(`merge domain ${domain} of guest ${name} is too large`);
+    Atomics.store(new Int32Array(handles.control), CTL_KSM_DOMAIN, domain);
     const w: SpawnedWorker<GuestWorkerApi> = spawnWorker<GuestWorkerApi>(compiled, {
       memory: this.memory.handles,
       ksm: this.ksm.handles,

@@ -17,6 +17,7 @@ import { PageChecksums } from './checksum.ts';
 import {
   ADVISOR_SCAN_TIME, KsmState, REQ_SET_MAX_PAGE_SHARING, REQ_SET_MERGE_ACROSS_NODES, REQ_SET_RUN,
 } from './ksm-state.ts';
+import { MergePolicy } from './merge-policy.ts';
 import { ITEM_NONE, ITEM_STABLE, ITEM_UNSTABLE, PageIndex, RmapItems } from './rmap-items.ts';
 import { ScanAdvisor } from './scan-advisor.ts';
 import { StableTree } from './stable-tree.ts';
@@ -100,6 +101,8 @@ export class KsmEngine {
   /** Slots in scan order (the kernel's mm_slot list). */
   private order: number[] = [];
   private readonly checksums: PageChecksums;
+  /** The host's side-channel mitigation (merge domains, zero-only, vusion): docs/security.md. */
+  private readonly policy: MergePolicy;
   private readonly framesPerNode: number;
   private readonly zeroChecksum: number;
 
@@ -139,6 +142,7 @@ export class KsmEngine {
     this.memory = memory;
     this.state = state;
     this.checksums = new PageChecksums(memory);
+    this.policy = new MergePolicy(memory);
     this.framesPerNode = memory.nodes[0]!.frameCount;
     this.zeroChecksum = this.checksumOf(ZERO_FRAME);
     this.cpuMs = cpuMs;
@@ -194,11 +198,15 @@ export class KsmEngine {
     const maxSharing = this.state.get('max_page_sharing');
     const useZero = this.state.get('use_zero_pages') === 1;
     const smart = this.state.get('smart_scan') === 1;
+    const policy = this.policy;
+    policy.load(this.state);
     let done = 0;
     while (done < n) {
       const it = this.nextItem(smart);
       if (it < 0) break;
       this.cmpAndMerge(it, this.curPte, mergeAcross, maxSharing, useZero);
+      // vusion: a page left unmerged faults and is copied on its next write, as a merged one is.
+      if (policy.vusion) policy.protectUnmerged(this.guests[this.items.guest[it]!]!.pt, this.items.vpage[it]!);
       done++;
     }
     this.pagesScanned += done;
@@ -336,7 +344,7 @@ export class KsmEngine {
     const frame = pte >>> PTE_FRAME_SHIFT;
 
     if (pte & PTE_KSM) {
-      const sn = this.nodeOfKsmFrame(frame);
+      const sn = this.nodeOfKsmFrame(frame, g.ctl);
       if (sn >= 0) {
         if (items.state[it] === ITEM_STABLE && items.node[it] === sn) return;
         this.removeFromTree(it);
@@ -345,7 +353,8 @@ export class KsmEngine {
       return;
     }
     this.removeFromTree(it);
-    const nid = mergeAcross ? 0 : (frame / this.framesPerNode) | 0;
+    // The tree key: the NUMA node (merge_across_nodes=0) and the guest's merge domain (policy).
+    const nid = this.policy.nid(mergeAcross ? 0 : (frame / this.framesPerNode) | 0, g.ctl);
     const oldChecksum = items.checksum[it]!;
     // ksmd holds no reference on `frame` (a private page's): from here on the guest may write it,
     // release it, and another guest reuse it, while the checksum and the tree compares below read
@@ -385,6 +394,8 @@ export class KsmEngine {
       items.checksum[it] = checksum;
       return;
     }
+    // zero-only: other content goes no further (mergeTwo checks again once the bytes are fixed).
+    if (!this.policy.contentMayMerge(frame)) return;
     if (useZero && checksum === this.zeroChecksum) {
       if (this.mergeWithZeroPage(g, vpage, pte)) return;
       pte = Atomics.load(g.pt, vpage); // the failed attempt may have write-protected it
@@ -491,12 +502,12 @@ export class KsmEngine {
   }
 
   /** The stable node of a KSM frame mapped by a PTE; rebuilds one if ksmd has none (after a restart). */
-  private nodeOfKsmFrame(k: number): number {
+  private nodeOfKsmFrame(k: number, ctl: Int32Array): number {
     const tag = this.memory.frameFlags(k);
     const n = tag - 1;
     if (n >= 0 && n < this.stable.capacity && this.stable.isLive(n) && this.stable.frame[n] === k) return n;
     if (!this.memory.tryGetFrame(k)) return -1;
-    const sn = this.stable.insert(k, this.checksumOf(k), this.state.get('merge_across_nodes') === 1 ? 0 : (k / this.framesPerNode) | 0);
+    const sn = this.stable.insert(k, this.checksumOf(k), this.policy.nid(this.state.get('merge_across_nodes') === 1 ? 0 : (k / this.framesPerNode) | 0, ctl));
     this.memory.setFrameFlags(k, sn + 1);
     this.memory.putFrame(k);
     return sn;
@@ -513,7 +524,7 @@ export class KsmEngine {
         const tpte = Atomics.load(tg.pt, items.vpage[t]!);
         if ((tpte & (PRESENT_ANON_MASK | PTE_KSM)) === PRESENT_ANON) {
           const tf = tpte >>> PTE_FRAME_SHIFT;
-          const tnid = mergeAcross ? 0 : (tf / this.framesPerNode) | 0;
+          const tnid = this.policy.nid(mergeAcross ? 0 : (tf / this.framesPerNode) | 0, tg.ctl);
           if (tnid === nid && this.memory.compareFrames(frame, tf) === 0) return t;
         }
       }
@@ -626,6 +637,9 @@ export class KsmEngine {
       this.events.mergeAborts++;
       return;
     }
+    // zero-only, on bytes no one can change now: only such a page becomes a KSM page, so merges
+    // into KSM pages (which compare in full) need no check of their own.
+    if (!this.policy.contentMayMerge(k)) return;
     this.onStep?.('compared', g.pid, vpage);
     this.onStep?.('cas-a', g.pid, vpage);
     const ksmA = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (wpA & PTE_NOACCESS));

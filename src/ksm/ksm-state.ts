@@ -33,8 +33,11 @@ export const COUNTERS = [
   'ksm_zero_pages', 'stable_node_chains', 'stable_node_dups', 'rmap_items',
 ] as const;
 
-/** Host-wide settings outside /sys/kernel/mm/ksm that guests can read (and root can write). */
-export const HOST_SETTINGS = ['thp_enabled'] as const;
+/**
+ * Host-wide settings outside /sys/kernel/mm/ksm: thp_enabled (guests can read it, root can write it),
+ * and the host's side-channel mitigation (src/ksm/merge-policy.ts; fixed when the host starts, no file).
+ */
+export const HOST_SETTINGS = ['thp_enabled', 'mitigation'] as const;
 
 /**
  * The 2.6.32-era sharing limit (--kernel-compat 2.6.32): kernel_compat 1 makes

@@ -21,6 +21,8 @@ export const CTL_INFLIGHT_NEXT = 29; // the PTE value it is being swung to
 // inserted, so every PTE that can exist lies below it: a dead guest's sweep stops there instead of
 // walking the whole address space (that walk was most of what a short-lived guest cost the host).
 export const CTL_VA_HIGH = 31;
+// The guest's merge domain (--ksm-domains; src/ksm/merge-policy.ts): set by the host at launch, read by the engines.
+export const CTL_KSM_DOMAIN = 30;
 export const CTL_WORDS = 32;
 
 export const GUEST_RUNNING = 0;

@@ -211,6 +211,12 @@ export class SpaceAccess extends SpaceSwap {
         newFrame = this.allocFor(vma, false, 'copy-on-write', vpage);
         this.mem.copyFrame(pte >>> PTE_FRAME_SHIFT, newFrame);
         next = makePte(newFrame, PTE_PRESENT | PTE_WRITABLE | keep);
+      } else if ((pte & PTE_WP_KSMD) && this.hooks.copyOnKsmdWriteProtect) {
+        // VUsion: a page the engine looked at and left unmerged is copied like a merged one, so a
+        // write's cost does not tell the two apart. The old frame is freed by the swing below.
+        newFrame = this.allocFor(vma, false, 'copy-on-write', vpage);
+        this.mem.copyFrame(pte >>> PTE_FRAME_SHIFT, newFrame);
+        next = makePte(newFrame, PTE_PRESENT | PTE_WRITABLE | keep);
       } else {
         // A private page write-protected by ksmd or by an old mprotect: reuse it in place.
         next = (pte | PTE_WRITABLE) & ~(PTE_WP_KSMD | PTE_NOACCESS);

@@ -32,6 +32,11 @@ export interface SpaceHooks<Space = unknown> {
   engineAdvice?(space: Space, area: Vma, advice: number): boolean;
   /** UKSM: every private anonymous mapping is mergeable from its creation, without madvise. */
   mergeableAtMmap?: boolean;
+  /**
+   * VUsion (src/ksm/merge-policy.ts): a write to a page the merge engine write-protected copies it
+   * to a fresh frame, as copy-on-write of a KSM page does, instead of reusing it in place.
+   */
+  copyOnKsmdWriteProtect?: boolean;
 }
 
 export const NO_HOOKS: SpaceHooks = { addKsmZeroPages: () => {} };

@@ -7,6 +7,7 @@ import type { GuestProgramModule } from '../../guest/guest-sys.ts';
 import { loadLinuxAddon } from './addon.ts';
 import type { GuestMessage, GuestOutcomeMessage, LinuxGuestConfig } from './guest-messages.ts';
 import { LinuxSys } from './linux-sys.ts';
+import { sealGuestSys } from '../../guest/sealed-sys.ts';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as LinuxGuestConfig;
 let finished = false;
@@ -40,7 +41,7 @@ async function main(): Promise<GuestOutcomeMessage> {
   const sys = new LinuxSys({ addon: load.addon, root: config.root, node: config.node, logLine: (line) => send({ type: 'log', line }), onMaps: (ranges) => send({ type: 'maps', ranges }) });
   const mod = (await import(config.programUrl)) as Partial<GuestProgramModule>;
   if (typeof mod.default !== 'function') return { type: 'error', message: `${config.program} has no default export main(sys, args)` };
-  const ret = await mod.default(sys, [...config.args]);
+  const ret = await mod.default(sealGuestSys(sys), [...config.args]);
   return { type: 'exit', code: typeof ret === 'number' ? ret : 0 };
 }
 

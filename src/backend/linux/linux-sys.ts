@@ -179,6 +179,9 @@ export class LinuxSys implements GuestSys {
     writeRealFile(path, text);
   }
 
+  now(): number {
+    return performance.now();
+  }
   sleep(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
   }

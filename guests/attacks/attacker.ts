@@ -88,7 +88,10 @@ async function receive(sys: GuestSys, args: Map<string, string>, mode: string, s
       else fillPages(sys, addr, page, 1, () => contentKey(seed, CONTENT.bit, page));
     }
     const ref = refs + r * REFERENCE_PAGES * PAGE;
-    fillPages(sys, ref, 0, REFERENCE_PAGES, (i) => contentKey(seed, CONTENT.calibration, 1_000_000 + r, i >> 1));
+    // The pairs hold all-0xff bytes, which merge under every mitigation but domains and vusion (zero-only
+    // included) and never equal a probe page; the fifth page is unique.
+    sys.memset(ref, 0xff, 4 * PAGE);
+    fillPages(sys, ref, 4, 1, () => contentKey(seed, CONTENT.calibration, 1_000_000 + r));
     await untilScans(sys, base + (r + 1) * period);
     timedWrite(sys, ref + 4 * PAGE, 0x5a);
     timedWrite(sys, ref, 0x5a);

@@ -21,6 +21,7 @@ import { capacitySentence } from '../report/capacity-text.ts';
 import { renderComparisonHtml } from '../report/comparison-html.ts';
 import { renderDensityHtml } from '../report/html-report.ts';
 import { collectKnob } from './knob-flag.ts';
+import { addMitigationFlags, hostMitigation, type MitigationFlags } from './mitigation-flags.ts';
 import { statusLine } from './status-line.ts';
 import { DEFAULT_ENGINE, ENGINE_NAMES, parseEngineList, type EngineName } from '../engines/engine.ts';
 import { compareEngines, comparisonLines } from '../density/engine-comparison.ts';
@@ -58,6 +59,8 @@ interface DensityFlags {
   service: ServiceSpec[];
   tuner: TunerSpec[];
   engine: EngineName[];
+  mitigation: MitigationFlags['mitigation'];
+  ksmDomains?: MitigationFlags['ksmDomains'];
 }
 
 function collectTuner(value: string, previous: TunerSpec[] = []): TunerSpec[] {
@@ -100,8 +103,8 @@ export function headline(r: DensityResult): string {
 }
 
 export function addDensityCommand(program: Command, out: (s: string) => void, setCode: (c: number) => void): void {
-  program
-    .command('density')
+  addMitigationFlags(program
+    .command('density'))
     .description('measure the memory KSM saves for a fleet of guest workloads (what npm start runs)')
     .option('--fleet <spec>', 'workloads and counts, e.g. "idle:20,web:10,db:2" (name:count[:key=value;...])')
     .option('--fleet-file <file>', 'a JSON or YAML fleet file: [{workload, count, args}]')
@@ -157,7 +160,7 @@ async function densityCommand(flags: DensityFlags, out: (s: string) => void): Pr
     memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, mergeAcrossNodes: flags.mergeAcrossNodes,
     capacity: !!flags.capacity, maxGuests: flags.maxGuests, capacitySeconds: flags.capacitySeconds, maxSeconds: flags.maxSeconds, sampleMs: 100,
     log: () => {}, status: progress.active ? (line) => progress.update(line) : undefined,
-    kernelCompat: flags.kernelCompat, services: flags.service,
+    kernelCompat: flags.kernelCompat, services: flags.service, ...hostMitigation(flags),
   };
   if (flags.tuner.length) {
     if (flags.backend !== 'emulator') {

@@ -1,7 +1,7 @@
 // host-session.ts — owns one command-line experiment on a host: start it, apply --ksm knobs, launch
 // guests, sample memory and counters while they run (with a status line on a terminal), and report.
 
-import { Host, type GuestReport, type NodeMemory } from '../host/host.ts';
+import { Host, type GuestReport, type HostOptions, type NodeMemory } from '../host/host.ts';
 import type { KernelCompat } from '../ksm/ksm-state.ts';
 import { EmulatedTunedHost } from '../tuning/emulated-tuned-host.ts';
 import { startServices, type ServiceSpec, type ServicesReport } from '../tuning/host-services.ts';
@@ -22,6 +22,9 @@ export interface SessionOptions {
   readonly services?: readonly ServiceSpec[];
   /** The merge engine (default ksm). Knobs go to its directory: /sys/kernel/mm/ksm, dksm or uksm. */
   readonly engine?: EngineName;
+  /** --mitigation and --ksm-domains (docs/security.md). */
+  readonly mitigation?: HostOptions['mitigation'];
+  readonly ksmDomains?: HostOptions['ksmDomains'];
 }
 
 export interface GuestPlan {
@@ -53,7 +56,7 @@ export interface SessionResult {
 }
 
 export async function runSession(options: SessionOptions, plans: readonly GuestPlan[]): Promise<SessionResult> {
-  const host = await Host.start({ memoryBytes: options.memoryBytes, numaNodes: options.numaNodes, swapBytes: options.swapBytes, kernelCompat: options.kernelCompat, onLog: options.log, engine: options.engine });
+  const host = await Host.start({ memoryBytes: options.memoryBytes, numaNodes: options.numaNodes, swapBytes: options.swapBytes, kernelCompat: options.kernelCompat, onLog: options.log, engine: options.engine, mitigation: options.mitigation, ksmDomains: options.ksmDomains });
   const knobDir = engineDir(options.engine ?? DEFAULT_ENGINE);
   const tuned = new EmulatedTunedHost(host);
   let services: Awaited<ReturnType<typeof startServices>> | undefined;

@@ -7,6 +7,8 @@ import { pathToFileURL } from 'node:url';
 import { DEFAULT_MEMORY_BYTES } from '../host/host.ts';
 import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
 import { addDensityCommand } from './density-command.ts';
+import { addAttackCommand } from './attack-command.ts';
+import { addMitigationFlags, hostMitigation, type MitigationFlags } from './mitigation-flags.ts';
 import { collectKnob } from './knob-flag.ts';
 import { describeSession, runSession, type GuestPlan } from './host-session.ts';
 import { addBenchCommand } from './bench-command.ts';
@@ -35,10 +37,12 @@ interface HostFlags {
   kernelCompat?: KernelCompat;
   service: ServiceSpec[];
   engine: EngineName;
+  mitigation: MitigationFlags['mitigation'];
+  ksmDomains?: MitigationFlags['ksmDomains'];
 }
 
 function addHostFlags(cmd: Command): Command {
-  return cmd
+  return addMitigationFlags(cmd)
     .option('--guests <n>', 'guests to launch of each program', (v) => parseCount(v, '--guests', 1, 4096), 1)
     .option('--memory <size>', 'physical memory of the host', (v) => parseSize(v, '--memory'), DEFAULT_MEMORY_BYTES)
     .option('--numa-nodes <n>', 'NUMA nodes the memory is split into', (v) => parseCount(v, '--numa-nodes', 1, MAX_NUMA_NODES), 1)
@@ -61,9 +65,10 @@ async function runCommand(programs: string[], flags: HostFlags, guestArgs: strin
     if (flags.numaNodes !== 1 || flags.memory !== DEFAULT_MEMORY_BYTES) throw new Error('--memory and --numa-nodes describe the emulated host: drop them with --backend linux');
     if (flags.kernelCompat || flags.service.length) throw new Error('--kernel-compat and --service describe the emulated host: drop them with --backend linux');
     if (flags.engine !== DEFAULT_ENGINE) throw new Error(`--engine ${flags.engine}: the linux backend runs this kernel's own KSM; drop --engine`);
+    if (flags.mitigation !== 'none' || flags.ksmDomains) throw new Error('--mitigation and --ksm-domains change the emulator\'s merge engines: drop them with --backend linux');
     return runLinuxCommand(plans, flags, out);
   }
-  const result = await runSession({ memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, swapBytes: flags.swap, quiet: !!flags.json, log: out, kernelCompat: flags.kernelCompat, services: flags.service, engine: flags.engine }, plans);
+  const result = await runSession({ memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, swapBytes: flags.swap, quiet: !!flags.json, log: out, kernelCompat: flags.kernelCompat, services: flags.service, engine: flags.engine, ...hostMitigation(flags) }, plans);
   if (flags.json) writeFileSync(flags.json, JSON.stringify(result, null, 2) + '\n');
   else for (const line of describeSession(result)) out(line);
   const failed = result.guests.filter((g) => g.status !== 'exited');
@@ -79,7 +84,7 @@ async function demoCommand(flags: HostFlags, out: (s: string) => void): Promise<
   ];
   const knobs: Array<[string, string]> = [['run', '1'], ['sleep_millisecs', '0'], ['pages_to_scan', '2000'], ...flags.ksm];
   out(`ksmsim demo: the seed demo and 6 guests sharing a 2 MiB image on a ${flags.memory / 2 ** 20} MiB host`);
-  const result = await runSession({ memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs, quiet: !!flags.json, log: out }, plans);
+  const result = await runSession({ memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs, quiet: !!flags.json, log: out, ...hostMitigation(flags) }, plans);
   if (flags.json) writeFileSync(flags.json, JSON.stringify(result, null, 2) + '\n');
   for (const line of describeSession(result)) out(line);
   return result.guests.every((g) => g.status === 'exited') ? 0 : 1;
@@ -104,6 +109,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
       code = await demoCommand({ ...flags, memory: flags.memory === DEFAULT_MEMORY_BYTES ? 256 * 2 ** 20 : flags.memory }, out);
     });
   addDensityCommand(program, out, (c) => (code = c));
+  addAttackCommand(program, out, (c) => (code = c));
   addFidelityCommand(program, out, (c) => (code = c));
   addBenchCommand(program, out, (c) => (code = c));
   addStressCommand(program, out, (c) => (code = c));

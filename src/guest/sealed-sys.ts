@@ -4,25 +4,33 @@
 
 import type { GuestSys } from './guest-sys.ts';
 
-const METHODS = [
-  'mmap', 'munmap', 'mprotect', 'mbind', 'madvise', 'prctl', 'memset', 'write', 'read',
-  'readFile', 'writeFile', 'now', 'sleep', 'log',
-] as const satisfies ReadonlyArray<keyof GuestSys>;
-
 /**
- * The program's view of `sys`: the same calls and fields, nothing else. Each method is a fresh
- * arrow function (no `this`, no bound target to read back); the object and its functions are frozen,
- * so a program cannot swap a method for another guest's sake or reach the implementation through it.
+ * The program's view of `sys`: the same calls and fields, nothing else. Each method is an arrow
+ * function of fixed arity (no `this`, no bound target to read back, and no rest-argument array
+ * allocated per call on the guests' hot path); the object and its functions are frozen, so a
+ * program cannot swap a method or reach the implementation through it.
  */
-export function sealGuestSys(sys: GuestSys): GuestSys {
-  const out: Record<string, unknown> = Object.create(null);
-  out.pid = sys.pid;
-  out.node = sys.node;
-  out.pageSize = sys.pageSize;
-  out.backend = sys.backend;
-  for (const name of METHODS) {
-    const method = sys[name] as (...args: unknown[]) => unknown;
-    out[name] = Object.freeze((...args: unknown[]) => method.apply(sys, args));
-  }
-  return Object.freeze(out) as unknown as GuestSys;
+export function sealGuestSys(s: GuestSys): GuestSys {
+  const sealed: GuestSys = {
+    pid: s.pid,
+    node: s.node,
+    pageSize: s.pageSize,
+    backend: s.backend,
+    mmap: (length, prot, flags) => s.mmap(length, prot, flags),
+    munmap: (addr, length) => s.munmap(addr, length),
+    mprotect: (addr, length, prot) => s.mprotect(addr, length, prot),
+    mbind: (addr, length, node) => s.mbind(addr, length, node),
+    madvise: (addr, length, advice) => s.madvise(addr, length, advice),
+    prctl: (option, arg2) => s.prctl(option, arg2),
+    memset: (addr, byte, length) => s.memset(addr, byte, length),
+    write: (addr, bytes) => s.write(addr, bytes),
+    read: (addr, length) => s.read(addr, length),
+    readFile: (path) => s.readFile(path),
+    writeFile: (path, text) => s.writeFile(path, text),
+    now: () => s.now(),
+    sleep: (ms) => s.sleep(ms),
+    log: (...args) => s.log(...args),
+  };
+  for (const v of Object.values(sealed)) if (typeof v === 'function') Object.freeze(v);
+  return Object.freeze(Object.setPrototypeOf(sealed, null) as GuestSys);
 }

@@ -16,7 +16,7 @@
 import { BANK_MASK, BANK_SHIFT, PAGE_SHIFT, PAGE_SIZE } from '../mem/constants.ts';
 import { CTL_KSM_DOMAIN } from '../mem/guest-control.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
-import { PRESENT_ANON, PRESENT_ANON_MASK, PTE_KSM, PTE_WP_KSMD, PTE_WRITABLE } from '../mem/pte.ts';
+import { PTE_KSM, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO } from '../mem/pte.ts';
 import type { KsmState } from './ksm-state.ts';
 
 export const MITIGATIONS = ['none', 'domains', 'vusion', 'zero-only'] as const;
@@ -118,7 +118,9 @@ export class MergePolicy {
   protectUnmerged(pt: Int32Array, vpage: number): void {
     if (this.mode !== MITIGATION_VUSION) return;
     const pte = Atomics.load(pt, vpage);
-    if ((pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON || !(pte & PTE_WRITABLE)) return;
-    Atomics.compareExchange(pt, vpage, pte, (pte & ~PTE_WRITABLE) | PTE_WP_KSMD);
+    if ((pte & (PTE_PRESENT | PTE_ZERO | PTE_SWAPPED | PTE_WRITABLE)) !== (PTE_PRESENT | PTE_WRITABLE)) return;
+    // A private page: WP_KSMD, so the fault copies it (copyOnKsmdWriteProtect). A writable KSM page
+    // (a DKSM table entry's first page) only loses WRITABLE: its fault is copy-on-write already.
+    Atomics.compareExchange(pt, vpage, pte, pte & PTE_KSM ? pte & ~PTE_WRITABLE : (pte & ~PTE_WRITABLE) | PTE_WP_KSMD);
   }
 }

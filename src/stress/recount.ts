@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { Host } from '../host/host.ts';
 import { PAGE_SIZE, ZERO_FRAME } from '../mem/constants.ts';
 import {
-  CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGING_PAGES, CTL_RMAP_ITEMS, VM_MERGEABLE, readVmaTable,
+  CTL_KSM_DOMAIN, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGING_PAGES, CTL_RMAP_ITEMS, VM_MERGEABLE, readVmaTable,
   type GuestSpaceHandles, type VmaSnapshot,
 } from '../mem/guest-control.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
@@ -67,6 +67,8 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
   const problems: string[] = [];
 
   const ksmMappers = new Map<number, number>();
+  /** The merge domain of each KSM frame's mappers (docs/security.md: a frame never spans two). */
+  const ksmDomain = new Map<number, number>();
   const privateOwner = new Map<number, string>();
   let ksmZero = 0;
   let rmapItems = 0;
@@ -78,6 +80,7 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
     const ctl = new Int32Array(h.control);
     const vmas = readVmaTable(ctl, new Int32Array(h.vmaTable), 0, [] as VmaSnapshot[]);
     const registered = Atomics.load(ctl, CTL_KSM_ENTERED) !== 0;
+    const domain = Atomics.load(ctl, CTL_KSM_DOMAIN);
     let gRmap = 0;
     let gMerging = 0;
     let gZero = 0;
@@ -112,6 +115,9 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
         if (pte & PTE_KSM) {
           gMerging++;
           ksmMappers.set(f, (ksmMappers.get(f) ?? 0) + 1);
+          const d = ksmDomain.get(f);
+          if (d !== undefined && d !== domain) problems.push(`${where}: KSM frame ${f} is shared across merge domains ${d} and ${domain}`);
+          ksmDomain.set(f, domain);
           if (!mergeable) problems.push(`${where}: a KSM page outside a mergeable area`);
           continue;
         }
@@ -148,7 +154,8 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
     if (mc !== n) problems.push(`KSM frame ${f}: mapcount ${mc}, but ${n} PTEs map it`);
     if (mem.frameFlags(f) === 0) problems.push(`KSM frame ${f} carries no stable-node tag`);
     if (n > maxSharing) problems.push(`KSM frame ${f} has ${n} mappers, above max_page_sharing ${maxSharing}`);
-    const key = createHash('sha256').update(mem.frameBytes(f)).digest('hex') + (mergeAcross ? '' : `@${mem.nodeOf(f)}`);
+    // Chains group equal content per node (merge_across_nodes=0) and per merge domain, as ksmd's trees do.
+    const key = createHash('sha256').update(mem.frameBytes(f)).digest('hex') + (mergeAcross ? '' : `@${mem.nodeOf(f)}`) + `#${ksmDomain.get(f)}`;
     groups.set(key, (groups.get(key) ?? 0) + 1);
   }
   let chains = 0;

@@ -6,7 +6,7 @@
 // host memory (the hypervisor writing into guest RAM, as a virtio ring would) and bumps the sequence
 // word last; the guest answers on its log line `@reply <seq> <json>`.
 
-import { Host, type GuestHandle, type GuestReport } from '../../src/host/host.ts';
+import { Host, type GuestHandle, type GuestReport, type HostOptions } from '../../src/host/host.ts';
 import { BANK_MASK, BANK_SHIFT, PAGE_SHIFT } from '../../src/mem/constants.ts';
 import { VM_SHARED, readVmaTable } from '../../src/mem/guest-control.ts';
 import { PTE_PRESENT, pteFrame } from '../../src/mem/pte.ts';
@@ -23,6 +23,9 @@ export interface HarnessOptions {
   readonly knobs?: Readonly<Record<string, string | number>>;
   /** Echo guest log lines to stdout (default: only when KSM_TEST_VERBOSE is set). */
   readonly verbose?: boolean;
+  /** Side-channel mitigation and merge domains of the host (docs/security.md). */
+  readonly mitigation?: HostOptions['mitigation'];
+  readonly ksmDomains?: HostOptions['ksmDomains'];
 }
 
 type LogListener = (line: string) => void;
@@ -51,6 +54,8 @@ export class KsmHarness {
     const host = await Host.start({
       memoryBytes: options.memoryBytes ?? 64 * 2 ** 20,
       numaNodes: options.numaNodes ?? 1,
+      mitigation: options.mitigation,
+      ksmDomains: options.ksmDomains,
       onLog: (line) => {
         if (verbose) console.log(line);
         self?.route(line);

@@ -12,6 +12,7 @@ import { UksmState } from './uksm/uksm-state.ts';
 import type { KsmState } from '../ksm/ksm-state.ts';
 import { DksmFiles } from './dksm/dksm-files.ts';
 import { DksmMerger } from './dksm/dksm-merge.ts';
+import { MergePolicy } from '../ksm/merge-policy.ts';
 import { DksmState, HOST_OWNER } from './dksm/dksm-state.ts';
 import type { EngineAdvice, EngineHandles, EngineName } from './engine.ts';
 
@@ -79,7 +80,9 @@ export function createHostEngine(name: EngineName, memory: PhysicalMemory): Host
 export function attachGuestEngine(handles: EngineHandles | undefined, memory: PhysicalMemory, ksm: KsmState, pid: number): { advice?: EngineAdvice; mergeableAtMmap?: boolean; files: KsmFiles } {
   if (handles?.name === 'dksm') {
     const state = DksmState.attach(handles);
-    const merger = new DksmMerger(state, memory, () => ksm.get('thp_enabled'));
+    const policy = new MergePolicy(memory);
+    policy.load(ksm); // fixed before any guest starts
+    const merger = new DksmMerger(state, memory, () => ksm.get('thp_enabled'), policy);
     return { advice: (space, area, advice) => merger.advise(space, area, advice), files: new EngineFiles(ksm, dksmTree(new DksmFiles(state)), pid) };
   }
   if (handles?.name === 'uksm') {

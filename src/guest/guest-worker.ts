@@ -40,7 +40,7 @@ function guestApi(program: Partial<GuestProgramModule>, data: GuestWorkerData) {
   const space = new AddressSpace(data.space, memory, {
     addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d), ksmEntered: () => ksm.wake(), engineAdvice: engine.advice, mergeableAtMmap: engine.mergeableAtMmap,
     // The host fixes its mitigation before any guest starts (merge-policy.ts).
-    copyOnKsmdWriteProtect: ksm.get('mitigation') === MITIGATION_VUSION,
+    copyOnKsmdWriteProtect: (ksm.get('mitigation') & MITIGATION_VUSION) !== 0,
   });
   return {
     async run(log: (line: string) => void): Promise<GuestOutcome> {

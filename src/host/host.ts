@@ -137,7 +137,7 @@ export class Host {
     const memory = PhysicalMemory.create({ bytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES, numaNodes: options.numaNodes ?? 1, swapBytes: options.swapBytes });
     const ksm = KsmState.create(options.kernelCompat);
     // Before ksmd and any guest start: they read it once (merge-policy.ts).
-    ksm.set('mitigation', mitigationSlot(options.mitigation ?? 'none'));
+    ksm.set('mitigation', mitigationSlot(options.mitigation ?? 'none', options.ksmDomains !== undefined));
     const engine = createHostEngine(options.engine ?? DEFAULT_ENGINE, memory);
     // Only the ksm engine has a ksmd: dksm merges in the guests' madvise calls (docs/engines.md).
     const ksmd = options.ksmd === false || engine.name !== 'ksm' ? undefined : await KsmdController.start(memory, ksm, options.ksmdOptions);

@@ -22,10 +22,14 @@ import type { KsmState } from './ksm-state.ts';
 export const MITIGATIONS = ['none', 'domains', 'vusion', 'zero-only'] as const;
 export type Mitigation = (typeof MITIGATIONS)[number];
 
-/** Values of KsmState's 'mitigation' slot (domains needs none: the guests' domain words do it). */
+/**
+ * Bits of KsmState's 'mitigation' slot. The domains themselves are the guests' domain words; the
+ * DOMAINS bit only says the host has any, for engines that must then keep shared content fixed (DKSM).
+ */
 export const MITIGATION_NONE = 0;
 export const MITIGATION_VUSION = 1;
 export const MITIGATION_ZERO_ONLY = 2;
+export const MITIGATION_DOMAINS = 4;
 
 /** NUMA node ids stay below this (MAX_NUMA_NODES is 64), so node + domain × stride never collide. */
 export const NID_DOMAIN_STRIDE = 1024;
@@ -38,9 +42,10 @@ export function parseMitigation(text: string, flag = '--mitigation'): Mitigation
   throw new Error(`${flag} ${JSON.stringify(text)}: expected one of ${MITIGATIONS.join(', ')}`);
 }
 
-/** The KsmState slot value for a mitigation ('domains' is the guests' domain words, not a mode). */
-export function mitigationSlot(m: Mitigation): number {
-  return m === 'vusion' ? MITIGATION_VUSION : m === 'zero-only' ? MITIGATION_ZERO_ONLY : MITIGATION_NONE;
+/** The KsmState slot value for a mitigation, and whether the host puts guests in domains. */
+export function mitigationSlot(m: Mitigation, domains = m === 'domains'): number {
+  const mode = m === 'vusion' ? MITIGATION_VUSION : m === 'zero-only' ? MITIGATION_ZERO_ONLY : MITIGATION_NONE;
+  return mode | (domains ? MITIGATION_DOMAINS : 0);
 }
 
 /**
@@ -75,11 +80,28 @@ export class MergePolicy {
   }
 
   get vusion(): boolean {
-    return this.mode === MITIGATION_VUSION;
+    return (this.mode & MITIGATION_VUSION) !== 0;
   }
 
   get zeroOnly(): boolean {
-    return this.mode === MITIGATION_ZERO_ONLY;
+    return (this.mode & MITIGATION_ZERO_ONLY) !== 0;
+  }
+
+  /** The host has merge domains (some guest may be in a domain other than 0). */
+  get domains(): boolean {
+    return (this.mode & MITIGATION_DOMAINS) !== 0;
+  }
+
+  /**
+   * A 32-bit hash key salted with the guest's domain (DKSM, UKSM): equal content in two domains
+   * files under two keys. The murmur3 finaliser is a bijection, so two domains never share a salt.
+   */
+  salt(key: number, ctl: Int32Array): number {
+    const d = this.domainOf(ctl);
+    if (d === 0) return key;
+    let h = Math.imul(d ^ (d >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    return (key ^ h ^ (h >>> 16)) | 0;
   }
 
   /** The guest's merge domain (0 unless the host put it in another). */
@@ -99,7 +121,7 @@ export class MergePolicy {
 
   /** zero-only: the frame holds one byte value, 0x00 or 0xff, 4096 times; any content otherwise. */
   contentMayMerge(frame: number): boolean {
-    if (this.mode !== MITIGATION_ZERO_ONLY) return true;
+    if (!this.zeroOnly) return true;
     const bank = this.memory.bankI32[frame >>> BANK_SHIFT]!;
     const from = ((frame & BANK_MASK) << PAGE_SHIFT) >> 2;
     const first = bank[from]!;
@@ -116,7 +138,7 @@ export class MergePolicy {
    * lands in its own private frame, and only the next one has to fault.
    */
   protectUnmerged(pt: Int32Array, vpage: number): void {
-    if (this.mode !== MITIGATION_VUSION) return;
+    if (!this.vusion) return;
     const pte = Atomics.load(pt, vpage);
     if ((pte & (PTE_PRESENT | PTE_ZERO | PTE_SWAPPED | PTE_WRITABLE)) !== (PTE_PRESENT | PTE_WRITABLE)) return;
     // A private page: WP_KSMD, so the fault copies it (copyOnKsmdWriteProtect). A writable KSM page

@@ -45,6 +45,7 @@ import {
 } from '../../mem/pte.ts';
 import { PageChecksums } from '../../ksm/checksum.ts';
 import { ThreadCpuReader } from '../../ksm/thread-cpu.ts';
+import { MergePolicy } from '../../ksm/merge-policy.ts';
 import { DKSM_NO_ENTRY, type DksmState } from './dksm-state.ts';
 
 /** Pages per transparent huge page (2 MiB / 4 KiB). */
@@ -61,12 +62,15 @@ export class DksmMerger {
   private readonly mem: PhysicalMemory;
   private readonly sums: PageChecksums;
   private readonly thpMode: () => number;
+  /** The host's side-channel mitigation (src/ksm/merge-policy.ts). */
+  private readonly policy: MergePolicy;
 
-  constructor(state: DksmState, mem: PhysicalMemory, thpMode: () => number) {
+  constructor(state: DksmState, mem: PhysicalMemory, thpMode: () => number, policy: MergePolicy = new MergePolicy(mem)) {
     this.state = state;
     this.mem = mem;
     this.sums = new PageChecksums(mem);
     this.thpMode = thpMode;
+    this.policy = policy;
   }
 
   /** The engine's say over madvise on one area (see EngineAdvice): MERGEABLE merges now, UNMERGEABLE is a no-op. */
@@ -83,7 +87,10 @@ export class DksmMerger {
     try {
       // Re-read under the lock: a run 1→0 that won the lock first means this advice is forgotten.
       if (this.state.run === 0) return true;
-      for (let p = area.start; p < area.end; p++) this.mergePage(space, area, p);
+      for (let p = area.start; p < area.end; p++) {
+        // vusion: what stays unmerged faults and copies on its next write, as a merged page does.
+        if (this.mergePage(space, area, p) !== 'merged') this.policy.protectUnmerged(space.pt, p);
+      }
     } finally {
       this.state.unlock(owner);
       const cpu1 = cpu.ms();
@@ -108,7 +115,12 @@ export class DksmMerger {
     // Already in the table or already merged: a second advice over it finds nothing new to do.
     if (pte & PTE_KSM) return 'kept';
     const frame = pteFrame(pte);
-    const sum = this.sums.of(frame) | 0;
+    // zero-only: this thread is the page's only writer (see above), so the check holds to the merge.
+    if (!this.policy.contentMayMerge(frame)) return 'kept';
+    // Domains: the checksum is salted with the caller's domain, so equal pages of two domains file
+    // under two keys; the stale check below re-salts with the caller's domain, so an entry filed by
+    // another domain never passes it while its content is what was filed (fileFirstPage keeps it so).
+    const sum = this.policy.salt(this.sums.of(frame) | 0, space.ctl);
     let prev = DKSM_NO_ENTRY;
     let e = st.bucketHead(sum);
     while (e !== DKSM_NO_ENTRY) {
@@ -124,7 +136,7 @@ export class DksmMerger {
         e = next;
         continue;
       }
-      if (this.mem.frameFlags(f) !== st.entryTag(e) || (this.sums.of(f) | 0) !== sum) {
+      if (this.mem.frameFlags(f) !== st.entryTag(e) || this.policy.salt(this.sums.of(f) | 0, space.ctl) !== sum) {
         this.mem.putFrame(f);
         st.remove(e, prev, sum); // reused, or changed in place by a writable owner: stale
         e = next;
@@ -182,7 +194,10 @@ export class DksmMerger {
     const tag = st.nextTag();
     mem.setMapcount(frame, 1);
     mem.setFrameFlags(frame, tag);
-    if (Atomics.compareExchange(space.pt, p, pte, pte | PTE_KSM) !== pte) {
+    // With merge domains the first page is filed read-only: a writable owner could otherwise change the
+    // shared frame to content whose salted checksum matches another domain's (its next write copies).
+    const filed = this.policy.domains ? (pte | PTE_KSM) & ~PTE_WRITABLE : pte | PTE_KSM;
+    if (Atomics.compareExchange(space.pt, p, pte, filed) !== pte) {
       // Unreachable with one writer; if it were, the frame is still private: undo the marks.
       mem.setFrameFlags(frame, 0);
       mem.setMapcount(frame, 0);

@@ -24,6 +24,7 @@ import type { PhysicalMemory } from '../../mem/physical-memory.ts';
 import {
   PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte, pteFrame,
 } from '../../mem/pte.ts';
+import { MergePolicy } from '../../ksm/merge-policy.ts';
 import { PartialHasher, StrengthController } from './partial-hash.ts';
 
 const SHOOTDOWN_SPINS = 256;
@@ -54,6 +55,10 @@ export class UksmMerger {
   readonly stats: UksmMergeStats = { merged: 0, zeroMerged: 0, collisions: 0, hashed: 0 };
   private readonly mem: PhysicalMemory;
   private readonly addZeroPages: (d: number) => void;
+  /** The host's side-channel mitigation (src/ksm/merge-policy.ts). */
+  private readonly policy: MergePolicy;
+  /** The merge domain of each shared frame, to file it under the right key again on a rehash. */
+  private readonly frameDomain = new Map<number, number>();
   /** Shared frames by partial hash of their content at the strength they were filed with. */
   private stable = new Map<string, number[]>();
   private readonly tags = new Map<number, number>();
@@ -61,7 +66,8 @@ export class UksmMerger {
   private unstable = new Map<string, Unshared>();
   private readonly deferred: Array<{ ctl: Int32Array; p: number; frame: number }> = [];
 
-  constructor(mem: PhysicalMemory, hasher: PartialHasher, strength: StrengthController, addZeroPages: (d: number) => void) {
+  constructor(mem: PhysicalMemory, hasher: PartialHasher, strength: StrengthController, addZeroPages: (d: number) => void, policy: MergePolicy = new MergePolicy(mem)) {
+    this.policy = policy;
     this.mem = mem;
     this.hasher = hasher;
     this.strength = strength;
@@ -80,7 +86,7 @@ export class UksmMerger {
     for (const frames of this.stable.values()) {
       for (const k of frames) {
         if (!this.live(k)) continue;
-        const key = `${strength}:${this.hasher.hash(k, strength)}`;
+        const key = `${strength}:${this.hasher.hash(k, strength)}:${this.frameDomain.get(k) ?? 0}`;
         const list = next.get(key) ?? [];
         list.push(k);
         next.set(key, list);
@@ -103,12 +109,24 @@ export class UksmMerger {
         sharing += Math.max(0, this.mem.mapcount(f) - 1);
       }
     }
-    for (const k of [...this.tags.keys()]) if (!this.live(k)) this.tags.delete(k);
+    for (const k of [...this.tags.keys()]) {
+      if (!this.live(k)) {
+        this.tags.delete(k);
+        this.frameDomain.delete(k);
+      }
+    }
     return { shared, sharing, unshared: this.unstable.size };
   }
 
   /** Scan page `p` of guest `g`: returns true if it was merged. */
   scanPage(g: GuestView, p: number): boolean {
+    const merged = this.scanOne(g, p);
+    // vusion: a mergeable page left unmerged faults and copies on its next write, as a merged one does.
+    if (!merged && this.policy.vusion && (Atomics.load(g.pt, p) & PTE_MERGEABLE)) this.policy.protectUnmerged(g.pt, p);
+    return merged;
+  }
+
+  private scanOne(g: GuestView, p: number): boolean {
     this.processDeferred();
     const pte = Atomics.load(g.pt, p);
     if (!(pte & PTE_MERGEABLE) || !isPrivateFrame(pte) || (pte & PTE_NOACCESS)) return false;
@@ -119,7 +137,8 @@ export class UksmMerger {
     if (h === this.zeroHash(strength) && this.mem.compareFrames(f, ZERO_FRAME) === 0) {
       if (this.mergeZero(g, p, pte)) return true;
     }
-    const key = `${strength}:${h}`;
+    // The guest's merge domain is part of the key: pages are only ever compared within a domain.
+    const key = `${strength}:${h}:${this.policy.domainOf(g.ctl)}`;
     for (const k of this.stable.get(key) ?? []) {
       if (!this.mem.tryGetFrame(k)) continue;
       if (!this.live(k)) {
@@ -238,6 +257,12 @@ export class UksmMerger {
     }
     const aWp = this.writeProtect(a.g, a.p, aPte);
     if (aWp < 0) return false;
+    // Checked on A's write-protected bytes (B merges into K only if equal to them): zero-only, and the
+    // two domains again (the key already keeps them apart).
+    if (!this.policy.contentMayMerge(pteFrame(aPte)) || !this.policy.mayPair(a.g.ctl, b.ctl)) {
+      Atomics.compareExchange(a.g.pt, a.p, aWp, aPte);
+      return false;
+    }
     const k = this.mem.allocUninitialized(a.g.homeNode);
     if (k < 0) {
       Atomics.compareExchange(a.g.pt, a.p, aWp, aPte);
@@ -248,6 +273,7 @@ export class UksmMerger {
     this.mem.setMapcount(k, 1); // the scanner's reference
     const tag = this.nextTag++;
     this.tags.set(k, tag);
+    this.frameDomain.set(k, this.policy.domainOf(a.g.ctl));
     this.mem.setFrameFlags(k, tag);
     // A into K: compare (A is unchanged unless a write fault cleared WP_KSMD: then the CAS fails).
     let merged = false;
@@ -275,7 +301,10 @@ export class UksmMerger {
       this.stable.set(key, list);
     }
     this.mem.putFrame(k); // the scanner's reference: frees K if no PTE took it
-    if (!merged) this.tags.delete(k);
+    if (!merged) {
+      this.tags.delete(k);
+      this.frameDomain.delete(k);
+    }
     return bMerged;
   }
 }

@@ -13,6 +13,7 @@ import type { KsmState } from '../../ksm/ksm-state.ts';
 import { ThreadCpuReader } from '../../ksm/thread-cpu.ts';
 import { PartialHasher, StrengthController, samplingPermutation } from './partial-hash.ts';
 import { UksmMerger, type GuestView } from './uksm-merge.ts';
+import { MergePolicy } from '../../ksm/merge-policy.ts';
 import type { UksmState } from './uksm-state.ts';
 
 /** The longest the scanner holds the host's thread at once. */
@@ -39,7 +40,9 @@ export class UksmScanner {
     this.state = state;
     this.guests = guests;
     const strength = new StrengthController(state.get('hash_strength'));
-    this.merger = new UksmMerger(mem, new PartialHasher(mem, samplingPermutation(seed)), strength, (d) => ksm.add('ksm_zero_pages', d));
+    const policy = new MergePolicy(mem);
+    policy.load(ksm); // fixed when the host started
+    this.merger = new UksmMerger(mem, new PartialHasher(mem, samplingPermutation(seed)), strength, (d) => ksm.add('ksm_zero_pages', d), policy);
   }
 
   start(): void {

@@ -8,6 +8,7 @@ import { run as runPageAccess } from './page-access.bench.ts';
 import { run as runKsmMerge } from './ksm-merge.bench.ts';
 import { run as runStress } from './stress.bench.ts';
 import { run as runFleetScale } from './fleet-scale.bench.ts';
+import { run as runFaultCosts } from './fault-costs.bench.ts';
 import { quickMode } from './lib/harness.ts';
 import { goalVerdict, verdictWord } from '../src/bench/goals.ts';
 
@@ -18,6 +19,7 @@ const suites = [
   { name: 'ksm-merge', run: runKsmMerge },
   { name: 'stress', run: runStress },
   { name: 'fleet-scale', run: runFleetScale },
+  { name: 'fault-costs', run: runFaultCosts },
 ] as const;
 
 const verdicts: string[] = [];

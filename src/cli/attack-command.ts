@@ -74,6 +74,18 @@ export function attackTable(rows: readonly AttackRow[]): string[] {
   return [head, ...body].map((cols) => cols.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
 }
 
+/** The same rows as a markdown table (docs/security.md shows docs/data/attack.json this way). */
+export function attackMarkdown(rows: readonly AttackRow[]): string[] {
+  const lines = ['| scenario | mitigation | attack result | chance | write: merged / other | the fleet saves |', '|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    const result = r.bits_per_second !== undefined
+      ? `${r.bits_per_second.toFixed(0)} bit/s, ${pct(r.bit_error_rate ?? 0)} bit errors`
+      : `${pct(r.accuracy)} right (${r.trials} secrets of ${r.candidates})`;
+    lines.push(`| ${r.scenario} | ${r.mitigation} | ${result} | ${pct(r.chance)} | ${ns(r.median_write_ns.merged)} / ${ns(r.median_write_ns.unmerged)} | ${r.saved_bytes === null ? '-' : formatBytes(r.saved_bytes)} |`);
+  }
+  return lines;
+}
+
 function ns(x: number | null): string {
   return x === null ? '-' : x >= 1000 ? `${(x / 1000).toFixed(1)} µs` : `${x.toFixed(0)} ns`;
 }

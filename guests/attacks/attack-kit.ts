@@ -5,6 +5,8 @@
 import { MADV_DONTNEED, MADV_MERGEABLE, type GuestSys } from '../../src/guest/index.ts';
 import { PageWriter, mix } from '../workloads/workload-kit.ts';
 
+export { median } from '../../src/fidelity/checkpoint.ts';
+
 export const PAGE = 4096;
 
 /** Content kinds: part of every page's identity, so a probe page never equals a noise page. */
@@ -68,11 +70,6 @@ export function timedWrite(sys: GuestSys, addr: number, byte: number): number {
   const t0 = sys.now();
   sys.memset(addr, byte, 1);
   return (sys.now() - t0) * 1e6;
-}
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 /** A line the lab parses: `RESULT {json}` (or SECRETS, BITS). */

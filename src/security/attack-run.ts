@@ -6,6 +6,7 @@ import { Host, type GuestHandle } from '../host/host.ts';
 import { KSM_DIR } from '../ksm/sysfs.ts';
 import type { Mitigation } from '../ksm/merge-policy.ts';
 import { projectPath } from '../platform/project-root.ts';
+import { median } from '../fidelity/checkpoint.ts';
 
 export const SCENARIOS = ['probe', 'covert', 'zero'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -116,9 +117,7 @@ async function untilReady(lines: Map<string, string[]>, guests: readonly GuestHa
 }
 
 function medianOrNull(xs: readonly number[]): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return xs.length === 0 ? null : median(xs);
 }
 
 /** The probe: a guess is right when it names the victim's candidate. */

@@ -42,6 +42,15 @@ describe('ksmsim attack', function () {
     expect((await runCli(['attack', '--mitigation', 'salt', '--no-savings'])).stderr).to.match(/--mitigation "salt": expected one of none, domains, vusion, zero-only/);
   });
 
+  it('ksmsim run and density take --mitigation and --ksm-domains, and refuse a bad list naming the item', async () => {
+    const bad = await runCli(['run', 'guests/hello.ts', '--ksm-domains', 'hello']);
+    expect(bad.code).to.not.equal(0);
+    expect(bad.stderr).to.match(/--ksm-domains "hello": "hello" is not GUEST=DOMAIN/);
+    expect((await runCli(['run', 'guests/hello.ts', '--mitigation', 'domains'])).stderr).to.match(/--mitigation domains: name the domains with --ksm-domains/);
+    const ok = await runCli(['run', 'guests/hello.ts', '--mitigation', 'vusion', '--ksm-domains', 'per-guest']);
+    expect(ok.code, ok.stderr).to.equal(0);
+  });
+
   it('docs/security.md shows the table rendered from docs/data/attack.json (every scenario × mitigation)', () => {
     const rows = JSON.parse(readFileSync(doc('data/attack.json'), 'utf8')) as AttackRow[];
     expect(rows.map((r) => `${r.scenario}/${r.mitigation}`)).to.have.length(12);

@@ -84,6 +84,8 @@ export interface KsmEngineOptions {
 
 /** How long ksmd spins for a guest to leave a page it just write-protected (the TLB shootdown). */
 const SHOOTDOWN_SPINS = 256;
+/** The flag bits of a PTE (everything below the frame number). */
+const PTE_FLAG_MASK = (1 << PTE_FRAME_SHIFT) - 1;
 const MERGE_DONE = 0;
 const MERGE_FAILED = 1; // the PTE changed, or the guest stayed on the page: try again on a later visit
 const MERGE_DIFFERENT = 2; // write-protected, but the content differs from the KSM page
@@ -205,8 +207,8 @@ export class KsmEngine {
       const it = this.nextItem(smart);
       if (it < 0) break;
       this.cmpAndMerge(it, this.curPte, mergeAcross, maxSharing, useZero);
-      // vusion: a page left unmerged faults and is copied on its next write, as a merged one is.
-      if (policy.vusion) policy.protectUnmerged(this.guests[this.items.guest[it]!]!.pt, this.items.vpage[it]!);
+      // vusion: a page left unmerged is moved and faults and is copied on its next write, as a merged one is.
+      if (policy.vusion) this.fakeMerge(this.guests[this.items.guest[it]!]!, this.items.vpage[it]!);
       done++;
     }
     this.pagesScanned += done;
@@ -631,23 +633,33 @@ export class KsmEngine {
     if (!wpA) return;
     const wpB = this.writeProtect(tg, tv, Atomics.load(tg.pt, tv));
     if (!wpB) return;
-    const k = wpA >>> PTE_FRAME_SHIFT;
     const fb = wpB >>> PTE_FRAME_SHIFT;
-    if (!this.brokenNoRecompare && mem.compareFrames(k, fb) !== 0) {
+    if (!this.brokenNoRecompare && mem.compareFrames(wpA >>> PTE_FRAME_SHIFT, fb) !== 0) {
       this.events.mergeAborts++;
       return;
     }
     // zero-only, on bytes no one can change now: only such a page becomes a KSM page, so merges
     // into KSM pages (which compare in full) need no check of their own.
-    if (!this.policy.contentMayMerge(k)) return;
+    if (!this.policy.contentMayMerge(wpA >>> PTE_FRAME_SHIFT)) return;
+    // vusion: the KSM page goes to a fresh frame at a random place of A's node instead of A's own
+    // (shared frames re-randomised). A and B are write-protected with no writer on them, so the copy
+    // is their content. The fresh frame is ksmd's alone until A's CAS, so its mapcount (A's PTE and
+    // our reference) may be stored first; if the CAS fails, it is freed again.
+    const k = this.policy.vusion ? this.relocated(wpA >>> PTE_FRAME_SHIFT) : wpA >>> PTE_FRAME_SHIFT;
+    const moved = k !== wpA >>> PTE_FRAME_SHIFT;
     this.onStep?.('compared', g.pid, vpage);
     this.onStep?.('cas-a', g.pid, vpage);
     const ksmA = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (wpA & PTE_NOACCESS));
     if (Atomics.compareExchange(g.pt, vpage, wpA, ksmA) !== wpA) {
+      if (moved) {
+        mem.setMapcount(k, 0);
+        mem.free(k);
+      }
       this.events.mergeAborts++;
       return;
     }
-    mem.addMapcount(k, 2); // A's PTE and our own reference while we work
+    if (moved) this.releaseAfterReplace(g, vpage, wpA >>> PTE_FRAME_SHIFT, false); // A's old private frame
+    else mem.addMapcount(k, 2); // A's PTE and our own reference while we work
     this.onStep?.('merged-a', g.pid, vpage);
     mem.addMapcount(k, 1); // B's, before B's PTE can name k
     const ksmB = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (wpB & PTE_NOACCESS));
@@ -673,6 +685,46 @@ export class KsmEngine {
     this.appendToNode(tree, sn);
     this.appendToNode(it, sn);
     this.events.merges += 2;
+  }
+
+  /**
+   * VUsion's fake merge: a page the scan left unmerged is moved, as a merged one is, to a fresh frame
+   * at a random place, and stays write-protected, so its next write faults and copies it
+   * (copyOnKsmdWriteProtect) from a frame ksmd wrote, as a write to a merged page copies from the KSM
+   * frame ksmd wrote: the same fault, the same copy, the same caches. Only a writable page is moved
+   * (one still protected has not been written since its last move). The protocol is mergeIntoKsm's:
+   * write-protect by compare-and-exchange on the exact value and wait for a writer, copy (no one can
+   * change the bytes now), swing the write-protected value to the new frame by compare-and-exchange,
+   * and free the old frame once the guest is off the page. A failed swing (the guest wrote, and its
+   * fault moved the page itself) frees the new frame. No free frame: the page stays write-protected.
+   */
+  private fakeMerge(g: GuestScan, vpage: number): void {
+    const pte = Atomics.load(g.pt, vpage);
+    if ((pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON || !(pte & PTE_WRITABLE)) return;
+    const wp = this.writeProtect(g, vpage, pte);
+    if (!wp) return;
+    const old = wp >>> PTE_FRAME_SHIFT;
+    const r = this.policy.freshSharedFrame((old / this.framesPerNode) | 0);
+    if (r < 0) return;
+    this.memory.copyFrame(old, r);
+    if (Atomics.compareExchange(g.pt, vpage, wp, makePte(r, wp & PTE_FLAG_MASK)) !== wp) {
+      this.memory.free(r);
+      return;
+    }
+    this.releaseAfterReplace(g, vpage, old, false);
+  }
+
+  /**
+   * vusion: a copy of write-protected frame `a` in a fresh frame of its node, with mapcount 2 (A's
+   * PTE to be and ksmd's reference); `a` itself if the node has no free frame (the merge then keeps
+   * A's frame, as without the mitigation).
+   */
+  private relocated(a: number): number {
+    const r = this.policy.freshSharedFrame((a / this.framesPerNode) | 0);
+    if (r < 0) return a;
+    this.memory.copyFrame(a, r);
+    this.memory.setMapcount(r, 2);
+    return r;
   }
 
   /**

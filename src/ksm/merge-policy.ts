@@ -17,6 +17,7 @@ import { BANK_MASK, BANK_SHIFT, PAGE_SHIFT, PAGE_SIZE } from '../mem/constants.t
 import { CTL_KSM_DOMAIN } from '../mem/guest-control.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import { PTE_KSM, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO } from '../mem/pte.ts';
+import { Prng } from '../platform/prng.ts';
 import type { KsmState } from './ksm-state.ts';
 
 export const MITIGATIONS = ['none', 'domains', 'vusion', 'zero-only'] as const;
@@ -69,9 +70,13 @@ export function parseKsmDomains(text: string, flag = '--ksm-domains'): Map<strin
 export class MergePolicy {
   private readonly memory: PhysicalMemory;
   private mode = MITIGATION_NONE;
+  /** vusion: where the next shared frame is placed (seeded, so a run replays). */
+  private readonly placement = new Prng(0x7a51);
+  private readonly hints: Int32Array;
 
   constructor(memory: PhysicalMemory) {
     this.memory = memory;
+    this.hints = new Int32Array(memory.nodes.length);
   }
 
   /** Re-read the host's mitigation (fixed at host start; engines call this once per batch). */
@@ -129,6 +134,18 @@ export class MergePolicy {
     const end = from + PAGE_SIZE / 4;
     for (let i = from + 1; i < end; i++) if (bank[i] !== first) return false;
     return true;
+  }
+
+  /**
+   * vusion: a frame for a new shared page, on `node`, taken from a random place in the node's free
+   * bitmap (VUsion re-randomises shared frames: where a shared page lands says nothing of where its
+   * first owner's page was). -1 if the node has no free frame. Content and metadata are the caller's.
+   */
+  freshSharedFrame(node: number): number {
+    const r = this.memory.nodes[node]!;
+    const words = Math.max(1, r.frameCount >>> 5);
+    this.hints[node] = (r.firstFrame >>> 5) + this.placement.below(words);
+    return this.memory.allocUninitialized(node, this.hints);
   }
 
   /**

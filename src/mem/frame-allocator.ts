@@ -157,11 +157,6 @@ export class FrameAllocator {
     if (old & bit) throw new Error(`double free of frame ${frame}`);
   }
 
-  /** The atomic operation of free(frame) on its bitmap word, changing nothing. */
-  touch(frame: number): void {
-    Atomics.or(this.bits, frame >>> 5, 0);
-  }
-
   isFree(frame: number): boolean {
     return (Atomics.load(this.bits, frame >>> 5) & (1 << (frame & 31))) !== 0;
   }

@@ -144,11 +144,6 @@ export class PhysicalMemory {
     this.allocator.free(frame);
   }
 
-  /** The shared-memory operations of free(frame), changing nothing (VUsion's balanced copy-on-write). */
-  touchAsFree(frame: number): void {
-    this.allocator.touch(frame);
-  }
-
   copyFrame(src: number, dst: number): void {
     this.bankBuf[src >>> BANK_SHIFT]!.copy(
       this.bankBuf[dst >>> BANK_SHIFT]!,

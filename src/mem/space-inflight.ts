@@ -130,9 +130,6 @@ export class SpaceInflight extends SpaceCore {
     // to zero frees the frame (the kernel frees a KSM page with its last mapping, too).
     if (pte & PTE_KSM) {
       if (Atomics.sub(this.mem.meta, f * META_WORDS, 1) === 1) this.mem.free(f);
-      // VUsion: the unmerged page's copy frees its old frame; a merged page's copy does the same
-      // shared-memory operations without freeing, so the two writes take the same time.
-      else if (this.hooks.copyOnKsmdWriteProtect) this.mem.touchAsFree(f);
     } else {
       this.mem.free(f);
     }

@@ -79,15 +79,21 @@ describe('side-channel mitigations: what may merge', function () {
     await expectCountersMatchRecount(h.host);
   });
 
-  it('--mitigation vusion still merges equal pages: the memory saving stays', async () => {
+  it('--mitigation vusion still merges equal pages, each into a fresh frame (shared frames re-randomised)', async () => {
     h = await KsmHarness.start({ knobs: SELFTEST_KNOBS, mitigation: 'vusion' });
     const guests = [await h.guest(), await h.guest()];
     const addrs: number[] = [];
     for (const g of guests) addrs.push(await region(g, 'r', 4, { kind: 'unique', seed: 40 }));
+    const before = new Set(guests.flatMap((g, i) => [0, 1, 2, 3].map((p) => pteFrame(pteOf(g, addrs[i]! + p * P)))));
     await h.setKnobs({ run: 1 });
     await h.fullScans(3);
     expect([h.counters().pages_shared, h.counters().pages_sharing]).to.deep.equal([4, 4]);
-    expect(pteOf(guests[0]!, addrs[0]!) & PTE_KSM).to.not.equal(0);
+    for (let p = 0; p < 4; p++) {
+      const pte = pteOf(guests[0]!, addrs[0]! + p * P);
+      expect(pte & PTE_KSM).to.not.equal(0);
+      expect(before.has(pteFrame(pte)), `page ${p}'s KSM frame was one of the guests' own`).to.equal(false);
+    }
+    for (const g of guests) expect((await g.verify()).mismatches).to.equal(0);
     await h.setKnobs({ run: 0 });
     await expectCountersMatchRecount(h.host);
   });

@@ -39,6 +39,8 @@ export async function runUksmStress(o: UksmStressOptions): Promise<UksmStressRep
   try {
     await host.writeFile('/sys/kernel/mm/uksm/sleep_millisecs', '1');
     await host.writeFile('/sys/kernel/mm/uksm/max_cpu_percentage', '99');
+    // Every rung at the full share: the scanner runs flat out on every area, whatever rung it is on.
+    await host.writeFile('/sys/kernel/mm/uksm/cpu_ratios', 'MAX/1 MAX/1 MAX/1 MAX/1');
     const usable = host.memory.nodes.reduce((n, _, i) => n + host.memory.usableFrames(i), 0);
     const args = (i: number) => [mixSeed(o.seed, i), o.pages ?? 64, o.contents ?? 4, o.seed, Math.round(o.seconds * 1000)].map(String);
     const handles = Array.from({ length: o.guests }, (_, i) => host.launch(GUEST, { args: args(i), name: `churn.${i}` }));

@@ -76,7 +76,9 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
     .option('--replay <schedule>', 'deterministic: replay one schedule printed by a failing run (comma-separated actor choices)')
     .action(async (flags: StressFlags) => {
       if (flags.writable && flags.engine !== 'dksm') throw new Error('--writable: only for --engine dksm (the other engines write-protect every page they merge)');
-      if (flags.engine !== 'ksm' && flags.broken !== 'none') throw new Error(`--broken ${flags.broken}: a broken ksmd protocol, only for --engine ksm`);
+      if (flags.engine !== 'ksm' && flags.broken !== 'none' && !(flags.deterministic && flags.broken === 'no-recompare')) {
+        throw new Error(`--broken ${flags.broken}: a broken ksmd protocol, only for --engine ksm (the simulation also has --broken no-recompare for the other engines)`);
+      }
       if (flags.deterministic) {
         setCode(await deterministic(flags, out));
         return;
@@ -98,8 +100,10 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
 
 async function deterministic(flags: StressFlags, out: (s: string) => void): Promise<number> {
   const broken = flags.broken as SimBroken;
+  const engine = { engine: flags.engine, writable: flags.writable ?? false };
+  if (flags.engine !== 'ksm' && flags.killKsmd) throw new Error(`--kill-ksmd: --engine ${flags.engine} has no ksmd`);
   if (flags.replay !== undefined) {
-    const r = replaySchedule(flags.seed, flags.replay, broken, (flags.killGuests ? KILL_GUEST : 0) | (flags.killKsmd ? KILL_KSMD : 0), flags.coreModel ?? false);
+    const r = replaySchedule(flags.seed, flags.replay, broken, (flags.killGuests ? KILL_GUEST : 0) | (flags.killKsmd ? KILL_KSMD : 0), flags.coreModel ?? false, engine);
     for (const line of r.trace ?? []) out(line);
     out(r.violation ? `VIOLATION: ${r.violation}` : 'no violation');
     return r.violation ? 1 : 0;
@@ -108,7 +112,7 @@ async function deterministic(flags: StressFlags, out: (s: string) => void): Prom
   const progress = !flags.json && process.stderr.isTTY
     ? (k: number) => process.stderr.write(`\r\x1b[2K[ksmsim] ${k} interleavings explored`)
     : undefined;
-  const common = { seed: flags.seed, stepsPerInterleaving: flags.stepsPerInterleaving, broken, killGuests: flags.killGuests ?? false, killKsmd: flags.killKsmd ?? false, core: flags.coreModel ?? false, progress };
+  const common = { seed: flags.seed, stepsPerInterleaving: flags.stepsPerInterleaving, broken, killGuests: flags.killGuests ?? false, killKsmd: flags.killKsmd ?? false, core: flags.coreModel ?? false, engine, progress };
   if ((flags.jobs ?? 1) > 1 && flags.interleavings === undefined) throw new Error('--jobs: give --interleavings (a step budget cannot be split between threads)');
   const r = (flags.jobs ?? 1) > 1
     ? await exploreInParallel({ ...common, interleavings: flags.interleavings!, jobs: flags.jobs })

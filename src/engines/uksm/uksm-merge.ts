@@ -8,8 +8,11 @@
 //    AddressSpace.writeFaultOrThrow), so the final CAS fails and nothing is lost. A guest that loaded
 //    the writable PTE before the write-protect is caught by the hazard wait before the compare.
 //  - A shared frame freed (its last mapping dropped) and reused: taken only by tryGetFrame (fails at
-//    mapcount 0) and then checked against its tag (PhysicalMemory.free clears the tag before the
-//    free bit; only this scanner tags frames under --engine uksm, with never-reused tags).
+//    mapcount 0) and then checked against the tag its stable entry recorded (PhysicalMemory.free
+//    clears the tag before the free bit; only this scanner tags frames under --engine uksm, with
+//    never-reused tags). The tag lives in the entry, not in a map by frame number: a frame reused
+//    as a new shared frame must not revive the old entry (the simulation found pages_shared
+//    counting it twice when it did).
 //  - Two unshared pages: no break_cow. The scanner copies the write-protected candidate into a new
 //    frame K (its own reference: mapcount 1), then merges the candidate and the current page into K
 //    each by the protocol above; K is freed with the scanner's reference if neither merge held.
@@ -43,6 +46,12 @@ export interface UksmMergeStats {
   hashed: number;
 }
 
+/** A shared frame as the stable lists file it: the frame and the tag this scanner gave it. */
+interface StableEntry {
+  readonly frame: number;
+  readonly tag: number;
+}
+
 interface Unshared {
   g: GuestView;
   p: number;
@@ -55,8 +64,7 @@ export class UksmMerger {
   private readonly mem: PhysicalMemory;
   private readonly addZeroPages: (d: number) => void;
   /** Shared frames by partial hash of their content at the strength they were filed with. */
-  private stable = new Map<string, number[]>();
-  private readonly tags = new Map<number, number>();
+  private stable = new Map<string, StableEntry[]>();
   private nextTag = 1;
   private unstable = new Map<string, Unshared>();
   private readonly deferred: Array<{ ctl: Int32Array; p: number; frame: number }> = [];
@@ -76,13 +84,13 @@ export class UksmMerger {
   /** The strength changed: file every live shared frame under its hash at the new strength (shared frames never change). */
   rehash(): void {
     const strength = this.strength.strength;
-    const next = new Map<string, number[]>();
-    for (const frames of this.stable.values()) {
-      for (const k of frames) {
-        if (!this.live(k)) continue;
-        const key = `${strength}:${this.hasher.hash(k, strength)}`;
+    const next = new Map<string, StableEntry[]>();
+    for (const entries of this.stable.values()) {
+      for (const e of entries) {
+        if (!this.live(e)) continue;
+        const key = `${strength}:${this.hasher.hash(e.frame, strength)}`;
         const list = next.get(key) ?? [];
-        list.push(k);
+        list.push(e);
         next.set(key, list);
       }
     }
@@ -94,16 +102,15 @@ export class UksmMerger {
   sharing(): { shared: number; sharing: number; unshared: number } {
     let shared = 0;
     let sharing = 0;
-    for (const [key, frames] of this.stable) {
-      const live = frames.filter((f) => this.live(f));
+    for (const [key, entries] of this.stable) {
+      const live = entries.filter((e) => this.live(e));
       if (live.length === 0) this.stable.delete(key);
       else this.stable.set(key, live);
-      for (const f of live) {
+      for (const e of live) {
         shared++;
-        sharing += Math.max(0, this.mem.mapcount(f) - 1);
+        sharing += Math.max(0, this.mem.mapcount(e.frame) - 1);
       }
     }
-    for (const k of [...this.tags.keys()]) if (!this.live(k)) this.tags.delete(k);
     return { shared, sharing, unshared: this.unstable.size };
   }
 
@@ -120,9 +127,10 @@ export class UksmMerger {
       if (this.mergeZero(g, p, pte)) return true;
     }
     const key = `${strength}:${h}`;
-    for (const k of this.stable.get(key) ?? []) {
+    for (const e of this.stable.get(key) ?? []) {
+      const k = e.frame;
       if (!this.mem.tryGetFrame(k)) continue;
-      if (!this.live(k)) {
+      if (!this.live(e)) {
         this.mem.putFrame(k);
         continue;
       }
@@ -168,9 +176,8 @@ export class UksmMerger {
     return z;
   }
 
-  private live(k: number): boolean {
-    const t = this.tags.get(k);
-    return t !== undefined && this.mem.mapcount(k) > 0 && this.mem.frameFlags(k) === t;
+  private live(e: StableEntry): boolean {
+    return this.mem.mapcount(e.frame) > 0 && this.mem.frameFlags(e.frame) === e.tag;
   }
 
   /** CAS W → WP_KSMD, then wait for the guest to leave the page; the write-protected value, or -1. */
@@ -247,7 +254,6 @@ export class UksmMerger {
     this.mem.copyFrame(pteFrame(aPte), k);
     this.mem.setMapcount(k, 1); // the scanner's reference
     const tag = this.nextTag++;
-    this.tags.set(k, tag);
     this.mem.setFrameFlags(k, tag);
     // A into K: compare (A is unchanged unless a write fault cleared WP_KSMD: then the CAS fails).
     let merged = false;
@@ -271,11 +277,10 @@ export class UksmMerger {
         if (r === 'differs') this.stats.collisions++;
       }
       const list = this.stable.get(key) ?? [];
-      list.push(k);
+      list.push({ frame: k, tag });
       this.stable.set(key, list);
     }
     this.mem.putFrame(k); // the scanner's reference: frees K if no PTE took it
-    if (!merged) this.tags.delete(k);
     return bMerged;
   }
 }

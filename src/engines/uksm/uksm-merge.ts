@@ -4,6 +4,8 @@
 // the page (the hazard handshake), compare the full 4 KiB, CAS from the exact write-protected value.
 //
 // Races (argued here as in mm/ksm.c):
+//  - A merge that does not happen leaves the page write-protected (never CAS W back in: that could
+//    undo a concurrent mprotect(PROT_READ)); the next write faults and takes write access back.
 //  - A guest writing the page during the merge: its write fault clears WP_KSMD (the reuse CAS in
 //    AddressSpace.writeFaultOrThrow), so the final CAS fails and nothing is lost. A guest that loaded
 //    the writable PTE before the write-protect is caught by the hazard wait before the compare.
@@ -117,7 +119,7 @@ export class UksmMerger {
   /** Scan page `p` of guest `g`: returns true if it was merged. */
   scanPage(g: GuestView, p: number): boolean {
     this.processDeferred();
-    const pte = Atomics.load(g.pt, p);
+    let pte = Atomics.load(g.pt, p);
     if (!(pte & PTE_MERGEABLE) || !isPrivateFrame(pte) || (pte & PTE_NOACCESS)) return false;
     const f = pteFrame(pte);
     const strength = this.strength.strength;
@@ -125,6 +127,9 @@ export class UksmMerger {
     this.stats.hashed++;
     if (h === this.zeroHash(strength) && this.mem.compareFrames(f, ZERO_FRAME) === 0) {
       if (this.mergeZero(g, p, pte)) return true;
+      // It stayed write-protected (or moved): go on with what the PTE holds now.
+      pte = Atomics.load(g.pt, p);
+      if (!isPrivateFrame(pte) || pteFrame(pte) !== f) return false;
     }
     const key = `${strength}:${h}`;
     for (const e of this.stable.get(key) ?? []) {
@@ -137,8 +142,9 @@ export class UksmMerger {
       const r = this.mergeInto(g, p, pte, k);
       if (r === 'merged') return true;
       this.mem.putFrame(k);
-      if (r === 'differs') this.stats.collisions++;
-      else return false; // the page moved under us: try again next round
+      if (r !== 'differs') return false; // the page moved under us: try again next round
+      this.stats.collisions++;
+      pte = (pte & ~PTE_WRITABLE) | PTE_WP_KSMD; // mergeInto left it write-protected
     }
     const other = this.unstable.get(key);
     if (other && !(other.g === g && other.p === p)) {
@@ -188,7 +194,9 @@ export class UksmMerger {
     // flight can change the frame after our CAS, so only a writer holds the compare up.
     for (let i = 0; i < SHOOTDOWN_SPINS; i++) if (Atomics.load(g.ctl, CTL_HAZARD) !== hazardWrite(p)) return wp;
     // The guest stays on the page: give up (it may be writing through a PTE loaded before ours).
-    Atomics.compareExchange(g.pt, p, wp, pte);
+    // The PTE stays write-protected, as ksmd leaves it: putting W back could undo a concurrent
+    // mprotect(PROT_READ), which leaves a WP_KSMD PTE as it is (the stress run found exactly that);
+    // the guest's next write takes a fault that restores write access where the area allows it.
     return -1;
   }
 
@@ -202,7 +210,6 @@ export class UksmMerger {
     if (wp < 0) return false;
     const f = pteFrame(pte);
     if (this.mem.compareFrames(f, ZERO_FRAME) !== 0) {
-      Atomics.compareExchange(g.pt, p, wp, pte);
       return false;
     }
     const next = makePte(ZERO_FRAME, PTE_PRESENT | PTE_ZERO | PTE_KSM_ZERO | PTE_MERGEABLE | (pte & PTE_NOACCESS));
@@ -220,7 +227,6 @@ export class UksmMerger {
     if (wp < 0) return 'moved';
     const f = pteFrame(pte);
     if (this.mem.compareFrames(f, k) !== 0) {
-      Atomics.compareExchange(g.pt, p, wp, pte);
       return 'differs';
     }
     const next = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (pte & PTE_NOACCESS));
@@ -247,7 +253,6 @@ export class UksmMerger {
     if (aWp < 0) return false;
     const k = this.mem.allocUninitialized(a.g.homeNode);
     if (k < 0) {
-      Atomics.compareExchange(a.g.pt, a.p, aWp, aPte);
       return false;
     }
     // A is write-protected and no guest is on it: its content is stable while we copy.
@@ -266,7 +271,6 @@ export class UksmMerger {
         this.mem.addMapcount(k, -1);
       }
     }
-    if (!merged) Atomics.compareExchange(a.g.pt, a.p, aWp, aPte);
     let bMerged = false;
     if (merged) {
       this.mem.addMapcount(k, 1); // the reference B's PTE will hold if the merge succeeds

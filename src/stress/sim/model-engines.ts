@@ -21,12 +21,13 @@
 //  UKSM (its scanner, actor G in ksmd's place; MADV_MERGEABLE is ignored, every page is mergeable):
 //    rounds over every page, scanPage: load PTE (mergeable private, accessible, else skip); hash
 //    (the content value stands for it); zero: writeProtect (CAS W → WP_KSMD, then up to SPINS loads
-//    of the hazard word while it is a write on that page, else CAS back and give up), compare with
-//    zero, CAS to the KSM zero page, ksm_zero_pages+1, release; stable frames of that hash:
-//    tryGetFrame, tag load (live), mergeInto (writeProtect, compare, CAS, release; differs: CAS
-//    back); this round's unstable page of that hash: mergePair (load its PTE, compare the two
+//    of the hazard word while it is a write on that page, else give up), compare with zero, CAS to
+//    the KSM zero page, ksm_zero_pages+1, release (else reload the PTE); stable frames of that hash:
+//    tryGetFrame, tag load (live), mergeInto (writeProtect, compare, CAS, release); this round's
+//    unstable page of that hash: mergePair (load its PTE, compare the two
 //    frames with no reference, writeProtect it, alloc K, copy, mapcount 1, tag, compare, +1, CAS it
-//    to K, release; +1, mergeInto for the current page, −1 if that failed; putFrame K). release =
+//    to K, release; +1, mergeInto for the current page, −1 if that failed; putFrame K). A merge that
+//    does not happen leaves the page write-protected (its next write faults it back). release =
 //    hazard load, then free, or defer while the guest is on the page (processDeferred at each
 //    round, as ksmd's). After the guests finish, two quiet rounds; pages_shared/pages_sharing are
 //    its census of live stable frames at each round's end.
@@ -292,7 +293,13 @@ export class SimEngines extends SimKsmd {
     const f = pte >>> PTE_FRAME_SHIFT;
     const h = this.content[f]!;
     yield this.tracing ? `uksm: hash frame ${f} = ${h}` : '';
-    if (h === 0 && (yield* this.uksmMergeZero(g, p, pte))) return;
+    let cur = pte;
+    if (h === 0) {
+      if (yield* this.uksmMergeZero(g, p, pte)) return;
+      cur = this.pt[i]!;
+      yield this.tracing ? `uksm: load PTE g${g}p${p} (${fmt(cur)})` : '';
+      if (!isPrivateFrame(cur) || cur >>> PTE_FRAME_SHIFT !== f) return;
+    }
     for (const e of [...(this.uksmStable.get(h) ?? [])]) {
       const k = e.frame;
       const got: boolean = yield* this.tryGetFrame(k, 'uksm');
@@ -303,15 +310,16 @@ export class SimEngines extends SimKsmd {
         yield* this.putFrame(k, 'uksm');
         continue;
       }
-      const r: string = yield* this.uksmMergeInto(g, p, pte, k);
+      const r: string = yield* this.uksmMergeInto(g, p, cur, k);
       if (r === 'merged') return;
       yield* this.putFrame(k, 'uksm');
       if (r === 'moved') return;
+      cur = (cur & ~PTE_WRITABLE) | PTE_WP_KSMD; // left write-protected
     }
     const other = this.uksmUnstable.get(h);
     if (other !== undefined && other !== i) {
       this.uksmUnstable.delete(h);
-      yield* this.uksmMergePair(other, i, pte, h);
+      yield* this.uksmMergePair(other, i, cur, h);
       return;
     }
     this.uksmUnstable.set(h, i);
@@ -321,7 +329,7 @@ export class SimEngines extends SimKsmd {
   protected *uksmWriteProtect(g: number, p: number, pte: number): Generator<string, number, void> {
     const i = g * this.cfg.pages + p;
     const wp = (pte & ~PTE_WRITABLE) | PTE_WP_KSMD;
-    let seen = this.cas(i, pte, wp);
+    const seen = this.cas(i, pte, wp);
     yield this.tracing ? `uksm: write-protect g${g}p${p}: CAS ${fmt(pte)} → ${fmt(wp)}${seen === pte ? '' : ' failed'}` : '';
     if (seen !== pte) return -1;
     if (g === 0 && this.guestKilled && !this.exited[0]) this.wpOnDeadGuest = true;
@@ -330,9 +338,7 @@ export class SimEngines extends SimKsmd {
       yield this.tracing ? `uksm: load hazard(g${g}) = ${hz}` : '';
       if (hz !== hazardWrite(p)) return wp;
     }
-    seen = this.cas(i, wp, pte);
-    yield this.tracing ? `uksm: the guest stays on g${g}p${p}: CAS back${seen === wp ? '' : ' failed'}` : '';
-    return -1;
+    return -1; // the PTE stays write-protected (never CAS W back: it could undo an mprotect)
   }
 
   protected *uksmMergeZero(g: number, p: number, pte: number): Generator<string, boolean, void> {
@@ -341,11 +347,7 @@ export class SimEngines extends SimKsmd {
     if (wp < 0) return false;
     const equal = this.content[wp >>> PTE_FRAME_SHIFT] === 0;
     yield this.tracing ? `uksm: compare frame ${wp >>> PTE_FRAME_SHIFT} with the zero page: ${equal ? 'equal' : 'differ'}` : '';
-    if (!equal) {
-      this.cas(i, wp, pte);
-      yield this.tracing ? `uksm: CAS g${g}p${p} back to ${fmt(pte)}` : '';
-      return false;
-    }
+    if (!equal) return false;
     const next = makePte(ZERO, PTE_PRESENT | PTE_ZERO | PTE_KSM_ZERO | PTE_MERGEABLE | (pte & PTE_NOACCESS));
     const seen = this.casMerge(i, wp, next);
     yield this.tracing ? `uksm: CAS g${g}p${p} → KSM zero page${seen === wp ? '' : ' failed'}` : '';
@@ -364,11 +366,7 @@ export class SimEngines extends SimKsmd {
     if (wp < 0) return 'moved';
     const equal = this.cfg.broken === 'no-recompare' || this.content[wp >>> PTE_FRAME_SHIFT] === this.content[k];
     yield this.tracing ? `uksm: compare frame ${wp >>> PTE_FRAME_SHIFT} with frame ${k}: ${equal ? 'equal' : 'differ'}` : '';
-    if (!equal) {
-      this.cas(i, wp, pte);
-      yield this.tracing ? `uksm: CAS g${g}p${p} back to ${fmt(pte)}` : '';
-      return 'differs';
-    }
+    if (!equal) return 'differs';
     const next = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (pte & PTE_NOACCESS));
     const seen = this.casMerge(i, wp, next);
     yield this.tracing ? `uksm: CAS g${g}p${p} ${fmt(wp)} → ${fmt(next)}${seen === wp ? '' : ' failed'}` : '';
@@ -401,11 +399,7 @@ export class SimEngines extends SimKsmd {
     if (aWp < 0) return;
     const k = this.allocFrame();
     yield this.tracing ? `uksm: alloc frame ${k}` : '';
-    if (k < 0) {
-      this.cas(a, aWp, aPte);
-      yield this.tracing ? `uksm: CAS g${ga}p${pa} back to ${fmt(aPte)}` : '';
-      return;
-    }
+    if (k < 0) return;
     // A is write-protected and no guest writes it: its content is stable while we copy.
     this.content[k] = this.content[aPte >>> PTE_FRAME_SHIFT]!;
     yield this.tracing ? `uksm: copy frame ${aPte >>> PTE_FRAME_SHIFT} → ${k}` : '';
@@ -432,10 +426,7 @@ export class SimEngines extends SimKsmd {
         yield this.tracing ? `uksm: addMapcount(${k}, −1)` : '';
       }
     }
-    if (!merged) {
-      this.cas(a, aWp, aPte);
-      yield this.tracing ? `uksm: CAS g${ga}p${pa} back to ${fmt(aPte)}` : '';
-    } else {
+    if (merged) {
       this.mapcount[k]!++;
       yield this.tracing ? `uksm: addMapcount(${k}, 1) for g${gb}p${pb}` : '';
       const r: string = yield* this.uksmMergeInto(gb, pb, pteB, k);

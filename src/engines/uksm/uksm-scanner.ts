@@ -167,7 +167,9 @@ export class UksmScanner {
         // share among the rungs with areas (at most max_cpu_percentage).
         const r = this.ladder.maxRatio();
         const bound = r > 0 ? (took * (TIME_RATIO_SCALE - r)) / r : 0;
-        if (!this.ladder.periodDone) sleep = Math.max(1, bound);
+        // (At most 1 s either way: "a 1 second up bound for responsiveness" — a slow chunk, say one
+        // that met a garbage collection, must not put the scanner to sleep for minutes.)
+        if (!this.ladder.periodDone) sleep = Math.min(MAX_SLEEP_MS, Math.max(1, bound));
         else {
           sleep = Math.min(MAX_SLEEP_MS, Math.max(sleep, bound));
           this.state.add('sleep_times');

@@ -409,3 +409,150 @@ export function hBarChart(spec: HBarSpec): string {
   out.push('</svg>');
   return out.join('');
 }
+
+// ───────────────────────────── heatmap ─────────────────────────────
+
+export interface HeatmapSpec {
+  readonly id?: string;
+  readonly title: string;
+  readonly xLabel: string;
+  readonly yLabel: string;
+  readonly columns: readonly string[];
+  readonly rows: readonly string[];
+  /** cells[row][column]; null: no value (the cell is hatched grey). */
+  readonly cells: ReadonlyArray<ReadonlyArray<number | null>>;
+  /** The text inside a cell and beside the scale. */
+  readonly format: (v: number) => string;
+  /** Colour of the lowest and the highest value (default: light to dark blue). */
+  readonly low?: string;
+  readonly high?: string;
+  readonly width?: number;
+}
+
+function hexRgb(c: string): [number, number, number] {
+  const n = parseInt(c.slice(1), 16);
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+}
+
+/** The colour a fraction t ∈ [0, 1] of the way from `a` to `b` (#rrggbb). */
+export function mixColor(a: string, b: string, t: number): string {
+  const [x, y] = [hexRgb(a), hexRgb(b)];
+  const f = Math.max(0, Math.min(1, finite(t)));
+  return '#' + x.map((v, i) => Math.round(v + (y[i]! - v) * f).toString(16).padStart(2, '0')).join('');
+}
+
+export function heatmap(spec: HeatmapSpec): string {
+  const W = spec.width ?? 600;
+  const low = spec.low ?? '#e8f1fa';
+  const high = spec.high ?? PALETTE[0];
+  const vals = spec.cells.flat().filter((v): v is number => v !== null && Number.isFinite(v));
+  const [lo, hi] = vals.length ? [Math.min(...vals), Math.max(...vals)] : [0, 1];
+  const left = 30 + Math.max(40, ...spec.rows.map((r) => textWidth(r))) + 10;
+  const right = 18;
+  const top = 40;
+  const pw = W - left - right;
+  const cw = pw / Math.max(1, spec.columns.length);
+  const ch = Math.max(28, Math.min(60, cw * 0.6));
+  const ph = ch * Math.max(1, spec.rows.length);
+  const H = top + ph + 92;
+  const out: string[] = [svgOpen(spec.id, spec.title, W, H, 'heatmap')];
+  spec.rows.forEach((row, ri) => {
+    const y = top + ri * ch;
+    out.push(`<text x="${num(left - 6)}" y="${num(y + ch / 2 + 4)}" text-anchor="end" fill="#222">${esc(row)}</text>`);
+    spec.columns.forEach((col, ci) => {
+      const x = left + ci * cw;
+      const v = spec.cells[ri]?.[ci] ?? null;
+      if (v === null || !Number.isFinite(v)) {
+        out.push(`<rect class="cell empty" x="${num(x)}" y="${num(y)}" width="${num(cw)}" height="${num(ch)}" fill="#eee" stroke="#fff"><title>${esc(`${row} · ${col}: no result`)}</title></rect>`);
+        return;
+      }
+      const t = hi > lo ? (v - lo) / (hi - lo) : 0.5;
+      const fill = mixColor(low, high, t);
+      const text = spec.format(v);
+      out.push(`<rect class="cell" x="${num(x)}" y="${num(y)}" width="${num(cw)}" height="${num(ch)}" fill="${fill}" stroke="#fff"><title>${esc(`${spec.yLabel} ${row} · ${spec.xLabel} ${col}: ${text}`)}</title></rect>`);
+      if (textWidth(text, 11) < cw - 4) out.push(`<text x="${num(x + cw / 2)}" y="${num(y + ch / 2 + 4)}" text-anchor="middle" font-size="11" fill="${t > 0.55 ? '#fff' : '#111'}">${esc(text)}</text>`);
+    });
+  });
+  const every = Math.max(1, Math.ceil((Math.max(...spec.columns.map((c) => textWidth(c))) + 8) / cw));
+  spec.columns.forEach((col, ci) => {
+    if (ci % every === 0) out.push(`<text x="${num(left + ci * cw + cw / 2)}" y="${num(top + ph + 17)}" text-anchor="middle" fill="#222">${esc(col)}</text>`);
+  });
+  out.push(`<text class="axis-label" x="${num(left + pw / 2)}" y="${num(top + ph + 36)}" text-anchor="middle" fill="#222">${esc(spec.xLabel)}</text>`);
+  out.push(`<text class="axis-label" transform="translate(14 ${num(top + ph / 2)}) rotate(-90)" text-anchor="middle" fill="#222">${esc(spec.yLabel)}</text>`);
+  // The scale: ten steps from the lowest to the highest value.
+  const sy = top + ph + 52;
+  const sw = Math.min(240, pw);
+  for (let i = 0; i < 10; i++) out.push(`<rect x="${num(left + (i * sw) / 10)}" y="${num(sy)}" width="${num(sw / 10 + 0.5)}" height="10" fill="${mixColor(low, high, i / 9)}"/>`);
+  out.push(`<text x="${num(left)}" y="${num(sy + 24)}" font-size="11" fill="#333">${esc(vals.length ? spec.format(lo) : '')}</text>`);
+  out.push(`<text x="${num(left + sw)}" y="${num(sy + 24)}" text-anchor="end" font-size="11" fill="#333">${esc(vals.length ? spec.format(hi) : '')}</text>`);
+  out.push('</svg>');
+  return out.join('');
+}
+
+// ───────────────────────────── scatter ─────────────────────────────
+
+export interface ScatterPoint {
+  readonly x: number;
+  readonly y: number;
+  readonly label: string;
+  /** Drawn filled in the highlight colour, and joined by a line in x order (e.g. a Pareto front). */
+  readonly highlight?: boolean;
+}
+
+export interface ScatterSpec {
+  readonly id?: string;
+  readonly title: string;
+  readonly xLabel: string;
+  readonly yLabel: string;
+  readonly points: readonly ScatterPoint[];
+  readonly pointName: string;
+  readonly highlightName: string;
+  readonly width?: number;
+  readonly height?: number;
+}
+
+export function scatterChart(spec: ScatterSpec): string {
+  const W = spec.width ?? 600;
+  const H = spec.height ?? 360;
+  const pts = spec.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+  const items: LegendItem[] = [{ name: spec.pointName, color: PALETTE[0], kind: 'box' }, { name: spec.highlightName, color: PALETTE[1], kind: 'line' }];
+  const top = 36;
+  const xt = niceTicks(Math.min(0, ...pts.map((p) => p.x)), Math.max(0, ...pts.map((p) => p.x)) * 1.05 || 1, 6);
+  const yt = niceTicks(Math.min(0, ...pts.map((p) => p.y)), Math.max(0, ...pts.map((p) => p.y)) * 1.05 || 1, 5);
+  const yMaxAbs = Math.max(...yt.ticks.map(Math.abs));
+  const yLabels = yt.ticks.map((v) => formatTick(v, yt.step, yMaxAbs));
+  const left = 30 + Math.max(...yLabels.map((l) => textWidth(l))) + 10;
+  const right = 18;
+  const bottom = 44 + legend(items, 0, 0, W - left - right).height + 6;
+  const pw = W - left - right;
+  const ph = H - top - bottom;
+  const [x0, x1] = [xt.ticks[0]!, xt.ticks[xt.ticks.length - 1]!];
+  const [y0, y1] = [yt.ticks[0]!, yt.ticks[yt.ticks.length - 1]!];
+  const sx = (x: number): number => left + ((x - x0) / (x1 - x0 || 1)) * pw;
+  const sy = (y: number): number => top + ph - ((y - y0) / (y1 - y0 || 1)) * ph;
+  const out: string[] = [svgOpen(spec.id, spec.title, W, H, 'scatter-chart')];
+  yt.ticks.forEach((v, i) => {
+    out.push(`<line x1="${num(left)}" y1="${num(sy(v))}" x2="${num(left + pw)}" y2="${num(sy(v))}" stroke="#e3e6ea"/>`);
+    out.push(`<text x="${num(left - 6)}" y="${num(sy(v) + 4)}" text-anchor="end" fill="#333">${esc(yLabels[i]!)}</text>`);
+  });
+  const xMaxAbs = Math.max(...xt.ticks.map(Math.abs));
+  xt.ticks.forEach((v) => {
+    out.push(`<line x1="${num(sx(v))}" y1="${num(top)}" x2="${num(sx(v))}" y2="${num(top + ph)}" stroke="#f0f2f4"/>`);
+    out.push(`<text x="${num(sx(v))}" y="${num(top + ph + 17)}" text-anchor="middle" fill="#333">${esc(formatTick(v, xt.step, xMaxAbs))}</text>`);
+  });
+  out.push(`<rect x="${num(left)}" y="${num(top)}" width="${num(pw)}" height="${num(ph)}" fill="none" stroke="#b8bec6"/>`);
+  out.push(`<text class="axis-label" x="${num(left + pw / 2)}" y="${num(top + ph + 35)}" text-anchor="middle" fill="#222">${esc(spec.xLabel)}</text>`);
+  out.push(`<text class="axis-label" transform="translate(14 ${num(top + ph / 2)}) rotate(-90)" text-anchor="middle" fill="#222">${esc(spec.yLabel)}</text>`);
+  if (!pts.length) out.push(emptyMessage(left + 1, top + 1, pw - 2, ph - 2, 'no points'));
+  const front = pts.filter((p) => p.highlight).sort((a, b) => a.x - b.x);
+  if (front.length > 1) out.push(`<polyline class="front" points="${front.map((p) => `${num(sx(p.x))},${num(sy(p.y))}`).join(' ')}" fill="none" stroke="${PALETTE[1]}" stroke-width="2" stroke-dasharray="5 3"/>`);
+  for (const p of pts) {
+    const [cx, cy] = [num(sx(p.x)), num(sy(p.y))];
+    out.push(p.highlight
+      ? `<circle class="point front-point" cx="${cx}" cy="${cy}" r="5.5" fill="${PALETTE[1]}" stroke="#fff"><title>${esc(p.label)}</title></circle>`
+      : `<circle class="point" cx="${cx}" cy="${cy}" r="4.5" fill="${PALETTE[0]}" fill-opacity="0.75"><title>${esc(p.label)}</title></circle>`);
+  }
+  out.push(legend(items, left, top + ph + 56, W - left - right).svg);
+  out.push('</svg>');
+  return out.join('');
+}

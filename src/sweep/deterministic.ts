@@ -1,0 +1,37 @@
+// deterministic.ts — owns which fields of a density result the same point (fleet, seeds, knobs, host)
+// reproduces on any run, local or on a queue worker: memory and page counts of the converged fleet.
+// Everything measured in time — fleet_up_seconds, converge_seconds, full scans counted to convergence,
+// ksmd CPU and wall seconds, the time series — depends on the machine's load and is left out.
+// (Measured: two runs of one seeded point differ only in those; docs/sweeps.md.)
+
+import type { DensityResult } from '../density/density-types.ts';
+
+export interface DeterministicFields {
+  readonly fleet: DensityResult['fleet'];
+  readonly host: DensityResult['host'];
+  readonly knobs: DensityResult['knobs'];
+  readonly memory_without_ksm_bytes: number;
+  readonly memory_with_ksm_bytes: number;
+  readonly saved_bytes: number;
+  readonly pages_shared: number;
+  readonly pages_sharing: number;
+  readonly general_profit: number;
+  readonly considered_pages: number | undefined;
+  readonly present_pages: number | undefined;
+  readonly per_guest: DensityResult['per_guest'];
+}
+
+/**
+ * The reproducible part of a result. It holds for a fleet that converged (converge_seconds not null)
+ * and whose guests do not rewrite pages (rate=0): pages rewritten at a rate make the saving at the
+ * moment the run stops depend on timing.
+ */
+export function deterministicFields(r: DensityResult): DeterministicFields {
+  return {
+    fleet: r.fleet, host: r.host, knobs: r.knobs,
+    memory_without_ksm_bytes: r.memory_without_ksm_bytes, memory_with_ksm_bytes: r.memory_with_ksm_bytes, saved_bytes: r.saved_bytes,
+    pages_shared: r.pages_shared, pages_sharing: r.pages_sharing, general_profit: r.general_profit,
+    considered_pages: r.considered_pages, present_pages: r.present_pages,
+    per_guest: r.per_guest,
+  };
+}

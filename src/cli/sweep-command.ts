@@ -55,7 +55,7 @@ async function sweepCommand(file: string, flags: SweepFlags, out: (s: string) =>
     } catch (e) {
       throw new Error(`sweep file ${file}, ${(e as Error).message}`);
     }
-    out(`checked ${checked.setups} host set-up${checked.setups === 1 ? '' : 's'} and ${checked.entries} fleet entr${checked.entries === 1 ? 'y' : 'ies'} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    out(`checked ${checked.setups} knob set${checked.setups === 1 ? '' : 's'} on ${checked.hosts} host${checked.hosts === 1 ? '' : 's'} and ${checked.entries} fleet entr${checked.entries === 1 ? 'y' : 'ies'} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   results.begin();
   let n = results.size;

@@ -179,7 +179,9 @@ describe('ksmsim sweep', function () {
       const mine = byKey(local);
       for (const q of queued) {
         expect(q.runner.via).to.equal('queue');
-        expect(deterministicFields(q.result!), q.key).to.deep.equal(deterministicFields(mine.get(q.key)!.result!));
+        const [x, y] = [deterministicFields(q.result!), deterministicFields(mine.get(q.key)!.result!)];
+        const differ = Object.keys(x).filter((k) => JSON.stringify(x[k as keyof typeof x]) !== JSON.stringify(y[k as keyof typeof y]));
+        expect(differ, `${q.key}: ${differ.map((k) => `${k}: queue ${JSON.stringify(x[k as keyof typeof x])}, local ${JSON.stringify(y[k as keyof typeof y])}`).join('; ')}`).to.deep.equal([]);
       }
     });
 

@@ -22,9 +22,11 @@ export interface DeterministicFields {
 }
 
 /**
- * The reproducible part of a result. It holds for a fleet that converged (converge_seconds not null)
- * and whose guests do not rewrite pages (rate=0): pages rewritten at a rate make the saving at the
- * moment the run stops depend on timing.
+ * The reproducible part of a result. It holds for a fleet that converged, whose guests do not rewrite
+ * pages (rate=0: pages rewritten at a rate make the saving at the moment the run stops depend on
+ * timing), with smart_scan=0: with smart_scan on, pages that stayed unique while their twin's guest
+ * was still booting are scanned only every few passes, and whether twins meet in one pass depends on
+ * when the second guest came up (measured: 1 run in 24 merged only the zero pages; docs/sweeps.md).
  */
 export function deterministicFields(r: DensityResult): DeterministicFields {
   return {

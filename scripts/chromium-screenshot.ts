@@ -17,6 +17,7 @@ export function screenshotHtml(html: string, png: string, width: number, height:
       '--disable-component-update', '--disable-sync', '--host-resolver-rules=MAP * ~NOTFOUND', '--hide-scrollbars',
       `--user-data-dir=${join(dir, 'profile')}`, `--window-size=${width},${height}`, `--screenshot=${resolve(png)}`, pathToFileURL(page).href,
     ], { encoding: 'utf8', timeout: 120_000 });
+    if (r.error) throw new Error(`/usr/bin/chromium: ${r.error.message} (install it with: apt-get install -y chromium)`);
     if (r.status !== 0) throw new Error(`chromium exited ${r.status}: ${r.stderr.slice(-2000)}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

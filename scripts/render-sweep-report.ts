@@ -12,4 +12,4 @@ if (!dir || !png) {
   console.error('usage: render-sweep-report.ts SWEEP_DIR OUT.png');
   process.exit(2);
 }
-screenshotHtml(renderSweepHtml(readManifest(dir), readResults(dir)), png, 1280, 620);
+screenshotHtml(renderSweepHtml(readManifest(dir), readResults(dir)), png, 1280, 850);

@@ -43,7 +43,7 @@ async function sweepCommand(file: string, flags: SweepFlags, out: (s: string) =>
   const jobs = sweepJobs(spec);
   if (flags.queue) await checkRedis(flags.queue);
   const id = sweepId(spec);
-  const results = new ResultsFile(flags.out, { sweep_id: id, file: resolve(file), base: spec.base, axes: spec.axes, points: jobs.length }, !!flags.resume);
+  const results = new ResultsFile(flags.out, { sweep_id: id, file, base: spec.base, axes: spec.axes, points: jobs.length }, !!flags.resume);
   const todo = jobs.filter((j) => !results.has(j.key));
   const where = join(flags.out, RESULTS_FILE);
   out(`ksmsim sweep ${file}: ${jobs.length} points${results.size ? `, ${results.size} already in ${where}` : ''}; ${todo.length} to run ${flags.queue ? `on the queue ${flags.queue}` : `here, ${flags.jobs} at a time`}`);

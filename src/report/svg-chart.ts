@@ -176,29 +176,34 @@ export function thin(points: ReadonlyArray<readonly [number, number]>, x0: numbe
   return out;
 }
 
-export function lineChart(spec: LineChartSpec): string {
-  const W = spec.width ?? 600;
-  const H = spec.height ?? 340;
-  const series = spec.series.map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1])) }));
-  const all = series.flatMap((s) => s.points);
-  const refs = (spec.refLines ?? []).filter((r) => Number.isFinite(r.y));
+interface XyFrame {
+  readonly out: string[];
+  readonly left: number;
+  readonly top: number;
+  readonly pw: number;
+  readonly ph: number;
+  readonly x0: number;
+  readonly x1: number;
+  sx(x: number): number;
+  sy(y: number): number;
+}
 
-  const items: LegendItem[] = [
-    ...series.map((s) => ({ name: s.name, color: s.color, dash: s.dash, kind: 'line' as const })),
-    ...refs.map((r) => ({ name: r.label, color: r.color ?? '#777', dash: '3 3', kind: 'line' as const })),
-  ];
+/**
+ * The frame of a chart with two numeric axes (line chart, scatter): margins from the tick labels and
+ * the legend, grid lines, tick labels (x labels thinned so they don't collide), the plot's border and
+ * the axis titles. Returns the SVG so far and the scales.
+ */
+function xyFrame(o: {
+  id?: string; title: string; cls: string; W: number; H: number; items: readonly LegendItem[]; xLabel: string; yLabel: string;
+  xt: { ticks: number[]; step: number }; yt: { ticks: number[]; step: number };
+}): XyFrame {
+  const { W, H, xt, yt } = o;
   const top = 36;
-  const xMinData = all.length ? Math.min(...all.map((p) => p[0])) : 0;
-  const xMaxData = all.length ? Math.max(...all.map((p) => p[0])) : 1;
-  const yMaxData = Math.max(0, ...all.map((p) => p[1]), ...refs.map((r) => r.y));
-  const yMinData = Math.min(0, ...all.map((p) => p[1]));
-  const yt = niceTicks(yMinData, yMaxData, 5);
-  const xt = niceTicks(Math.min(0, xMinData), xMaxData, 8);
   const yMaxAbs = Math.max(...yt.ticks.map(Math.abs));
   const yLabels = yt.ticks.map((v) => formatTick(v, yt.step, yMaxAbs));
   const left = 30 + Math.max(...yLabels.map((l) => textWidth(l))) + 10;
   const right = 18;
-  const bottom = 44 + legend(items, 0, 0, W - left - right).height + 6;
+  const bottom = 44 + legend(o.items, 0, 0, W - left - right).height + 6;
   const pw = W - left - right;
   const ph = H - top - bottom;
   const [x0, x1] = [xt.ticks[0]!, xt.ticks[xt.ticks.length - 1]!];
@@ -206,7 +211,7 @@ export function lineChart(spec: LineChartSpec): string {
   const sx = (x: number): number => left + ((x - x0) / (x1 - x0 || 1)) * pw;
   const sy = (y: number): number => top + ph - ((y - y0) / (y1 - y0 || 1)) * ph;
 
-  const out: string[] = [svgOpen(spec.id, spec.title, W, H, 'line-chart')];
+  const out: string[] = [svgOpen(o.id, o.title, W, H, o.cls)];
   // grid and y axis labels
   yt.ticks.forEach((v, i) => {
     const y = sy(v);
@@ -226,8 +231,30 @@ export function lineChart(spec: LineChartSpec): string {
   });
   out.push(`<rect x="${num(left)}" y="${num(top)}" width="${num(pw)}" height="${num(ph)}" fill="none" stroke="#b8bec6"/>`);
   // axis titles
-  out.push(`<text class="axis-label" x="${num(left + pw / 2)}" y="${num(top + ph + 35)}" text-anchor="middle" fill="#222">${esc(spec.xLabel)}</text>`);
-  out.push(`<text class="axis-label" transform="translate(14 ${num(top + ph / 2)}) rotate(-90)" text-anchor="middle" fill="#222">${esc(spec.yLabel)}</text>`);
+  out.push(`<text class="axis-label" x="${num(left + pw / 2)}" y="${num(top + ph + 35)}" text-anchor="middle" fill="#222">${esc(o.xLabel)}</text>`);
+  out.push(`<text class="axis-label" transform="translate(14 ${num(top + ph / 2)}) rotate(-90)" text-anchor="middle" fill="#222">${esc(o.yLabel)}</text>`);
+  return { out, left, top, pw, ph, x0, x1, sx, sy };
+}
+
+export function lineChart(spec: LineChartSpec): string {
+  const W = spec.width ?? 600;
+  const H = spec.height ?? 340;
+  const series = spec.series.map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1])) }));
+  const all = series.flatMap((s) => s.points);
+  const refs = (spec.refLines ?? []).filter((r) => Number.isFinite(r.y));
+
+  const items: LegendItem[] = [
+    ...series.map((s) => ({ name: s.name, color: s.color, dash: s.dash, kind: 'line' as const })),
+    ...refs.map((r) => ({ name: r.label, color: r.color ?? '#777', dash: '3 3', kind: 'line' as const })),
+  ];
+  const xMinData = all.length ? Math.min(...all.map((p) => p[0])) : 0;
+  const xMaxData = all.length ? Math.max(...all.map((p) => p[0])) : 1;
+  const yMaxData = Math.max(0, ...all.map((p) => p[1]), ...refs.map((r) => r.y));
+  const yMinData = Math.min(0, ...all.map((p) => p[1]));
+  const { out, left, top, pw, ph, x0, x1, sx, sy } = xyFrame({
+    id: spec.id, title: spec.title, cls: 'line-chart', W, H, items, xLabel: spec.xLabel, yLabel: spec.yLabel,
+    yt: niceTicks(yMinData, yMaxData, 5), xt: niceTicks(Math.min(0, xMinData), xMaxData, 8),
+  });
 
   if (all.length === 0) {
     out.push(emptyMessage(left + 1, top + 1, pw - 2, ph - 2, 'no samples'));
@@ -261,7 +288,7 @@ export function lineChart(spec: LineChartSpec): string {
       out.push(`<polyline class="series" data-series="${esc(s.name)}" points="${d}" fill="none" stroke="${esc(s.color)}" stroke-width="2.2" stroke-linejoin="round"${s.dash ? ` stroke-dasharray="${esc(s.dash)}"` : ''}/>`);
     }
   }
-  out.push(legend(items, left, top + ph + 56, W - left - right).svg);
+  out.push(legend(items, left, top + ph + 56, pw).svg);
   out.push('</svg>');
   return out.join('');
 }
@@ -516,33 +543,11 @@ export function scatterChart(spec: ScatterSpec): string {
   const H = spec.height ?? 360;
   const pts = spec.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
   const items: LegendItem[] = [{ name: spec.pointName, color: PALETTE[0], kind: 'box' }, { name: spec.highlightName, color: PALETTE[1], kind: 'line' }];
-  const top = 36;
-  const xt = niceTicks(Math.min(0, ...pts.map((p) => p.x)), Math.max(0, ...pts.map((p) => p.x)) * 1.05 || 1, 6);
-  const yt = niceTicks(Math.min(0, ...pts.map((p) => p.y)), Math.max(0, ...pts.map((p) => p.y)) * 1.05 || 1, 5);
-  const yMaxAbs = Math.max(...yt.ticks.map(Math.abs));
-  const yLabels = yt.ticks.map((v) => formatTick(v, yt.step, yMaxAbs));
-  const left = 30 + Math.max(...yLabels.map((l) => textWidth(l))) + 10;
-  const right = 18;
-  const bottom = 44 + legend(items, 0, 0, W - left - right).height + 6;
-  const pw = W - left - right;
-  const ph = H - top - bottom;
-  const [x0, x1] = [xt.ticks[0]!, xt.ticks[xt.ticks.length - 1]!];
-  const [y0, y1] = [yt.ticks[0]!, yt.ticks[yt.ticks.length - 1]!];
-  const sx = (x: number): number => left + ((x - x0) / (x1 - x0 || 1)) * pw;
-  const sy = (y: number): number => top + ph - ((y - y0) / (y1 - y0 || 1)) * ph;
-  const out: string[] = [svgOpen(spec.id, spec.title, W, H, 'scatter-chart')];
-  yt.ticks.forEach((v, i) => {
-    out.push(`<line x1="${num(left)}" y1="${num(sy(v))}" x2="${num(left + pw)}" y2="${num(sy(v))}" stroke="#e3e6ea"/>`);
-    out.push(`<text x="${num(left - 6)}" y="${num(sy(v) + 4)}" text-anchor="end" fill="#333">${esc(yLabels[i]!)}</text>`);
+  const { out, left, top, pw, ph, sx, sy } = xyFrame({
+    id: spec.id, title: spec.title, cls: 'scatter-chart', W, H, items, xLabel: spec.xLabel, yLabel: spec.yLabel,
+    xt: niceTicks(Math.min(0, ...pts.map((p) => p.x)), Math.max(0, ...pts.map((p) => p.x)) * 1.05 || 1, 6),
+    yt: niceTicks(Math.min(0, ...pts.map((p) => p.y)), Math.max(0, ...pts.map((p) => p.y)) * 1.05 || 1, 5),
   });
-  const xMaxAbs = Math.max(...xt.ticks.map(Math.abs));
-  xt.ticks.forEach((v) => {
-    out.push(`<line x1="${num(sx(v))}" y1="${num(top)}" x2="${num(sx(v))}" y2="${num(top + ph)}" stroke="#f0f2f4"/>`);
-    out.push(`<text x="${num(sx(v))}" y="${num(top + ph + 17)}" text-anchor="middle" fill="#333">${esc(formatTick(v, xt.step, xMaxAbs))}</text>`);
-  });
-  out.push(`<rect x="${num(left)}" y="${num(top)}" width="${num(pw)}" height="${num(ph)}" fill="none" stroke="#b8bec6"/>`);
-  out.push(`<text class="axis-label" x="${num(left + pw / 2)}" y="${num(top + ph + 35)}" text-anchor="middle" fill="#222">${esc(spec.xLabel)}</text>`);
-  out.push(`<text class="axis-label" transform="translate(14 ${num(top + ph / 2)}) rotate(-90)" text-anchor="middle" fill="#222">${esc(spec.yLabel)}</text>`);
   if (!pts.length) out.push(emptyMessage(left + 1, top + 1, pw - 2, ph - 2, 'no points'));
   const front = pts.filter((p) => p.highlight).sort((a, b) => a.x - b.x);
   if (front.length > 1) out.push(`<polyline class="front" points="${front.map((p) => `${num(sx(p.x))},${num(sy(p.y))}`).join(' ')}" fill="none" stroke="${PALETTE[1]}" stroke-width="2" stroke-dasharray="5 3"/>`);
@@ -552,7 +557,7 @@ export function scatterChart(spec: ScatterSpec): string {
       ? `<circle class="point front-point" cx="${cx}" cy="${cy}" r="5.5" fill="${PALETTE[1]}" stroke="#fff"><title>${esc(p.label)}</title></circle>`
       : `<circle class="point" cx="${cx}" cy="${cy}" r="4.5" fill="${PALETTE[0]}" fill-opacity="0.75"><title>${esc(p.label)}</title></circle>`);
   }
-  out.push(legend(items, left, top + ph + 56, W - left - right).svg);
+  out.push(legend(items, left, top + ph + 56, pw).svg);
   out.push('</svg>');
   return out.join('');
 }

@@ -6,20 +6,9 @@
 
 import type { DensityResult } from '../density/density-types.ts';
 
-export interface DeterministicFields {
-  readonly fleet: DensityResult['fleet'];
-  readonly host: DensityResult['host'];
-  readonly knobs: DensityResult['knobs'];
-  readonly memory_without_ksm_bytes: number;
-  readonly memory_with_ksm_bytes: number;
-  readonly saved_bytes: number;
-  readonly pages_shared: number;
-  readonly pages_sharing: number;
-  readonly general_profit: number;
-  readonly considered_pages: number | undefined;
-  readonly present_pages: number | undefined;
-  readonly per_guest: DensityResult['per_guest'];
-}
+export type DeterministicFields = Pick<DensityResult,
+  | 'fleet' | 'host' | 'knobs' | 'memory_without_ksm_bytes' | 'memory_with_ksm_bytes' | 'saved_bytes'
+  | 'pages_shared' | 'pages_sharing' | 'general_profit' | 'considered_pages' | 'present_pages' | 'per_guest'>;
 
 /**
  * The reproducible part of a result. It holds for a fleet that converged, whose guests do not rewrite

@@ -1,6 +1,6 @@
 // render-sweep-report.ts — owns the picture of docs/sweeps.md: renders a sweep's results (DIR, as
 // `ksmsim sweep --out DIR` left it) with the page of `ksmsim sweep-report`, and screenshots its top —
-// the two heatmaps — in headless Chromium into a PNG.
+// the two heatmaps and the saving-against-CPU scatter — in headless Chromium into a PNG.
 //
 //   npx tsx scripts/render-sweep-report.ts docs/data/sweep-sample docs/sweep-report.png
 import { renderSweepHtml } from '../src/report/sweep-html.ts';

@@ -61,7 +61,11 @@ async function sweepCommand(file: string, flags: SweepFlags, out: (s: string) =>
   let n = results.size;
   const onRecord = (r: PointRecord) => out(`[${++n}/${jobs.length}] ${recordLine(r)}`);
   const t0 = performance.now();
-  if (flags.queue) await queueSweep(flags.queue, todo, results, onRecord);
+  if (flags.queue) {
+    const url = flags.queue;
+    const onQueued = (q: number) => out(`queued ${q} point${q === 1 ? '' : 's'} on ${url}: \`ksmsim worker --queue ${url}\` on any machine runs them`);
+    await queueSweep(url, todo, results, { onQueued, onRecord });
+  }
   else {
     const gate = new MemoryGate();
     await runLocalSweep(todo, results, { jobs: flags.jobs, gate, onRecord });

@@ -80,10 +80,12 @@ function failedRecord(job: PointJob, reason: string): PointRecord {
 }
 
 /**
- * Enqueue the points results.jsonl lacks and wait until each is recorded there. `onRecord` hears of
- * each point as it is recorded.
+ * Enqueue the points results.jsonl lacks and wait until each is recorded there. `onQueued` hears how
+ * many were enqueued, `onRecord` of each point as it is recorded.
  */
-export async function queueSweep(url: string, jobs: readonly PointJob[], results: ResultsFile, onRecord: (r: PointRecord) => void, pollMs = 500): Promise<void> {
+export async function queueSweep(
+  url: string, jobs: readonly PointJob[], results: ResultsFile, o: { onQueued: (n: number) => void; onRecord: (r: PointRecord) => void; pollMs?: number },
+): Promise<void> {
   const queue = new Queue<PointJob, PointRecord, 'point'>(QUEUE_NAME, { connection: redisOptions(url) });
   try {
     const outstanding = new Map(jobs.filter((j) => !results.has(j.key)).map((j) => [jobIdOf(j), j]));
@@ -93,8 +95,9 @@ export async function queueSweep(url: string, jobs: readonly PointJob[], results
     // A job of this id left by an interrupted run of the same sweep is kept (BullMQ ignores the add):
     // queued, running, or finished and waiting to be collected.
     await add([...outstanding]);
+    o.onQueued(outstanding.size);
     while (outstanding.size) {
-      await new Promise((r) => setTimeout(r, pollMs));
+      await new Promise((r) => setTimeout(r, o.pollMs ?? 500));
       const states = await Promise.all([...outstanding].map(async ([id, j]) => ({ id, j, job: await Job.fromId<PointJob, PointRecord>(queue, id) })));
       for (const { id, j, job } of states) {
         if (!job) {
@@ -105,7 +108,7 @@ export async function queueSweep(url: string, jobs: readonly PointJob[], results
         const state = await job.getState();
         if (state !== 'completed' && state !== 'failed') continue;
         const record = state === 'completed' && job.returnvalue ? job.returnvalue : failedRecord(j, job.failedReason || state);
-        if (results.append(record)) onRecord(record);
+        if (results.append(record)) o.onRecord(record);
         outstanding.delete(id);
         await job.remove().catch(() => {});
       }

@@ -65,10 +65,8 @@ async function sweepCommand(file: string, flags: SweepFlags, out: (s: string) =>
     const url = flags.queue;
     const onQueued = (q: number) => out(`queued ${q} point${q === 1 ? '' : 's'} on ${url}: \`ksmsim worker --queue ${url}\` on any machine runs them`);
     await queueSweep(url, todo, results, { onQueued, onRecord });
-  }
-  else {
-    const gate = new MemoryGate();
-    await runLocalSweep(todo, results, { jobs: flags.jobs, gate, onRecord });
+  } else {
+    await runLocalSweep(todo, results, { jobs: flags.jobs, gate: new MemoryGate(), onRecord });
   }
   const all = readResults(flags.out);
   const failed = all.filter((r) => r.error !== null);

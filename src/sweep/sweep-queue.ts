@@ -88,6 +88,8 @@ export async function queueSweep(
 ): Promise<void> {
   const queue = new Queue<PointJob, PointRecord, 'point'>(QUEUE_NAME, { connection: redisOptions(url) });
   try {
+    // A killed sweep may have recorded a point and died before removing its job: remove it now.
+    for (const j of jobs) if (results.has(j.key)) await queue.remove(jobIdOf(j)).catch(() => 0);
     const outstanding = new Map(jobs.filter((j) => !results.has(j.key)).map((j) => [jobIdOf(j), j]));
     const add = (list: Array<[string, PointJob]>) => queue.addBulk(list.map(([jobId, data]) => ({
       name: 'point' as const, data, opts: { jobId, attempts: ATTEMPTS, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: false, removeOnFail: false },

@@ -188,6 +188,27 @@ describe('ksmsim sweep', function () {
       }
     });
 
+    it('resumes a queued sweep whose own process was killed, collecting what the workers finished, no point twice', async () => {
+      const [a, b] = [worker(), worker()];
+      await Promise.all([a.waitFor(/running points from/), b.waitFor(/running points from/)]);
+      const out = join(dir, 'collector-killed');
+      const first = new Proc(['sweep', file, '--out', out, '--queue', redis!.url]);
+      try {
+        await first.waitFor(/^\[1\/4\]/m);
+      } finally {
+        first.kill('SIGKILL');
+        await first.exited;
+      }
+      const before = readResults(out);
+      // The workers go on with the queued points meanwhile; the resumed sweep collects them.
+      const r = await runCli(['sweep', file, '--out', out, '--queue', redis!.url, '--resume']);
+      expect(r.code, r.stderr).to.equal(0);
+      const records = readResults(out);
+      expect(records.slice(0, before.length)).to.deep.equal(before);
+      expect(records).to.have.length(4);
+      expect(new Set(records.map((x) => x.key)).size).to.equal(4);
+    });
+
     it('finishes with every point exactly once when a worker is killed mid-point', async () => {
       const [a, b] = [worker(3), worker(3)];
       await Promise.all([a.waitFor(/running points from/), b.waitFor(/running points from/)]);

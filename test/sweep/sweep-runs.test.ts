@@ -59,6 +59,17 @@ class Proc {
   }
 }
 
+/** Run `ksmsim sweep …args` as its own process and SIGKILL it once it has recorded its first point. */
+async function killAfterFirstPoint(args: string[]): Promise<void> {
+  const sweep = new Proc(['sweep', ...args]);
+  try {
+    await sweep.waitFor(/^\[1\/4\]/m);
+  } finally {
+    sweep.kill('SIGKILL');
+    await sweep.exited;
+  }
+}
+
 function keysOf(records: readonly PointRecord[]): string[] {
   return records.map((r) => r.key).sort();
 }
@@ -81,13 +92,7 @@ describe('ksmsim sweep', function () {
 
   it('resumes a 2×2 sweep after it was killed, running no point twice', async () => {
     const out = join(dir, 'local');
-    const first = new Proc(['sweep', file, '--out', out, '--jobs', '1']);
-    try {
-      await first.waitFor(/^\[1\/4\]/m);
-    } finally {
-      first.kill('SIGKILL');
-      await first.exited;
-    }
+    await killAfterFirstPoint([file, '--out', out, '--jobs', '1']);
     const before = readResults(out);
     expect(before.length).to.be.within(1, 3);
     // A kill in the middle of a write leaves half a line: the resume cuts it off.
@@ -192,13 +197,7 @@ describe('ksmsim sweep', function () {
       const [a, b] = [worker(), worker()];
       await Promise.all([a.waitFor(/running points from/), b.waitFor(/running points from/)]);
       const out = join(dir, 'collector-killed');
-      const first = new Proc(['sweep', file, '--out', out, '--queue', redis!.url]);
-      try {
-        await first.waitFor(/^\[1\/4\]/m);
-      } finally {
-        first.kill('SIGKILL');
-        await first.exited;
-      }
+      await killAfterFirstPoint([file, '--out', out, '--queue', redis!.url]);
       const before = readResults(out);
       // The workers go on with the queued points meanwhile; the resumed sweep collects them.
       const r = await runCli(['sweep', file, '--out', out, '--queue', redis!.url, '--resume']);

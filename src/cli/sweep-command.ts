@@ -60,13 +60,24 @@ async function sweepCommand(file: string, flags: SweepFlags, out: (s: string) =>
   results.begin();
   let n = results.size;
   const onRecord = (r: PointRecord) => out(`[${++n}/${jobs.length}] ${recordLine(r)}`);
+  // Ctrl-C: every finished point is already on disk; say how to go on, and stop now (the running
+  // points' hosts are threads of this process and end with it; queued points stay queued).
+  const onInterrupt = () => {
+    out(`interrupted: ${results.size} of ${jobs.length} points in ${where}; \`ksmsim sweep ${file} --out ${flags.out} --resume\` runs the rest`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onInterrupt);
   const t0 = performance.now();
-  if (flags.queue) {
-    const url = flags.queue;
-    const onQueued = (q: number) => out(`queued ${q} point${q === 1 ? '' : 's'} on ${url}: \`ksmsim worker --queue ${url}\` on any machine runs them`);
-    await queueSweep(url, todo, results, { onQueued, onRecord });
-  } else {
-    await runLocalSweep(todo, results, { jobs: flags.jobs, gate: new MemoryGate(), onRecord });
+  try {
+    if (flags.queue) {
+      const url = flags.queue;
+      const onQueued = (q: number) => out(`queued ${q} point${q === 1 ? '' : 's'} on ${url}: \`ksmsim worker --queue ${url}\` on any machine runs them`);
+      await queueSweep(url, todo, results, { onQueued, onRecord });
+    } else {
+      await runLocalSweep(todo, results, { jobs: flags.jobs, gate: new MemoryGate(), onRecord });
+    }
+  } finally {
+    process.removeListener('SIGINT', onInterrupt);
   }
   const all = readResults(flags.out);
   const failed = all.filter((r) => r.error !== null);

@@ -36,6 +36,9 @@ export interface DensityOptions {
   readonly engine?: EngineName;
 }
 
+/** A density run's options without its callbacks: the experiment as data (it crosses processes and Redis as JSON). */
+export type DensityRunOptions = Omit<DensityOptions, 'log' | 'status'>;
+
 /** Faster than the kernel's defaults (100 pages / 20 ms) so a demo converges in seconds. */
 export const DENSITY_DEFAULT_KNOBS: ReadonlyArray<readonly [string, string]> = [
   ['run', '1'], ['pages_to_scan', '4000'], ['sleep_millisecs', '10'],
@@ -94,13 +97,13 @@ export async function startHost(o: DensityOptions, ready: Set<string>): Promise<
 }
 
 /** The KSM-off phase's knobs: only UKSM runs by default (run=1 at boot), so it is turned off. */
-export function engineOffKnobs(o: DensityOptions): { dir: string; knobs: ReadonlyArray<readonly [string, string]> } {
+export function engineOffKnobs(o: DensityRunOptions): { dir: string; knobs: ReadonlyArray<readonly [string, string]> } {
   const engine = o.engine ?? 'ksm';
   return { dir: engineDir(engine), knobs: engine === 'uksm' ? [['run', '0']] : [] };
 }
 
 /** The KSM-on phase's knobs for `engine`: ksm's defaults and merge_across_nodes, or the engine's run=1 (before any guest advises). */
-export function engineOnKnobs(o: DensityOptions, mergeAcross: '0' | '1'): { dir: string; knobs: ReadonlyArray<readonly [string, string]> } {
+export function engineOnKnobs(o: DensityRunOptions, mergeAcross: '0' | '1'): { dir: string; knobs: ReadonlyArray<readonly [string, string]> } {
   const engine = o.engine ?? 'ksm';
   // With --service the services decide run and the scan rate, from the kernel's defaults.
   if (engine === 'ksm') return { dir: engineDir(engine), knobs: [['merge_across_nodes', mergeAcross], ...(o.services?.length ? [] : DENSITY_DEFAULT_KNOBS), ...o.knobs] };

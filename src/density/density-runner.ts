@@ -17,7 +17,7 @@ import { EmulatedTunedHost } from '../tuning/emulated-tuned-host.ts';
 import { engineDir } from '../engines/engine.ts';
 import { startServices, type RunningServices, type ServicesReport } from '../tuning/host-services.ts';
 
-export { DENSITY_DEFAULT_KNOBS, type DensityOptions } from './density-host.ts';
+export { DENSITY_DEFAULT_KNOBS, type DensityOptions, type DensityRunOptions } from './density-host.ts';
 
 interface PhaseResult extends MeasuredPhase {
   /** ksmd's thread CPU time from the fleet being up to the end (null: no /proc/thread-self). */
@@ -57,7 +57,7 @@ function safeStat(host: Host, pid: number): string {
 }
 
 /** Wait until every handle is READY; throws naming the guest if one ends first. */
-async function waitReady(handles: ReadonlyArray<{ name: string; handle: GuestHandle }>, ready: Set<string>, timeoutMs: number): Promise<void> {
+export async function waitReady(handles: ReadonlyArray<{ name: string; handle: GuestHandle }>, ready: Set<string>, timeoutMs: number): Promise<void> {
   const ended = new Map<string, string>();
   for (const h of handles) void h.handle.done.then((r) => ended.set(h.name, `${r.status}${r.error ? `: ${r.error}` : ''}`));
   const deadline = Date.now() + timeoutMs;

@@ -104,7 +104,7 @@ export class SpaceSwap extends SpaceInflight {
         }
       }
     }
-    if (slot >= 0) swap.free(slot);
+    if (slot >= 0) swap.putSlot(slot);
     return false;
   }
 

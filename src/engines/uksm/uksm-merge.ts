@@ -170,7 +170,7 @@ export class UksmMerger {
 
   private live(k: number): boolean {
     const t = this.tags.get(k);
-    return t !== undefined && this.mem.mapcount(k) > 0 && this.mem.frameFlags(k) === t;
+    return t !== undefined && this.mem.mapcount(k) > 0 && this.mem.frameTag(k) === t;
   }
 
   /** CAS W → WP_KSMD, then wait for the guest to leave the page; the write-protected value, or -1. */

@@ -2,7 +2,7 @@
 // the write-protect → compare → replace protocol on guest page tables, unmerge-all (run=2), and the
 // counters, all as mm/ksm.c does them. Runs on the ksmd thread only (single-threaded by design).
 
-import { ZERO_FRAME } from '../mem/constants.ts';
+import { BANK_MASK, BANK_SHIFT, PAGE_SHIFT, ZERO_FRAME } from '../mem/constants.ts';
 import {
   CTL_HAZARD, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS, CTL_STATE, CTL_VMA_SEQ,
   GUEST_EXITED, VM_MERGEABLE, hazardPage, hazardWrite, readVmaTable, type GuestSpaceHandles, type VmaSnapshot,
@@ -11,8 +11,9 @@ import { ERRNO } from '../mem/errno.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import {
   PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD,
-  PTE_WRITABLE, PTE_ZERO, makePte,
+  PTE_SWAPPED, PTE_WRITABLE, PTE_ZERO, makePte,
 } from '../mem/pte.ts';
+import { SLOT_KSM } from '../mem/swap-area.ts';
 import { PageChecksums } from './checksum.ts';
 import {
   ADVISOR_SCAN_TIME, KsmState, REQ_SET_MAX_PAGE_SHARING, REQ_SET_MERGE_ACROSS_NODES, REQ_SET_RUN,
@@ -55,6 +56,8 @@ export interface EngineEvents {
   zeroMerges: number;
   unmerges: number;
   deferredFrees: number;
+  /** KSM pages reclaimKsmPages swapped out of their mappings. */
+  ksmSwapOuts: number;
 }
 
 /**
@@ -83,6 +86,10 @@ export interface KsmEngineOptions {
 
 /** How long ksmd spins for a guest to leave a page it just write-protected (the TLB shootdown). */
 const SHOOTDOWN_SPINS = 256;
+/** KSM pages reclaimKsmPages swaps out per call at most (it runs between scan batches). */
+const RECLAIM_BATCH = 256;
+/** The low watermark (free frames) below which reclaim starts, at least; else 1/64 of memory. */
+const RECLAIM_MIN_WATERMARK = 16;
 const MERGE_DONE = 0;
 const MERGE_FAILED = 1; // the PTE changed, or the guest stayed on the page: try again on a later visit
 const MERGE_DIFFERENT = 2; // write-protected, but the content differs from the KSM page
@@ -93,7 +100,7 @@ export class KsmEngine {
   readonly items = new RmapItems();
   readonly stable = new StableTree();
   readonly unstable = new UnstableTree();
-  readonly events: EngineEvents = { merges: 0, mergeAborts: 0, zeroMerges: 0, unmerges: 0, deferredFrees: 0 };
+  readonly events: EngineEvents = { merges: 0, mergeAborts: 0, zeroMerges: 0, unmerges: 0, deferredFrees: 0, ksmSwapOuts: 0 };
   private readonly advisor = new ScanAdvisor();
   private readonly guests: GuestScan[] = [];
   private readonly slotByPid = new Map<number, number>();
@@ -125,6 +132,8 @@ export class KsmEngine {
 
   // frees and reference drops waiting for a guest to leave a page: [slot, vpage, frame, isKsm]
   private deferred: number[] = [];
+  /** Where reclaimKsmPages looks next among the stable nodes. */
+  private reclaimHand = 0;
   private batchNow = 0;
   private pruneMs = 2000;
   private cpuMs: () => number;
@@ -432,7 +441,7 @@ export class KsmEngine {
           // still has room and still holds this content, instead of walking every full dup.
           const h = st.chainHint(chain);
           if (h >= 0 && st.isLive(h) && st.chain[h] === chain && st.count[h]! < maxSharing && st.nid[h] === nid && this.getNodeFrame(h)) {
-            if (probe || mem.compareFrames(frame, st.frame[h]!) === 0) return h;
+            if (!this.onlyInSwapCache(st.frame[h]!) && (probe || mem.compareFrames(frame, st.frame[h]!) === 0)) return h;
             mem.putFrame(st.frame[h]!);
           }
         }
@@ -450,6 +459,10 @@ export class KsmEngine {
         } else if (!this.getNodeFrame(n)) {
           if (probe) return this.dropBest(best);
           this.removeNode(n);
+        } else if (this.onlyInSwapCache(st.frame[n]!)) {
+          // Swapped out of every mapping and still in the swap cache: it takes no new merges (measured)
+          // until a swap-in maps it again; the node stays, so that page merges back into it then.
+          mem.putFrame(st.frame[n]!);
         } else if (probe || mem.compareFrames(frame, st.frame[n]!) === 0) {
           if (best >= 0) mem.putFrame(st.frame[best]!);
           best = n;
@@ -461,6 +474,11 @@ export class KsmEngine {
     }
     if (best >= 0 && st.chain[best]! >= 0) st.setChainHint(st.chain[best]!, best);
     return best;
+  }
+
+  /** A KSM frame (on which we hold a reference) that no PTE maps, kept only by the swap cache. */
+  private onlyInSwapCache(k: number): boolean {
+    return this.memory.inSwapCache(k) && this.memory.mapcount(k) <= 2;
   }
 
   /** A probe that gives up releases the candidate it was holding. */
@@ -864,6 +882,95 @@ export class KsmEngine {
   private publishGuest(g: GuestScan): void {
     Atomics.store(g.ctl, CTL_RMAP_ITEMS, g.rmapItems);
     Atomics.store(g.ctl, CTL_MERGING_PAGES, g.mergingPages);
+  }
+
+  // ───────────────────────────── reclaim of KSM pages ─────────────────────────────
+
+  /**
+   * Memory pressure (kswapd's part, done by ksmd because it alone holds the reverse map of KSM pages,
+   * as the kernel's rmap_walk_ksm walks a stable node's rmap items): while free frames are below the
+   * low watermark and swap has room, swap KSM pages out of every mapping ksmd knows of. Returns the
+   * KSM pages swapped out. Each page (swapOutKsmPage):
+   *  1. take a reference on the node's frame k (getNodeFrame: the keyhole check), allocate a slot
+   *     (one hold: ours), write k's bytes into it (k is read-only for everyone: the bytes are final),
+   *     flag the slot SLOT_KSM and put k in its swap cache with our reference — all before any PTE
+   *     names the slot, so every swap-in that finds the entry finds the bytes, and the cache word;
+   *  2. for each rmap item of the node whose PTE still maps k as a KSM page: one more hold on the
+   *     slot, then compare-and-exchange that exact KSM value to the swap entry (each PTE becomes the
+   *     same entry). A failed exchange (the guest copied on write, released the page, or changed its
+   *     protection bits) gives the hold back and leaves that PTE alone. A won exchange took the PTE's
+   *     reference on k, dropped as any replaced frame is (releaseAfterReplace): deferred while the
+   *     guest's hazard word is on that page — the Dekker handshake of every ksmd swing (ksmd's
+   *     exchange, then its hazard load; the guest's hazard store, then its PTE load), so a guest still
+   *     reading k keeps it until it leaves. A guest in a copy-on-write of k holds a write hazard on the
+   *     page, copied k while it was mapped, and its own exchange on the KSM value now fails: it sees
+   *     the swap entry and swaps in instead;
+   *  3. if nothing but the swap cache holds k now, take k out of the cache and drop the reference:
+   *     the frame is free (a deferred put still pending keeps it until processDeferred, and the guest
+   *     path shrinkSwapCache frees it later);
+   *  4. drop our hold on the slot (if no PTE took the entry, the slot and its cache reference go).
+   * Mappers ksmd has not listed yet (a swap-in from the cache before ksmd's next visit) keep k mapped:
+   * k stays in the swap cache with them, which is also a state the kernel has. Counters follow the
+   * kernel's lazy rules: the rmap items stay on the node until ksmd's scan visits those pages and
+   * finds swap entries (pages_sharing and pages_shared fall then).
+   */
+  reclaimKsmPages(maxPages = RECLAIM_BATCH): number {
+    const mem = this.memory;
+    const swap = mem.swap;
+    if (!swap) return 0;
+    const low = Math.max(RECLAIM_MIN_WATERMARK, mem.totalFrames >> 6);
+    if (mem.freeFrames() >= low) return 0;
+    const st = this.stable;
+    let done = 0;
+    for (let visited = 0; visited < st.capacity && done < maxPages && mem.freeFrames() < 2 * low; visited++) {
+      const n = this.reclaimHand;
+      this.reclaimHand = n + 1 >= st.capacity ? 0 : n + 1;
+      if (!st.isLive(n) || st.head[n]! < 0 || !this.getNodeFrame(n)) continue;
+      const r = this.swapOutKsmPage(n);
+      if (r < 0) break; // swap full
+      done += r;
+    }
+    if (done) this.processDeferred();
+    return done;
+  }
+
+  /** reclaimKsmPages' steps for node `n`, whose frame we hold a reference on: 1 if swapped, 0 if not, -1 if swap is full. */
+  private swapOutKsmPage(n: number): number {
+    const mem = this.memory;
+    const swap = mem.swap!;
+    const items = this.items;
+    const k = this.stable.frame[n]!;
+    if (mem.inSwapCache(k)) {
+      mem.putFrame(k);
+      return 0;
+    }
+    const slot = swap.alloc();
+    if (slot < 0) {
+      mem.putFrame(k);
+      return -1;
+    }
+    swap.writeSlot(slot, mem.bankBuf[k >>> BANK_SHIFT]!, (k & BANK_MASK) << PAGE_SHIFT);
+    swap.orFlags(slot, SLOT_KSM);
+    mem.addToSwapCache(slot, k);
+    let unmapped = 0;
+    for (let it = this.stable.head[n]!; it >= 0; it = items.next[it]!) {
+      const g = this.guests[items.guest[it]!]!;
+      const v = items.vpage[it]!;
+      const pte = Atomics.load(g.pt, v);
+      if ((pte & (PTE_PRESENT | PTE_KSM)) !== (PTE_PRESENT | PTE_KSM) || pte >>> PTE_FRAME_SHIFT !== k) continue;
+      swap.getSlot(slot);
+      const next = makePte(slot, PTE_SWAPPED | (pte & (PTE_MERGEABLE | PTE_NOACCESS)));
+      if (Atomics.compareExchange(g.pt, v, pte, next) !== pte) {
+        mem.putSwapSlot(slot); // never the last hold: ours is still there
+        continue;
+      }
+      this.releaseAfterReplace(g, v, k, true);
+      unmapped++;
+    }
+    if (mem.mapcount(k) === 1 && swap.uncache(slot, k)) mem.dropSwapCache(k);
+    mem.putSwapSlot(slot);
+    this.events.ksmSwapOuts += unmapped > 0 ? 1 : 0;
+    return unmapped > 0 ? 1 : 0;
   }
 
   // ───────────────────────────── sysfs requests ─────────────────────────────

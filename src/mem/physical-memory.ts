@@ -61,6 +61,8 @@ export class PhysicalMemory {
   readonly swap: SwapArea | undefined;
   /** Host-wide memory events and gauges (/proc/vmstat), shared by every thread. */
   readonly vmstat: Vmstat;
+  /** Where this thread's swap-cache reclaim (shrinkSwapCache) looks next. */
+  private swapCacheHand = 0;
 
   private constructor(handles: PhysicalMemoryHandles, allocator: FrameAllocator) {
     this.handles = handles;
@@ -194,6 +196,41 @@ export class PhysicalMemory {
   putSwapSlot(slot: number): void {
     const cached = this.swap!.putSlot(slot);
     if (cached) this.dropSwapCache(cached);
+  }
+
+  /**
+   * Put KSM frame `frame` in the swap cache of `slot`, giving the cache the caller's reference
+   * (PG_swapcache, nr_swapcached). See swap-area.ts for the cache word's rules.
+   */
+  addToSwapCache(slot: number, frame: number): void {
+    this.vmstat.addAt(VM.nr_swapcached, 1);
+    this.markSwapCache(frame, true);
+    this.swap!.setCached(slot, frame);
+  }
+
+  /**
+   * Reclaim from the swap cache: free up to `want` frames that only the swap cache holds (mapcount 1),
+   * walking the slots from this thread's hand. Their bytes are on swap already, so a later swap-in
+   * reads them back. Returns frames freed.
+   * Race: a swap-in may take a reference between our mapcount read and uncache; then either it sees
+   * the cache word cleared and puts its reference back (the frame is freed by whichever put is last),
+   * or it saw the word first and maps the frame, and our put leaves it mapped. Frames are freed only
+   * by the put that takes the mapcount to 0, so neither order frees a mapped frame.
+   */
+  shrinkSwapCache(want: number): number {
+    const swap = this.swap;
+    if (!swap || this.vmstat.get('nr_swapcached') <= 0) return 0;
+    let freed = 0;
+    for (let i = 0; i < swap.slots && freed < want; i++) {
+      const slot = this.swapCacheHand;
+      this.swapCacheHand = slot + 1 === swap.slots ? 0 : slot + 1;
+      const f = swap.cached(slot);
+      if (f === 0 || this.mapcount(f) !== 1 || !swap.uncache(slot, f)) continue;
+      const wasLast = this.mapcount(f) === 1;
+      this.dropSwapCache(f);
+      if (wasLast) freed++;
+    }
+    return freed;
   }
 
   /** The swap cache let go of `frame` (its slot was freed, or reclaim uncached it): drop its reference. */

@@ -41,6 +41,8 @@ export interface FrameRecount {
   readonly free: number;
   readonly private: number;
   readonly ksm: number;
+  /** Frames only the swap cache holds (KSM pages swapped out of every mapping, not yet reclaimed). */
+  readonly swapCacheOnly: number;
   readonly reserved: number;
 }
 
@@ -68,6 +70,8 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
 
   const ksmMappers = new Map<number, number>();
   const privateOwner = new Map<number, string>();
+  /** Swap entries in PTEs, per slot. */
+  const slotUsers = new Map<number, number>();
   let ksmZero = 0;
   let rmapItems = 0;
   let unmergedMergeable = 0;
@@ -93,6 +97,7 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
         if (mergeable !== ((pte & PTE_MERGEABLE) !== 0)) problems.push(`${where}: MERGEABLE bit disagrees with its VMA`);
         if (pte & PTE_SWAPPED) {
           if (swappedIsProblem) problems.push(`${where}: swapped, which this run never does`);
+          slotUsers.set(pteFrame(pte), (slotUsers.get(pteFrame(pte)) ?? 0) + 1);
           continue;
         }
         if (!(pte & PTE_PRESENT)) continue;
@@ -137,7 +142,29 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
     });
   }
 
-  // KSM frames: each is a live, tagged frame whose mapcount is exactly its number of mappers.
+  // Swap: every slot a PTE names is allocated, with a swap count equal to the PTEs that name it; an
+  // allocated slot no PTE names is leaked. A slot's swap-cache frame holds one reference of its own.
+  const swapCached = new Map<number, number>();
+  const swap = mem.swap;
+  if (swap) {
+    for (let slot = 0; slot < swap.slots; slot++) {
+      const users = slotUsers.get(slot) ?? 0;
+      if (swap.isFree(slot)) {
+        if (users) problems.push(`swap slot ${slot} is named by ${users} PTE(s) but marked free`);
+        continue;
+      }
+      if (swap.count(slot) !== users) problems.push(`swap slot ${slot}: swap count ${swap.count(slot)}, but ${users} PTE(s) name it`);
+      const f = swap.cached(slot);
+      if (f !== 0) {
+        if (swapCached.has(f)) problems.push(`frame ${f} is in the swap cache of two slots`);
+        swapCached.set(f, slot);
+        if (!mem.inSwapCache(f)) problems.push(`frame ${f} is in slot ${slot}'s swap cache without PG_swapcache`);
+      }
+    }
+  }
+
+  // KSM frames: each is a live, tagged frame whose mapcount is exactly its number of mappers (plus
+  // the swap cache's reference).
   let sharing = 0;
   const groups = new Map<string, number>();
   for (const [f, n] of ksmMappers) {
@@ -145,7 +172,8 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
     if (privateOwner.has(f)) problems.push(`frame ${f} is both a KSM page and private to ${privateOwner.get(f)}`);
     if (mem.allocator.isFree(f)) problems.push(`KSM frame ${f} is mapped ${n} times but marked free`);
     const mc = mem.mapcount(f);
-    if (mc !== n) problems.push(`KSM frame ${f}: mapcount ${mc}, but ${n} PTEs map it`);
+    const cached = swapCached.has(f) ? 1 : 0;
+    if (mc !== n + cached) problems.push(`KSM frame ${f}: mapcount ${mc}, but ${n} PTEs map it${cached ? ' and the swap cache holds it' : ''}`);
     if (mem.frameTag(f) === 0) problems.push(`KSM frame ${f} carries no stable-node tag`);
     if (n > maxSharing) problems.push(`KSM frame ${f} has ${n} mappers, above max_page_sharing ${maxSharing}`);
     const key = createHash('sha256').update(mem.frameBytes(f)).digest('hex') + (mergeAcross ? '' : `@${mem.nodeOf(f)}`);
@@ -165,14 +193,22 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
   // Frame accounting.
   const total = mem.totalFrames;
   const free = mem.freeFrames();
-  const frames: FrameRecount = { total, free, private: privateOwner.size, ksm: ksmMappers.size, reserved: 1 };
+  let swapCacheOnly = 0;
+  for (const [f, slot] of swapCached) {
+    if (ksmMappers.has(f)) continue;
+    swapCacheOnly++;
+    if (mem.allocator.isFree(f)) problems.push(`frame ${f} in slot ${slot}'s swap cache is marked free`);
+    if (mem.mapcount(f) !== 1) problems.push(`frame ${f}, held only by the swap cache, has mapcount ${mem.mapcount(f)}`);
+  }
+  const frames: FrameRecount = { total, free, private: privateOwner.size, ksm: ksmMappers.size, swapCacheOnly, reserved: 1 };
   const leakedFrameList: number[] = [];
   for (let f = 0; f < total; f++) {
-    if (f === ZERO_FRAME || mem.allocator.isFree(f) || privateOwner.has(f) || ksmMappers.has(f)) continue;
+    if (f === ZERO_FRAME || mem.allocator.isFree(f) || privateOwner.has(f) || ksmMappers.has(f) || swapCached.has(f)) continue;
     leakedFrameList.push(f);
   }
-  if (free + frames.private + frames.ksm + frames.reserved !== total) {
-    problems.push(`frames: ${free} free + ${frames.private} private + ${frames.ksm} KSM + 1 zero = ${free + frames.private + frames.ksm + 1}, but the host has ${total}`);
+  const accounted = free + frames.private + frames.ksm + swapCacheOnly + frames.reserved;
+  if (accounted !== total) {
+    problems.push(`frames: ${free} free + ${frames.private} private + ${frames.ksm} KSM + ${swapCacheOnly} swap cache + 1 zero = ${accounted}, but the host has ${total}`);
   }
 
   const counters: Record<Recounted, number> = {

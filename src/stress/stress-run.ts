@@ -140,7 +140,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
   let launched = 0;
   const started = performance.now();
   // ksmd's event counts, summed over the ksmd threads killed so far (each new one starts at 0).
-  const pastEvents: EngineEvents = { merges: 0, mergeAborts: 0, zeroMerges: 0, unmerges: 0, deferredFrees: 0 };
+  const pastEvents: EngineEvents = { merges: 0, mergeAborts: 0, zeroMerges: 0, unmerges: 0, deferredFrees: 0, ksmSwapOuts: 0 };
   const addEvents = (st: KsmdStats, into: EngineEvents = pastEvents): EngineEvents => {
     for (const k of Object.keys(into) as (keyof EngineEvents)[]) into[k] += st.events[k];
     return into;

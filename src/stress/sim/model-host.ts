@@ -68,7 +68,7 @@ export class SimHost extends SimKsmd {
       yield this.tracing ? `${who}: store INFLIGHT_FRAME = -1` : '';
       if (old !== 0) {
         const next = this.ifNext[g]!;
-        const happened = swingHappened(pte, next);
+        const happened = swingHappened(pte, next, old);
         yield this.tracing ? `${who}: load INFLIGHT_NEXT = ${fmt(next)}${happened ? ' (the swing happened: drop the old reference)' : ' (no swing)'}` : '';
         if (happened) yield* this.dropReference(g, old, who, false);
       }

@@ -4,9 +4,10 @@
 // byte it reads against its own shadow copy. It obeys the host through its control page
 // (src/stress/control-page.ts): pause, quiesce, verify, exit.
 //
-// args: --seed N --regions N --pages N --contents N --content-seed N [--victim]
+// args: --seed N --regions N --pages N --contents N --content-seed N [--victim] [--pageout]
 //   --victim: a guest the host kills at a random moment (fault injection); it writes constantly
 //   to merged pages so the kill lands in a write or a copy-on-write more often than not.
+//   --pageout: also madvise(MADV_PAGEOUT / MADV_COLD) ranges now and then (a host with swap).
 //
 // Copy-on-write counting peeks at the guest's own page table (read-only, through workerData, which
 // only the emulator backend has): a write to a page whose PTE maps a KSM page or a KSM zero page just
@@ -14,7 +15,7 @@
 
 import { workerData } from 'node:worker_threads';
 import {
-  MADV_DONTNEED, MADV_MERGEABLE, MADV_UNMERGEABLE, MAP_ANONYMOUS, MAP_SHARED, PROT_NONE, PROT_READ, PROT_WRITE,
+  MADV_COLD, MADV_DONTNEED, MADV_MERGEABLE, MADV_PAGEOUT, MADV_UNMERGEABLE, MAP_ANONYMOUS, MAP_SHARED, PROT_NONE, PROT_READ, PROT_WRITE,
   PR_SET_MEMORY_MERGE, isErrnoError, type GuestSys,
 } from '../../src/guest/index.ts';
 import {
@@ -42,14 +43,16 @@ interface Options {
   contents: number;
   contentSeed: number;
   victim: boolean;
+  pageout: boolean;
 }
 
 function parse(args: string[]): Options {
-  const o: Options = { seed: 1, regions: 4, pages: 32, contents: 4, contentSeed: 0x5eed, victim: false };
+  const o: Options = { seed: 1, regions: 4, pages: 32, contents: 4, contentSeed: 0x5eed, victim: false, pageout: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const v = Number(args[i + 1]);
     if (a === '--victim') o.victim = true;
+    else if (a === '--pageout') o.pageout = true;
     else if (a === '--seed') (o.seed = v), i++;
     else if (a === '--regions') (o.regions = v), i++;
     else if (a === '--pages') (o.pages = v), i++;
@@ -210,6 +213,12 @@ class StressGuest {
         // Victims write merged contents back and forth: copy-on-write after copy-on-write.
         if (x < 700) this.writeTemplate(r, p, rng.below(this.templates.length));
         else this.readCheck(r, p * PAGE, PAGE);
+        return;
+      }
+      // (Drawn only with --pageout, so runs without it replay the same choices as before.)
+      if (this.o.pageout && rng.chance(0.03)) {
+        this.sys.madvise(r.addr + p * PAGE, (1 + rng.below(r.pages - p)) * PAGE, rng.pick([MADV_PAGEOUT, MADV_PAGEOUT, MADV_COLD]));
+        this.count('pageouts');
         return;
       }
       if (x < 380) this.readCheck(r, rng.below(r.pages * PAGE - 1), 1 + rng.below(2 * PAGE));

@@ -101,6 +101,11 @@ export class SwapArea {
     return cached;
   }
 
+  /** Set a slot's count outright: only the stop-the-world repair after a dead ksmd (src/stress/recount.ts). */
+  setCount(slot: number, n: number): void {
+    Atomics.store(this.meta, slot * SLOT_WORDS + SLOT_COUNT, n);
+  }
+
   count(slot: number): number {
     return Atomics.load(this.meta, slot * SLOT_WORDS + SLOT_COUNT);
   }

@@ -54,6 +54,10 @@ export interface Recount {
   readonly unmergedMergeable: number;
   /** KSM frames: mappers per frame (for tests that want the distribution). */
   readonly ksmMappers: ReadonlyMap<number, number>;
+  /** Swap entries in PTEs, per slot. */
+  readonly swapUsers: ReadonlyMap<number, number>;
+  /** Frames in the swap cache → their slot. */
+  readonly swapCached: ReadonlyMap<number, number>;
   /** Frames neither free, nor mapped by a recounted guest, nor the zero page. */
   readonly leakedFrames: number;
   readonly leakedFrameList: readonly number[];
@@ -220,7 +224,7 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
     stable_node_dups: dups,
     general_profit: (sharing + ksmZero) * PAGE_SIZE - rmapItems * 64,
   };
-  return { counters, guests: perGuest, frames, unmergedMergeable, ksmMappers, leakedFrames: leakedFrameList.length, leakedFrameList, problems };
+  return { counters, guests: perGuest, frames, unmergedMergeable, ksmMappers, swapUsers: slotUsers, swapCached, leakedFrames: leakedFrameList.length, leakedFrameList, problems };
 }
 
 /** Recount the host's live guests and list every difference with ksmd's published counters. */
@@ -267,6 +271,8 @@ export interface RepairResult {
   readonly framesReclaimed: number;
   /** ksm_zero_pages counters (per guest, host-wide) a dead ksmd left between its two updates. */
   readonly zeroPageCountersFixed: number;
+  /** Swap slots whose count held a dead ksmd's hold (mid reclaim of a KSM page): set to their PTEs, freed if none. */
+  readonly swapSlotsFixed: number;
 }
 
 /**
@@ -300,11 +306,37 @@ export function repairAfterKsmdDeath(mem: PhysicalMemory, ksm: KsmState, spaces:
     ksm.set('ksm_zero_pages', zeroTotal);
     zeroPageCountersFixed++;
   }
+  // A KSM frame's mapcount is its PTEs plus the swap cache's reference; PG_swapcache and
+  // nr_swapcached follow the slots' cache words (ksmd may have died inside addToSwapCache).
   let mapcountsFixed = 0;
   for (const [f, n] of r.ksmMappers) {
-    if (mem.mapcount(f) !== n) {
-      mem.setMapcount(f, n);
+    const want = n + (r.swapCached.has(f) ? 1 : 0);
+    if (mem.mapcount(f) !== want) {
+      mem.setMapcount(f, want);
       mapcountsFixed++;
+    }
+    if (mem.inSwapCache(f) !== r.swapCached.has(f)) mem.markSwapCache(f, r.swapCached.has(f));
+  }
+  for (const f of r.swapCached.keys()) {
+    if (r.ksmMappers.has(f)) continue;
+    if (mem.mapcount(f) !== 1) {
+      mem.setMapcount(f, 1);
+      mapcountsFixed++;
+    }
+    mem.markSwapCache(f, true);
+  }
+  mem.vmstat.add('nr_swapcached', r.swapCached.size - mem.vmstat.get('nr_swapcached'));
+  // Swap slots: ksmd's own hold on a slot it was swapping a KSM page out to died with it.
+  let swapSlotsFixed = 0;
+  const swap = mem.swap;
+  if (swap) {
+    for (let slot = 0; slot < swap.slots; slot++) {
+      if (swap.isFree(slot)) continue;
+      const users = r.swapUsers.get(slot) ?? 0;
+      if (swap.count(slot) === users) continue;
+      swapSlotsFixed++;
+      swap.setCount(slot, users + 1);
+      mem.putSwapSlot(slot); // the last hold when no PTE names it: the slot and its cache reference go
     }
   }
   let privateMapcountsCleared = 0;
@@ -325,5 +357,5 @@ export function repairAfterKsmdDeath(mem: PhysicalMemory, ksm: KsmState, spaces:
     mem.setMapcount(f, 0);
     mem.free(f);
   }
-  return { mapcountsFixed, privateMapcountsCleared, framesReclaimed: r.leakedFrames, zeroPageCountersFixed };
+  return { mapcountsFixed, privateMapcountsCleared, framesReclaimed: r.leakedFrames, zeroPageCountersFixed, swapSlotsFixed };
 }

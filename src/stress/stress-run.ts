@@ -26,8 +26,13 @@ export interface StressOptions {
   readonly seed: number;
   /** Fault injection: kill guests mid-write/COW, kill and restart ksmd, run short of memory. */
   readonly faults?: boolean;
-  /** Host memory (default: plenty, or tight with faults). */
+  /** Host memory (default: plenty, or tight with faults or swap). */
   readonly memoryBytes?: number;
+  /**
+   * Swap space: memory is then tight (as with faults), the guests also madvise(MADV_PAGEOUT/COLD),
+   * and ksmd's reclaim swaps KSM pages out of every mapping; the report counts swap traffic.
+   */
+  readonly swapBytes?: number;
   readonly numaNodes?: number;
   readonly regions?: number;
   readonly pages?: number;
@@ -86,7 +91,22 @@ export interface StressReport {
     ksmd_repairs: RepairResult[];
   };
   readonly final_counters: Record<string, number>;
+  /** With --swap: the swap traffic (/proc/vmstat) and ksmd's KSM swap-outs; null without swap. */
+  readonly swap: StressSwap | null;
   readonly ok: boolean;
+}
+
+export interface StressSwap {
+  readonly swap_bytes: number;
+  readonly pswpout: number;
+  readonly pswpin: number;
+  /** KSM pages ksmd's reclaim swapped out of every mapping. */
+  readonly ksm_swap_outs: number;
+  readonly ksm_swpin_copy: number;
+  readonly cow_ksm: number;
+  readonly pageouts: number;
+  /** Swap slots still allocated once every guest exited (must be 0). */
+  readonly leaked_slots_after_exit: number;
 }
 
 interface LiveGuest {
@@ -111,14 +131,15 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
   const perGuest = regions * pages + 16;
   // With faults, memory is tight: 70 % of what the guests map when nothing merges (plus room for a
   // small victim), so copy-on-write and unmerge run out whenever ksmd falls behind.
-  const memoryBytes = o.memoryBytes ?? (faults
+  const swapBytes = o.swapBytes ?? 0;
+  const memoryBytes = o.memoryBytes ?? (faults || swapBytes
     ? Math.max(numaNodes * 64 * PAGE_SIZE, Math.ceil(0.7 * o.guests * perGuest + 48) * PAGE_SIZE)
     : Math.max(64 * 2 ** 20, 4 * o.guests * perGuest * PAGE_SIZE));
   const violations: StressViolation[] = [];
   const guestFailures: string[] = [];
   const rng = new Prng(mixSeed(o.seed, 0xc4a05));
   const host = await Host.start({
-    memoryBytes, numaNodes,
+    memoryBytes, numaNodes, swapBytes: swapBytes || undefined,
     ksmdOptions: o.brokenProtocol && o.brokenProtocol !== 'none' ? { brokenProtocol: o.brokenProtocol } : {},
     onLog: (line) => {
       const m = /^\[[^\]]*\] @violation (.*)$/.exec(line);
@@ -165,6 +186,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
     const n = launched++;
     const args = ['--seed', String(mixSeed(o.seed, n)), '--regions', String(victim ? 1 : regions), '--pages', String(victim ? Math.min(pages, 16) : pages), '--contents', String(contents), '--content-seed', String(o.seed)];
     if (victim) args.push('--victim');
+    if (swapBytes) args.push('--pageout');
     const handle = host.launch(GUEST_PROGRAM, { name: `${victim ? 'victim' : 'stress'}.${n}`, args });
     const g: LiveGuest = { handle, victim, last: zeroCounters(), ended: false };
     void handle.done.then((r) => {
@@ -221,7 +243,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
     for (const [k, v] of [['sleep_millisecs', 0], ['pages_to_scan', 2000], ['run', 1]] as const) await setKnob(k, v);
     for (let i = 0; i < o.guests; i++) launch(false);
     await waitControlPages(guests);
-    log(`stress: ${o.guests} guests on ${memoryBytes / 2 ** 20} MiB (${numaNodes} nodes), seed ${o.seed}${faults ? ', faults on' : ''}`);
+    log(`stress: ${o.guests} guests on ${memoryBytes / 2 ** 20} MiB (${numaNodes} nodes)${swapBytes ? ` + ${swapBytes / 2 ** 20} MiB swap` : ''}, seed ${o.seed}${faults ? ', faults on' : ''}`);
 
     // ───────────── the chaos loop ─────────────
     const loopStarted = performance.now();
@@ -325,10 +347,17 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
     await sleep(100);
     const usable = host.memory.nodes.reduce((n, _r, i) => n + host.memory.usableFrames(i), 0);
     let leakedAfterExit = usable - host.memory.freeFrames();
-    for (let i = 0; i < 50 && leakedAfterExit !== 0; i++) {
+    const swap = host.memory.swap;
+    const leakedSlots = () => (swap ? swap.slots - swap.freeSlots() : 0);
+    for (let i = 0; i < 50 && (leakedAfterExit !== 0 || leakedSlots() !== 0); i++) {
       await sleep(20);
       leakedAfterExit = usable - host.memory.freeFrames();
     }
+    const vm = host.memory.vmstat;
+    const swapReport: StressSwap | null = swap ? {
+      swap_bytes: swapBytes, pswpout: vm.get('pswpout'), pswpin: vm.get('pswpin'), ksm_swap_outs: events.ksmSwapOuts,
+      ksm_swpin_copy: vm.get('ksm_swpin_copy'), cow_ksm: vm.get('cow_ksm'), pageouts: totals.pageouts, leaked_slots_after_exit: leakedSlots(),
+    } : null;
 
     const elapsed = (performance.now() - started) / 1000;
     if (unverified && violations.length === 0) {
@@ -361,9 +390,10 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
       guest_failures: guestFailures,
       fault_events: { guests_killed: guestsKilled, oom_kills: oomKills, ksmd_restarts: ksmdRestarts, ksmd_repairs: repairs },
       final_counters: finalCounters,
+      swap: swapReport,
       ok: false,
     };
-    return { ...report, ok: violations.length === 0 && mismatches.length === 0 && recount.leakedFrames === 0 && leakedAfterExit === 0 && guestFailures.length === 0 && totals.violations === 0 };
+    return { ...report, ok: violations.length === 0 && mismatches.length === 0 && recount.leakedFrames === 0 && leakedAfterExit === 0 && (swapReport?.leaked_slots_after_exit ?? 0) === 0 && guestFailures.length === 0 && totals.violations === 0 };
   } finally {
     await host.shutdown();
   }
@@ -414,8 +444,12 @@ export function describeStress(r: StressReport): string[] {
   ];
   if (r.faults) {
     const f = r.fault_events;
-    const rep = f.ksmd_repairs.reduce((a, x) => ({ m: a.m + x.mapcountsFixed, p: a.p + x.privateMapcountsCleared, f: a.f + x.framesReclaimed, z: a.z + x.zeroPageCountersFixed }), { m: 0, p: 0, f: 0, z: 0 });
-    lines.push(`  faults: guests killed ${f.guests_killed}, OOM kills ${f.oom_kills}, ksmd restarts ${f.ksmd_restarts} (repaired ${rep.m} KSM mapcounts, ${rep.p} private mapcounts, ${rep.z} ksm_zero_pages counters, reclaimed ${rep.f} frames ksmd held), EAGAIN ${r.guest_counters.eagain}, ENOMEM ${r.guest_counters.enomem}`);
+    const rep = f.ksmd_repairs.reduce((a, x) => ({ m: a.m + x.mapcountsFixed, p: a.p + x.privateMapcountsCleared, f: a.f + x.framesReclaimed, z: a.z + x.zeroPageCountersFixed, s: a.s + x.swapSlotsFixed }), { m: 0, p: 0, f: 0, z: 0, s: 0 });
+    lines.push(`  faults: guests killed ${f.guests_killed}, OOM kills ${f.oom_kills}, ksmd restarts ${f.ksmd_restarts} (repaired ${rep.m} KSM mapcounts, ${rep.p} private mapcounts, ${rep.z} ksm_zero_pages counters, ${rep.s} swap counts, reclaimed ${rep.f} frames ksmd held), EAGAIN ${r.guest_counters.eagain}, ENOMEM ${r.guest_counters.enomem}`);
+  }
+  if (r.swap) {
+    const w = r.swap;
+    lines.push(`  swap ${w.swap_bytes / 2 ** 20} MiB: pswpout ${w.pswpout}, pswpin ${w.pswpin}, KSM pages swapped out of every mapping ${w.ksm_swap_outs}, ksm_swpin_copy ${w.ksm_swpin_copy}, cow_ksm ${w.cow_ksm}, PAGEOUT/COLD calls ${w.pageouts}, slots left after exit ${w.leaked_slots_after_exit}`);
   }
   lines.push(`  violations ${r.violations.length}, counter mismatches ${r.counter_mismatches.length}, leaked frames ${r.leaked_frames} (after exit ${r.leaked_frames_after_exit}), guest failures ${r.guest_failures.length}`);
   for (const v of r.violations.slice(0, 10)) lines.push(`  VIOLATION guest ${v.guest} address 0x${v.address.toString(16)}: expected ${v.expected}, got ${v.actual} (${v.what}; seed ${v.seed})`);

@@ -891,7 +891,9 @@ export class KsmEngine {
    * as the kernel's rmap_walk_ksm walks a stable node's rmap items): while free frames are below the
    * low watermark and swap has room, swap KSM pages out of every mapping ksmd knows of. Returns the
    * KSM pages swapped out. Each page (swapOutKsmPage):
-   *  1. take a reference on the node's frame k (getNodeFrame: the keyhole check), allocate a slot
+   *  1. take a reference on the node's frame k (getNodeFrame: the keyhole check), claim its
+   *     PG_swapcache (claimSwapCache: a frame is never in two swap caches; a guest's page-out may
+   *     hold it), allocate a slot
    *     (one hold: ours), write k's bytes into it (k is read-only for everyone: the bytes are final),
    *     flag the slot SLOT_KSM and put k in its swap cache with our reference — all before any PTE
    *     names the slot, so every swap-in that finds the entry finds the bytes, and the cache word;
@@ -940,12 +942,13 @@ export class KsmEngine {
     const swap = mem.swap!;
     const items = this.items;
     const k = this.stable.frame[n]!;
-    if (mem.inSwapCache(k)) {
-      mem.putFrame(k);
+    if (!mem.claimSwapCache(k)) {
+      mem.putFrame(k); // in a swap cache already (a guest paged it out): not ours to swap
       return 0;
     }
     const slot = swap.alloc();
     if (slot < 0) {
+      mem.markSwapCache(k, false);
       mem.putFrame(k);
       return -1;
     }

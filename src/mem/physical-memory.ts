@@ -184,9 +184,11 @@ export class PhysicalMemory {
     return false;
   }
 
-  /** Drop a reference on a KSM frame; the last one frees it. */
-  putFrame(frame: number): void {
-    if (Atomics.sub(this.meta, frame * META_WORDS + META_MAPCOUNT, 1) === 1) this.free(frame);
+  /** Drop a reference on a KSM frame; the last one frees it (and returns true). */
+  putFrame(frame: number): boolean {
+    if (Atomics.sub(this.meta, frame * META_WORDS + META_MAPCOUNT, 1) !== 1) return false;
+    this.free(frame);
+    return true;
   }
 
   /**
@@ -199,13 +201,24 @@ export class PhysicalMemory {
   }
 
   /**
-   * Put KSM frame `frame` in the swap cache of `slot`, giving the cache the caller's reference
-   * (PG_swapcache, nr_swapcached). See swap-area.ts for the cache word's rules.
+   * Take PG_swapcache for `frame` (an atomic test-and-set, as the kernel adds a folio to the swap
+   * cache only under its lock and only if it is not there yet): true if this caller may now put the
+   * frame in a swap cache (addToSwapCache). False: another thread's swap cache holds it, or is about
+   * to (ksmd's reclaim and a guest's page-out can pick the same KSM page at once); then the caller
+   * must not cache it, so a frame is never in two slots' caches.
+   */
+  claimSwapCache(frame: number): boolean {
+    return (Atomics.or(this.meta, frame * META_WORDS + META_FLAGS, FRAME_SWAPCACHE) & FRAME_SWAPCACHE) === 0;
+  }
+
+  /**
+   * Put KSM frame `frame`, whose PG_swapcache the caller claimed, in the swap cache of `slot`, giving
+   * the cache the caller's reference (and counting nr_swapcached). See swap-area.ts for the cache
+   * word's rules.
    */
   addToSwapCache(slot: number, frame: number): void {
-    this.vmstat.addAt(VM.nr_swapcached, 1);
-    this.markSwapCache(frame, true);
     this.swap!.setCached(slot, frame);
+    this.vmstat.addAt(VM.nr_swapcached, 1);
   }
 
   /**
@@ -226,18 +239,17 @@ export class PhysicalMemory {
       this.swapCacheHand = slot + 1 === swap.slots ? 0 : slot + 1;
       const f = swap.cached(slot);
       if (f === 0 || this.mapcount(f) !== 1 || !swap.uncache(slot, f)) continue;
-      const wasLast = this.mapcount(f) === 1;
-      this.dropSwapCache(f);
-      if (wasLast) freed++;
+      // The cache's reference is ours now (residual leak window 8 in space-inflight.ts's list until the put).
+      if (this.dropSwapCache(f)) freed++;
     }
     return freed;
   }
 
-  /** The swap cache let go of `frame` (its slot was freed, or reclaim uncached it): drop its reference. */
-  dropSwapCache(frame: number): void {
+  /** The swap cache let go of `frame` (its slot was freed, or reclaim uncached it): drop its reference. True if that freed it. */
+  dropSwapCache(frame: number): boolean {
     this.vmstat.addAt(VM.nr_swapcached, -1);
     this.markSwapCache(frame, false);
-    this.putFrame(frame);
+    return this.putFrame(frame);
   }
 
   mapcount(frame: number): number {

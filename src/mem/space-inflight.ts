@@ -17,8 +17,11 @@
 //  5. swingWithNewFrame, after a failed swing: between clearing the record (CTL_INFLIGHT_OLD, then
 //     CTL_INFLIGHT_FRAME) and free() of the unused new frame: one frame.
 //  6. swapOutOne, pageOutRange (space-swap.ts): a swap slot allocated and not yet in a PTE: one slot.
-//  7. swapIn from the swap cache (space-swap.ts): after tryGetFrame, before the swing is recorded
-//     (or after a failed swing, before the reference is put back): one reference on a KSM frame.
+//  7. swapIn from the swap cache (space-swap.ts): holding the swap-cache reference (after
+//     takeSwapCache, before the swing is recorded; after a failed swing or the copy, before the
+//     put): one reference on a KSM frame.
+//  8. PhysicalMemory.shrinkSwapCache: after taking a frame out of the swap cache, before its put:
+//     one reference on a KSM frame (the frame itself, when nothing else maps it).
 // Not a leak: a kill after pageOutPte's compare-and-exchange leaves a slot with unwritten bytes, but
 // the swing is recorded, so the host frees the frame and then the slot, and no one reads it. The
 // deterministic simulation (src/stress/sim/model-invariants.ts) counts kills in exactly these windows

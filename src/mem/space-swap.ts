@@ -176,6 +176,12 @@ export class SpaceSwap extends SpaceInflight {
       this.dropReference(pte);
       return true;
     }
+    // Keep the KSM page in the swap cache, unless another swap cache holds it (ksmd's reclaim may be
+    // swapping it out this moment): then it is on swap for us like any page, and our reference goes.
+    if (!this.mem.claimSwapCache(f)) {
+      this.dropReference(pte);
+      return true;
+    }
     // Claim the swing (as dropReference does), then hand the PTE's reference to the swap cache.
     Atomics.compareExchange(ctl, CTL_INFLIGHT_OLD, pte, 0);
     this.mem.addToSwapCache(slot, f);
@@ -185,58 +191,72 @@ export class SpaceSwap extends SpaceInflight {
   /**
    * Swap a page back in (the caller holds the hazard word on it). Returns what the swing saw.
    *
-   * From the swap cache (a KSM page, still there): take a reference with tryGetFrame, then check the
-   * slot's cache word still names the frame. The word names only the frame swapped out to this
-   * slot, and only until it is dropped (swap-area.ts: our PTE holds the slot, so the slot is not
-   * freed and reused meanwhile), and the frame is freed only after the word let go of it; so a
-   * reference taken while the word still names it is a reference on that KSM page, whose bytes are
-   * the slot's. (If the frame was freed and reused before our tryGetFrame, the word no longer names
-   * it and we put the stray reference back, as ksmd's keyhole check does.) The PTE takes our
-   * reference: the same KSM page, read-only, with no I/O. In an area that is no longer mergeable
-   * the page comes back as a private copy instead (ksm_might_need_to_copy).
-   * Residual leak window 7: killed between tryGetFrame and the recorded swing: one reference on a
-   * KSM frame.
-   *
+   * From the swap cache (a KSM page, still there: takeSwapCache) in a mergeable area: the PTE takes
+   * our reference on that frame: the same KSM page, read-only, with no I/O. In an area that is no
+   * longer mergeable the page comes back as a private copy of the cached frame (ksm_might_need_to_copy:
+   * ksm_swpin_copy); the new frame is allocated before the reference is taken, so no allocation (and
+   * no page-out) happens while we hold it.
    * From the slot ("disk"): a new private frame with the slot's bytes. For a KSM page that ksmd
    * swapped out of every mapping (SLOT_KSM), the first mapper to fault reads it (pswpin) and every
    * later one gets its own copy (ksm_swpin_copy; the kernel copies the swap-cache page): sharing is
    * broken, and ksmd merges them again later.
+   * Residual leak window 7 (space-inflight.ts): killed while holding the swap-cache reference (after
+   * takeSwapCache, until the swing is recorded, or after a failed swing or the copy, until the put):
+   * one reference on a KSM frame.
    */
   protected swapIn(vma: Vma, vpage: number, pte: number): number {
     const mem = this.mem;
     const swap = mem.swap;
     if (!swap) throw new Error(`guest ${this.pid}: swapped page without swap`);
     const slot = pteFrame(pte);
-    const cached = swap.cached(slot);
-    if (cached !== 0 && mem.tryGetFrame(cached)) {
-      if (swap.cached(slot) !== cached) {
-        mem.putFrame(cached);
-      } else if (vma.flags & VM_MERGEABLE) {
-        const next = makePte(cached, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE);
+    const mergeable = (vma.flags & VM_MERGEABLE) !== 0;
+    if (mergeable) {
+      const k = this.takeSwapCache(slot);
+      if (k) {
+        const next = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE);
         const ctl = this.ctl;
         Atomics.store(ctl, CTL_INFLIGHT_VPAGE, vpage);
         Atomics.store(ctl, CTL_INFLIGHT_NEXT, next);
         Atomics.store(ctl, CTL_INFLIGHT_OLD, pte);
         const seen = Atomics.compareExchange(this.pt, vpage, pte, next);
-        if (seen === pte) this.dropReference(pte);
+        if (seen === pte) this.dropReference(pte); // the slot's count for this PTE
         else {
           Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
-          mem.putFrame(cached);
+          mem.putFrame(k);
         }
         return seen;
-      } else {
-        const f = this.allocFor(vma, false, 'swap-in', vpage);
-        mem.copyFrame(cached, f);
-        mem.putFrame(cached);
-        mem.vmstat.addAt(VM.ksm_swpin_copy);
-        return this.swingWithNewFrame(vpage, pte, this.privateSwapPte(vma, f), f);
       }
     }
     const f = this.allocFor(vma, false, 'swap-in', vpage);
-    const copy = (swap.flags(slot) & SLOT_KSM) !== 0 && (swap.orFlags(slot, SLOT_KSM_TAKEN) & SLOT_KSM_TAKEN) !== 0;
-    swap.readSlot(slot, this.bankBuf[f >>> BANK_SHIFT]!, (f & BANK_MASK) << PAGE_SHIFT, !copy);
-    if (copy) mem.vmstat.addAt(VM.ksm_swpin_copy);
+    const k = mergeable ? 0 : this.takeSwapCache(slot);
+    if (k) {
+      mem.copyFrame(k, f);
+      mem.putFrame(k);
+      mem.vmstat.addAt(VM.ksm_swpin_copy);
+    } else {
+      const copy = (swap.flags(slot) & SLOT_KSM) !== 0 && (swap.orFlags(slot, SLOT_KSM_TAKEN) & SLOT_KSM_TAKEN) !== 0;
+      swap.readSlot(slot, this.bankBuf[f >>> BANK_SHIFT]!, (f & BANK_MASK) << PAGE_SHIFT, !copy);
+      if (copy) mem.vmstat.addAt(VM.ksm_swpin_copy);
+    }
     return this.swingWithNewFrame(vpage, pte, this.privateSwapPte(vma, f), f);
+  }
+
+  /**
+   * A reference on the frame in `slot`'s swap cache, or 0. Take a reference with tryGetFrame, then
+   * check the cache word still names the frame. The word names only the frame swapped out to this
+   * slot, and only until it is dropped (swap-area.ts: our PTE holds the slot, so the slot is not
+   * freed and reused meanwhile), and the cache frees its frame only after its word let go of it; so
+   * a reference taken while the word still names the frame is a reference on that KSM page, whose
+   * bytes are the slot's. If the frame was dropped and reused before our tryGetFrame, the word no
+   * longer names it and we put the stray reference back, as ksmd's keyhole check does.
+   */
+  private takeSwapCache(slot: number): number {
+    const mem = this.mem;
+    const k = mem.swap!.cached(slot);
+    if (k === 0 || !mem.tryGetFrame(k)) return 0;
+    if (mem.swap!.cached(slot) === k) return k;
+    mem.putFrame(k);
+    return 0;
   }
 
   private privateSwapPte(vma: Vma, f: number): number {

@@ -18,8 +18,8 @@
 //    at the start of every batch. Tree bookkeeping (items, nodes, counters) is ksmd-local: no steps.
 //  run=2 (unmergeAll) runs after a chosen pass in some interleavings, and whenever a sysfs writer
 //    asks for it.
-//  reclaimKsmPages (cfg.ksmSwap), at the start of every pass: load the free frame count (model
-//    watermark: ≤ 1) → the next live node with items: getNodeFrame → swapOutKsmPage: test-and-set
+//  reclaimKsmPages (cfg.ksmSwap), at the start of every pass: the free frame count (model
+//    watermark: ≤ 1; no step) → the next live node with items: getNodeFrame → swapOutKsmPage: test-and-set
 //    PG_swapcache (was set: putFrame, skip) → alloc a slot → write it → addToSwapCache → per item: load
 //    PTE; still KSM k: swap count +1, CAS to the swap entry (failed: putSwapSlot), won:
 //    releaseAfterReplace(k) → load mapcount; 1: CAS the cache word → 0, dropSwapCache → putSwapSlot.
@@ -567,10 +567,13 @@ export class SimKsmd extends SimGuests {
   protected *reclaimKsmPages(): Step {
     const saved = this.kindOf[this.cfg.guests]!;
     this.kindOf[this.cfg.guests] = K.ksmd_reclaim;
+    // The watermark check reads the allocator's free count: no step of its own (a stale count only
+    // changes whether ksmd tries, and a reclaim that finds nothing changes nothing), so schedules
+    // recorded before issue 15 replay as they did.
     let free = 0;
     for (let f = 1; f < this.cfg.frames; f++) free += this.free[f]!;
-    yield this.tracing ? `ksmd: reclaim: load free frames = ${free}` : '';
     if (free <= 1) {
+      yield this.tracing ? `ksmd: reclaim: free frames ${free}: at the watermark` : '';
       for (let k = 0; k < this.nodes.length; k++) {
         const n = (this.reclaimHand + k) % this.nodes.length;
         if (!this.nodes[n]!.live || this.nodes[n]!.items.length === 0) continue;

@@ -48,9 +48,11 @@ import { Prng } from '../../platform/prng.ts';
  * DONE starts at 0 ("pending"), ksmd loads OP, DONE, ARG; the lock is 0/1 with no owner, so
  * nobody can release the lock of a writer killed holding it; 'failed-swing-clears-frame-first'
  * is swingWithNewFrame's old failure path (CTL_INFLIGHT_FRAME cleared before CTL_INFLIGHT_OLD: a
- * kill between the two leaked the new frame, recorded nowhere).
+ * kill between the two leaked the new frame, recorded nowhere); 'swap-cache-check-then-set' is the
+ * first version of KSM pages in swap (issue 15): PG_swapcache loaded, then set in a later step, so
+ * ksmd's reclaim and a guest's page-out could both put one frame in a swap cache.
  */
-export type SimBroken = BrokenProtocol | 'swap-copy-before-unmap' | 'old-sysfs-protocol' | 'failed-swing-clears-frame-first';
+export type SimBroken = BrokenProtocol | 'swap-copy-before-unmap' | 'old-sysfs-protocol' | 'failed-swing-clears-frame-first' | 'swap-cache-check-then-set';
 
 export const ZERO = 0;
 export const NONE = -1;
@@ -637,6 +639,15 @@ export class SimMemory {
 
   /** PhysicalMemory.claimSwapCache: Atomics.or PG_swapcache; true if it was clear. */
   protected *claimSwapCache(f: number, who: string): Generator<string, boolean, void> {
+    if (this.cfg.broken === 'swap-cache-check-then-set') {
+      // BROKEN: a load, then a store in a later step (another thread may claim it in between).
+      const bit = this.swapCacheBit[f]!;
+      yield this.tracing ? `${who}: load PG_swapcache(${f}) = ${bit}` : '';
+      if (bit) return false;
+      this.swapCacheBit[f] = 1;
+      yield this.tracing ? `${who}: set PG_swapcache(${f}) (BROKEN: not atomic with the load)` : '';
+      return true;
+    }
     const was = this.swapCacheBit[f]!;
     this.swapCacheBit[f] = 1;
     yield this.tracing ? `${who}: test-and-set PG_swapcache(${f}) (was ${was})` : '';

@@ -34,6 +34,8 @@ export interface DensityOptions {
   readonly services?: readonly ServiceSpec[];
   /** The merge engine (default ksm); knobs then go to its directory (docs/engines.md). */
   readonly engine?: EngineName;
+  /** Capacity mode: run the capacity pair again on hosts with this much swap (--swap). */
+  readonly swapBytes?: number;
 }
 
 /** Faster than the kernel's defaults (100 pages / 20 ms) so a demo converges in seconds. */
@@ -78,11 +80,12 @@ export function expand(fleet: readonly FleetEntry[]): ExpandedGuest[] {
   });
 }
 
-/** Start a host whose log routes READY lines to `ready` and everything else to `log`. */
-export async function startHost(o: DensityOptions, ready: Set<string>): Promise<Host> {
+/** Start a host (with `swapBytes` of swap) whose log routes READY lines to `ready` and everything else to `log`. */
+export async function startHost(o: DensityOptions, ready: Set<string>, swapBytes?: number): Promise<Host> {
   return Host.start({
     memoryBytes: o.memoryBytes,
     numaNodes: o.numaNodes,
+    swapBytes: swapBytes || undefined,
     kernelCompat: o.kernelCompat,
     engine: o.engine,
     onLog: (line) => {

@@ -35,7 +35,15 @@ function guestApi(program: Partial<GuestProgramModule>, data: GuestWorkerData) {
   const memory = PhysicalMemory.attach(data.memory);
   const ksm = KsmState.attach(data.ksm);
   const engine = attachGuestEngine(data.engine, memory, ksm, data.space.pid);
-  const space = new AddressSpace(data.space, memory, { addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d), ksmEntered: () => ksm.wake(), engineAdvice: engine.advice, mergeableAtMmap: engine.mergeableAtMmap });
+  const space = new AddressSpace(data.space, memory, {
+    addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d), ksmEntered: () => ksm.wake(), engineAdvice: engine.advice, mergeableAtMmap: engine.mergeableAtMmap,
+    // ksmd's loop reclaims (KsmEngine.reclaim): wake it, if there is one.
+    memoryPressure: () => {
+      if (!ksm.ksmdAlive()) return false;
+      ksm.wake();
+      return true;
+    },
+  });
   return {
     async run(log: (line: string) => void): Promise<GuestOutcome> {
       const sys = new EmulatedSys(space, engine.files, data.root, (line) => void log(line));

@@ -23,6 +23,11 @@ import type { Vma } from './vma-list.ts';
 
 /** Pages a fault may swap out looking for a free frame (more only when frames go to other nodes). */
 const SWAP_OUT_TRIES = 64;
+/** With nothing of its own to page out, how long a fault waits for ksmd's reclaim (waits × ms) before the OOM kill. */
+const RECLAIM_WAITS = 50;
+const RECLAIM_WAIT_MS = 2;
+/** A word nobody notifies: Atomics.wait on it is a sleep. */
+const SLEEP_WORD = new Int32Array(new SharedArrayBuffer(4));
 
 export class SpaceSwap extends SpaceInflight {
   /** Clock hand of the swap-out scan (MADV_COLD moves it to the advised range: those pages go first). */
@@ -35,6 +40,12 @@ export class SpaceSwap extends SpaceInflight {
     // Memory pressure: first drop unmapped pages from the swap cache (already on swap: no I/O), then
     // page out this guest's own pages until a frame is free.
     for (let tries = 0; f < 0 && tries < SWAP_OUT_TRIES && (mem.shrinkSwapCache(1) > 0 || this.swapOutOne(vpage)); tries++) f = this.tryAlloc(vma);
+    // Nothing of its own left to page out: other guests' pages are ksmd's to reclaim (direct reclaim
+    // of another thread's pages would race with that thread: see KsmEngine.swapOutPrivatePages).
+    for (let waits = 0; f < 0 && mem.swap && waits < RECLAIM_WAITS && this.hooks.memoryPressure?.(); waits++) {
+      Atomics.wait(SLEEP_WORD, 0, 0, RECLAIM_WAIT_MS);
+      f = this.tryAlloc(vma);
+    }
     if (f < 0) {
       const where = vma.node >= 0 ? ` (bound to node ${vma.node})` : '';
       throw new OutOfMemoryKill(vma.node >= 0 ? vma.node : this.homeNode, `${what} of guest ${this.pid}${where}${mem.swap ? ', swap full or nothing left to swap' : ''}`);

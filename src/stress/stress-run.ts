@@ -100,8 +100,9 @@ export interface StressSwap {
   readonly swap_bytes: number;
   readonly pswpout: number;
   readonly pswpin: number;
-  /** KSM pages ksmd's reclaim swapped out of every mapping. */
+  /** KSM pages ksmd's reclaim swapped out of every mapping, and private pages it took from any guest. */
   readonly ksm_swap_outs: number;
+  readonly private_swap_outs_by_reclaim: number;
   readonly ksm_swpin_copy: number;
   readonly cow_ksm: number;
   readonly pageouts: number;
@@ -161,7 +162,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
   let launched = 0;
   const started = performance.now();
   // ksmd's event counts, summed over the ksmd threads killed so far (each new one starts at 0).
-  const pastEvents: EngineEvents = { merges: 0, mergeAborts: 0, zeroMerges: 0, unmerges: 0, deferredFrees: 0, ksmSwapOuts: 0 };
+  const pastEvents: EngineEvents = { merges: 0, mergeAborts: 0, zeroMerges: 0, unmerges: 0, deferredFrees: 0, ksmSwapOuts: 0, privateSwapOuts: 0 };
   const addEvents = (st: KsmdStats, into: EngineEvents = pastEvents): EngineEvents => {
     for (const k of Object.keys(into) as (keyof EngineEvents)[]) into[k] += st.events[k];
     return into;
@@ -355,7 +356,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
     }
     const vm = host.memory.vmstat;
     const swapReport: StressSwap | null = swap ? {
-      swap_bytes: swapBytes, pswpout: vm.get('pswpout'), pswpin: vm.get('pswpin'), ksm_swap_outs: events.ksmSwapOuts,
+      swap_bytes: swapBytes, pswpout: vm.get('pswpout'), pswpin: vm.get('pswpin'), ksm_swap_outs: events.ksmSwapOuts, private_swap_outs_by_reclaim: events.privateSwapOuts,
       ksm_swpin_copy: vm.get('ksm_swpin_copy'), cow_ksm: vm.get('cow_ksm'), pageouts: totals.pageouts, leaked_slots_after_exit: leakedSlots(),
     } : null;
 
@@ -449,7 +450,7 @@ export function describeStress(r: StressReport): string[] {
   }
   if (r.swap) {
     const w = r.swap;
-    lines.push(`  swap ${w.swap_bytes / 2 ** 20} MiB: pswpout ${w.pswpout}, pswpin ${w.pswpin}, KSM pages swapped out of every mapping ${w.ksm_swap_outs}, ksm_swpin_copy ${w.ksm_swpin_copy}, cow_ksm ${w.cow_ksm}, PAGEOUT/COLD calls ${w.pageouts}, slots left after exit ${w.leaked_slots_after_exit}`);
+    lines.push(`  swap ${w.swap_bytes / 2 ** 20} MiB: pswpout ${w.pswpout}, pswpin ${w.pswpin}, KSM pages swapped out of every mapping ${w.ksm_swap_outs}, private pages reclaimed by ksmd ${w.private_swap_outs_by_reclaim}, ksm_swpin_copy ${w.ksm_swpin_copy}, cow_ksm ${w.cow_ksm}, PAGEOUT/COLD calls ${w.pageouts}, slots left after exit ${w.leaked_slots_after_exit}`);
   }
   lines.push(`  violations ${r.violations.length}, counter mismatches ${r.counter_mismatches.length}, leaked frames ${r.leaked_frames} (after exit ${r.leaked_frames_after_exit}), guest failures ${r.guest_failures.length}`);
   for (const v of r.violations.slice(0, 10)) lines.push(`  VIOLATION guest ${v.guest} address 0x${v.address.toString(16)}: expected ${v.expected}, got ${v.actual} (${v.what}; seed ${v.seed})`);

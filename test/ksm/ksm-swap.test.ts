@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { AddressSpace } from '../../src/mem/address-space.ts';
 import { MADV_COLD, MADV_MERGEABLE, MADV_PAGEOUT, MADV_UNMERGEABLE, PAGE_SIZE } from '../../src/mem/constants.ts';
-import { createGuestSpaceHandles, type GuestSpaceHandles } from '../../src/mem/guest-control.ts';
+import { CTL_HAZARD, HAZARD_NONE, createGuestSpaceHandles, hazardWrite, type GuestSpaceHandles } from '../../src/mem/guest-control.ts';
 import { PhysicalMemory } from '../../src/mem/physical-memory.ts';
 import { PTE_KSM, PTE_PRESENT, PTE_SWAPPED, pteFrame } from '../../src/mem/pte.ts';
 import { smapsRollup } from '../../src/mem/procfs.ts';
@@ -210,24 +210,26 @@ describe('reclaim of KSM pages (memory pressure)', () => {
     const t = setup();
     fill(t.guests, (p) => p + 1);
     t.scan();
-    expect(t.engine.reclaimKsmPages()).to.equal(0);
+    expect(t.engine.reclaim()).to.equal(0);
   });
 
   it('unmaps every mapping of a KSM page: each PTE becomes the same swap entry, written once', () => {
     const t = pressured();
     const [a, b] = t.guests;
     const out = t.mem.vmstat.get('pswpout');
-    expect(t.engine.reclaimKsmPages()).to.be.greaterThan(0);
+    expect(t.engine.reclaim()).to.be.greaterThan(0);
     expect(isSwapped(t.pte(a!))).to.equal(true);
     expect(t.pte(b!)).to.equal(t.pte(a!));
-    expect(t.mem.vmstat.get('pswpout') - out).to.equal(t.engine.events.ksmSwapOuts);
+    // One write per KSM page, one per private page: never one per mapping.
+    expect(t.mem.vmstat.get('pswpout') - out).to.equal(t.engine.events.ksmSwapOuts + t.engine.events.privateSwapOuts);
     expect(t.audit()).to.deep.equal([]);
   });
 
   it('frees the frame: nothing but the slot holds the page', () => {
     const t = pressured();
     const free = t.mem.freeFrames();
-    const swapped = t.engine.reclaimKsmPages();
+    const swapped = t.engine.reclaim();
+    expect(swapped).to.equal(t.engine.events.ksmSwapOuts + t.engine.events.privateSwapOuts);
     expect(t.mem.freeFrames()).to.equal(free + swapped);
     expect(t.mem.vmstat.get('nr_swapcached')).to.equal(0);
   });
@@ -235,7 +237,7 @@ describe('reclaim of KSM pages (memory pressure)', () => {
   it('breaks sharing at swap-in from the slot: the first mapper reads it, each other gets a copy (ksm_swpin_copy)', () => {
     const t = pressured();
     const [a, b] = t.guests;
-    t.engine.reclaimKsmPages();
+    t.engine.reclaim();
     const pin = t.mem.vmstat.get('pswpin');
     expect(bytesOf(a!, 0)).to.deep.equal([1]);
     expect(bytesOf(b!, 0)).to.deep.equal([1]);
@@ -249,7 +251,9 @@ describe('reclaim of KSM pages (memory pressure)', () => {
   it('keeps the counters lazy: pages_sharing falls at ksmd\'s next visit, and ksmd merges the copies again', () => {
     const t = pressured();
     const [a, b] = t.guests;
-    const swapped = t.engine.reclaimKsmPages();
+    t.engine.reclaim();
+    const swapped = t.engine.events.ksmSwapOuts;
+    expect(swapped).to.be.greaterThan(0);
     expect(t.state.get('pages_sharing')).to.equal(PAGES);
     t.scan(1);
     expect(t.state.get('pages_sharing')).to.equal(PAGES - swapped);
@@ -269,17 +273,17 @@ describe('reclaim of KSM pages (memory pressure)', () => {
     const z = a!.space.mmap(PAGE_SIZE);
     a!.space.read(z, 1);
     const before = [Atomics.load(a!.space.pt, sh / PAGE_SIZE), Atomics.load(a!.space.pt, z / PAGE_SIZE)];
-    t.engine.reclaimKsmPages();
+    t.engine.reclaim();
     expect([Atomics.load(a!.space.pt, sh / PAGE_SIZE), Atomics.load(a!.space.pt, z / PAGE_SIZE)]).to.deep.equal(before);
   });
 
   it('never changes what the guests read, through swap-out, swap-in, copy-on-write and re-merge', () => {
     const t = pressured();
     const [a, b] = t.guests;
-    t.engine.reclaimKsmPages();
+    t.engine.reclaim();
     b!.space.memset(b!.addr + PAGE_SIZE, 0x55, 1);
     t.scan(2);
-    t.engine.reclaimKsmPages();
+    t.engine.reclaim();
     for (let p = 0; p < PAGES; p++) {
       expect(bytesOf(a!, p), `a page ${p}`).to.deep.equal([p + 1]);
       const want = p === 1 ? [0x55, 2] : [p + 1];
@@ -288,9 +292,37 @@ describe('reclaim of KSM pages (memory pressure)', () => {
     expect(t.audit()).to.deep.equal([]);
   });
 
+  it('takes other guests\' private pages too, by write-protect, copy and exchange: they read back intact', () => {
+    const t = pressured();
+    const [, b] = t.guests;
+    const priv = b!.space.mmap(4 * PAGE_SIZE);
+    for (let p = 0; p < 4; p++) b!.space.memset(priv + p * PAGE_SIZE, 0x40 + p, PAGE_SIZE);
+    t.engine.reclaim();
+    expect(t.engine.events.privateSwapOuts).to.be.greaterThan(0);
+    expect(t.audit()).to.deep.equal([]);
+    for (let p = 0; p < 4; p++) expect([...new Set(b!.space.read(priv + p * PAGE_SIZE, PAGE_SIZE))], `page ${p}`).to.deep.equal([0x40 + p]);
+    const [a] = t.guests;
+    const hog = a!.addr + PAGES * PAGE_SIZE; // the hog area follows a's first area
+    expect(Atomics.load(a!.space.pt, hog / PAGE_SIZE)).to.satisfy(isSwapped);
+    expect([...new Set(a!.space.read(hog, PAGE_SIZE))]).to.deep.equal([0xee]);
+  });
+
+  it('leaves a private page alone while its guest is inside a write to it (the write-protect waits, then gives up)', () => {
+    const t = pressured();
+    const [a] = t.guests;
+    const hogPage = (a!.addr + PAGES * PAGE_SIZE) / PAGE_SIZE; // the first page of the hog area, the clock's first private page
+    Atomics.store(a!.space.ctl, CTL_HAZARD, hazardWrite(hogPage)); // guest a is inside a write to that page
+    const before = Atomics.load(a!.space.pt, hogPage);
+    t.engine.reclaim();
+    Atomics.store(a!.space.ctl, CTL_HAZARD, HAZARD_NONE);
+    expect(t.engine.events.privateSwapOuts).to.be.greaterThan(0);
+    expect(isSwapped(Atomics.load(a!.space.pt, hogPage))).to.equal(false);
+    expect(pteFrame(Atomics.load(a!.space.pt, hogPage))).to.equal(pteFrame(before));
+  });
+
   it('swap slots and frames all come back when the guests unmap everything', () => {
     const t = pressured();
-    t.engine.reclaimKsmPages();
+    t.engine.reclaim();
     t.guests[1]!.space.read(t.guests[1]!.addr, PAGE_SIZE);
     for (const g of t.guests) g.space.teardown();
     t.engine.processDeferred();

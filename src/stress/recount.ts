@@ -333,10 +333,16 @@ export function repairAfterKsmdDeath(mem: PhysicalMemory, ksm: KsmState, spaces:
     for (let slot = 0; slot < swap.slots; slot++) {
       if (swap.isFree(slot)) continue;
       const users = r.swapUsers.get(slot) ?? 0;
-      if (swap.count(slot) === users) continue;
+      if (users > 0 && swap.count(slot) === users) continue;
       swapSlotsFixed++;
-      swap.setCount(slot, users + 1);
-      mem.putSwapSlot(slot); // the last hold when no PTE names it: the slot and its cache reference go
+      if (users > 0) {
+        swap.setCount(slot, users);
+        continue;
+      }
+      // No PTE names it (ksmd died holding it, or inside the put that was freeing it): it goes, with
+      // its cache reference.
+      swap.setCount(slot, 1);
+      mem.putSwapSlot(slot);
     }
   }
   let privateMapcountsCleared = 0;

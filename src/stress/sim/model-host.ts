@@ -138,7 +138,7 @@ export class SimHost extends SimKsmd {
     // A dead ksmd's hold on a slot it was swapping a KSM page out to: the count follows the PTEs;
     // a slot no PTE names goes, with its cache reference.
     for (let s = 0; s < this.cfg.slots; s++) {
-      if (this.slotFree[s] || this.slotCount[s] === users[s]) continue;
+      if (this.slotFree[s] || (users[s]! > 0 && this.slotCount[s] === users[s])) continue;
       fixed++;
       this.slotCount[s] = users[s]!;
       if (users[s]) continue;

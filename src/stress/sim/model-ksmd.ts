@@ -23,6 +23,10 @@
 //    PG_swapcache (was set: putFrame, skip) → alloc a slot → write it → addToSwapCache → per item: load
 //    PTE; still KSM k: swap count +1, CAS to the swap entry (failed: putSwapSlot), won:
 //    releaseAfterReplace(k) → load mapcount; 1: CAS the cache word → 0, dropSwapCache → putSwapSlot.
+//    Then one private page of any guest (clock hand over all PTEs): swapOutPrivatePage: alloc a slot
+//    → writeProtect (any private page: CAS to WP_KSMD, wait for a writer) → copy the frame into the
+//    slot → CAS the write-protected value to the swap entry (failed: putSwapSlot) →
+//    releaseAfterReplace (free the frame, deferred while the guest is on the page).
 //    stableSearch skips a node whose frame only the swap cache holds (PG_swapcache, mapcount ≤ 2
 //    with ksmd's reference): no merges into it.
 
@@ -31,7 +35,7 @@ import { ITEM_NONE, ITEM_STABLE, ITEM_UNSTABLE } from '../../ksm/rmap-items.ts';
 import { ERRNO } from '../../mem/errno.ts';
 import { HAZARD_NONE, hazardPage, hazardWrite } from '../../mem/guest-control.ts';
 import {
-  PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, makePte,
+  PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte,
 } from '../../mem/pte.ts';
 import { SimGuests } from './model-guest.ts';
 import { ZERO, K, fmt, type MergeResult, type Item, type StableNode, type Step } from './model-memory.ts';
@@ -50,6 +54,7 @@ export class SimKsmd extends SimGuests {
   unmerges = 0;
   protected deferred: number[] = [];
   protected reclaimHand = 0;
+  protected privateHand = 0;
   pagesShared = 0;
   pagesSharing = 0;
   pagesUnshared = 0;
@@ -387,8 +392,8 @@ export class SimKsmd extends SimGuests {
   }
 
   /** write_protect_page: CAS to read-only + WP_KSMD, then wait for the guest to leave the page. */
-  protected *writeProtect(g: number, p: number, pte: number): Generator<string, number, void> {
-    if ((pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) return 0;
+  protected *writeProtect(g: number, p: number, pte: number, anyPrivate = false): Generator<string, number, void> {
+    if (anyPrivate ? !isPrivateFrame(pte) : (pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) return 0;
     if (this.cfg.broken === 'no-recompare') return pte; // BROKEN: no write-protect, no shootdown
     const i = g * this.cfg.pages + p;
     const wp = (pte & ~PTE_WRITABLE) | PTE_WP_KSMD;
@@ -583,8 +588,43 @@ export class SimKsmd extends SimGuests {
         yield* this.swapOutKsmPage(n);
         break;
       }
+      // Then one private page of any guest, from the clock hand (swapOutPrivatePages).
+      for (let k = 0; k < this.pt.length; k++) {
+        const i = (this.privateHand + k) % this.pt.length;
+        const pte = this.pt[i]!;
+        yield this.tracing ? `ksmd: reclaim: load PTE g${(i / this.cfg.pages) | 0}p${i % this.cfg.pages} (${fmt(pte)})` : '';
+        if (!isPrivateFrame(pte)) continue;
+        this.privateHand = i + 1;
+        yield* this.swapOutPrivatePage((i / this.cfg.pages) | 0, i % this.cfg.pages, pte);
+        break;
+      }
     }
     this.kindOf[this.cfg.guests] = saved;
+  }
+
+  /** KsmEngine.swapOutPrivatePage: a fresh slot → writeProtect (any private page) → copy → CAS to the swap entry → releaseAfterReplace. */
+  protected *swapOutPrivatePage(g: number, p: number, pte: number): Step {
+    const slot = this.allocSlot();
+    yield this.tracing ? `ksmd: reclaim: alloc slot ${slot}` : '';
+    if (slot < 0) return;
+    const wp: number = yield* this.writeProtect(g, p, pte, true);
+    if (!wp) {
+      yield* this.putSwapSlot(slot, 'ksmd');
+      return;
+    }
+    const f = wp >>> PTE_FRAME_SHIFT;
+    this.slotContent[slot] = this.content[f]!;
+    yield this.tracing ? `ksmd: reclaim: copy frame ${f} → slot ${slot}` : '';
+    const i = g * this.cfg.pages + p;
+    const next = makePte(slot, PTE_SWAPPED | (wp & PTE_MERGEABLE));
+    const seen = this.cas(i, wp, next);
+    yield this.tracing ? `ksmd: reclaim: CAS PTE g${g}p${p} ${fmt(wp)} → ${fmt(next)}${seen === wp ? '' : ` failed (saw ${fmt(seen)})`}` : '';
+    if (seen !== wp) {
+      yield* this.putSwapSlot(slot, 'ksmd');
+      return;
+    }
+    this.privateSwapOuts++;
+    yield* this.releaseAfterReplace(g, p, f, false);
   }
 
   /** KsmEngine.swapOutKsmPage: ksmd holds a reference on node n's frame. */

@@ -185,6 +185,7 @@ export class SimMemory {
   /** Swap-ins that found their KSM page in the swap cache, and KSM pages ksmd swapped out of every mapping. */
   cacheSwapIns = 0;
   ksmSwapOuts = 0;
+  privateSwapOuts = 0;
   protected readonly swapHand: Int32Array;
   /** Per actor (guests, ksmd, host), the StepKind of the operation it is in (steps_by_kind). */
   readonly kindOf: Uint8Array;

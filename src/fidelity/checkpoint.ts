@@ -23,6 +23,11 @@ export interface ScenarioMeta {
   readonly root?: boolean;
   /** Per-backend time limit of the whole scenario (default 60 s). */
   readonly timeoutMs?: number;
+  /**
+   * Swap for the run, in bytes (default none): the emulated host gets that much; on the kernel a
+   * swap file of that size is swapped on for the run, under the run lock, and off again after.
+   */
+  readonly swapBytes?: number;
 }
 
 export type CheckValue = string | number | boolean | bigint | null;

@@ -2,8 +2,8 @@
 // private pages and a KSM page mapped once, but skips a KSM page mapped four times and zero-page
 // mappings; ksmd then drops the paged-out KSM page's rmap item (pages_shared falls); every byte
 // reads back intact, and the swap entries are gone once it has.
-import { MADV_MERGEABLE, MADV_PAGEOUT, PROC_SMAPS_ROLLUP, type GuestSys } from '../../src/guest/index.ts';
-import { check, checkContents, checkCounters, note, waitFullScans, type ScenarioMeta } from '../../src/fidelity/checkpoint.ts';
+import { MADV_MERGEABLE, MADV_PAGEOUT, type GuestSys } from '../../src/guest/index.ts';
+import { check, checkContents, checkCounters, note, smapsRollupKb, waitFullScans, type ScenarioMeta } from '../../src/fidelity/checkpoint.ts';
 
 export const scenario: ScenarioMeta = {
   description: 'MADV_PAGEOUT: private pages and a once-mapped KSM page go to swap, a 4-times-mapped KSM page and zero pages stay',
@@ -16,12 +16,6 @@ export const scenario: ScenarioMeta = {
 // page 5 is written); 6–7: unique private pages; 8–9: only read (the zero page).
 const PAGES = 10;
 
-/** A kB field of /proc/self/smaps_rollup. */
-function rollupKb(sys: GuestSys, field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(sys.readFile(PROC_SMAPS_ROLLUP));
-  if (!m) throw new Error(`no ${field} in ${PROC_SMAPS_ROLLUP}`);
-  return Number(m[1]);
-}
 
 export default async function main(sys: GuestSys): Promise<void> {
   const page = sys.pageSize;
@@ -37,16 +31,16 @@ export default async function main(sys: GuestSys): Promise<void> {
   sys.memset(addr + 5 * page, 0x45, 1); // copy-on-write: the 0x42 KSM page keeps one mapping
   await waitFullScans(sys, 2);
   checkCounters(sys, 'cow.', ['pages_shared', 'pages_sharing']);
-  const swapBefore = rollupKb(sys, 'Swap');
+  const swapBefore = smapsRollupKb(sys, 'Swap');
   sys.madvise(addr, PAGES * page, MADV_PAGEOUT);
   check(sys, 'pageout.returned', 0);
   // Private pages 5, 6, 7 and the once-mapped KSM page 4: 16 kB of swap entries. The KSM page of
   // pages 0–3 (mapped 4 times) and the zero pages 8–9 stay.
-  check(sys, 'pageout.swap_kb', rollupKb(sys, 'Swap') - swapBefore);
-  check(sys, 'pageout.ksm_kb', rollupKb(sys, 'KSM'));
+  check(sys, 'pageout.swap_kb', smapsRollupKb(sys, 'Swap') - swapBefore);
+  check(sys, 'pageout.ksm_kb', smapsRollupKb(sys, 'KSM'));
   await waitFullScans(sys, 2);
   checkCounters(sys, 'after_scan.', ['pages_shared', 'pages_sharing']);
   checkContents(sys, 'contents', addr, PAGES * page);
-  check(sys, 'swapped_in.swap_kb', rollupKb(sys, 'Swap') - swapBefore);
+  check(sys, 'swapped_in.swap_kb', smapsRollupKb(sys, 'Swap') - swapBefore);
   note(sys, 'swap_before_kb', swapBefore);
 }

@@ -60,6 +60,21 @@ function bytesOf(g: Guest, page: number): number[] {
 const isKsm = (pte: number): boolean => (pte & (PTE_PRESENT | PTE_KSM)) === (PTE_PRESENT | PTE_KSM);
 const isSwapped = (pte: number): boolean => (pte & (PTE_PRESENT | PTE_SWAPPED)) === PTE_SWAPPED;
 
+/**
+ * Two guests whose pages merged page by page, then guest b unmerged: guest a alone maps each KSM page.
+ * With `pageOut`, a pages out its first page (a KSM page mapped once: it goes to the swap cache).
+ */
+function onceMapped(pageOut = true) {
+  const t = setup();
+  fill(t.guests, (p) => p + 1);
+  t.scan();
+  const [a, b] = t.guests as [Guest, Guest];
+  b.space.madvise(b.addr, PAGES * PAGE_SIZE, MADV_UNMERGEABLE);
+  const k = pteFrame(t.pte(a));
+  if (pageOut) a.space.madvise(a.addr, PAGE_SIZE, MADV_PAGEOUT);
+  return { ...t, a, b, k };
+}
+
 describe('madvise(MADV_PAGEOUT)', () => {
   it('pages out private pages and returns 0; they read back intact', () => {
     const t = setup({ guests: 1 });
@@ -110,14 +125,10 @@ describe('madvise(MADV_PAGEOUT)', () => {
   });
 
   it('pages out a KSM page mapped once; ksmd then drops its rmap item (pages_shared falls)', () => {
-    const t = setup();
-    fill(t.guests, (p) => p + 1);
-    t.scan();
-    const [a, b] = t.guests;
-    b!.space.madvise(b!.addr, PAGES * PAGE_SIZE, MADV_UNMERGEABLE); // a is now each KSM page's only mapper
+    const t = onceMapped(false);
     expect(t.state.get('pages_shared')).to.equal(PAGES);
-    a!.space.madvise(a!.addr, PAGE_SIZE, MADV_PAGEOUT);
-    expect(isSwapped(t.pte(a!))).to.equal(true);
+    t.a.space.madvise(t.a.addr, PAGE_SIZE, MADV_PAGEOUT);
+    expect(isSwapped(t.pte(t.a))).to.equal(true);
     expect(t.mem.vmstat.get('nr_swapcached')).to.equal(1);
     t.scan(1);
     expect(t.state.get('pages_shared')).to.equal(PAGES - 1);
@@ -125,17 +136,11 @@ describe('madvise(MADV_PAGEOUT)', () => {
   });
 
   it('a paged-out KSM page still in the swap cache comes back as the same KSM page, with no I/O', () => {
-    const t = setup();
-    fill(t.guests, (p) => p + 1);
-    t.scan();
-    const [a, b] = t.guests;
-    b!.space.madvise(b!.addr, PAGES * PAGE_SIZE, MADV_UNMERGEABLE);
-    const k = pteFrame(t.pte(a!));
-    a!.space.madvise(a!.addr, PAGE_SIZE, MADV_PAGEOUT);
+    const { a, k, ...t } = onceMapped();
     t.scan(1);
-    expect(bytesOf(a!, 0)).to.deep.equal([1]);
-    expect(t.pte(a!)).to.satisfy(isKsm);
-    expect(pteFrame(t.pte(a!))).to.equal(k);
+    expect(bytesOf(a, 0)).to.deep.equal([1]);
+    expect(t.pte(a)).to.satisfy(isKsm);
+    expect(pteFrame(t.pte(a))).to.equal(k);
     expect(t.mem.vmstat.get('pswpin')).to.equal(0);
     expect(t.mem.vmstat.get('nr_swapcached')).to.equal(0);
     t.scan(1);
@@ -144,35 +149,24 @@ describe('madvise(MADV_PAGEOUT)', () => {
   });
 
   it('an unmapped KSM page in the swap cache takes no new merges; swapped back in, equal pages merge into it', () => {
-    const t = setup();
-    fill(t.guests, (p) => p + 1);
+    const { a, b, k, ...t } = onceMapped();
+    b.space.madvise(b.addr, PAGES * PAGE_SIZE, MADV_MERGEABLE);
     t.scan();
-    const [a, b] = t.guests;
-    b!.space.madvise(b!.addr, PAGES * PAGE_SIZE, MADV_UNMERGEABLE);
-    const k = pteFrame(t.pte(a!));
-    a!.space.madvise(a!.addr, PAGE_SIZE, MADV_PAGEOUT);
-    b!.space.madvise(b!.addr, PAGES * PAGE_SIZE, MADV_MERGEABLE);
-    t.scan();
-    expect(pteFrame(t.pte(b!))).not.to.equal(k);
-    expect(isKsm(t.pte(b!))).to.equal(false);
-    a!.space.read(a!.addr, 1);
+    expect(pteFrame(t.pte(b))).not.to.equal(k);
+    expect(isKsm(t.pte(b))).to.equal(false);
+    a.space.read(a.addr, 1);
     t.scan(2);
-    expect(pteFrame(t.pte(b!))).to.equal(k);
+    expect(pteFrame(t.pte(b))).to.equal(k);
     expect(t.audit()).to.deep.equal([]);
   });
 
   it('once dropped from the swap cache, the page comes back from the slot as a private page', () => {
-    const t = setup();
-    fill(t.guests, (p) => p + 1);
-    t.scan();
-    const [a, b] = t.guests;
-    b!.space.madvise(b!.addr, PAGES * PAGE_SIZE, MADV_UNMERGEABLE);
-    a!.space.madvise(a!.addr, PAGE_SIZE, MADV_PAGEOUT);
+    const { a, ...t } = onceMapped();
     const free = t.mem.freeFrames();
     expect(t.mem.shrinkSwapCache(10)).to.equal(1);
     expect(t.mem.freeFrames()).to.equal(free + 1);
-    expect(bytesOf(a!, 0)).to.deep.equal([1]);
-    expect(isKsm(t.pte(a!))).to.equal(false);
+    expect(bytesOf(a, 0)).to.deep.equal([1]);
+    expect(isKsm(t.pte(a))).to.equal(false);
     expect(t.mem.vmstat.get('pswpin')).to.equal(1);
     expect(t.audit()).to.deep.equal([]);
   });

@@ -587,6 +587,16 @@ export class SimMemory {
     return done;
   }
 
+  /** The in-flight record before a swing of page p from `old` to `next`: VPAGE, NEXT, OLD, one step each. */
+  protected *recordSwing(g: number, p: number, old: number, next: number, who: string): Step {
+    this.ifVpage[g] = p;
+    yield this.tracing ? `${who}: store INFLIGHT_VPAGE = p${p}` : '';
+    this.ifNext[g] = next;
+    yield this.tracing ? `${who}: store INFLIGHT_NEXT = ${fmt(next)}` : '';
+    this.ifOld[g] = old;
+    yield this.tracing ? `${who}: store INFLIGHT_OLD = ${fmt(old)}` : '';
+  }
+
   /** SwapArea.alloc: a free slot holding one count (the caller's), its cache word 0. */
   protected allocSlot(): number {
     for (let s = 0; s < this.cfg.slots; s++) {
@@ -722,12 +732,7 @@ export class SimMemory {
       yield this.tracing ? `${who}: swap-out: copy frame ${f} → slot ${slot} (before unmapping: BROKEN)` : '';
     }
     const next = makePte(slot, PTE_SWAPPED | (pte & PTE_MERGEABLE));
-    this.ifVpage[g] = p;
-    yield this.tracing ? `${who}: store INFLIGHT_VPAGE = p${p}` : '';
-    this.ifNext[g] = next;
-    yield this.tracing ? `${who}: store INFLIGHT_NEXT = ${fmt(next)}` : '';
-    this.ifOld[g] = pte;
-    yield this.tracing ? `${who}: store INFLIGHT_OLD = ${fmt(pte)}` : '';
+    yield* this.recordSwing(g, p, pte, next, who);
     const seen = this.cas(i, pte, next);
     if (seen === pte) {
       this.enterWindow(g, 'PTE swapped out, old reference not yet dropped', -1, false, LEAK_NONE);
@@ -801,12 +806,7 @@ export class SimMemory {
       if (k) {
         const i = g * this.cfg.pages + p;
         const next = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE);
-        this.ifVpage[g] = p;
-        yield this.tracing ? `${who}: store INFLIGHT_VPAGE = p${p}` : '';
-        this.ifNext[g] = next;
-        yield this.tracing ? `${who}: store INFLIGHT_NEXT = ${fmt(next)}` : '';
-        this.ifOld[g] = pte;
-        yield this.tracing ? `${who}: store INFLIGHT_OLD = ${fmt(pte)}` : '';
+        yield* this.recordSwing(g, p, pte, next, who);
         const seen = this.cas(i, pte, next);
         if (seen === pte) this.enterWindow(g, 'PTE swung to the swap-cache page, slot count not yet dropped', -1, false, LEAK_NONE);
         yield this.tracing ? `${who}: swap-in from the swap cache: CAS PTE p${p} ${fmt(pte)} → ${fmt(next)}${seen === pte ? '' : ` failed (saw ${fmt(seen)})`}` : '';

@@ -43,6 +43,8 @@ export const FRAME_SWAPCACHE = 1 << 30;
 export const FRAME_TAG_MASK = FRAME_SWAPCACHE - 1;
 
 export const MAX_NUMA_NODES = 64;
+/** Slots shrinkSwapCache looks at per call at most. */
+const SHRINK_SCAN_SLOTS = 512;
 const WASM_PAGE_SIZE = 65536;
 const MIN_NODE_FRAMES = 64;
 
@@ -234,7 +236,8 @@ export class PhysicalMemory {
     const swap = this.swap;
     if (!swap || this.vmstat.get('nr_swapcached') <= 0) return 0;
     let freed = 0;
-    for (let i = 0; i < swap.slots && freed < want; i++) {
+    // A bounded look per call (the hand goes on next time): a fault must not walk a large swap area.
+    for (let i = 0; i < Math.min(swap.slots, SHRINK_SCAN_SLOTS) && freed < want; i++) {
       const slot = this.swapCacheHand;
       this.swapCacheHand = slot + 1 === swap.slots ? 0 : slot + 1;
       const f = swap.cached(slot);

@@ -12,7 +12,7 @@ import { PTE_KSM, PTE_PRESENT, PTE_SWAPPED, pteFrame } from '../../src/mem/pte.t
 import { smapsRollup } from '../../src/mem/procfs.ts';
 import { KsmEngine } from '../../src/ksm/ksm-engine.ts';
 import { KsmState } from '../../src/ksm/ksm-state.ts';
-import { recountSpaces } from '../../src/stress/recount.ts';
+import { recountSpaces, repairAfterKsmdDeath } from '../../src/stress/recount.ts';
 import { errnoOf } from '../helpers/bare-space.ts';
 
 const PAGES = 8;
@@ -321,6 +321,21 @@ describe('reclaim of KSM pages (memory pressure)', () => {
     for (const g of t.guests) g.space.teardown();
     t.engine.processDeferred();
     expect(t.mem.swap!.freeSlots()).to.equal(t.mem.swap!.slots);
+  });
+});
+
+describe('the repair after a killed ksmd, with swap', () => {
+  it('frees a slot ksmd held with no PTE naming it, and gives the swap cache its reference back', () => {
+    const t = onceMapped(); // a's first KSM page is in the swap cache of a slot its PTE names
+    const slot = t.mem.swap!.alloc(); // a slot a dead ksmd allocated and never put in a PTE
+    const state = t.state;
+    const k = t.k;
+    t.mem.addMapcount(k, 5); // references a dead ksmd held on the cached frame
+    const r = repairAfterKsmdDeath(t.mem, state, t.guests.map((g) => g.handles));
+    expect(r.swapSlotsFixed).to.equal(1);
+    expect(t.mem.swap!.isFree(slot)).to.equal(true);
+    expect(t.mem.mapcount(k)).to.equal(1); // the swap cache's own reference, nothing else
+    expect(t.audit()).to.deep.equal([]);
   });
 });
 

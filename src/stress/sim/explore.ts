@@ -66,6 +66,8 @@ export interface ExploreResult {
   /** KSM pages ksmd's reclaim swapped out of every mapping, and swap-ins that found their KSM page in the swap cache. */
   readonly ksm_swap_outs: number;
   readonly swap_cache_swap_ins: number;
+  /** Private pages ksmd's reclaim took from a guest (write-protect, copy, exchange). */
+  readonly private_swap_outs: number;
   readonly violations: number;
   /** Steps by the operation their actor was in (model-memory.ts STEP_KINDS). */
   readonly steps_by_kind: Record<StepKind, number>;
@@ -91,6 +93,7 @@ interface RunResult {
   unmerges: number;
   ksmSwapOuts: number;
   cacheSwapIns: number;
+  privateSwapOuts: number;
   /** 1 if the run ended with a documented residual leak only. */
   residual: number;
   residualWhy: string;
@@ -283,10 +286,10 @@ function runModel(seed: number, maxSteps: number, broken: SimBroken, cfg: SimCon
   } catch (e) {
     if (!(e instanceof SimViolation)) throw e;
     if (trace) trace.push(`      VIOLATION: ${e.message}`);
-    return { violation: e.message, choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, residual: 0, residualWhy: '', kinds };
+    return { violation: e.message, choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, privateSwapOuts: m.privateSwapOuts, residual: 0, residualWhy: '', kinds };
   }
   if (trace && m.residualLeaks) trace.push(`      known residual leak (documented, not a violation): ${m.residualWhy}`);
-  return { choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, residual: m.residualLeaks, residualWhy: m.residualWhy, kinds };
+  return { choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, privateSwapOuts: m.privateSwapOuts, residual: m.residualLeaks, residualWhy: m.residualWhy, kinds };
 }
 
 /** Delta-debugging over the schedule: drop chunks of choices while some invariant still breaks. */
@@ -320,6 +323,7 @@ export function explore(o: ExploreOptions): ExploreResult {
   let unmerges = 0;
   let ksmSwapOuts = 0;
   let cacheSwapIns = 0;
+  let privateSwapOuts = 0;
   let residual = 0;
   let residualExample: { seed: number; why: string } | undefined;
   let failure: SimFailure | undefined;
@@ -341,6 +345,7 @@ export function explore(o: ExploreOptions): ExploreResult {
     unmerges += r.unmerges;
     ksmSwapOuts += r.ksmSwapOuts;
     cacheSwapIns += r.cacheSwapIns;
+    privateSwapOuts += r.privateSwapOuts;
     if (r.residual) {
       residual++;
       residualExample ??= { seed, why: r.residualWhy };
@@ -373,7 +378,7 @@ export function explore(o: ExploreOptions): ExploreResult {
   return {
     seed: o.seed, broken, interleavings: k, distinct_schedules: seen.size, steps_total: stepsTotal,
     steps_per_second: Math.round(stepsTotal / Math.max(seconds, 1e-9)), seconds: Number(seconds.toFixed(3)),
-    merges, cows, unmerges, ksm_swap_outs: ksmSwapOuts, swap_cache_swap_ins: cacheSwapIns, violations, steps_by_kind: kindRecord(kinds), residual_leaks: residual, residual_example: residualExample, failure,
+    merges, cows, unmerges, ksm_swap_outs: ksmSwapOuts, swap_cache_swap_ins: cacheSwapIns, private_swap_outs: privateSwapOuts, violations, steps_by_kind: kindRecord(kinds), residual_leaks: residual, residual_example: residualExample, failure,
   };
 }
 
@@ -405,7 +410,7 @@ export function replaySchedule(seed: number, schedule: string, broken: SimBroken
 export function describeExploration(r: ExploreResult): string[] {
   const lines = [
     `deterministic simulation: ${r.interleavings} interleavings from seed ${r.seed} (${r.distinct_schedules} distinct), ${r.steps_total} steps in ${r.seconds} s (${r.steps_per_second} steps/s)${r.broken !== 'none' ? `, BROKEN protocol ${r.broken}` : ''}`,
-    `  merges ${r.merges}, copy-on-writes ${r.cows}, run=2 unmerges ${r.unmerges}, KSM pages swapped out by reclaim ${r.ksm_swap_outs}, swap-ins from the swap cache ${r.swap_cache_swap_ins}, violations ${r.violations}, known residual leaks (documented) ${r.residual_leaks}`,
+    `  merges ${r.merges}, copy-on-writes ${r.cows}, run=2 unmerges ${r.unmerges}, KSM pages swapped out by reclaim ${r.ksm_swap_outs}, private pages by reclaim ${r.private_swap_outs}, swap-ins from the swap cache ${r.swap_cache_swap_ins}, violations ${r.violations}, known residual leaks (documented) ${r.residual_leaks}`,
   ];
   lines.push(`  steps by kind: ${STEP_KINDS.map((k) => `${k} ${r.steps_by_kind[k]}`).join(', ')}`);
   if (r.residual_example) lines.push(`  first residual leak: seed ${r.residual_example.seed}: ${r.residual_example.why}`);

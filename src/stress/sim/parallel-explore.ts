@@ -68,6 +68,7 @@ export function mergeResults(seed: number, results: readonly ExploreResult[], se
     unmerges: sum((r) => r.unmerges),
     ksm_swap_outs: sum((r) => r.ksm_swap_outs),
     swap_cache_swap_ins: sum((r) => r.swap_cache_swap_ins),
+    private_swap_outs: sum((r) => r.private_swap_outs),
     violations: sum((r) => r.violations),
     steps_by_kind: Object.fromEntries(Object.keys(results[0]!.steps_by_kind).map((k) => [k, sum((r) => r.steps_by_kind[k as keyof ExploreResult['steps_by_kind']])])) as ExploreResult['steps_by_kind'],
     residual_leaks: sum((r) => r.residual_leaks),

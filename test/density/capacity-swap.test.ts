@@ -5,6 +5,9 @@ import { runDensity, type DensityOptions } from '../../src/density/density-runne
 import type { DensityResult } from '../../src/density/density-types.ts';
 import { parseFleetSpec } from '../../src/density/fleet-spec.ts';
 import { runCli } from '../helpers/run-cli.ts';
+import { summaryCsv } from '../../src/report/csv-report.ts';
+import { renderDensityHtml } from '../../src/report/html-report.ts';
+import { capacitySentence } from '../../src/report/capacity-text.ts';
 
 const SWAP = 8 * 2 ** 20;
 const OPTIONS: DensityOptions = {
@@ -48,6 +51,13 @@ describe('ksmsim density --capacity --swap', function () {
     expect(s.vmstat).to.have.property('thp_split_page', 0);
     expect(s.meminfo_kb!.MemTotal).to.be.greaterThan(0);
     expect(s.meminfo_kb).to.have.property('AnonHugePages', 0);
+  });
+
+  it('puts the swap runs in the CSV summary, the HTML report and the headline', () => {
+    const w = result.capacity!.with_swap!;
+    expect(summaryCsv(result)).to.contain(`extra_guests_with_swap_with_ksm,${w.extra_guests_with_ksm}\n`);
+    expect(renderDensityHtml(result)).to.contain('of swap, with KSM');
+    expect(capacitySentence(result.capacity!)).to.match(/With 8 MiB of swap: \d+ guests without KSM \(\+\d+, \d+ swap-ins per guest/);
   });
 
   it('refuses --swap without --capacity, naming the flag', async () => {

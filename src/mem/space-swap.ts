@@ -7,7 +7,7 @@
 // What may be paged out from a guest's own thread: a private page, and a KSM page this PTE alone
 // maps (mapcount 1, not already in the swap cache): the kernel's rule for MADV_PAGEOUT, which skips
 // a KSM page mapped more than once (its other mappers' PTEs are out of this guest's reach; ksmd,
-// which holds the reverse map, swaps those: KsmEngine.reclaimKsmPages). A paged-out KSM page stays
+// which holds the reverse map, swaps those: KsmEngine.reclaim). A paged-out KSM page stays
 // in the swap cache (the cache takes the PTE's reference), so it comes back as the same KSM page
 // with no I/O until memory pressure drops it from the cache (PhysicalMemory.shrinkSwapCache).
 

@@ -18,7 +18,7 @@
 //    at the start of every batch. Tree bookkeeping (items, nodes, counters) is ksmd-local: no steps.
 //  run=2 (unmergeAll) runs after a chosen pass in some interleavings, and whenever a sysfs writer
 //    asks for it.
-//  reclaimKsmPages (cfg.ksmSwap), at the start of every pass: the free frame count (model
+//  reclaimPages (KsmEngine.reclaim; cfg.ksmSwap), at the start of every pass: the free frame count (model
 //    watermark: ≤ 1; no step) → the next live node with items: getNodeFrame → swapOutKsmPage: test-and-set
 //    PG_swapcache (was set: putFrame, skip) → alloc a slot → write it → addToSwapCache → per item: load
 //    PTE; still KSM k: swap count +1, CAS to the swap entry (failed: putSwapSlot), won:
@@ -68,7 +68,7 @@ export class SimKsmd extends SimGuests {
     for (;;) {
       const guestsRunning = this.guestsDone < this.cfg.guests || this.writersDone < writers;
       yield* this.processDeferred();
-      if (this.cfg.ksmSwap) yield* this.reclaimKsmPages();
+      if (this.cfg.ksmSwap) yield* this.reclaimPages();
       if (writers) {
         const unmerged: boolean = yield* this.serveRequest();
         if (unmerged) quiet = 0;
@@ -568,8 +568,8 @@ export class SimKsmd extends SimGuests {
     this.kindOf[this.cfg.guests] = saved;
   }
 
-  /** KsmEngine.reclaimKsmPages, one KSM page per pass at most (see the header). */
-  protected *reclaimKsmPages(): Step {
+  /** KsmEngine.reclaim: one KSM page and one private page per pass at most (see the header). */
+  protected *reclaimPages(): Step {
     const saved = this.kindOf[this.cfg.guests]!;
     this.kindOf[this.cfg.guests] = K.ksmd_reclaim;
     // The watermark check reads the allocator's free count: no step of its own (a stale count only

@@ -4,11 +4,12 @@
 // byte it reads against its own shadow copy. It obeys the host through its control page
 // (src/stress/control-page.ts): pause, quiesce, verify, exit.
 //
-// args: --seed N --regions N --pages N --contents N --content-seed N [--victim] [--readonly-advise]
+// args: --seed N --regions N --pages N --contents N --content-seed N [--victim] [--readonly-advise] [--pageout]
 //   --victim: a guest the host kills at a random moment (fault injection); it writes constantly
 //   to merged pages so the kill lands in a write or a copy-on-write more often than not.
 //   --readonly-advise: make a region read-only before advising it MERGEABLE (DKSM's intended use:
 //   its first page of a merged frame is never write-protected otherwise).
+//   --pageout: also madvise(MADV_PAGEOUT / MADV_COLD) ranges now and then (a host with swap).
 //
 // Under --engine dksm with writable regions, a write through the guest's own PRESENT|KSM|WRITABLE
 // PTE (a DKSM first page: no other engine leaves a KSM page writable) is logged once per page and
@@ -27,7 +28,7 @@
 
 import { workerData } from 'node:worker_threads';
 import {
-  MADV_DONTNEED, MADV_MERGEABLE, MADV_UNMERGEABLE, MAP_ANONYMOUS, MAP_SHARED, PROT_NONE, PROT_READ, PROT_WRITE,
+  MADV_COLD, MADV_DONTNEED, MADV_MERGEABLE, MADV_PAGEOUT, MADV_UNMERGEABLE, MAP_ANONYMOUS, MAP_SHARED, PROT_NONE, PROT_READ, PROT_WRITE,
   PR_SET_MEMORY_MERGE, isErrnoError, type GuestSys,
 } from '../../src/guest/index.ts';
 import {
@@ -61,15 +62,17 @@ interface Options {
   contentSeed: number;
   victim: boolean;
   readonlyAdvise: boolean;
+  pageout: boolean;
 }
 
 function parse(args: string[]): Options {
-  const o: Options = { seed: 1, regions: 4, pages: 32, contents: 4, contentSeed: 0x5eed, victim: false, readonlyAdvise: false };
+  const o: Options = { seed: 1, regions: 4, pages: 32, contents: 4, contentSeed: 0x5eed, victim: false, readonlyAdvise: false, pageout: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const v = Number(args[i + 1]);
     if (a === '--victim') o.victim = true;
     else if (a === '--readonly-advise') o.readonlyAdvise = true;
+    else if (a === '--pageout') o.pageout = true;
     else if (a === '--seed') (o.seed = v), i++;
     else if (a === '--regions') (o.regions = v), i++;
     else if (a === '--pages') (o.pages = v), i++;
@@ -284,6 +287,12 @@ class StressGuest {
         // Victims write merged contents back and forth: copy-on-write after copy-on-write.
         if (x < 700) this.writeTemplate(r, p, rng.below(this.templates.length));
         else this.readCheck(r, p * PAGE, PAGE);
+        return;
+      }
+      // (Drawn only with --pageout, so runs without it replay the same choices as before.)
+      if (this.o.pageout && rng.chance(0.03)) {
+        this.sys.madvise(r.addr + p * PAGE, (1 + rng.below(r.pages - p)) * PAGE, rng.pick([MADV_PAGEOUT, MADV_PAGEOUT, MADV_COLD]));
+        this.count('pageouts');
         return;
       }
       if (x < 380) this.readCheck(r, rng.below(r.pages * PAGE - 1), 1 + rng.below(2 * PAGE));

@@ -88,7 +88,7 @@ async function densityCommand(flags: DensityFlags, out: (s: string) => void): Pr
     return 2;
   }
   const on = flags.backend === 'linux' ? 'the real kernel' : flags.backend === 'both' ? `the emulator (${formatBytes(flags.memory)}) and the real kernel` : formatBytes(flags.memory);
-  if (!quiet) say(`ksmsim density: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${on}${flags.capacity ? ', with capacity runs' : ''}${engineNote}`);
+  if (!quiet) say(`ksmsim density: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${on}${flags.capacity ? `, with capacity runs${flags.swap ? ` (and again with ${formatBytes(flags.swap)} of swap)` : ''}` : ''}${engineNote}`);
   if (flags.engine.length > 1) return compareCommand(flags, o, fleet, say, progress, quiet, jsonToStdout);
   if (flags.backend !== 'emulator' && flags.capacity) {
     // Refused before anything runs, even the emulator half: capacity mode fills memory until the OOM killer.

@@ -34,6 +34,7 @@ export interface DensityFlags {
   numaNodes: number;
   ksm: Array<[string, string]>;
   capacity?: boolean;
+  swap?: number;
   mergeAcrossNodes: '0' | '1' | 'both';
   maxGuests?: number;
   maxSeconds: number;
@@ -75,6 +76,7 @@ export function addDensityFlags(cmd: Command): Command {
     .option('--capacity', 'also launch guests until memory is full, with and without KSM (density gain); emulator only: refused with --backend linux or both, as it would fill the real machine\'s memory')
     .addOption(new Option('--merge-across-nodes <mode>', 'merge_across_nodes for the KSM run, or both to compare').choices(['0', '1', 'both']).default('1'))
     .option('--max-guests <n>', 'capacity mode: stop after this many guests (default: derived from --memory and the fleet, see docs/density.md)', (v) => parseCount(v, '--max-guests', 1, 4096))
+    .option('--swap <size>', 'capacity mode: run the capacity pair again on hosts with this much swap (how many more guests fit, swap-ins per guest)', (v) => parseSize(v, '--swap'))
     .option('--capacity-seconds <s>', 'capacity mode: longest one capacity run may take', (v) => parseCount(v, '--capacity-seconds', 1, 86400), CAPACITY_SECONDS_DEFAULT)
     .option('--max-seconds <s>', 'longest wait for the saving to converge', (v) => parseCount(v, '--max-seconds', 1, 86400), 60)
     .option('--json <file>', 'write the full result as JSON (- for stdout; the headline then goes to stderr)')
@@ -127,6 +129,7 @@ export function planDensity(flags: DensityFlags): DensityPlan {
   let schedule: ScheduleEvent[] = [];
   if (flags.fleetFile) ({ fleet, schedule } = readFleetPlan(flags.fleetFile));
   else fleet = parseFleetSpec(flags.fleet ?? DEFAULT_FLEET);
+  if (flags.swap !== undefined && !flags.capacity) throw new Error(`--swap ${flags.swap}: swap is measured in capacity mode; add --capacity`);
   if (schedule.length && !flags.tuner.length) throw new Error(`--fleet-file ${flags.fleetFile}: its schedule (at: entries) runs only with --tuner`);
   if (flags.tuner.length && (flags.capacity || flags.csv || flags.mergeAcrossNodes === 'both' || flags.service.length)) {
     throw new Error('--tuner: drop --capacity, --csv, --merge-across-nodes both and --service (each tuner brings its own services)');
@@ -134,7 +137,7 @@ export function planDensity(flags: DensityFlags): DensityPlan {
   const options: DensityRunOptions = {
     memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, mergeAcrossNodes: flags.mergeAcrossNodes,
     capacity: !!flags.capacity, maxGuests: flags.maxGuests, capacitySeconds: flags.capacitySeconds, maxSeconds: flags.maxSeconds, sampleMs: 100,
-    kernelCompat: flags.kernelCompat, services: flags.service, engine: flags.engine[0],
+    kernelCompat: flags.kernelCompat, services: flags.service, swapBytes: flags.swap, engine: flags.engine[0],
   };
   return { fleet, schedule, options };
 }

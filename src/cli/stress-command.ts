@@ -19,6 +19,7 @@ interface StressFlags {
   json?: string;
   faults?: boolean;
   memory?: number;
+  swap?: number;
   numaNodes: number;
   chaos: boolean;
   broken: string;
@@ -35,9 +36,9 @@ interface StressFlags {
   writable?: boolean;
 }
 
-const BROKEN = ['none', 'no-recompare', 'free-without-hazard', 'swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first'] as const;
+const BROKEN = ['none', 'no-recompare', 'free-without-hazard', 'swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first', 'swap-cache-check-then-set'] as const;
 /** Broken variants only the simulation has (the real engine has no switch for them). */
-const SIM_ONLY_BROKEN: readonly string[] = ['swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first'];
+const SIM_ONLY_BROKEN: readonly string[] = ['swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first', 'swap-cache-check-then-set'];
 
 function parseSeed(v: string): number {
   if (!/^\d+$/.test(v.trim()) || Number(v) > 0xffffffff) throw new Error(`--seed: expected a whole number from 0 to 4294967295, got ${JSON.stringify(v)}`);
@@ -60,6 +61,7 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
     .option('--json <file>', 'write the report as JSON to FILE (stdout stays quiet)')
     .option('--faults', 'inject faults: kill guests mid-write/COW, kill and restart ksmd, run short of memory')
     .option('--memory <size>', 'host memory (default: ample, or tight with --faults)', (v) => parseSize(v, '--memory'))
+    .option('--swap <size>', 'swap space: memory turns tight, guests also MADV_PAGEOUT/COLD, ksmd reclaim swaps KSM pages', (v) => parseSize(v, '--swap'))
     .option('--numa-nodes <n>', 'NUMA nodes', (v) => parseCount(v, '--numa-nodes', 1, MAX_NUMA_NODES), 2)
     .option('--no-chaos', 'do not flip knobs while the guests run')
     .addOption(new Option('--broken <variant>', 'TEST ONLY: a deliberately broken protocol, to see the checkers fail').choices([...BROKEN]).default('none'))
@@ -86,7 +88,7 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
       if (SIM_ONLY_BROKEN.includes(flags.broken)) throw new Error(`--broken ${flags.broken}: only the deterministic simulation has this variant (add --deterministic)`);
       const r = await runStress({
         guests: flags.guests, seconds: flags.seconds, seed: flags.seed, faults: flags.faults ?? false,
-        memoryBytes: flags.memory, numaNodes: flags.numaNodes, chaos: flags.chaos,
+        memoryBytes: flags.memory, swapBytes: flags.swap, numaNodes: flags.numaNodes, chaos: flags.chaos,
         brokenProtocol: flags.broken as BrokenProtocol, engine: flags.engine, writable: flags.writable,
         log: flags.json ? () => {} : out,
         progress: !flags.json && process.stderr.isTTY ? (line) => process.stderr.write(`\r\x1b[2K${line}`) : undefined,

@@ -34,6 +34,8 @@ export interface DensityOptions {
   readonly services?: readonly ServiceSpec[];
   /** The merge engine (default ksm); knobs then go to its directory (docs/engines.md). */
   readonly engine?: EngineName;
+  /** Capacity mode: run the capacity pair again on hosts with this much swap (--swap). */
+  readonly swapBytes?: number;
 }
 
 /** A density run's options without its callbacks: the experiment as data (it crosses processes and Redis as JSON). */
@@ -81,11 +83,12 @@ export function expand(fleet: readonly FleetEntry[]): ExpandedGuest[] {
   });
 }
 
-/** Start a host whose log routes READY lines to `ready` and everything else to `log`. */
-export async function startHost(o: DensityOptions, ready: Set<string>): Promise<Host> {
+/** Start a host (with `swapBytes` of swap) whose log routes READY lines to `ready` and everything else to `log`. */
+export async function startHost(o: DensityOptions, ready: Set<string>, swapBytes?: number): Promise<Host> {
   return Host.start({
     memoryBytes: o.memoryBytes,
     numaNodes: o.numaNodes,
+    swapBytes: swapBytes || undefined,
     kernelCompat: o.kernelCompat,
     engine: o.engine,
     onLog: (line) => {

@@ -5,6 +5,7 @@ import { freemem } from 'node:os';
 import { Host, parseKsmStat, type GuestHandle } from '../host/host.ts';
 import { PAGE_SIZE } from '../mem/constants.ts';
 import { summarizeSpace } from '../mem/space-summary.ts';
+import { meminfoValues } from '../mem/procfs.ts';
 import { CTL_VA_HIGH, type GuestSpaceHandles } from '../mem/guest-control.ts';
 import { PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED } from '../mem/pte.ts';
 import type { KsmdHostStats } from '../host/ksmd-controller.ts';
@@ -12,7 +13,7 @@ import { defaultMaxGuests, type CapBasis } from './capacity-cap.ts';
 import { runCapacity } from './capacity-run.ts';
 import { CONVERGE_MIN_SCANS, convergedNow, convergenceOf, savedPages, convergenceFields } from './convergence.ts';
 import { applyKnobs, DENSITY_DEFAULT_KNOBS, engineOffKnobs, engineOnKnobs, expand, startHost, usedBytes, type DensityOptions, type MeasuredPhase } from './density-host.ts';
-import type { CapacityResult, CapacityRun, DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
+import type { CapacityResult, CapacityRun, CapacityWithSwap, DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
 import { EmulatedTunedHost } from '../tuning/emulated-tuned-host.ts';
 import { engineDir } from '../engines/engine.ts';
 import { startServices, type RunningServices, type ServicesReport } from '../tuning/host-services.ts';
@@ -45,6 +46,8 @@ function takeSample(host: Host, t0: number, baseline: number, names: Map<number,
     node_used_bytes: nodes.map((n) => n.usedBytes),
     counters: host.files.counters(),
     per_guest: perGuest,
+    vmstat: host.memory.vmstat.snapshot(),
+    meminfo_kb: meminfoValues(host.memory),
   };
 }
 
@@ -215,6 +218,16 @@ async function runCapacityPair(o: DensityOptions, fleet: readonly FleetEntry[], 
   const plan = { maxGuests, footprintBytes };
   const withoutRun = await runCapacity(o, fleet, false, plan);
   const withRun = await runCapacity(o, fleet, true, plan);
+  let withSwap: CapacityWithSwap | undefined;
+  if (o.swapBytes) {
+    // The same pair on hosts with swap: how many more guests fit, and what each costs in swap-ins.
+    const swapOff = await runCapacity(o, fleet, false, plan, o.swapBytes);
+    const swapOn = await runCapacity(o, fleet, true, plan, o.swapBytes);
+    withSwap = {
+      swap_bytes: o.swapBytes, without_ksm: swapOff, with_ksm: swapOn,
+      extra_guests_without_ksm: swapOff.guests - withoutRun.guests, extra_guests_with_ksm: swapOn.guests - withRun.guests,
+    };
+  }
   return {
     max_guests: maxGuests,
     max_guests_basis: basis && { limited_by: basis.limited_by, memory_bound: basis.memory_bound, machine_bound: basis.machine_bound, ceiling: basis.ceiling, guest_bytes: basis.guest_bytes },
@@ -222,6 +235,7 @@ async function runCapacityPair(o: DensityOptions, fleet: readonly FleetEntry[], 
     with_ksm: withRun,
     density_gain: withoutRun.guests ? withRun.guests / withoutRun.guests : null,
     density_gain_bound: gainBound(withoutRun, withRun),
+    ...(withSwap ? { with_swap: withSwap } : {}),
   };
 }
 

@@ -42,7 +42,15 @@ async function runGuest(program: Partial<GuestProgramModule>, data: GuestWorkerD
   const memory = PhysicalMemory.attach(data.memory);
   const ksm = KsmState.attach(data.ksm);
   const engine = attachGuestEngine(data.engine, memory, ksm, data.space.pid);
-  const space = new AddressSpace(data.space, memory, { addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d), ksmEntered: () => ksm.wake(), engineAdvice: engine.advice, mergeableAtMmap: engine.mergeableAtMmap });
+  const space = new AddressSpace(data.space, memory, {
+    addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d), ksmEntered: () => ksm.wake(), engineAdvice: engine.advice, mergeableAtMmap: engine.mergeableAtMmap,
+    // ksmd's loop reclaims (KsmEngine.reclaim): wake it, if there is one.
+    memoryPressure: () => {
+      if (!ksm.ksmdAlive()) return false;
+      ksm.wake();
+      return true;
+    },
+  });
   const sys = new EmulatedSys(space, engine.files, data.root, (line) => void log(line));
   try {
     if (typeof program.default !== 'function') {

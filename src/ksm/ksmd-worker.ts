@@ -87,6 +87,9 @@ async function loop(): Promise<void> {
   while (!stopping) {
     const seen = Atomics.load(state.control, KC_WAKE);
     serveRequest();
+    // Reclaim does not wait for run: kswapd swaps pages whatever ksmd's state (ksmd does it because
+    // it holds the reverse map of KSM pages). Without swap, or above the watermark, it returns at once.
+    engine.reclaim();
     if (state.get('run') === 1 && engine.hasWork()) {
       const t0 = performance.now();
       engine.scanBatch(state.get('pages_to_scan'));

@@ -32,11 +32,17 @@ export interface SpaceHooks<Space = unknown> {
   engineAdvice?(space: Space, area: Vma, advice: number): boolean;
   /** UKSM: every private anonymous mapping is mergeable from its creation, without madvise. */
   mergeableAtMmap?: boolean;
+  /**
+   * Memory is short and this guest found nothing of its own to page out: wake whoever reclaims
+   * other guests' pages (ksmd's reclaim). False if no one will (no ksmd): the fault then fails at once.
+   */
+  memoryPressure?(): boolean;
 }
 
 export const NO_HOOKS: SpaceHooks = { addKsmZeroPages: () => {} };
 
 export class SpaceCore {
+  readonly handles: GuestSpaceHandles;
   readonly pid: number;
   readonly homeNode: number;
   readonly vaPages: number;
@@ -51,6 +57,7 @@ export class SpaceCore {
   protected readonly allocHints: Int32Array;
 
   constructor(handles: GuestSpaceHandles, memory: PhysicalMemory, hooks: SpaceHooks, ctl: Int32Array, vmas: VmaList) {
+    this.handles = handles;
     this.pid = handles.pid;
     this.homeNode = handles.homeNode;
     this.vaPages = handles.vaPages;

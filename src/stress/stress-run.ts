@@ -34,8 +34,13 @@ export interface StressOptions {
   readonly seed: number;
   /** Fault injection: kill guests mid-write/COW, kill and restart ksmd, run short of memory. */
   readonly faults?: boolean;
-  /** Host memory (default: plenty, or tight with faults). */
+  /** Host memory (default: plenty, or tight with faults or swap). */
   readonly memoryBytes?: number;
+  /**
+   * Swap space: memory is then tight (as with faults), the guests also madvise(MADV_PAGEOUT/COLD),
+   * and ksmd's reclaim swaps KSM pages out of every mapping; the report counts swap traffic.
+   */
+  readonly swapBytes?: number;
   readonly numaNodes?: number;
   readonly regions?: number;
   readonly pages?: number;
@@ -110,8 +115,25 @@ export interface StressReport {
   readonly final_counters: Record<string, number>;
   /** The engine's own files at the audit (dksm, uksm). */
   readonly engine_files?: Record<string, string>;
+  /** With --swap: the swap traffic (/proc/vmstat) and ksmd's KSM swap-outs; null without swap. */
+  readonly swap: StressSwap | null;
   readonly ok: boolean;
 }
+
+export interface StressSwap {
+  readonly swap_bytes: number;
+  readonly pswpout: number;
+  readonly pswpin: number;
+  /** KSM pages ksmd's reclaim swapped out of every mapping, and private pages it took from any guest. */
+  readonly ksm_swap_outs: number;
+  readonly private_swap_outs_by_reclaim: number;
+  readonly ksm_swpin_copy: number;
+  readonly cow_ksm: number;
+  readonly pageouts: number;
+  /** Swap slots still allocated once every guest exited (must be 0). */
+  readonly leaked_slots_after_exit: number;
+}
+
 
 /** What differs per engine: its knobs at start and at the audit, its chaos, and how to wait for two quiet rounds. */
 interface EngineStress {
@@ -190,7 +212,8 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
   const perGuest = regions * pages + 16;
   // With faults, memory is tight: 70 % of what the guests map when nothing merges (plus room for a
   // small victim), so copy-on-write and unmerge run out whenever ksmd falls behind.
-  const memoryBytes = o.memoryBytes ?? (faults
+  const swapBytes = o.swapBytes ?? 0;
+  const memoryBytes = o.memoryBytes ?? (faults || swapBytes
     ? Math.max(numaNodes * 64 * PAGE_SIZE, Math.ceil(0.7 * o.guests * perGuest + 48) * PAGE_SIZE)
     : Math.max(64 * 2 ** 20, 4 * o.guests * perGuest * PAGE_SIZE));
   const engine = o.engine ?? DEFAULT_ENGINE;
@@ -205,7 +228,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
   const violationExits: GuestReport[] = [];
   const rng = new Prng(mixSeed(o.seed, 0xc4a05));
   const host = await Host.start({
-    memoryBytes, numaNodes, engine,
+    memoryBytes, numaNodes, engine, swapBytes: swapBytes || undefined,
     ksmdOptions: o.brokenProtocol && o.brokenProtocol !== 'none' ? { brokenProtocol: o.brokenProtocol } : {},
     onLog: (line) => {
       const m = /^\[[^\]]*\] @violation (.*)$/.exec(line);
@@ -232,7 +255,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
   let launched = 0;
   const started = performance.now();
   // ksmd's event counts, summed over the ksmd threads killed so far (each new one starts at 0).
-  const pastEvents: EngineEvents = { merges: 0, mergeAborts: 0, zeroMerges: 0, unmerges: 0, deferredFrees: 0 };
+  const pastEvents: EngineEvents = { merges: 0, mergeAborts: 0, zeroMerges: 0, unmerges: 0, deferredFrees: 0, ksmSwapOuts: 0, privateSwapOuts: 0 };
   const addEvents = (st: KsmdStats, into: EngineEvents = pastEvents): EngineEvents => {
     for (const k of Object.keys(into) as (keyof EngineEvents)[]) into[k] += st.events[k];
     return into;
@@ -258,6 +281,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
     const args = ['--seed', String(mixSeed(o.seed, n)), '--regions', String(victim ? 1 : regions), '--pages', String(victim ? Math.min(pages, 16) : pages), '--contents', String(contents), '--content-seed', String(o.seed)];
     if (victim) args.push('--victim');
     if (readonlyAdvise) args.push('--readonly-advise');
+    if (swapBytes) args.push('--pageout');
     const handle = host.launch(GUEST_PROGRAM, { name: `${victim ? 'victim' : 'stress'}.${n}`, args });
     const g: LiveGuest = { handle, victim, last: zeroCounters(), ended: false };
     void handle.done.then((r) => {
@@ -314,7 +338,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
     for (const [k, v] of es.start) await setKnob(k, v);
     for (let i = 0; i < o.guests; i++) launch(false);
     await waitControlPages(guests);
-    log(`stress: ${o.guests} guests on ${memoryBytes / 2 ** 20} MiB (${numaNodes} nodes), engine ${engine}${engine === 'dksm' ? (readonlyAdvise ? ' (read-only regions)' : ' (writable regions)') : ''}, seed ${o.seed}${faults ? ', faults on' : ''}`);
+    log(`stress: ${o.guests} guests on ${memoryBytes / 2 ** 20} MiB (${numaNodes} nodes)${swapBytes ? ` + ${swapBytes / 2 ** 20} MiB swap` : ''}, engine ${engine}${engine === 'dksm' ? (readonlyAdvise ? ' (read-only regions)' : ' (writable regions)') : ''}, seed ${o.seed}${faults ? ', faults on' : ''}`);
 
     // ───────────── the chaos loop ─────────────
     const loopStarted = performance.now();
@@ -424,10 +448,17 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
     host.engine.drain?.();
     const usable = host.memory.nodes.reduce((n, _r, i) => n + host.memory.usableFrames(i), 0);
     let leakedAfterExit = usable - host.memory.freeFrames();
-    for (let i = 0; i < 50 && leakedAfterExit !== 0; i++) {
+    const swap = host.memory.swap;
+    const leakedSlots = () => (swap ? swap.slots - swap.freeSlots() : 0);
+    for (let i = 0; i < 50 && (leakedAfterExit !== 0 || leakedSlots() !== 0); i++) {
       await sleep(20);
       leakedAfterExit = usable - host.memory.freeFrames();
     }
+    const vm = host.memory.vmstat;
+    const swapReport: StressSwap | null = swap ? {
+      swap_bytes: swapBytes, pswpout: vm.get('pswpout'), pswpin: vm.get('pswpin'), ksm_swap_outs: stats?.events.ksmSwapOuts ?? 0, private_swap_outs_by_reclaim: stats?.events.privateSwapOuts ?? 0,
+      ksm_swpin_copy: vm.get('ksm_swpin_copy'), cow_ksm: vm.get('cow_ksm'), pageouts: totals.pageouts, leaked_slots_after_exit: leakedSlots(),
+    } : null;
 
     const elapsed = (performance.now() - started) / 1000;
     // DKSM's hazard: a difference on a frame another guest wrote in place through its writable first page.
@@ -479,12 +510,13 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
       fault_events: { guests_killed: guestsKilled, oom_kills: oomKills, ksmd_restarts: ksmdRestarts, ksmd_repairs: repairs },
       final_counters: finalCounters,
       ...(engineFiles ? { engine_files: engineFiles } : {}),
+      swap: swapReport,
       ok: false,
     };
     // Read-only DKSM regions must show no hazard at all; writable ones may (named, not failures).
     const hazardsOk = hazards.length === 0 || report.writable;
     const unexplained = totals.violations - hazards.length;
-    return { ...report, ok: protocol.length === 0 && hazardsOk && mismatches.length === 0 && recount.leakedFrames === 0 && leakedAfterExit === 0 && failures.length === 0 && unexplained <= 0 };
+    return { ...report, ok: protocol.length === 0 && hazardsOk && mismatches.length === 0 && recount.leakedFrames === 0 && leakedAfterExit === 0 && (swapReport?.leaked_slots_after_exit ?? 0) === 0 && failures.length === 0 && unexplained <= 0 };
   } finally {
     await host.shutdown();
   }
@@ -565,8 +597,12 @@ export function describeStress(r: StressReport): string[] {
   ];
   if (r.faults) {
     const f = r.fault_events;
-    const rep = f.ksmd_repairs.reduce((a, x) => ({ m: a.m + x.mapcountsFixed, p: a.p + x.privateMapcountsCleared, f: a.f + x.framesReclaimed, z: a.z + x.zeroPageCountersFixed }), { m: 0, p: 0, f: 0, z: 0 });
-    lines.push(`  faults: guests killed ${f.guests_killed}, OOM kills ${f.oom_kills}, ksmd restarts ${f.ksmd_restarts} (repaired ${rep.m} KSM mapcounts, ${rep.p} private mapcounts, ${rep.z} ksm_zero_pages counters, reclaimed ${rep.f} frames ksmd held), EAGAIN ${r.guest_counters.eagain}, ENOMEM ${r.guest_counters.enomem}`);
+    const rep = f.ksmd_repairs.reduce((a, x) => ({ m: a.m + x.mapcountsFixed, p: a.p + x.privateMapcountsCleared, f: a.f + x.framesReclaimed, z: a.z + x.zeroPageCountersFixed, s: a.s + x.swapSlotsFixed }), { m: 0, p: 0, f: 0, z: 0, s: 0 });
+    lines.push(`  faults: guests killed ${f.guests_killed}, OOM kills ${f.oom_kills}, ksmd restarts ${f.ksmd_restarts} (repaired ${rep.m} KSM mapcounts, ${rep.p} private mapcounts, ${rep.z} ksm_zero_pages counters, ${rep.s} swap counts, reclaimed ${rep.f} frames ksmd held), EAGAIN ${r.guest_counters.eagain}, ENOMEM ${r.guest_counters.enomem}`);
+  }
+  if (r.swap) {
+    const w = r.swap;
+    lines.push(`  swap ${w.swap_bytes / 2 ** 20} MiB: pswpout ${w.pswpout}, pswpin ${w.pswpin}, KSM pages swapped out of every mapping ${w.ksm_swap_outs}, private pages reclaimed by ksmd ${w.private_swap_outs_by_reclaim}, ksm_swpin_copy ${w.ksm_swpin_copy}, cow_ksm ${w.cow_ksm}, PAGEOUT/COLD calls ${w.pageouts}, slots left after exit ${w.leaked_slots_after_exit}`);
   }
   if (r.engine === 'dksm') lines.push(`  ${DKSM_HAZARD}s ${r.dksm_hazard_count}${r.writable ? ' (named, not violations)' : ''}`);
   lines.push(`  violations ${r.violations.length}, counter mismatches ${r.counter_mismatches.length}, leaked frames ${r.leaked_frames} (after exit ${r.leaked_frames_after_exit}), guest failures ${r.guest_failures.length}`);

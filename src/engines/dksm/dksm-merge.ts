@@ -124,7 +124,7 @@ export class DksmMerger {
         e = next;
         continue;
       }
-      if (this.mem.frameFlags(f) !== st.entryTag(e) || (this.sums.of(f) | 0) !== sum) {
+      if (this.mem.frameTag(f) !== st.entryTag(e) || (this.sums.of(f) | 0) !== sum) {
         this.mem.putFrame(f);
         st.remove(e, prev, sum); // reused, or changed in place by a writable owner: stale
         e = next;
@@ -182,10 +182,10 @@ export class DksmMerger {
     const mem = this.mem;
     const tag = st.nextTag();
     mem.setMapcount(frame, 1);
-    mem.setFrameFlags(frame, tag);
+    mem.setFrameTag(frame, tag);
     if (Atomics.compareExchange(space.pt, p, pte, pte | PTE_KSM) !== pte) {
       // Unreachable with one writer; if it were, the frame is still private: undo the marks.
-      mem.setFrameFlags(frame, 0);
+      mem.setFrameTag(frame, 0);
       mem.setMapcount(frame, 0);
       return 'kept';
     }
@@ -200,7 +200,7 @@ export class DksmMerger {
   private entryStale(e: number): boolean {
     const f = this.state.entryFrame(e);
     if (!this.mem.tryGetFrame(f)) return true;
-    const stale = this.mem.frameFlags(f) !== this.state.entryTag(e);
+    const stale = this.mem.frameTag(f) !== this.state.entryTag(e);
     this.mem.putFrame(f);
     return stale;
   }

@@ -183,7 +183,7 @@ export class UksmMerger {
   }
 
   private live(e: StableEntry): boolean {
-    return this.mem.mapcount(e.frame) > 0 && this.mem.frameFlags(e.frame) === e.tag;
+    return this.mem.mapcount(e.frame) > 0 && this.mem.frameTag(e.frame) === e.tag;
   }
 
   /** CAS W → WP_KSMD, then wait for the guest to leave the page; the write-protected value, or -1. */
@@ -259,7 +259,7 @@ export class UksmMerger {
     this.mem.copyFrame(pteFrame(aPte), k);
     this.mem.setMapcount(k, 1); // the scanner's reference
     const tag = this.nextTag++;
-    this.mem.setFrameFlags(k, tag);
+    this.mem.setFrameTag(k, tag);
     // A into K: compare (A is unchanged unless a write fault cleared WP_KSMD: then the CAS fails).
     let merged = false;
     if (this.mem.compareFrames(pteFrame(aPte), k) === 0) {

@@ -77,6 +77,11 @@ export interface ExploreResult {
   readonly cows: number;
   /** Pages ksmd unmerged for run=2. */
   readonly unmerges: number;
+  /** KSM pages ksmd's reclaim swapped out of every mapping, and swap-ins that found their KSM page in the swap cache. */
+  readonly ksm_swap_outs: number;
+  readonly swap_cache_swap_ins: number;
+  /** Private pages ksmd's reclaim took from a guest (write-protect, copy, exchange). */
+  readonly private_swap_outs: number;
   readonly violations: number;
   /** Steps by the operation their actor was in (model-memory.ts STEP_KINDS). */
   readonly steps_by_kind: Record<StepKind, number>;
@@ -100,6 +105,9 @@ interface RunResult {
   merges: number;
   cows: number;
   unmerges: number;
+  ksmSwapOuts: number;
+  cacheSwapIns: number;
+  privateSwapOuts: number;
   /** 1 if the run ended with a documented residual leak only. */
   residual: number;
   residualWhy: string;
@@ -153,11 +161,19 @@ function configFor(rng: Prng, broken: SimBroken, kills: SimKills, seed: number, 
     killKsmd: (kills & KILL_KSMD) !== 0 && rng.chance(0.5),
     run2AfterPass: rng.chance(0.3) ? 1 + rng.below(3) : -1,
   };
-  const cfg = { ...base, ...extended, frames: swap ? guests * pages + 1 : base.frames };
+  // KSM pages in swap (issue 15), drawn after everything above so older configurations stay as
+  // they were: the swap cache, MADV_PAGEOUT and ksmd's reclaim of KSM pages.
+  const ksmSwap = swap && ext.chance(0.6);
+  const pageouts: { g: number; at: number; p: number }[] = [];
+  if (ksmSwap) {
+    for (let g = 0; g < guests; g++) if (ext.chance(0.7)) pageouts.push({ g, at: ext.below(base.opsPerGuest + 1), p: ext.below(pages) });
+  }
+  const cfg = { ...base, ...extended, frames: swap ? guests * pages + 1 : base.frames, ksmSwap, pageouts };
   if (engine.engine === 'ksm') return cfg;
-  // The other engines: no ksmd to kill, no sysfs request channel, no run=2 (drawn all the same,
-  // so a seed's memory, programs and schedule are the ones ksm gets).
-  return { ...cfg, engine: engine.engine, dksmWritable: engine.writable ?? false, writers: [], killWriter: false, killKsmd: false, run2AfterPass: -1 };
+  // The other engines: no ksmd to kill, no sysfs request channel, no run=2, and no KSM pages in swap
+  // (ksmd's reclaim and its swap cache are ksmd's; drawn all the same, so a seed's memory, programs
+  // and schedule are the ones ksm gets).
+  return { ...cfg, engine: engine.engine, dksmWritable: engine.writable ?? false, writers: [], killWriter: false, killKsmd: false, run2AfterPass: -1, ksmSwap: false, pageouts: [] };
 }
 
 /** One interleaving: random choices from `seed`, or the given schedule. */
@@ -249,7 +265,7 @@ function runModel(seed: number, maxSteps: number, broken: SimBroken, cfg: SimCon
   try {
     if (trace && cfg.engine && cfg.engine !== 'ksm') trace.push(`engine ${cfg.engine}${cfg.engine === 'dksm' ? (cfg.dksmWritable ? ' (writable regions)' : ' (read-only regions: mprotect(PROT_READ) before each MADV_MERGEABLE)') : ' (its scanner is actor ' + cfg.guests + ', in ksmd\'s place)'}`);
     if (trace) trace.push(`seed ${seed}: ${cfg.guests} guests × ${cfg.pages} pages, ${cfg.frames} frames, spins ${cfg.spins}, use_zero_pages ${cfg.useZero ? 1 : 0}, max_page_sharing ${cfg.maxSharing}${cfg.run2AfterPass > 0 ? `, run=2 after pass ${cfg.run2AfterPass}` : ''}${cfg.killGuest ? `, guest 0 killable (actor ${KILLER})` : ''}${cfg.killKsmd ? `, ksmd killable (actor ${KILLER})` : ''}${broken !== 'none' ? `, BROKEN ${broken}` : ''}`);
-    if (trace && cfg.slots) trace.push(`      swap: ${cfg.slots} slots${cfg.readOnlyPages ? ', some private pages read-only' : ''}`);
+    if (trace && cfg.slots) trace.push(`      swap: ${cfg.slots} slots${cfg.ksmSwap ? ', KSM pages swap too (swap cache, MADV_PAGEOUT, ksmd reclaim)' : ''}${cfg.readOnlyPages ? ', some private pages read-only' : ''}`);
     if (trace) for (let w = 0; w < nWriters; w++) trace.push(`      writer ${w} (actor ${FIRST_WRITER + w}${killWriter && w === 0 ? ', killable' : ''}) writes run: ${cfg.writers![w]!.join(', ')}`);
     if (trace) for (let g = 0; g < cfg.guests; g++) trace.push(`      guest ${g} program: ${m.programs[g]!.map((o) => (o.kind === 'write' ? `write p${o.p}=${o.v}` : `${o.kind} p${o.p}`)).join(', ')}`);
     if (schedule) {
@@ -301,11 +317,11 @@ function runModel(seed: number, maxSteps: number, broken: SimBroken, cfg: SimCon
   } catch (e) {
     if (!(e instanceof SimViolation)) throw e;
     if (trace) trace.push(`      VIOLATION: ${e.message}`);
-    return { violation: e.message, choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, residual: 0, residualWhy: '', kinds, hazards: m.hazards, hazardExample: m.hazardExample };
+    return { violation: e.message, choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, privateSwapOuts: m.privateSwapOuts, residual: 0, residualWhy: '', kinds, hazards: m.hazards, hazardExample: m.hazardExample };
   }
   if (trace && m.residualLeaks) trace.push(`      known residual leak (documented, not a violation): ${m.residualWhy}`);
   if (trace && m.hazards) trace.push(`      ${DKSM_HAZARD} (named, not a violation): ${m.hazards} × — ${m.hazardExample}`);
-  return { choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, residual: m.residualLeaks, residualWhy: m.residualWhy, kinds, hazards: m.hazards, hazardExample: m.hazardExample };
+  return { choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, privateSwapOuts: m.privateSwapOuts, residual: m.residualLeaks, residualWhy: m.residualWhy, kinds, hazards: m.hazards, hazardExample: m.hazardExample };
 }
 
 /** Delta-debugging over the schedule: drop chunks of choices while some invariant still breaks. */
@@ -337,6 +353,9 @@ export function explore(o: ExploreOptions): ExploreResult {
   let merges = 0;
   let cows = 0;
   let unmerges = 0;
+  let ksmSwapOuts = 0;
+  let cacheSwapIns = 0;
+  let privateSwapOuts = 0;
   let residual = 0;
   let residualExample: { seed: number; why: string } | undefined;
   let failure: SimFailure | undefined;
@@ -364,6 +383,9 @@ export function explore(o: ExploreOptions): ExploreResult {
     merges += r.merges;
     cows += r.cows;
     unmerges += r.unmerges;
+    ksmSwapOuts += r.ksmSwapOuts;
+    cacheSwapIns += r.cacheSwapIns;
+    privateSwapOuts += r.privateSwapOuts;
     if (r.residual) {
       residual++;
       residualExample ??= { seed, why: r.residualWhy };
@@ -396,7 +418,7 @@ export function explore(o: ExploreOptions): ExploreResult {
   return {
     seed: o.seed, broken, engine, dksm_hazards: hazards, dksm_hazard_example: hazardExample, interleavings: k, distinct_schedules: seen.size, steps_total: stepsTotal,
     steps_per_second: Math.round(stepsTotal / Math.max(seconds, 1e-9)), seconds: Number(seconds.toFixed(3)),
-    merges, cows, unmerges, violations, steps_by_kind: kindRecord(kinds), residual_leaks: residual, residual_example: residualExample, failure,
+    merges, cows, unmerges, ksm_swap_outs: ksmSwapOuts, swap_cache_swap_ins: cacheSwapIns, private_swap_outs: privateSwapOuts, violations, steps_by_kind: kindRecord(kinds), residual_leaks: residual, residual_example: residualExample, failure,
   };
 }
 
@@ -428,7 +450,7 @@ export function replaySchedule(seed: number, schedule: string, broken: SimBroken
 export function describeExploration(r: ExploreResult): string[] {
   const lines = [
     `deterministic simulation${r.engine.engine !== 'ksm' ? ` under ${r.engine.engine}${r.engine.engine === 'dksm' ? (r.engine.writable ? ' (writable regions)' : ' (read-only regions)') : ''}` : ''}: ${r.interleavings} interleavings from seed ${r.seed} (${r.distinct_schedules} distinct), ${r.steps_total} steps in ${r.seconds} s (${r.steps_per_second} steps/s)${r.broken !== 'none' ? `, BROKEN protocol ${r.broken}` : ''}`,
-    `  merges ${r.merges}, copy-on-writes ${r.cows}, run=2 unmerges ${r.unmerges}, violations ${r.violations}, known residual leaks (documented) ${r.residual_leaks}`,
+    `  merges ${r.merges}, copy-on-writes ${r.cows}, run=2 unmerges ${r.unmerges}, KSM pages swapped out by reclaim ${r.ksm_swap_outs}, private pages by reclaim ${r.private_swap_outs}, swap-ins from the swap cache ${r.swap_cache_swap_ins}, violations ${r.violations}, known residual leaks (documented) ${r.residual_leaks}`,
   ];
   lines.push(`  steps by kind: ${STEP_KINDS.map((k) => `${k} ${r.steps_by_kind[k]}`).join(', ')}`);
   if (r.residual_example) lines.push(`  first residual leak: seed ${r.residual_example.seed}: ${r.residual_example.why}`);

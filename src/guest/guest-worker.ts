@@ -7,7 +7,7 @@ import { AddressSpace } from '../mem/address-space.ts';
 import { OutOfMemoryKill, isErrnoError } from '../mem/errno.ts';
 import type { GuestSpaceHandles } from '../mem/guest-control.ts';
 import { PhysicalMemory, type PhysicalMemoryHandles } from '../mem/physical-memory.ts';
-import { KsmState, type KsmStateHandles } from '../ksm/ksm-state.ts';
+import { KsmState, memoryHooks, type KsmStateHandles } from '../ksm/ksm-state.ts';
 import { exposeApi } from '../platform/expose-api.ts';
 import { EmulatedSys } from './emulated-sys.ts';
 import { attachGuestEngine } from '../engines/engine-runtime.ts';
@@ -35,7 +35,7 @@ function guestApi(program: Partial<GuestProgramModule>, data: GuestWorkerData) {
   const memory = PhysicalMemory.attach(data.memory);
   const ksm = KsmState.attach(data.ksm);
   const engine = attachGuestEngine(data.engine, memory, ksm, data.space.pid);
-  const space = new AddressSpace(data.space, memory, { addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d), ksmEntered: () => ksm.wake(), engineAdvice: engine.advice, mergeableAtMmap: engine.mergeableAtMmap });
+  const space = new AddressSpace(data.space, memory, { ...memoryHooks(ksm), ksmEntered: () => ksm.wake(), engineAdvice: engine.advice, mergeableAtMmap: engine.mergeableAtMmap });
   return {
     async run(log: (line: string) => void): Promise<GuestOutcome> {
       const sys = new EmulatedSys(space, engine.files, data.root, (line) => void log(line));

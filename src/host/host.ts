@@ -10,7 +10,7 @@ import { createGuestSpaceHandles, recoverVmaTable, type GuestSpaceHandles } from
 import { PhysicalMemory } from '../mem/physical-memory.ts';
 import { summarizeSpace, type SpaceSummary } from '../mem/space-summary.ts';
 import type { KsmEngineOptions } from '../ksm/ksm-engine.ts';
-import { KsmState, THP_MODES, type KernelCompat } from '../ksm/ksm-state.ts';
+import { KsmState, THP_MODES, memoryHooks, type KernelCompat } from '../ksm/ksm-state.ts';
 import { KsmFiles, formatKsmStat, type Caller } from '../ksm/sysfs.ts';
 import type { GuestOutcome, GuestWorkerApi } from '../guest/guest-worker.ts';
 import { KsmdController } from './ksmd-controller.ts';
@@ -112,7 +112,7 @@ export class Host {
     this.files = engine.files(ksm);
     this.ksmd = ksmd;
     this.onLog = options.onLog ?? ((line) => console.log(line));
-    this.hooks = { addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d) };
+    this.hooks = memoryHooks(ksm);
     const va = options.guestVirtualBytes ?? Math.max(256 * 2 ** 20, 4 * memory.bytes);
     this.vaPages = Math.min(2 ** 23, Math.ceil(va / PAGE_SIZE));
   }

@@ -10,9 +10,10 @@ import {
 import { ERRNO } from '../mem/errno.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import {
-  PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD,
+  PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD,
   PTE_WRITABLE, PTE_ZERO, makePte,
 } from '../mem/pte.ts';
+import { SPLIT_BUSY, SPLIT_DONE, hugeHead, inHugeBlock, splitHugeBlock } from '../mem/thp.ts';
 import { PageChecksums } from './checksum.ts';
 import {
   ADVISOR_SCAN_TIME, KsmState, REQ_SET_MAX_PAGE_SHARING, REQ_SET_MERGE_ACROSS_NODES, REQ_SET_RUN,
@@ -532,9 +533,21 @@ export class KsmEngine {
    * write_protect_page: clear WRITABLE and set WP_KSMD by compare-and-exchange, then wait until the
    * guest is not inside a write access to this page (it may hold the old writable PTE). Returns the
    * write-protected PTE, or 0 if the page changed or the guest stayed writing on it.
+   * A subpage of a huge page is never write-protected as it is: try_to_merge_one_page splits the
+   * huge page first (thp.ts, splitHugeBlock), and the merge goes on with the PTE the split left, or
+   * fails now and is retried on a later visit if the split could not be made.
    */
   private writeProtect(g: GuestScan, vpage: number, pte: number): number {
-    if ((pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) return 0;
+    if (inHugeBlock(g.pt, vpage) || (pte & PTE_HUGE)) {
+      if (this.splitHuge(g, vpage) === SPLIT_BUSY) return 0;
+      pte = Atomics.load(g.pt, vpage);
+    }
+    return this.writeProtectPage(g, vpage, pte);
+  }
+
+  /** write_protect_page proper, on a page in no huge block (it refuses one: 0). */
+  private writeProtectPage(g: GuestScan, vpage: number, pte: number): number {
+    if ((pte & (PRESENT_ANON_MASK | PTE_KSM | PTE_HUGE)) !== PRESENT_ANON || (Atomics.load(g.pt, hugeHead(vpage)) & PTE_HUGE)) return 0;
     if (this.brokenNoRecompare) {
       // TEST ONLY (see BrokenProtocol): no write-protect, no shootdown; and linger 50 µs before the
       // caller's CAS, as a preempted ksmd would, so a short test run sees the write this loses.
@@ -550,6 +563,16 @@ export class KsmEngine {
     const writing = hazardWrite(vpage);
     for (let i = 0; i < SHOOTDOWN_SPINS; i++) if (Atomics.load(ctl, CTL_HAZARD) !== writing) return wp;
     return 0;
+  }
+
+  /** split_huge_page of the block holding `vpage`, with its zero subpages mapped to the zero page. */
+  private splitHuge(g: GuestScan, vpage: number): number {
+    const r = splitHugeBlock(g.pt, g.ctl, this.memory, vpage, {
+      writeProtect: (p, pte) => this.writeProtectPage(g, p, pte),
+      releaseReplaced: (p, frame) => this.releaseAfterReplace(g, p, frame, false),
+    });
+    if (r === SPLIT_DONE) this.state.add('thp_split_page', 1);
+    return r;
   }
 
   /** try_to_merge_with_ksm_page: the caller holds a reference on node `sn`'s frame, which is consumed. */

@@ -21,6 +21,8 @@
 // wait has a deadline and fails with an error that names the holder.
 
 import { threadId, workerData } from 'node:worker_threads';
+import type { SpaceHooks } from '../mem/space-core.ts';
+import { THP_DEFRAG_MODES, THP_EVENTS, THP_MODES, type ThpEvent } from '../mem/thp.ts';
 
 export const KNOBS = [
   'run', 'pages_to_scan', 'sleep_millisecs', 'merge_across_nodes', 'use_zero_pages', 'max_page_sharing',
@@ -34,7 +36,7 @@ export const COUNTERS = [
 ] as const;
 
 /** Host-wide settings outside /sys/kernel/mm/ksm that guests can read (and root can write). */
-export const HOST_SETTINGS = ['thp_enabled'] as const;
+export const HOST_SETTINGS = ['thp_enabled', 'thp_defrag'] as const;
 
 /**
  * The 2.6.32-era sharing limit (--kernel-compat 2.6.32): kernel_compat 1 makes
@@ -47,7 +49,7 @@ export const MAX_KERNEL_PAGES_2_6_32 = 2000;
 
 export type KnobName = (typeof KNOBS)[number];
 export type CounterName = (typeof COUNTERS)[number];
-export type SlotName = KnobName | CounterName | (typeof HOST_SETTINGS)[number] | (typeof COMPAT_SETTINGS)[number];
+export type SlotName = KnobName | CounterName | (typeof HOST_SETTINGS)[number] | (typeof COMPAT_SETTINGS)[number] | ThpEvent;
 
 export const ADVISOR_NONE = 0;
 export const ADVISOR_SCAN_TIME = 1;
@@ -69,12 +71,11 @@ export const KNOB_DEFAULTS: Readonly<Record<KnobName, number>> = {
 };
 
 const SLOT: Record<SlotName, number> = Object.fromEntries(
-  [...KNOBS, ...COUNTERS, ...HOST_SETTINGS, ...COMPAT_SETTINGS].map((name, i) => [name, i]),
+  [...KNOBS, ...COUNTERS, ...HOST_SETTINGS, ...COMPAT_SETTINGS, ...THP_EVENTS].map((name, i) => [name, i]),
 ) as Record<SlotName, number>;
-const SLOTS = KNOBS.length + COUNTERS.length + HOST_SETTINGS.length + COMPAT_SETTINGS.length;
+const SLOTS = KNOBS.length + COUNTERS.length + HOST_SETTINGS.length + COMPAT_SETTINGS.length + THP_EVENTS.length;
 
-/** transparent_hugepage/enabled values, in the order the file lists them. */
-export const THP_MODES = ['always', 'madvise', 'never'] as const;
+export { THP_MODES };
 
 /** Int32 control words. The wake word is alone on its line; the request channel on the next. */
 export const KC_WAKE = 0; // bumped + notified on every knob change or request
@@ -135,6 +136,7 @@ export class KsmState {
     const s = new KsmState({ values: new SharedArrayBuffer(SLOTS * 8), control: new SharedArrayBuffer(KC_WORDS * 4) });
     for (const k of KNOBS) s.values[SLOT[k]] = BigInt(KNOB_DEFAULTS[k]);
     s.values[SLOT.thp_enabled] = BigInt(THP_MODES.indexOf('madvise'));
+    s.values[SLOT.thp_defrag] = BigInt(THP_DEFRAG_MODES.indexOf('madvise'));
     if (kernelCompat === '2.6.32') {
       s.values[SLOT.kernel_compat] = 1n;
       s.values[SLOT.max_kernel_pages] = BigInt(MAX_KERNEL_PAGES_2_6_32);
@@ -280,4 +282,16 @@ export class KsmState {
 
 function lockTimeout(holder: number, timeoutMs: number): Error {
   return new Error(`sysfs request lock still held by ${describeOwner(holder)} after ${timeoutMs} ms (a writer killed while holding it is released when the host reports its exit)`);
+}
+
+/**
+ * What an address space needs of the host-wide state: the ksm_zero_pages counter, the THP setting
+ * its faults obey, and the THP events they count (guest threads and the host build them alike).
+ */
+export function memoryHooks(ksm: KsmState): Pick<SpaceHooks, 'addKsmZeroPages' | 'thpMode' | 'thpEvent'> {
+  return {
+    addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d),
+    thpMode: () => ksm.get('thp_enabled'),
+    thpEvent: (e) => ksm.add(e, 1),
+  };
 }

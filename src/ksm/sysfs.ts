@@ -1,8 +1,9 @@
-// sysfs.ts — owns the file view of KSM: /sys/kernel/mm/ksm/*, transparent_hugepage/enabled and
+// sysfs.ts — owns the file view of KSM: /sys/kernel/mm/ksm/*, transparent_hugepage/{enabled,defrag,hpage_pmd_size} and
 // /proc/self/ksm_stat, ksm_merging_pages — formats, permissions, parsing and errnos as the kernel has them.
 
 import { ERRNO, ErrnoError } from '../mem/errno.ts';
 import { PAGE_SIZE } from '../mem/constants.ts';
+import { HPAGE_PAGES, THP_DEFRAG_MODES } from '../mem/thp.ts';
 import {
   CTL_KSM_ZERO_PAGES, CTL_MERGEABLE_VMAS, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS,
 } from '../mem/guest-control.ts';
@@ -13,7 +14,17 @@ import {
 } from './ksm-state.ts';
 
 export const KSM_DIR = '/sys/kernel/mm/ksm/';
-export const THP_ENABLED_PATH = '/sys/kernel/mm/transparent_hugepage/enabled';
+export const THP_DIR = '/sys/kernel/mm/transparent_hugepage/';
+export const THP_ENABLED_PATH = THP_DIR + 'enabled';
+export const THP_DEFRAG_PATH = THP_DIR + 'defrag';
+/** hpage_pmd_size: 0444, the PMD huge page size in bytes. */
+export const THP_PMD_SIZE_PATH = THP_DIR + 'hpage_pmd_size';
+
+/** The THP choice files: path → the host setting and its words, in the order the file lists them. */
+const THP_CHOICE_FILES: ReadonlyMap<string, { readonly slot: 'thp_enabled' | 'thp_defrag'; readonly words: readonly string[] }> = new Map([
+  [THP_ENABLED_PATH, { slot: 'thp_enabled', words: THP_MODES }],
+  [THP_DEFRAG_PATH, { slot: 'thp_defrag', words: THP_DEFRAG_MODES }],
+] as const);
 export const PROC_KSM_STAT = '/proc/self/ksm_stat';
 export const PROC_KSM_MERGING_PAGES = '/proc/self/ksm_merging_pages';
 
@@ -55,10 +66,12 @@ export class KsmFiles {
 
   read(path: string, caller: Caller): string {
     if (path.startsWith(KSM_DIR)) return this.readKsm(path.slice(KSM_DIR.length));
-    if (path === THP_ENABLED_PATH) {
-      const cur = this.state.get('thp_enabled');
-      return THP_MODES.map((m, i) => (i === cur ? `[${m}]` : m)).join(' ') + '\n';
+    const choice = THP_CHOICE_FILES.get(path);
+    if (choice) {
+      const cur = this.state.get(choice.slot);
+      return choice.words.map((m, i) => (i === cur ? `[${m}]` : m)).join(' ') + '\n';
     }
+    if (path === THP_PMD_SIZE_PATH) return `${HPAGE_PAGES * PAGE_SIZE}\n`;
     if (path === PROC_KSM_STAT || path === PROC_KSM_MERGING_PAGES) {
       const ctl = caller.guestControl;
       if (!ctl) throw new ErrnoError('ENOENT', 'open', `${path} exists only for a guest`);
@@ -123,14 +136,17 @@ export class KsmFiles {
       // 0400 files with no write method: EACCES for a user, EINVAL for root (measured).
       throw new ErrnoError(caller.root ? 'EINVAL' : 'EACCES', 'write', path);
     }
-    if (path === THP_ENABLED_PATH) {
+    const choice = THP_CHOICE_FILES.get(path);
+    if (choice) {
+      // enabled_store / defrag_store: 0644, sysfs_streq against each word, else -EINVAL.
       if (!caller.root) throw new ErrnoError('EACCES', 'open', path);
       if (text.length === 0) return undefined; // sysfs_kf_write: a zero-length write stores nothing
-      const mode = THP_MODES.findIndex((m) => sysfsStreq(text, m));
+      const mode = choice.words.findIndex((m) => sysfsStreq(text, m));
       if (mode < 0) throw new ErrnoError('EINVAL', 'write', `${path}: ${JSON.stringify(text)}`);
-      this.state.set('thp_enabled', mode);
+      this.state.set(choice.slot, mode);
       return undefined;
     }
+    if (path === THP_PMD_SIZE_PATH) throw new ErrnoError('EACCES', 'open', `${path} is read-only`);
     if (!path.startsWith(KSM_DIR)) throw new ErrnoError('ENOENT', 'open', path);
     const name = path.slice(KSM_DIR.length);
     if ((COUNTER_FILES as readonly string[]).includes(name)) throw new ErrnoError('EACCES', 'open', `${path} is read-only`);

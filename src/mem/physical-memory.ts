@@ -7,6 +7,7 @@ import { BANK_FRAMES, BANK_MASK, BANK_SHIFT, PAGE_SHIFT, PAGE_SIZE, ZERO_FRAME }
 import { FrameAllocator, type FrameAllocatorHandles, type NodeRange } from './frame-allocator.ts';
 import { PTE_MAX_FRAMES } from './pte.ts';
 import { SwapArea, type SwapAreaHandles } from './swap-area.ts';
+import { HPAGE_PAGES } from './thp.ts';
 
 export interface PhysicalMemoryConfig {
   /** Bytes of physical memory; rounded down so each node holds a multiple of 32 frames. */
@@ -131,6 +132,22 @@ export class PhysicalMemory {
       this.meta[f * META_WORDS + META_FLAGS] = 0;
     }
     return f;
+  }
+
+  /**
+   * Allocate a 2 MiB folio on `node`: 512 contiguous frames, the first a multiple of 512, so they lie
+   * in one bank. Returns the first frame, or -1 when the node has no wholly free block.
+   */
+  allocHugeUninitialized(node: number, hints?: Int32Array): number {
+    const f = this.allocator.allocHuge(node, hints);
+    if (f >= 0) this.meta.fill(0, f * META_WORDS, (f + HPAGE_PAGES) * META_WORDS);
+    return f;
+  }
+
+  /** Zero `count` frames from `frame` (one bank: a folio never crosses one). */
+  zeroFrames(frame: number, count: number): void {
+    const off = (frame & BANK_MASK) << PAGE_SHIFT;
+    this.bankU8[frame >>> BANK_SHIFT]!.fill(0, off, off + count * PAGE_SIZE);
   }
 
   zeroFrame(frame: number): void {

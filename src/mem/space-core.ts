@@ -7,6 +7,7 @@
 //   SpaceCore (space-core.ts)          the shared views and fields
 //   SpaceInflight (space-inflight.ts)  the in-flight record, dropping references, crash recovery
 //   SpaceSwap (space-swap.ts)          frame allocation under pressure, swap-out and swap-in
+//   SpaceThp (space-thp.ts)            huge faults, MADV_COLLAPSE, the guest's own PMD splits
 //   SpaceAccess (space-access.ts)      the access fast path and the fault handlers
 //   AddressSpace (address-space.ts)    the syscall surface (mmap, munmap, mprotect, mbind, madvise, prctl)
 // The protocol's rules are in address-space.ts's header and docs/protocol.md.
@@ -16,6 +17,7 @@ import type { GuestSpaceHandles } from './guest-control.ts';
 import { VM_MERGEABLE } from './guest-control.ts';
 import type { PhysicalMemory } from './physical-memory.ts';
 import { PTE_MERGEABLE } from './pte.ts';
+import type { ThpEvent } from './thp.ts';
 import type { Vma, VmaList } from './vma-list.ts';
 
 /** Hooks for a space nobody above memory listens to (tests, and reclaim when the host passes none). */
@@ -32,6 +34,10 @@ export interface SpaceHooks<Space = unknown> {
   engineAdvice?(space: Space, area: Vma, advice: number): boolean;
   /** UKSM: every private anonymous mapping is mergeable from its creation, without madvise. */
   mergeableAtMmap?: boolean;
+  /** The host's transparent_hugepage/enabled (THP_ALWAYS, THP_MADVISE, THP_NEVER in thp.ts); absent: never. */
+  thpMode?(): number;
+  /** Count a host-wide THP event (/proc/vmstat). */
+  thpEvent?(event: ThpEvent): void;
 }
 
 export const NO_HOOKS: SpaceHooks = { addKsmZeroPages: () => {} };

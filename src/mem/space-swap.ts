@@ -5,9 +5,10 @@
 import { BANK_MASK, BANK_SHIFT, PAGE_SHIFT } from './constants.ts';
 import { OutOfMemoryKill } from './errno.ts';
 import { CTL_INFLIGHT_FRAME, CTL_INFLIGHT_NEXT, CTL_INFLIGHT_OLD, CTL_INFLIGHT_VPAGE, VM_SHARED, VM_WRITE } from './guest-control.ts';
-import { PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WRITABLE, isPrivateFrame, makePte, pteFrame } from './pte.ts';
+import { PTE_HUGE, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WRITABLE, isPrivateFrame, makePte, pteFrame } from './pte.ts';
 import { mergeBit } from './space-core.ts';
 import { SpaceInflight } from './space-inflight.ts';
+import { clearHugeBlock, hugeHead } from './thp.ts';
 import type { Vma } from './vma-list.ts';
 
 /** Pages a fault may swap out looking for a free frame (more only when frames go to other nodes). */
@@ -84,6 +85,11 @@ export class SpaceSwap extends SpaceInflight {
           for (;;) {
             const pte = Atomics.load(pt, p);
             if (p === except || !isPrivateFrame(pte)) break;
+            if (pte & PTE_HUGE) {
+              // One subpage of a huge page goes out alone: split the block first (split_huge_pmd).
+              clearHugeBlock(pt, hugeHead(p));
+              continue;
+            }
             if (slot < 0) slot = swap.alloc();
             if (slot < 0) return false;
             const next = makePte(slot, PTE_SWAPPED | (pte & (PTE_MERGEABLE | PTE_NOACCESS)));

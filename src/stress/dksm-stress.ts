@@ -69,7 +69,7 @@ export function runDksmStress(o: DksmStressOptions): DksmStressReport {
   const state = DksmState.create(mem.totalFrames);
   const files = new DksmFiles(state);
   files.write(DKSM_DIR + 'run', '1', { root: true });
-  const merger = new DksmMerger(state, mem, () => 2 /* THP never */);
+  const merger = new DksmMerger(state, mem);
   const contents = Array.from({ length: o.contents }, () => rng.fill(new Uint8Array(PAGE_SIZE)));
   // Tags of frames a guest wrote in place while another mapping shared them, with the writing
   // pages ("pid:vpage": a guest's own identical pages share a frame too).

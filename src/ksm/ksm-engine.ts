@@ -474,7 +474,7 @@ export class KsmEngine {
   private getNodeFrame(n: number): boolean {
     const k = this.stable.frame[n]!;
     if (!this.memory.tryGetFrame(k)) return false;
-    if (this.memory.frameFlags(k) !== n + 1) {
+    if (this.memory.frameTag(k) !== n + 1) {
       this.memory.putFrame(k);
       return false;
     }
@@ -488,17 +488,17 @@ export class KsmEngine {
    */
   private nodeFrameLive(n: number): boolean {
     const k = this.stable.frame[n]!;
-    return this.memory.mapcount(k) > 0 && this.memory.frameFlags(k) === n + 1;
+    return this.memory.mapcount(k) > 0 && this.memory.frameTag(k) === n + 1;
   }
 
   /** The stable node of a KSM frame mapped by a PTE; rebuilds one if ksmd has none (after a restart). */
   private nodeOfKsmFrame(k: number): number {
-    const tag = this.memory.frameFlags(k);
+    const tag = this.memory.frameTag(k);
     const n = tag - 1;
     if (n >= 0 && n < this.stable.capacity && this.stable.isLive(n) && this.stable.frame[n] === k) return n;
     if (!this.memory.tryGetFrame(k)) return -1;
     const sn = this.stable.insert(k, this.checksumOf(k), this.state.get('merge_across_nodes') === 1 ? 0 : (k / this.framesPerNode) | 0);
-    this.memory.setFrameFlags(k, sn + 1);
+    this.memory.setFrameTag(k, sn + 1);
     this.memory.putFrame(k);
     return sn;
   }

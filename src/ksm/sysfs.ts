@@ -1,11 +1,15 @@
 // sysfs.ts — owns the file view of KSM: /sys/kernel/mm/ksm/*, transparent_hugepage/{enabled,defrag,hpage_pmd_size} and
-// /proc/self/ksm_stat, ksm_merging_pages — formats, permissions, parsing and errnos as the kernel has them.
+// /proc/self/ksm_stat, ksm_merging_pages — formats, permissions, parsing and errnos as the kernel has
+// them — and the routing of the memory files of procfs (/proc/vmstat, /proc/meminfo,
+// /proc/self/smaps_rollup), whose formats procfs.ts owns.
 
 import { ERRNO, ErrnoError } from '../mem/errno.ts';
 import { PAGE_SIZE } from '../mem/constants.ts';
+import type { PhysicalMemory } from '../mem/physical-memory.ts';
+import { PROC_MEMINFO, PROC_SMAPS_ROLLUP, PROC_VMSTAT, formatMeminfo, formatSmapsRollup, formatVmstat, smapsRollup } from '../mem/procfs.ts';
 import { HPAGE_PAGES, THP_DEFRAG_MODES } from '../mem/thp.ts';
 import {
-  CTL_KSM_ZERO_PAGES, CTL_MERGEABLE_VMAS, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS,
+  CTL_KSM_ZERO_PAGES, CTL_MERGEABLE_VMAS, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS, type GuestSpaceHandles,
 } from '../mem/guest-control.ts';
 import { kstrtobool, kstrtointErrno, kstrtoul, kstrtoulErrno, kstrtouint, strictStrtoul, sysfsStreq, type Parsed, type ParsedErrno } from './knob-parse.ts';
 import {
@@ -35,7 +39,12 @@ export const RMAP_ITEM_BYTES = 64;
 export interface Caller {
   readonly root: boolean;
   readonly guestControl?: Int32Array;
+  /** The calling guest's address space (for /proc/self/smaps_rollup). */
+  readonly guestSpace?: GuestSpaceHandles;
 }
+
+/** The read-only procfs files with no write method: EACCES for a user, EINVAL for root (measured on ksm_stat). */
+const READ_ONLY_PROC = [PROC_KSM_STAT, PROC_KSM_MERGING_PAGES, PROC_VMSTAT, PROC_MEMINFO, PROC_SMAPS_ROLLUP];
 
 /** A knob write that only ksmd can finish: the request to send once validation passed. */
 export interface KsmdRequest {
@@ -57,9 +66,12 @@ export function ksmFileNames(): string[] {
 
 export class KsmFiles {
   readonly state: KsmState;
+  /** The host's memory, for the procfs memory files (absent: those files do not exist). */
+  readonly memory: PhysicalMemory | undefined;
 
-  constructor(state: KsmState) {
+  constructor(state: KsmState, memory?: PhysicalMemory) {
     this.state = state;
+    this.memory = memory;
   }
 
   // ───────────── reading ─────────────
@@ -76,6 +88,13 @@ export class KsmFiles {
       const ctl = caller.guestControl;
       if (!ctl) throw new ErrnoError('ENOENT', 'open', `${path} exists only for a guest`);
       return path === PROC_KSM_STAT ? formatKsmStat(ctl) : `${Atomics.load(ctl, CTL_MERGING_PAGES)}\n`;
+    }
+    const mem = this.memory;
+    if (mem && path === PROC_VMSTAT) return formatVmstat(mem);
+    if (mem && path === PROC_MEMINFO) return formatMeminfo(mem);
+    if (mem && path === PROC_SMAPS_ROLLUP) {
+      if (!caller.guestSpace) throw new ErrnoError('ENOENT', 'open', `${path} exists only for a guest`);
+      return formatSmapsRollup(smapsRollup(caller.guestSpace, mem));
     }
     throw new ErrnoError('ENOENT', 'open', path);
   }
@@ -132,8 +151,8 @@ export class KsmFiles {
    * request ksmd must carry out. Throws ErrnoError with the kernel's errno.
    */
   prepareWrite(path: string, text: string, caller: Caller): KsmdRequest | undefined {
-    if (path === PROC_KSM_STAT || path === PROC_KSM_MERGING_PAGES) {
-      // 0400 files with no write method: EACCES for a user, EINVAL for root (measured).
+    if (READ_ONLY_PROC.includes(path) && (this.memory || path === PROC_KSM_STAT || path === PROC_KSM_MERGING_PAGES)) {
+      // Files with no write method: EACCES for a user, EINVAL for root (measured on ksm_stat).
       throw new ErrnoError(caller.root ? 'EINVAL' : 'EACCES', 'write', path);
     }
     const choice = THP_CHOICE_FILES.get(path);

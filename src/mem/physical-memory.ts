@@ -8,6 +8,7 @@ import { FrameAllocator, type FrameAllocatorHandles, type NodeRange } from './fr
 import { PTE_MAX_FRAMES } from './pte.ts';
 import { SwapArea, type SwapAreaHandles } from './swap-area.ts';
 import { HPAGE_PAGES } from './thp.ts';
+import { VM, Vmstat } from './vmstat.ts';
 
 export interface PhysicalMemoryConfig {
   /** Bytes of physical memory; rounded down so each node holds a multiple of 32 frames. */
@@ -29,13 +30,18 @@ export interface PhysicalMemoryHandles {
   readonly meta: SharedArrayBuffer;
   readonly allocator: FrameAllocatorHandles;
   readonly swap?: SwapAreaHandles;
+  /** The host-wide /proc/vmstat counters (vmstat.ts). */
+  readonly vmstat: SharedArrayBuffer;
 }
 
 export const META_WORDS = 2;
 const META_MAPCOUNT = 0;
 const META_FLAGS = 1;
-// The flags word of a KSM frame holds its stable node's tag (node index + 1); 0 for other frames.
-// ksmd checks it, with the mapcount, as the kernel's ksm_get_folio() "keyhole" check.
+// The flags word of a KSM frame holds its stable node's tag (node index + 1) in its low bits; 0 for
+// other frames. ksmd checks it, with the mapcount, as the kernel's ksm_get_folio() "keyhole" check.
+// Bit 30 (FRAME_SWAPCACHE) says the swap cache holds a reference on the frame (PG_swapcache).
+export const FRAME_SWAPCACHE = 1 << 30;
+export const FRAME_TAG_MASK = FRAME_SWAPCACHE - 1;
 
 export const MAX_NUMA_NODES = 64;
 const WASM_PAGE_SIZE = 65536;
@@ -54,10 +60,13 @@ export class PhysicalMemory {
   readonly meta: Int32Array;
   /** Swap space, when the host has any. */
   readonly swap: SwapArea | undefined;
+  /** Host-wide memory events and gauges (/proc/vmstat), shared by every thread. */
+  readonly vmstat: Vmstat;
 
   private constructor(handles: PhysicalMemoryHandles, allocator: FrameAllocator) {
     this.handles = handles;
-    this.swap = handles.swap ? SwapArea.attach(handles.swap) : undefined;
+    this.vmstat = Vmstat.attach(handles.vmstat);
+    this.swap = handles.swap ? SwapArea.attach(handles.swap, this.vmstat) : undefined;
     this.nodes = handles.nodes;
     this.totalFrames = handles.nodes.reduce((n, r) => Math.max(n, r.firstFrame + r.frameCount), 0);
     this.allocator = allocator;
@@ -97,7 +106,8 @@ export class PhysicalMemory {
       banks,
       meta: new SharedArrayBuffer(totalFrames * META_WORDS * 4),
       allocator: allocator.handles,
-      swap: config.swapBytes ? SwapArea.create(config.swapBytes).handles : undefined,
+      swap: config.swapBytes ? SwapArea.create(config.swapBytes) : undefined,
+      vmstat: Vmstat.create().handles,
     };
     return new PhysicalMemory(handles, allocator);
   }
@@ -194,6 +204,22 @@ export class PhysicalMemory {
     if (Atomics.sub(this.meta, frame * META_WORDS + META_MAPCOUNT, 1) === 1) this.free(frame);
   }
 
+  /**
+   * Drop one hold on a swap slot (a PTE's swap entry going away, or a swapper's own hold). The last
+   * frees the slot and drops the swap cache's reference on its frame, if it had one.
+   */
+  putSwapSlot(slot: number): void {
+    const cached = this.swap!.putSlot(slot);
+    if (cached) this.dropSwapCache(cached);
+  }
+
+  /** The swap cache let go of `frame` (its slot was freed, or reclaim uncached it): drop its reference. */
+  dropSwapCache(frame: number): void {
+    this.vmstat.addAt(VM.nr_swapcached, -1);
+    this.markSwapCache(frame, false);
+    this.putFrame(frame);
+  }
+
   mapcount(frame: number): number {
     return Atomics.load(this.meta, frame * META_WORDS + META_MAPCOUNT);
   }
@@ -217,6 +243,32 @@ export class PhysicalMemory {
 
   setFrameFlags(frame: number, flags: number): void {
     Atomics.store(this.meta, frame * META_WORDS + META_FLAGS, flags);
+  }
+
+  /** The stable node tag of a KSM frame (node index + 1), 0 if none. */
+  frameTag(frame: number): number {
+    return Atomics.load(this.meta, frame * META_WORDS + META_FLAGS) & FRAME_TAG_MASK;
+  }
+
+  /** Set the tag, keeping FRAME_SWAPCACHE (another thread may change that bit meanwhile). */
+  setFrameTag(frame: number, tag: number): void {
+    const i = frame * META_WORDS + META_FLAGS;
+    for (let f = Atomics.load(this.meta, i); ;) {
+      const seen = Atomics.compareExchange(this.meta, i, f, (f & FRAME_SWAPCACHE) | tag);
+      if (seen === f) return;
+      f = seen;
+    }
+  }
+
+  inSwapCache(frame: number): boolean {
+    return (Atomics.load(this.meta, frame * META_WORDS + META_FLAGS) & FRAME_SWAPCACHE) !== 0;
+  }
+
+  /** PG_swapcache on or off (the caller holds the reference the swap cache holds or gives up). */
+  markSwapCache(frame: number, on: boolean): void {
+    const i = frame * META_WORDS + META_FLAGS;
+    if (on) Atomics.or(this.meta, i, FRAME_SWAPCACHE);
+    else Atomics.and(this.meta, i, ~FRAME_SWAPCACHE);
   }
 
   freeFrames(node?: number): number {

@@ -43,6 +43,7 @@ export interface SpaceHooks<Space = unknown> {
 export const NO_HOOKS: SpaceHooks = { addKsmZeroPages: () => {} };
 
 export class SpaceCore {
+  readonly handles: GuestSpaceHandles;
   readonly pid: number;
   readonly homeNode: number;
   readonly vaPages: number;
@@ -57,6 +58,7 @@ export class SpaceCore {
   protected readonly allocHints: Int32Array;
 
   constructor(handles: GuestSpaceHandles, memory: PhysicalMemory, hooks: SpaceHooks, ctl: Int32Array, vmas: VmaList) {
+    this.handles = handles;
     this.pid = handles.pid;
     this.homeNode = handles.homeNode;
     this.vaPages = handles.vaPages;

@@ -138,7 +138,7 @@ export class SpaceInflight extends SpaceCore {
     // reference a second time (a leak at worst, never a double drop).
     Atomics.compareExchange(this.ctl, CTL_INFLIGHT_OLD, pte, 0);
     if (!(pte & PTE_PRESENT)) {
-      if (pte & PTE_SWAPPED) this.mem.swap?.free(pteFrame(pte));
+      if (pte & PTE_SWAPPED) this.mem.putSwapSlot(pteFrame(pte));
       return;
     }
     if (pte & PTE_ZERO) {

@@ -110,7 +110,7 @@ export class SpaceSwap extends SpaceInflight {
         }
       }
     }
-    if (slot >= 0) swap.free(slot);
+    if (slot >= 0) swap.putSlot(slot);
     return false;
   }
 

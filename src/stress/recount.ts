@@ -146,7 +146,7 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
     if (mem.allocator.isFree(f)) problems.push(`KSM frame ${f} is mapped ${n} times but marked free`);
     const mc = mem.mapcount(f);
     if (mc !== n) problems.push(`KSM frame ${f}: mapcount ${mc}, but ${n} PTEs map it`);
-    if (mem.frameFlags(f) === 0) problems.push(`KSM frame ${f} carries no stable-node tag`);
+    if (mem.frameTag(f) === 0) problems.push(`KSM frame ${f} carries no stable-node tag`);
     if (n > maxSharing) problems.push(`KSM frame ${f} has ${n} mappers, above max_page_sharing ${maxSharing}`);
     const key = createHash('sha256').update(mem.frameBytes(f)).digest('hex') + (mergeAcross ? '' : `@${mem.nodeOf(f)}`);
     groups.set(key, (groups.get(key) ?? 0) + 1);

@@ -5,7 +5,7 @@ import {
   MADV_COLLAPSE, MADV_DONTNEED, MADV_HUGEPAGE, MADV_NOHUGEPAGE, PAGE_SIZE, PROT_READ, PROT_WRITE,
 } from '../../src/mem/constants.ts';
 import { CTL_HAZARD, CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, hazardWrite } from '../../src/mem/guest-control.ts';
-import { PTE_HUGE, PTE_PRESENT, PTE_WRITABLE, isPrivateFrame, makePte, pteFrame } from '../../src/mem/pte.ts';
+import { PTE_HUGE, PTE_PRESENT, PTE_WRITABLE, makePte, pteFrame } from '../../src/mem/pte.ts';
 import { SpaceInflight } from '../../src/mem/space-inflight.ts';
 import { summarizeSpace } from '../../src/mem/space-summary.ts';
 import { HPAGE_PAGES, THP_ALWAYS, THP_MADVISE, THP_NEVER, type ThpEvent } from '../../src/mem/thp.ts';

@@ -175,7 +175,7 @@ export class UksmMerger {
 
   private live(k: number): boolean {
     const t = this.tags.get(k);
-    return t !== undefined && this.mem.mapcount(k) > 0 && this.mem.frameFlags(k) === t;
+    return t !== undefined && this.mem.mapcount(k) > 0 && this.mem.frameTag(k) === t;
   }
 
   /**

@@ -13,7 +13,7 @@ import {
   PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD,
   PTE_WRITABLE, PTE_ZERO, makePte,
 } from '../mem/pte.ts';
-import { SPLIT_BUSY, SPLIT_DONE, hugeHead, inHugeBlock, splitHugeBlock } from '../mem/thp.ts';
+import { SPLIT_BUSY, hugeHead, inHugeBlock, splitHugeBlock } from '../mem/thp.ts';
 import { PageChecksums } from './checksum.ts';
 import {
   ADVISOR_SCAN_TIME, KsmState, REQ_SET_MAX_PAGE_SHARING, REQ_SET_MERGE_ACROSS_NODES, REQ_SET_RUN,
@@ -567,12 +567,10 @@ export class KsmEngine {
 
   /** split_huge_page of the block holding `vpage`, with its zero subpages mapped to the zero page. */
   private splitHuge(g: GuestScan, vpage: number): number {
-    const r = splitHugeBlock(g.pt, g.ctl, this.memory, vpage, {
+    return splitHugeBlock(g.pt, g.ctl, this.memory, vpage, {
       writeProtect: (p, pte) => this.writeProtectPage(g, p, pte),
       releaseReplaced: (p, frame) => this.releaseAfterReplace(g, p, frame, false),
     });
-    if (r === SPLIT_DONE) this.state.add('thp_split_page', 1);
-    return r;
   }
 
   /** try_to_merge_with_ksm_page: the caller holds a reference on node `sn`'s frame, which is consumed. */

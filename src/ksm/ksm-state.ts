@@ -22,7 +22,7 @@
 
 import { threadId, workerData } from 'node:worker_threads';
 import type { SpaceHooks } from '../mem/space-core.ts';
-import { THP_DEFRAG_MODES, THP_EVENTS, THP_MODES, type ThpEvent } from '../mem/thp.ts';
+import { THP_DEFRAG_MODES, THP_MODES } from '../mem/thp.ts';
 
 export const KNOBS = [
   'run', 'pages_to_scan', 'sleep_millisecs', 'merge_across_nodes', 'use_zero_pages', 'max_page_sharing',
@@ -49,7 +49,7 @@ export const MAX_KERNEL_PAGES_2_6_32 = 2000;
 
 export type KnobName = (typeof KNOBS)[number];
 export type CounterName = (typeof COUNTERS)[number];
-export type SlotName = KnobName | CounterName | (typeof HOST_SETTINGS)[number] | (typeof COMPAT_SETTINGS)[number] | ThpEvent;
+export type SlotName = KnobName | CounterName | (typeof HOST_SETTINGS)[number] | (typeof COMPAT_SETTINGS)[number];
 
 export const ADVISOR_NONE = 0;
 export const ADVISOR_SCAN_TIME = 1;
@@ -71,9 +71,9 @@ export const KNOB_DEFAULTS: Readonly<Record<KnobName, number>> = {
 };
 
 const SLOT: Record<SlotName, number> = Object.fromEntries(
-  [...KNOBS, ...COUNTERS, ...HOST_SETTINGS, ...COMPAT_SETTINGS, ...THP_EVENTS].map((name, i) => [name, i]),
+  [...KNOBS, ...COUNTERS, ...HOST_SETTINGS, ...COMPAT_SETTINGS].map((name, i) => [name, i]),
 ) as Record<SlotName, number>;
-const SLOTS = KNOBS.length + COUNTERS.length + HOST_SETTINGS.length + COMPAT_SETTINGS.length + THP_EVENTS.length;
+const SLOTS = KNOBS.length + COUNTERS.length + HOST_SETTINGS.length + COMPAT_SETTINGS.length;
 
 export { THP_MODES };
 
@@ -285,13 +285,12 @@ function lockTimeout(holder: number, timeoutMs: number): Error {
 }
 
 /**
- * What an address space needs of the host-wide state: the ksm_zero_pages counter, the THP setting
- * its faults obey, and the THP events they count (guest threads and the host build them alike).
+ * What an address space needs of the host-wide state: the ksm_zero_pages counter and the THP setting
+ * its faults obey (guest threads and the host build them alike).
  */
-export function memoryHooks(ksm: KsmState): Pick<SpaceHooks, 'addKsmZeroPages' | 'thpMode' | 'thpEvent'> {
+export function memoryHooks(ksm: KsmState): Pick<SpaceHooks, 'addKsmZeroPages' | 'thpMode'> {
   return {
     addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d),
     thpMode: () => ksm.get('thp_enabled'),
-    thpEvent: (e) => ksm.add(e, 1),
   };
 }

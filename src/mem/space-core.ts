@@ -17,7 +17,6 @@ import type { GuestSpaceHandles } from './guest-control.ts';
 import { VM_MERGEABLE } from './guest-control.ts';
 import type { PhysicalMemory } from './physical-memory.ts';
 import { PTE_MERGEABLE } from './pte.ts';
-import type { ThpEvent } from './thp.ts';
 import type { Vma, VmaList } from './vma-list.ts';
 
 /** Hooks for a space nobody above memory listens to (tests, and reclaim when the host passes none). */
@@ -36,8 +35,6 @@ export interface SpaceHooks<Space = unknown> {
   mergeableAtMmap?: boolean;
   /** The host's transparent_hugepage/enabled (THP_ALWAYS, THP_MADVISE, THP_NEVER in thp.ts); absent: never. */
   thpMode?(): number;
-  /** Count a host-wide THP event (/proc/vmstat). */
-  thpEvent?(event: ThpEvent): void;
 }
 
 export const NO_HOOKS: SpaceHooks = { addKsmZeroPages: () => {} };

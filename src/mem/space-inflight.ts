@@ -29,9 +29,9 @@ import {
   GUEST_EXITED, HAZARD_NONE, recoverVmaTable, type GuestSpaceHandles,
 } from './guest-control.ts';
 import { META_WORDS, type PhysicalMemory } from './physical-memory.ts';
-import { PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, isPrivateFrame, pteFrame } from './pte.ts';
+import { PTE_FRAME_SHIFT, PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, isPrivateFrame, pteFrame } from './pte.ts';
 import { NO_HOOKS, SpaceCore, type SpaceHooks } from './space-core.ts';
-import { HPAGE_PAGES } from './thp.ts';
+import { HPAGE_MASK, HPAGE_PAGES } from './thp.ts';
 import { VmaList } from './vma-list.ts';
 
 export class SpaceInflight extends SpaceCore {
@@ -170,6 +170,8 @@ export class SpaceInflight extends SpaceCore {
         const old = Atomics.load(pt, p);
         Atomics.store(ctl, CTL_INFLIGHT_OLD, old);
         if (Atomics.compareExchange(pt, p, old, 0) === old) {
+          // The head of a huge page going: the block is no longer PMD-mapped (its tails follow).
+          if ((old & PTE_HUGE) && !(p & HPAGE_MASK)) this.mem.vmstat.add('nr_anon_transparent_hugepages', -1);
           this.dropReference(old);
           break;
         }

@@ -87,7 +87,7 @@ export class SpaceSwap extends SpaceInflight {
             if (p === except || !isPrivateFrame(pte)) break;
             if (pte & PTE_HUGE) {
               // One subpage of a huge page goes out alone: split the block first (split_huge_pmd).
-              clearHugeBlock(pt, hugeHead(p));
+              clearHugeBlock(pt, hugeHead(p), this.mem);
               continue;
             }
             if (slot < 0) slot = swap.alloc();

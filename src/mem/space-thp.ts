@@ -38,7 +38,7 @@ export class SpaceThp extends SpaceSwap {
     for (let p = head; p < head + HPAGE_PAGES; p++) if (Atomics.load(pt, p) !== 0) return 0;
     const base = this.allocHugeFor(vma, head);
     if (base < 0) {
-      this.hooks.thpEvent?.('thp_fault_fallback');
+      this.mem.vmstat.add('thp_fault_fallback');
       return 0;
     }
     this.mem.zeroFrames(base, HPAGE_PAGES);
@@ -49,7 +49,8 @@ export class SpaceThp extends SpaceSwap {
       }
     }
     Atomics.store(this.ctl, CTL_INFLIGHT_HUGE, -1);
-    this.hooks.thpEvent?.('thp_fault_alloc');
+    this.mem.vmstat.add('nr_anon_transparent_hugepages');
+    this.mem.vmstat.add('thp_fault_alloc');
     return makePte(base + (vpage & HPAGE_MASK), flags);
   }
 
@@ -85,7 +86,10 @@ export class SpaceThp extends SpaceSwap {
     const ctl = this.ctl;
     if (Atomics.load(pt, head) & PTE_HUGE) return; // already PMD-mapped (SCAN_PMD_MAPPED counts as success)
     const base = this.allocHugeFor(vma, head);
-    if (base < 0) throw new ErrnoError('ENOMEM', 'madvise', 'MADV_COLLAPSE: no free 2 MiB block');
+    if (base < 0) {
+      this.mem.vmstat.add('thp_collapse_alloc_failed');
+      throw new ErrnoError('ENOMEM', 'madvise', 'MADV_COLLAPSE: no free 2 MiB block');
+    }
     Atomics.store(ctl, CTL_HAZARD, hazardWrite(head));
     const prot = vma.flags & PROT_MASK;
     const flags = PTE_PRESENT | PTE_HUGE | (vma.flags & VM_WRITE ? PTE_WRITABLE : 0) | mergeBit(vma) | (prot === PROT_NONE ? PTE_NOACCESS : 0);
@@ -109,7 +113,8 @@ export class SpaceThp extends SpaceSwap {
     }
     Atomics.store(ctl, CTL_INFLIGHT_HUGE, -1);
     Atomics.store(ctl, CTL_HAZARD, HAZARD_NONE);
-    this.hooks.thpEvent?.('thp_collapse_alloc');
+    this.mem.vmstat.add('nr_anon_transparent_hugepages');
+    this.mem.vmstat.add('thp_collapse_alloc');
   }
 
   /** A folio for the block at `head`, recorded in flight; -1 when no node the area may use has one free. */
@@ -136,6 +141,6 @@ export class SpaceThp extends SpaceSwap {
 
   protected splitBlockOf(vpage: number): void {
     const head = hugeHead(vpage);
-    if (Atomics.load(this.pt, head) & PTE_HUGE || Atomics.load(this.pt, vpage) & PTE_HUGE) clearHugeBlock(this.pt, head);
+    if (Atomics.load(this.pt, head) & PTE_HUGE || Atomics.load(this.pt, vpage) & PTE_HUGE) clearHugeBlock(this.pt, head, this.mem);
   }
 }

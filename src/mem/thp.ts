@@ -28,10 +28,6 @@ export const THP_NEVER = 2;
 /** transparent_hugepage/defrag values, in the order the file lists them (default madvise). */
 export const THP_DEFRAG_MODES = ['always', 'defer', 'defer+madvise', 'madvise', 'never'] as const;
 
-/** Host-wide THP events (/proc/vmstat names). */
-export const THP_EVENTS = ['thp_fault_alloc', 'thp_fault_fallback', 'thp_split_page', 'thp_collapse_alloc'] as const;
-export type ThpEvent = (typeof THP_EVENTS)[number];
-
 /** The head page of the 2 MiB block holding `vpage`. */
 export function hugeHead(vpage: number): number {
   return vpage - (vpage & HPAGE_MASK);
@@ -59,9 +55,9 @@ export function inHugeBlock(pt: Int32Array, vpage: number): boolean {
  * their frames and protection, only the block stops being huge). Each clear is a compare-and-exchange
  * retried on the value seen: ksmd may write-protect nothing here (it refuses HUGE PTEs), but it may be
  * splitting the same block, clearing the same bits: both end with them clear. Returns whether this
- * call cleared the head's bit.
+ * call cleared the head's bit (and then counts thp_split_pmd, and one huge page less mapped).
  */
-export function clearHugeBlock(pt: Int32Array, head: number): boolean {
+export function clearHugeBlock(pt: Int32Array, head: number, mem: PhysicalMemory): boolean {
   let splitHere = false;
   for (let p = head; p < head + HPAGE_PAGES; p++) {
     for (;;) {
@@ -72,6 +68,10 @@ export function clearHugeBlock(pt: Int32Array, head: number): boolean {
         break;
       }
     }
+  }
+  if (splitHere) {
+    mem.vmstat.add('nr_anon_transparent_hugepages', -1);
+    mem.vmstat.add('thp_split_pmd');
   }
   return splitHere;
 }
@@ -87,7 +87,7 @@ export interface SplitPrimitives {
 /** How long a splitter waits for the guest to leave the block (like the shootdown wait). */
 const SPLIT_SPINS = 256;
 
-export const SPLIT_DONE = 1; // this call split the block (count thp_split_page)
+export const SPLIT_DONE = 1; // this call split the block (and counted thp_split_page)
 export const SPLIT_NOT_HUGE = 0; // the block is not huge (any more): nothing to split
 export const SPLIT_BUSY = -1; // the block is being installed, or the guest is inside it: try later
 
@@ -110,7 +110,7 @@ export const SPLIT_BUSY = -1; // the block is being installed, or the guest is i
  *    While the guest stays inside the block we give up (as split_huge_page fails on an extra
  *    reference) rather than wait long.
  *  - Clearing the bits: clearHugeBlock, by compare-and-exchange. Only the caller that cleared the
- *    head counts the split.
+ *    head counts the split (thp_split_page here, thp_split_pmd and the gauge in clearHugeBlock).
  *  - The zero subpages: each goes through the engine's full merge protocol against the zero page —
  *    write-protect (which refuses a PTE still in a huge block), the wait for a writer, a full
  *    compare, and the install by compare-and-exchange on the write-protected value — and the frame
@@ -126,7 +126,8 @@ export function splitHugeBlock(pt: Int32Array, ctl: Int32Array, mem: PhysicalMem
     inside = h >= head && h < head + HPAGE_PAGES;
   }
   if (inside) return SPLIT_BUSY;
-  const done = clearHugeBlock(pt, head) ? SPLIT_DONE : SPLIT_NOT_HUGE;
+  const done = clearHugeBlock(pt, head, mem) ? SPLIT_DONE : SPLIT_NOT_HUGE;
+  if (done === SPLIT_DONE) mem.vmstat.add('thp_split_page');
   for (let p = head; p < head + HPAGE_PAGES; p++) {
     const pte = Atomics.load(pt, p);
     // Unreferenced read of the frame: it only chooses; the compare after write-protect decides.

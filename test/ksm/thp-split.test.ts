@@ -52,7 +52,7 @@ describe('ksmd and transparent huge pages', () => {
     fillPages(t, a, 2 * HPAGE, (i) => 1 + (i % HPAGE_PAGES) % 200); // block 2 repeats block 1
     expect(summarizeSpace(t.handles, t.mem).anonHugePages).to.equal(2 * HPAGE_PAGES);
     t.pass(4);
-    expect(t.state.get('thp_split_page')).to.equal(2);
+    expect(t.mem.vmstat.get('thp_split_page')).to.equal(2);
     expect(summarizeSpace(t.handles, t.mem).anonHugePages).to.equal(0);
     expect(t.state.get('pages_shared')).to.equal(200);
     expect(t.state.get('pages_sharing')).to.equal(2 * HPAGE_PAGES - 200);
@@ -65,7 +65,7 @@ describe('ksmd and transparent huge pages', () => {
     fillPages(t, a, HPAGE, (i) => 1 + (i % 255));
     for (let i = 0; i < HPAGE_PAGES; i++) t.space.write(a + i * PAGE_SIZE + 1, Uint8Array.of(i >> 8, i & 0xff));
     t.pass(4);
-    expect(t.state.get('thp_split_page')).to.equal(0);
+    expect(t.mem.vmstat.get('thp_split_page')).to.equal(0);
     expect(summarizeSpace(t.handles, t.mem).anonHugePages).to.equal(HPAGE_PAGES);
     expect(t.state.get('pages_sharing')).to.equal(0);
   });
@@ -77,7 +77,7 @@ describe('ksmd and transparent huge pages', () => {
     fillPages(t, a, 64 * PAGE_SIZE, (i) => 1 + (i % 8));
     const free = t.mem.freeFrames();
     t.pass(4);
-    expect(t.state.get('thp_split_page')).to.equal(1);
+    expect(t.mem.vmstat.get('thp_split_page')).to.equal(1);
     for (let i = 64; i < HPAGE_PAGES; i++) {
       const pte = t.pte(a + i * PAGE_SIZE);
       expect(pte & (PTE_PRESENT | PTE_ZERO | PTE_KSM_ZERO | PTE_HUGE)).to.equal(PTE_PRESENT | PTE_ZERO);
@@ -118,7 +118,7 @@ describe('ksmd and transparent huge pages', () => {
     expect(summarizeSpace(t.handles, t.mem).anonHugePages).to.equal(HPAGE_PAGES);
     expect(t.space.read(a + 5 * PAGE_SIZE, 1)[0]).to.equal(2);
     t.pass(4);
-    expect(t.state.get('thp_split_page')).to.equal(2);
+    expect(t.mem.vmstat.get('thp_split_page')).to.equal(2);
     expect(summarizeSpace(t.handles, t.mem).anonHugePages).to.equal(0);
     expect(t.state.get('pages_sharing')).to.equal(HPAGE_PAGES - 4);
     expect(t.audit()).to.deep.equal([]);
@@ -130,11 +130,11 @@ describe('ksmd and transparent huge pages', () => {
     fillPages(t, a, HPAGE, () => 7);
     Atomics.store(t.space.ctl, CTL_HAZARD, hazardWrite(a / PAGE_SIZE + 100));
     t.pass(4);
-    expect(t.state.get('thp_split_page')).to.equal(0);
+    expect(t.mem.vmstat.get('thp_split_page')).to.equal(0);
     expect(summarizeSpace(t.handles, t.mem).anonHugePages).to.equal(HPAGE_PAGES);
     Atomics.store(t.space.ctl, CTL_HAZARD, HAZARD_NONE);
     t.pass(2);
-    expect(t.state.get('thp_split_page')).to.equal(1);
+    expect(t.mem.vmstat.get('thp_split_page')).to.equal(1);
     expect(t.state.get('pages_shared') + t.state.get('pages_sharing')).to.equal(HPAGE_PAGES);
   });
 });

@@ -8,15 +8,16 @@ import { CTL_HAZARD, CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, hazardWrite } fr
 import { PTE_HUGE, PTE_PRESENT, PTE_WRITABLE, makePte, pteFrame } from '../../src/mem/pte.ts';
 import { SpaceInflight } from '../../src/mem/space-inflight.ts';
 import { summarizeSpace } from '../../src/mem/space-summary.ts';
-import { HPAGE_PAGES, THP_ALWAYS, THP_MADVISE, THP_NEVER, type ThpEvent } from '../../src/mem/thp.ts';
+import { formatSmapsRollup, meminfoValues, smapsRollup } from '../../src/mem/procfs.ts';
+import { HPAGE_PAGES, THP_ALWAYS, THP_MADVISE, THP_NEVER } from '../../src/mem/thp.ts';
 import { bareSpace, errnoOf } from '../helpers/bare-space.ts';
 
 const HPAGE = HPAGE_PAGES * PAGE_SIZE;
 
-/** A 16 MiB host and one guest whose THP setting is `mode`; `events` counts its THP events. */
+/** A 16 MiB host and one guest whose THP setting is `mode`; `events()` are the THP lines of /proc/vmstat that moved. */
 function thpSpace(mode: number, bytes = 16 * 2 ** 20) {
-  const events: Partial<Record<ThpEvent, number>> = {};
-  const b = bareSpace({ bytes, vaPages: 8192, hooks: { addKsmZeroPages: () => {}, thpMode: () => mode, thpEvent: (e) => void (events[e] = (events[e] ?? 0) + 1) } });
+  const b = bareSpace({ bytes, vaPages: 8192, hooks: { addKsmZeroPages: () => {}, thpMode: () => mode } });
+  const events = (): Record<string, number> => Object.fromEntries(Object.entries(b.mem.vmstat.snapshot()).filter(([k, v]) => k.startsWith('thp_') && v !== 0));
   /** An area of `bytes` holding whole 2 MiB blocks: returns its first 2 MiB-aligned address. */
   const area = (len = 2 * HPAGE): number => {
     const a = b.space.mmap(len + HPAGE);
@@ -46,7 +47,7 @@ describe('transparent huge pages (one address space)', () => {
         expect(pteFrame(pte)).to.equal(base + i);
       }
       expect(t.mem.freeFrames()).to.equal(free - HPAGE_PAGES); // counted as 512 frames from fault time
-      expect(t.events).to.deep.equal({ thp_fault_alloc: 1 });
+      expect(t.events()).to.deep.equal({ thp_fault_alloc: 1 });
       expect(summarizeSpace(t.handles, t.mem).anonHugePages).to.equal(HPAGE_PAGES);
     });
 
@@ -78,7 +79,7 @@ describe('transparent huge pages (one address space)', () => {
       t.space.madvise(a, HPAGE, MADV_HUGEPAGE);
       t.space.memset(a, 1, HPAGE);
       expect(t.hugePtes(a)).to.equal(0);
-      expect(t.events).to.deep.equal({});
+      expect(t.events()).to.deep.equal({});
     });
 
     it('MADV_NOHUGEPAGE keeps an area to 4 KiB pages even with enabled=always', () => {
@@ -111,7 +112,23 @@ describe('transparent huge pages (one address space)', () => {
       t.space.write(a, Uint8Array.of(2));
       expect(Atomics.load(t.space.pt, a / PAGE_SIZE) & PTE_HUGE).to.equal(0);
       expect(t.space.read(a, 1)[0]).to.equal(2);
-      expect(t.events).to.deep.equal({ thp_fault_fallback: 1 });
+      expect(t.events()).to.deep.equal({ thp_fault_fallback: 1 });
+    });
+  });
+
+  describe('AnonHugePages', () => {
+    it('counts a mapped huge page in /proc/meminfo and smaps_rollup (2048 kB), and nothing once it is split or unmapped', () => {
+      const t = thpSpace(THP_ALWAYS);
+      const a = t.area();
+      t.space.memset(a, 1, 2 * HPAGE);
+      expect(meminfoValues(t.mem).AnonHugePages).to.equal(4096);
+      expect(smapsRollup(t.handles, t.mem).AnonHugePages).to.equal(2 * HPAGE);
+      expect(formatSmapsRollup(smapsRollup(t.handles, t.mem))).to.match(/^AnonHugePages:\s+4096 kB$/m);
+      t.space.munmap(a + PAGE_SIZE, PAGE_SIZE); // splits the first
+      t.space.munmap(a + HPAGE, HPAGE); // unmaps the second
+      expect(meminfoValues(t.mem).AnonHugePages).to.equal(0);
+      expect(smapsRollup(t.handles, t.mem).AnonHugePages).to.equal(0);
+      expect(t.events()).to.deep.equal({ thp_fault_alloc: 2, thp_split_pmd: 1 });
     });
   });
 
@@ -154,7 +171,7 @@ describe('transparent huge pages (one address space)', () => {
       expect(Buffer.compare(Buffer.from(t.space.read(a, HPAGE)), Buffer.from(before))).to.equal(0);
       // 171 pages were private: the folio's 512 frames replace them.
       expect(t.mem.freeFrames()).to.equal(free - HPAGE_PAGES + Math.ceil(HPAGE_PAGES / 3));
-      expect(t.events).to.deep.equal({ thp_collapse_alloc: 1 });
+      expect(t.events()).to.deep.equal({ thp_collapse_alloc: 1 });
     });
 
     it('is EINVAL on an area with MADV_NOHUGEPAGE', () => {
@@ -170,7 +187,7 @@ describe('transparent huge pages (one address space)', () => {
       const a = t.area();
       t.space.memset(a, 1, HPAGE);
       t.space.madvise(a, HPAGE, MADV_COLLAPSE);
-      expect(t.events).to.deep.equal({ thp_fault_alloc: 1 });
+      expect(t.events()).to.deep.equal({ thp_fault_alloc: 1 });
       t.space.madvise(a + HPAGE, HPAGE - PAGE_SIZE, MADV_COLLAPSE);
       expect(t.hugePtes(a + HPAGE)).to.equal(0);
     });

@@ -24,7 +24,7 @@ import type { PhysicalMemory } from '../../mem/physical-memory.ts';
 import {
   PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte, pteFrame,
 } from '../../mem/pte.ts';
-import { SPLIT_BUSY, SPLIT_DONE, inHugeBlock, splitHugeBlock } from '../../mem/thp.ts';
+import { SPLIT_BUSY, inHugeBlock, splitHugeBlock } from '../../mem/thp.ts';
 import { PartialHasher, StrengthController } from './partial-hash.ts';
 
 const SHOOTDOWN_SPINS = 256;
@@ -62,12 +62,8 @@ export class UksmMerger {
   private unstable = new Map<string, Unshared>();
   private readonly deferred: Array<{ ctl: Int32Array; p: number; frame: number }> = [];
 
-  /** A huge page split before a merge (thp_split_page). */
-  private readonly onSplit: () => void;
-
-  constructor(mem: PhysicalMemory, hasher: PartialHasher, strength: StrengthController, addZeroPages: (d: number) => void, onSplit: () => void = () => {}) {
+  constructor(mem: PhysicalMemory, hasher: PartialHasher, strength: StrengthController, addZeroPages: (d: number) => void) {
     this.mem = mem;
-    this.onSplit = onSplit;
     this.hasher = hasher;
     this.strength = strength;
     this.addZeroPages = addZeroPages;
@@ -190,7 +186,6 @@ export class UksmMerger {
       writeProtect: (q, qpte) => this.writeProtect(g, q, qpte),
       releaseReplaced: (q, frame) => this.release(g, q, frame),
     });
-    if (r === SPLIT_DONE) this.onSplit();
     if (r === SPLIT_BUSY || inHugeBlock(g.pt, p)) return 0;
     const now = Atomics.load(g.pt, p);
     return now === (pte & ~PTE_HUGE) ? now : 0;

@@ -39,7 +39,7 @@ export class UksmScanner {
     this.state = state;
     this.guests = guests;
     const strength = new StrengthController(state.get('hash_strength'));
-    this.merger = new UksmMerger(mem, new PartialHasher(mem, samplingPermutation(seed)), strength, (d) => ksm.add('ksm_zero_pages', d), () => ksm.add('thp_split_page', 1));
+    this.merger = new UksmMerger(mem, new PartialHasher(mem, samplingPermutation(seed)), strength, (d) => ksm.add('ksm_zero_pages', d));
   }
 
   start(): void {

@@ -26,6 +26,7 @@ import { DEFAULT_ENGINE, ENGINE_NAMES, parseEngineList, type EngineName } from '
 import { compareEngines, comparisonLines } from '../density/engine-comparison.ts';
 import { renderEngineComparisonHtml } from '../report/engines-html.ts';
 import { formatBytes, parseCount, parseSize } from './parse-size.ts';
+import { THP_CHOICES, compareThp, thpSummary, thpTable, type ThpChoice, type ThpComparison } from '../density/thp-comparison.ts';
 
 /**
  * The fleet `ksmsim density` (and so `npm start`) runs without --fleet: 36 guests of 16–24 MiB in the
@@ -58,6 +59,7 @@ interface DensityFlags {
   service: ServiceSpec[];
   tuner: TunerSpec[];
   engine: EngineName[];
+  thp?: ThpChoice;
 }
 
 function collectTuner(value: string, previous: TunerSpec[] = []): TunerSpec[] {
@@ -92,6 +94,9 @@ export function headline(r: DensityResult): string {
   text += r.converge_seconds === null ? 'The saving had not converged when the run stopped. '
     : `The saving converged within ${r.converge_seconds.toFixed(2)} s${r.converge_full_scans === null ? '' : ` (${r.converge_full_scans} full scan${r.converge_full_scans === 1 ? '' : 's'})`} of the fleet being up. `;
   text += `${ksmdCpuText(r)}.`;
+  if (r.thp && (r.thp !== 'madvise' || (r.anon_huge_bytes_without_ksm ?? 0) > 0)) {
+    text += ` THP ${r.thp}: AnonHugePages ${formatBytes(r.anon_huge_bytes_without_ksm ?? 0)} without KSM, ${formatBytes(r.anon_huge_bytes_with_ksm ?? 0)} with it (ksmd split ${r.thp_split_pages ?? 0} huge pages).`;
+  }
   if (r.capacity) text += ` ${capacitySentence(r.capacity)}`;
   for (const n of r.numa ?? []) {
     text += ` merge_across_nodes=${n.merge_across_nodes}: ${formatBytes(n.memory_with_ksm_bytes)} used, ${(100 * n.remote_access_share).toFixed(1)} % of mapped pages on a remote node.`;
@@ -131,6 +136,7 @@ uses this machine as it is. See docs/density-vs-kernel.md.`)
     .addOption(new Option('--kernel-compat <version>', 'emulate an older kernel: 2.6.32 has max_kernel_pages (default 2000) limiting KSM pages').choices(['2.6.32']))
     .addOption(new Option('--service <name[=file]>', 'KSM-on runs start these RHEL services instead of the density knobs: ksm[=SYSCONFIG], ksmtuned[=CONF] (repeatable)').argParser(collectService).default([]))
     .addOption(new Option('--tuner <name>', 'compare tuners on the same fleet (and its schedule): fixed, ksmtuned[=CONF], advisor, or all (repeatable); --max-seconds is then how long each runs after the last schedule event').argParser(collectTuner).default([]))
+    .addOption(new Option('--thp <mode>', 'transparent_hugepage/enabled of the emulated hosts, or both to compare always with never (THP\'s cost against KSM\'s saving)').choices([...THP_CHOICES]))
     .option('--engine <list>', `merge engine, or a comma-separated list to compare (${ENGINE_NAMES.join(', ')}; docs/engines.md)`, (v) => parseEngineList(v), [DEFAULT_ENGINE])
     .action(async (flags: DensityFlags) => {
       setCode(await densityCommand(flags, out));
@@ -158,7 +164,18 @@ async function densityCommand(flags: DensityFlags, out: (s: string) => void): Pr
     capacity: !!flags.capacity, maxGuests: flags.maxGuests, capacitySeconds: flags.capacitySeconds, maxSeconds: flags.maxSeconds, sampleMs: 100,
     log: () => {}, status: progress.active ? (line) => progress.update(line) : undefined,
     kernelCompat: flags.kernelCompat, services: flags.service,
+    ...(flags.thp && flags.thp !== 'both' ? { thp: flags.thp } : {}),
   };
+  if (flags.thp && flags.backend !== 'emulator') {
+    process.stderr.write('ksmsim density: --thp runs on the emulator only (the linux backend keeps every mapping MADV_NOHUGEPAGE); drop --backend\n');
+    return 2;
+  }
+  if (flags.thp === 'both') {
+    if (flags.tuner.length || flags.engine.length > 1 || flags.capacity || flags.csv || flags.html || flags.mergeAcrossNodes === 'both') {
+      throw new Error('--thp both: drop --tuner, an --engine list, --capacity, --csv, --html and --merge-across-nodes both (it compares two whole density runs; the JSON holds both)');
+    }
+    return thpCommand(flags, { ...o, engine: flags.engine[0] }, fleet, say, progress, quiet, jsonToStdout);
+  }
   if (flags.tuner.length) {
     if (flags.backend !== 'emulator') {
       process.stderr.write('ksmsim density: --tuner runs on the emulator only; drop --backend\n');
@@ -280,6 +297,28 @@ async function tunerCommand(
     for (const line of tunerText(result)) say(line);
     if (flags.json && !jsonToStdout) say(`JSON: ${resolve(flags.json)}`);
     if (flags.html) say(`HTML report: ${resolve(flags.html)}`);
+  }
+  return 0;
+}
+
+/** `--thp both`: the fleet with THP always and never, one headline each, then the table. */
+async function thpCommand(
+  flags: DensityFlags, o: DensityOptions, fleet: FleetEntry[], say: (s: string) => void,
+  progress: ReturnType<typeof statusLine>, quiet: boolean, jsonToStdout: boolean,
+): Promise<number> {
+  if (!quiet) say(`ksmsim density --thp both: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${formatBytes(flags.memory)}, THP always then never`);
+  let comparison: ThpComparison;
+  try {
+    comparison = await compareThp(o, fleet);
+  } finally {
+    progress.clear();
+  }
+  writeOutputs(flags, comparison, jsonToStdout, () => {}, () => '');
+  if (!quiet) {
+    for (const r of comparison.runs) say(`[thp ${r.thp}] ${headline(r)}`);
+    for (const line of thpTable(comparison.rows)) say(line);
+    say(thpSummary(comparison.rows));
+    sayWritten(flags, jsonToStdout, say);
   }
   return 0;
 }

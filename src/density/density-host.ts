@@ -8,6 +8,7 @@ import type { ServiceSpec } from '../tuning/host-services.ts';
 import type { Convergence } from './convergence.ts';
 import type { DensitySample, FleetEntry, GuestProfit } from './density-types.ts';
 import { engineDir, type EngineName } from '../engines/engine.ts';
+import type { ThpMode } from '../mem/thp.ts';
 
 import { workloadProgram } from './fleet-spec.ts';
 
@@ -34,6 +35,8 @@ export interface DensityOptions {
   readonly services?: readonly ServiceSpec[];
   /** The merge engine (default ksm); knobs then go to its directory (docs/engines.md). */
   readonly engine?: EngineName;
+  /** transparent_hugepage/enabled of the hosts (default madvise). */
+  readonly thp?: ThpMode;
 }
 
 /** Faster than the kernel's defaults (100 pages / 20 ms) so a demo converges in seconds. */
@@ -85,6 +88,7 @@ export async function startHost(o: DensityOptions, ready: Set<string>): Promise<
     numaNodes: o.numaNodes,
     kernelCompat: o.kernelCompat,
     engine: o.engine,
+    thp: o.thp,
     onLog: (line) => {
       const m = READY.exec(line);
       if (m) ready.add(m[1]!);

@@ -7,7 +7,7 @@
 import { BANK_MASK, BANK_SHIFT, PAGE_SHIFT, PROT_MASK, PROT_NONE } from './constants.ts';
 import { ErrnoError } from './errno.ts';
 import { CTL_HAZARD, CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, CTL_INFLIGHT_NEXT, CTL_INFLIGHT_OLD, CTL_INFLIGHT_VPAGE, HAZARD_NONE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, hazardWrite } from './guest-control.ts';
-import { PTE_HUGE, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WRITABLE, PTE_ZERO, makePte, pteFrame } from './pte.ts';
+import { PTE_HUGE, PTE_KSM, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WRITABLE, PTE_ZERO, makePte, pteFrame } from './pte.ts';
 import { mergeBit } from './space-core.ts';
 import { SpaceSwap } from './space-swap.ts';
 import { HPAGE_MASK, HPAGE_PAGES, THP_NEVER, clearHugeBlock, hugeFaultAllowed, hugeHead } from './thp.ts';
@@ -59,7 +59,7 @@ export class SpaceThp extends SpaceSwap {
    * folio holding the same bytes, PMD-mapped, whatever the THP setting (as the kernel's
    * MADV_COLLAPSE, which ignores `enabled` but not MADV_NOHUGEPAGE: EINVAL). KSM pages, zero pages
    * untouched and swapped pages are collapsed too (khugepaged's max_ptes_* limits do not apply to
-   * it). ENOMEM when no folio is free.
+   * it), but not a block that maps one KSM page twice (EAGAIN). ENOMEM when no folio is free.
    *
    * Races, argued here: the guest is inside this call, so the only other writer of these PTEs is a
    * merge engine. Each page is moved as swapOutOne moves one — unmap first, copy second: the
@@ -85,6 +85,15 @@ export class SpaceThp extends SpaceSwap {
     const pt = this.pt;
     const ctl = this.ctl;
     if (Atomics.load(pt, head) & PTE_HUGE) return; // already PMD-mapped (SCAN_PMD_MAPPED counts as success)
+    // One KSM page mapped twice in the block: the kernel isolates each folio from the LRU once, so the
+    // second mapping fails the collapse (SCAN_DEL_PAGE_LRU → EAGAIN; measured on Linux 6.18).
+    const ksmFrames = new Set<number>();
+    for (let p = head; p < head + HPAGE_PAGES; p++) {
+      const pte = Atomics.load(pt, p);
+      if (!(pte & PTE_KSM)) continue;
+      if (ksmFrames.has(pteFrame(pte))) throw new ErrnoError('EAGAIN', 'madvise', 'MADV_COLLAPSE: a KSM page is mapped twice in the 2 MiB block');
+      ksmFrames.add(pteFrame(pte));
+    }
     const base = this.allocHugeFor(vma, head);
     if (base < 0) {
       this.mem.vmstat.add('thp_collapse_alloc_failed');

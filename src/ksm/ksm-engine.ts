@@ -13,7 +13,7 @@ import {
   PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD,
   PTE_WRITABLE, PTE_ZERO, makePte,
 } from '../mem/pte.ts';
-import { SPLIT_BUSY, hugeHead, inHugeBlock, splitHugeBlock } from '../mem/thp.ts';
+import { SPLIT_BUSY, hugeHead, inHugeBlock, splitHugeBlock, type SplitPrimitives } from '../mem/thp.ts';
 import { PageChecksums } from './checksum.ts';
 import {
   ADVISOR_SCAN_TIME, KsmState, REQ_SET_MAX_PAGE_SHARING, REQ_SET_MERGE_ACROSS_NODES, REQ_SET_RUN,
@@ -563,6 +563,21 @@ export class KsmEngine {
     const writing = hazardWrite(vpage);
     for (let i = 0; i < SHOOTDOWN_SPINS; i++) if (Atomics.load(ctl, CTL_HAZARD) !== writing) return wp;
     return 0;
+  }
+
+  /**
+   * ksmd's write-protect and release of a replaced frame for one guest's pages, lent to khugepaged
+   * (khugepaged.ts), which runs on this thread between ksmd's batches; undefined for a guest ksmd
+   * does not know.
+   */
+  replacePrimitives(pid: number): SplitPrimitives | undefined {
+    const slot = this.slotByPid.get(pid);
+    if (slot === undefined) return undefined;
+    const g = this.guests[slot]!;
+    return {
+      writeProtect: (p, pte) => this.writeProtectPage(g, p, pte),
+      releaseReplaced: (p, frame) => this.releaseAfterReplace(g, p, frame, false),
+    };
   }
 
   /** split_huge_page of the block holding `vpage`, with its zero subpages mapped to the zero page. */

@@ -1,5 +1,6 @@
 // ksmd-worker.ts — owns the ksmd thread: the scan loop (pages_to_scan per wake, sleep_millisecs
-// between), sysfs requests from any thread, and the control plane the host drives through comlink.
+// between), sysfs requests from any thread, khugepaged's turns, and the control plane the host drives
+// through comlink.
 
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { PhysicalMemory, type PhysicalMemoryHandles } from '../mem/physical-memory.ts';
@@ -7,6 +8,7 @@ import type { GuestSpaceHandles } from '../mem/guest-control.ts';
 import { exposeApi } from '../platform/expose-api.ts';
 import { KsmEngine, type ChainCensus, type EngineEvents, type KsmEngineOptions } from './ksm-engine.ts';
 import { warmUpEngine } from './ksmd-warmup.ts';
+import { KHUGEPAGED_SCAN_SLEEP_MS, Khugepaged } from './khugepaged.ts';
 import { KC_KSMD_ALIVE, KC_WAKE, KsmState, type KsmStateHandles } from './ksm-state.ts';
 import { ThreadCpuReader, type ThreadCpuClock } from './thread-cpu.ts';
 
@@ -51,6 +53,14 @@ const engine = new KsmEngine(memory, state, () => cpu.ms() ?? busyMs, data.engin
 // The counters describe this ksmd from its first moment: a ksmd started after another died must not
 // leave the dead one's figures up until it happens to scan (it may have nothing to scan).
 engine.publish();
+// khugepaged shares the thread: it runs every scan_sleep_millisecs, whatever ksmd's run says.
+const khugepaged = new Khugepaged(memory, () => state.get('thp_enabled'), (pid) => engine.replacePrimitives(pid));
+let khugepagedAt = performance.now();
+function maybeRunKhugepaged(): void {
+  if (performance.now() - khugepagedAt < KHUGEPAGED_SCAN_SLEEP_MS) return;
+  khugepaged.scan();
+  khugepagedAt = performance.now();
+}
 let stopping = false;
 let stopped: () => void = () => {};
 const finished = new Promise<void>((r) => (stopped = r));
@@ -87,6 +97,7 @@ async function loop(): Promise<void> {
   while (!stopping) {
     const seen = Atomics.load(state.control, KC_WAKE);
     serveRequest();
+    maybeRunKhugepaged();
     if (state.get('run') === 1 && engine.hasWork()) {
       const t0 = performance.now();
       engine.scanBatch(state.get('pages_to_scan'));
@@ -107,6 +118,7 @@ async function loop(): Promise<void> {
 const api = {
   addGuest(h: GuestSpaceHandles): void {
     engine.addGuest(h);
+    khugepaged.addGuest(h);
     engine.publish(); // the guest's ksm_stat words too, even if ksmd never scans it
     state.wake();
   },

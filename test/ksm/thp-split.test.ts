@@ -1,17 +1,18 @@
 // thp-split.test.ts — ksmd and transparent huge pages, in one thread (the engine driven scan by scan):
 // the facts measured on Linux 6.18 (notes "THP and KSM"): ksmd splits a huge page before merging any
 // subpage, all-zero subpages go to the zero page with no KSM counter, merged ranges stay split, and
-// MADV_COLLAPSE works until ksmd splits again.
+// MADV_COLLAPSE works until ksmd splits again; and the simple khugepaged that refuses merged ranges.
 import { expect } from 'chai';
-import { MADV_COLLAPSE, MADV_MERGEABLE, PAGE_SIZE } from '../../src/mem/constants.ts';
+import { MADV_COLLAPSE, MADV_DONTNEED, MADV_MERGEABLE, PAGE_SIZE } from '../../src/mem/constants.ts';
 import { CTL_HAZARD, HAZARD_NONE, hazardWrite } from '../../src/mem/guest-control.ts';
 import { PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_ZERO } from '../../src/mem/pte.ts';
 import { summarizeSpace } from '../../src/mem/space-summary.ts';
-import { HPAGE_PAGES, THP_ALWAYS } from '../../src/mem/thp.ts';
+import { HPAGE_PAGES, THP_ALWAYS, THP_MADVISE, THP_NEVER } from '../../src/mem/thp.ts';
+import { Khugepaged } from '../../src/ksm/khugepaged.ts';
 import { KsmEngine } from '../../src/ksm/ksm-engine.ts';
 import { KsmState, memoryHooks } from '../../src/ksm/ksm-state.ts';
 import { recountSpaces } from '../../src/stress/recount.ts';
-import { bareSpace } from '../helpers/bare-space.ts';
+import { bareSpace, errnoOf } from '../helpers/bare-space.ts';
 
 const HPAGE = HPAGE_PAGES * PAGE_SIZE;
 
@@ -110,18 +111,29 @@ describe('ksmd and transparent huge pages', () => {
 
   it('MADV_COLLAPSE of a merged range returns 0 and collapses it; ksmd splits and merges it again within a few scans', () => {
     const t = setup();
+    const a = t.area(2);
+    // Both blocks hold the same 512 contents, each once: every KSM page is mapped once per block.
+    fillPages(t, a, 2 * HPAGE, (i) => i & 0xff);
+    for (let i = 0; i < 2 * HPAGE_PAGES; i++) t.space.write(a + i * PAGE_SIZE + 1, Uint8Array.of(1 + ((i % HPAGE_PAGES) >> 8)));
+    t.pass(4);
+    expect(t.state.get('pages_sharing')).to.equal(HPAGE_PAGES);
+    t.space.madvise(a, HPAGE, MADV_COLLAPSE);
+    expect(summarizeSpace(t.handles, t.mem).anonHugePages).to.equal(HPAGE_PAGES);
+    expect(t.space.read(a + 5 * PAGE_SIZE, 2)).to.deep.equal(Uint8Array.of(5, 1));
+    t.pass(4);
+    expect(t.mem.vmstat.get('thp_split_page')).to.equal(3);
+    expect(summarizeSpace(t.handles, t.mem).anonHugePages).to.equal(0);
+    expect(t.state.get('pages_sharing')).to.equal(HPAGE_PAGES);
+    expect(t.audit()).to.deep.equal([]);
+  });
+
+  it('MADV_COLLAPSE is EAGAIN on a block that maps one KSM page twice (the kernel isolates each folio once)', () => {
+    const t = setup();
     const a = t.area(1);
     fillPages(t, a, HPAGE, (i) => 1 + (i % 4));
     t.pass(4);
-    expect(t.state.get('pages_sharing')).to.equal(HPAGE_PAGES - 4);
-    t.space.madvise(a, HPAGE, MADV_COLLAPSE);
-    expect(summarizeSpace(t.handles, t.mem).anonHugePages).to.equal(HPAGE_PAGES);
-    expect(t.space.read(a + 5 * PAGE_SIZE, 1)[0]).to.equal(2);
-    t.pass(4);
-    expect(t.mem.vmstat.get('thp_split_page')).to.equal(2);
+    expect(errnoOf(() => t.space.madvise(a, HPAGE, MADV_COLLAPSE))).to.equal('EAGAIN');
     expect(summarizeSpace(t.handles, t.mem).anonHugePages).to.equal(0);
-    expect(t.state.get('pages_sharing')).to.equal(HPAGE_PAGES - 4);
-    expect(t.audit()).to.deep.equal([]);
   });
 
   it('does not split a huge page while the guest is inside it (the split is retried on a later scan)', () => {
@@ -136,5 +148,57 @@ describe('ksmd and transparent huge pages', () => {
     t.pass(2);
     expect(t.mem.vmstat.get('thp_split_page')).to.equal(1);
     expect(t.state.get('pages_shared') + t.state.get('pages_sharing')).to.equal(HPAGE_PAGES);
+  });
+});
+
+describe('khugepaged', () => {
+  function withKhugepaged() {
+    const t = setup();
+    const k = new Khugepaged(t.mem, () => t.state.get('thp_enabled'), (pid) => t.engine.replacePrimitives(pid));
+    k.addGuest(t.handles);
+    /** An area of 4 KiB pages: faulted in while THP is never. */
+    const smallPages = (blocks: number, fill: (i: number) => number): number => {
+      t.state.set('thp_enabled', THP_NEVER);
+      const a = t.area(blocks);
+      fillPages(t, a, blocks * HPAGE, fill);
+      t.state.set('thp_enabled', THP_ALWAYS);
+      return a;
+    };
+    return { ...t, k, smallPages };
+  }
+
+  it('collapses a block of present private pages into a huge page holding the same bytes (thp_collapse_alloc)', () => {
+    const t = withKhugepaged();
+    const a = t.smallPages(1, (i) => 1 + (i % 250));
+    const before = t.space.read(a, HPAGE);
+    expect(t.k.scan()).to.equal(1);
+    expect(summarizeSpace(t.handles, t.mem).anonHugePages).to.equal(HPAGE_PAGES);
+    expect(t.mem.vmstat.get('thp_collapse_alloc')).to.equal(1);
+    expect(Buffer.compare(Buffer.from(t.space.read(a, HPAGE)), Buffer.from(before))).to.equal(0);
+    t.space.write(a + 9 * PAGE_SIZE, Uint8Array.of(0xee)); // read-only until the first write: the reuse fault
+    expect(t.space.read(a + 9 * PAGE_SIZE, 1)[0]).to.equal(0xee);
+    expect(t.audit()).to.deep.equal([]);
+  });
+
+  it('refuses a merged range (shared KSM pages): merged ranges stay split', () => {
+    const t = withKhugepaged();
+    t.smallPages(1, (i) => 1 + (i % 4));
+    t.pass(4);
+    expect(t.state.get('pages_sharing')).to.be.greaterThan(0);
+    expect(t.k.scan()).to.equal(0);
+    expect(summarizeSpace(t.handles, t.mem).anonHugePages).to.equal(0);
+  });
+
+  it('refuses a block with an untouched page, and leaves a block of THP-ineligible areas alone', () => {
+    const t = withKhugepaged();
+    const a = t.smallPages(1, (i) => 1 + (i % 250));
+    t.space.madvise(a + 7 * PAGE_SIZE, PAGE_SIZE, MADV_DONTNEED);
+    expect(t.k.scan()).to.equal(0);
+    t.state.set('thp_enabled', THP_MADVISE); // the area has no MADV_HUGEPAGE
+    const b = t.smallPages(1, (i) => 1 + (i % 250));
+    t.state.set('thp_enabled', THP_MADVISE);
+    expect(t.k.scan()).to.equal(0);
+    expect(summarizeSpace(t.handles, t.mem).anonHugePages).to.equal(0);
+    void b;
   });
 });

@@ -17,6 +17,7 @@ import {
 import { Prng, mixSeed } from '../platform/prng.ts';
 import { recountHost, repairAfterKsmdDeath, type RepairResult } from './recount.ts';
 import { projectPath } from '../platform/project-root.ts';
+import type { ThpMode } from '../mem/thp.ts';
 
 const GUEST_PROGRAM = projectPath('guests', 'stress', 'stress-guest.ts');
 
@@ -34,6 +35,12 @@ export interface StressOptions {
   readonly contents?: number;
   /** Flip knobs while the guests run (default true). */
   readonly chaos?: boolean;
+  /**
+   * The host's transparent_hugepage/enabled (default madvise: the guests ask for no huge pages). With
+   * always, regions default to 1024 pages so they hold whole 2 MiB blocks: huge faults, the guests'
+   * own splits (partial munmap, mprotect, DONTNEED) and ksmd's splits all run under the stress.
+   */
+  readonly thp?: ThpMode;
   /** TEST ONLY: run ksmd with a deliberately broken protocol (see BrokenProtocol). */
   readonly brokenProtocol?: BrokenProtocol;
   readonly log?: (line: string) => void;
@@ -86,6 +93,8 @@ export interface StressReport {
     ksmd_repairs: RepairResult[];
   };
   readonly final_counters: Record<string, number>;
+  /** The host's THP lines of /proc/vmstat at the end (huge faults, splits, collapses): --thp. */
+  readonly thp_events?: Record<string, number>;
   readonly ok: boolean;
 }
 
@@ -105,7 +114,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
   const log = o.log ?? (() => {});
   const faults = o.faults ?? false;
   const regions = o.regions ?? 4;
-  const pages = o.pages ?? 32;
+  const pages = o.pages ?? (o.thp === 'always' ? 1024 : 32);
   const contents = o.contents ?? 4;
   const numaNodes = o.numaNodes ?? 2;
   const perGuest = regions * pages + 16;
@@ -118,7 +127,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
   const guestFailures: string[] = [];
   const rng = new Prng(mixSeed(o.seed, 0xc4a05));
   const host = await Host.start({
-    memoryBytes, numaNodes,
+    memoryBytes, numaNodes, thp: o.thp,
     ksmdOptions: o.brokenProtocol && o.brokenProtocol !== 'none' ? { brokenProtocol: o.brokenProtocol } : {},
     onLog: (line) => {
       const m = /^\[[^\]]*\] @violation (.*)$/.exec(line);
@@ -361,6 +370,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
       guest_failures: guestFailures,
       fault_events: { guests_killed: guestsKilled, oom_kills: oomKills, ksmd_restarts: ksmdRestarts, ksmd_repairs: repairs },
       final_counters: finalCounters,
+      ...(o.thp ? { thp_events: Object.fromEntries(Object.entries(host.memory.vmstat.snapshot()).filter(([k]) => k.startsWith('thp_'))) } : {}),
       ok: false,
     };
     return { ...report, ok: violations.length === 0 && mismatches.length === 0 && recount.leakedFrames === 0 && leakedAfterExit === 0 && guestFailures.length === 0 && totals.violations === 0 };
@@ -417,6 +427,7 @@ export function describeStress(r: StressReport): string[] {
     const rep = f.ksmd_repairs.reduce((a, x) => ({ m: a.m + x.mapcountsFixed, p: a.p + x.privateMapcountsCleared, f: a.f + x.framesReclaimed, z: a.z + x.zeroPageCountersFixed }), { m: 0, p: 0, f: 0, z: 0 });
     lines.push(`  faults: guests killed ${f.guests_killed}, OOM kills ${f.oom_kills}, ksmd restarts ${f.ksmd_restarts} (repaired ${rep.m} KSM mapcounts, ${rep.p} private mapcounts, ${rep.z} ksm_zero_pages counters, reclaimed ${rep.f} frames ksmd held), EAGAIN ${r.guest_counters.eagain}, ENOMEM ${r.guest_counters.enomem}`);
   }
+  if (r.thp_events) lines.push(`  THP: ${Object.entries(r.thp_events).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   lines.push(`  violations ${r.violations.length}, counter mismatches ${r.counter_mismatches.length}, leaked frames ${r.leaked_frames} (after exit ${r.leaked_frames_after_exit}), guest failures ${r.guest_failures.length}`);
   for (const v of r.violations.slice(0, 10)) lines.push(`  VIOLATION guest ${v.guest} address 0x${v.address.toString(16)}: expected ${v.expected}, got ${v.actual} (${v.what}; seed ${v.seed})`);
   for (const m of r.counter_mismatches.slice(0, 10)) lines.push(`  MISMATCH ${m}`);

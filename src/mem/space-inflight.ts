@@ -117,8 +117,8 @@ export class SpaceInflight extends SpaceCore {
    * A guest killed while mapping a 2 MiB folio (a huge fault or MADV_COLLAPSE, space-thp.ts): each
    * frame of the folio that its block's PTE does not map privately was never mapped, so it is freed.
    * No other thread can have taken one out of its PTE meanwhile: engines neither write-protect a
-   * HUGE PTE nor split a block whose head lacks HUGE or while the guest's hazard word (still set: the
-   * guest died inside the access) names a page of it (splitHugeBlock in thp.ts).
+   * HUGE PTE nor split a block whose head lacks HUGE or whose folio this record still names
+   * (splitHugeBlock in thp.ts).
    */
   private reclaimInflightFolio(): void {
     const ctl = this.ctl;

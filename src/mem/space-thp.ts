@@ -25,8 +25,8 @@ export class SpaceThp extends SpaceSwap {
    * engines touch present pages only; the host only after the thread ended), so the 512 untouched
    * PTEs seen stay untouched and each install is a compare-and-exchange that cannot fail. Tails are
    * installed first and the head last: until then the block is "in transition" and no engine touches
-   * it (engines refuse HUGE PTEs and split only a block whose head has HUGE, and not while our hazard
-   * is inside it; thp.ts). The folio is recorded (CTL_INFLIGHT_HUGE) before the first PTE names it
+   * it (engines refuse HUGE PTEs and split only a block whose head has HUGE and whose folio is no
+   * longer recorded; thp.ts). The folio is recorded (CTL_INFLIGHT_HUGE) before the first PTE names it
    * and cleared after the head: a guest killed in between has its unmapped frames freed by the host
    * (reclaimInflightFolio). Window 7 of space-inflight.ts: the folio allocated, not yet recorded.
    */
@@ -68,7 +68,7 @@ export class SpaceThp extends SpaceSwap {
    * another guest reused can no longer be what we copy), then the bytes are copied from it into the
    * folio's frame, then the reference is dropped. The PTE already names the folio frame (with HUGE)
    * before the copy: engines neither write-protect a HUGE PTE nor split a block whose head lacks HUGE
-   * or that our hazard (held on the head for the whole collapse) is inside, so nothing reads that
+   * or whose folio is still recorded (until after the head is set and copied), so nothing reads that
    * frame as a merge candidate before it holds the page's bytes, except to choose (unreferenced
    * checksum reads). The head is moved last. Each swing is recorded like any other (CTL_INFLIGHT_OLD
    * and NEXT) and the folio like a huge fault's, so a guest killed anywhere in between leaks nothing

@@ -11,7 +11,7 @@
 // HUGE (a subpage is an ordinary present, writable PTE), so huge pages cost the hot paths nothing.
 
 import { PROT_MASK, PROT_NONE, ZERO_FRAME } from './constants.ts';
-import { CTL_HAZARD, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED, hazardPage } from './guest-control.ts';
+import { CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED } from './guest-control.ts';
 import type { PhysicalMemory } from './physical-memory.ts';
 import { PTE_HUGE, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_ZERO, isPrivateFrame, makePte, pteFrame } from './pte.ts';
 
@@ -84,12 +84,9 @@ export interface SplitPrimitives {
   releaseReplaced(vpage: number, frame: number): void;
 }
 
-/** How long a splitter waits for the guest to leave the block (like the shootdown wait). */
-const SPLIT_SPINS = 256;
-
 export const SPLIT_DONE = 1; // this call split the block (and counted thp_split_page)
 export const SPLIT_NOT_HUGE = 0; // the block is not huge (any more): nothing to split
-export const SPLIT_BUSY = -1; // the block is being installed, or the guest is inside it: try later
+export const SPLIT_BUSY = -1; // the block is being installed or split: try later
 
 /**
  * split_huge_page by a merge engine (ksmd, UKSM) before it merges any subpage of the block holding
@@ -101,14 +98,17 @@ export const SPLIT_BUSY = -1; // the block is being installed, or the guest is i
  *  - A block in transition (a tail with HUGE, the head without) is a fault or a collapse installing
  *    it, or a guest splitting it: SPLIT_BUSY, retried on a later visit (a failed split is retried by
  *    ksmd too).
- *  - The guest inside the block: a fault or MADV_COLLAPSE installs a block under a write hazard on a
- *    page of it and records the folio in CTL_INFLIGHT_HUGE until the head is set; the host frees the
- *    folio's unmapped frames if the guest dies there (reclaimInflight). If we split and freed a zero
- *    subpage inside that window, that free and the host's would be a double free. So we first see
- *    the head with HUGE, then load the hazard word: the guest stored its hazard before installing
- *    the head, so a hazard outside the block means that install is over and its record cleared.
- *    While the guest stays inside the block we give up (as split_huge_page fails on an extra
- *    reference) rather than wait long.
+ *  - A block still being mapped: a fault or MADV_COLLAPSE records the folio (CTL_INFLIGHT_HUGE, and
+ *    the block's head in CTL_INFLIGHT_HUGE_HEAD) before any PTE names it and clears the record only
+ *    after setting the head; the host frees the folio's unmapped frames if the guest dies in between
+ *    (reclaimInflightFolio). If we split and freed a zero subpage inside that window, that free and
+ *    the host's would be a double free. So we first see the head with HUGE, then load the record:
+ *    the guest stored it before setting the head, so a record that is clear (or names another block:
+ *    its head is stored first and the folio cleared last) means this block's install is over. While
+ *    it is not, we give up (as split_huge_page fails on a folio it cannot lock). A dead guest's record
+ *    stays until the host reclaims it: no split meanwhile. The guest merely reading or writing the
+ *    block does not stop the split (the kernel splits under the page lock, not the guest's accesses):
+ *    subpages keep their frames, and the zero remap below waits for a writer per page.
  *  - Clearing the bits: clearHugeBlock, by compare-and-exchange. Only the caller that cleared the
  *    head counts the split (thp_split_page here, thp_split_pmd and the gauge in clearHugeBlock).
  *  - The zero subpages: each goes through the engine's full merge protocol against the zero page —
@@ -120,12 +120,8 @@ export const SPLIT_BUSY = -1; // the block is being installed, or the guest is i
 export function splitHugeBlock(pt: Int32Array, ctl: Int32Array, mem: PhysicalMemory, vpage: number, prims: SplitPrimitives): number {
   const head = hugeHead(vpage);
   if (!(Atomics.load(pt, head) & PTE_HUGE)) return Atomics.load(pt, vpage) & PTE_HUGE ? SPLIT_BUSY : SPLIT_NOT_HUGE;
-  let inside = true;
-  for (let i = 0; i < SPLIT_SPINS && inside; i++) {
-    const h = hazardPage(Atomics.load(ctl, CTL_HAZARD));
-    inside = h >= head && h < head + HPAGE_PAGES;
-  }
-  if (inside) return SPLIT_BUSY;
+  // The guest's record of a folio it is still mapping (see the races above): loaded after the head.
+  if (Atomics.load(ctl, CTL_INFLIGHT_HUGE) >= 0 && Atomics.load(ctl, CTL_INFLIGHT_HUGE_HEAD) === head) return SPLIT_BUSY;
   const done = clearHugeBlock(pt, head, mem) ? SPLIT_DONE : SPLIT_NOT_HUGE;
   if (done === SPLIT_DONE) mem.vmstat.add('thp_split_page');
   for (let p = head; p < head + HPAGE_PAGES; p++) {

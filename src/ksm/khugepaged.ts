@@ -3,7 +3,8 @@
 // refuses a block with any shared page (a KSM page: merged ranges stay split, as the kernel's
 // max_ptes_shared keeps them on Linux 6.18), any zero, untouched or swapped page (only the guest maps
 // an untouched page: see SpaceThp.hugeFault), and blocks under PROT_NONE. Runs on the ksmd thread
-// between its batches, with ksmd's own write-protect and frame release (KsmEngine.replacePrimitives).
+// between its batches (every khugepaged/scan_sleep_millisecs, khugepaged/pages_to_scan a turn: the
+// sysfs files of sysfs.ts), with ksmd's own write-protect and frame release (KsmEngine.replacePrimitives).
 //
 // Races, argued here. Each page is moved as ksmd merges one: write-protect by compare-and-exchange
 // (WP_KSMD) and wait for a writer to leave it, copy the write-protected frame into the folio, then
@@ -23,10 +24,8 @@ import { CTL_STATE, GUEST_EXITED, readVmaTable, type GuestSpaceHandles, type Vma
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import { PTE_HUGE, PTE_KSM, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, isPrivateFrame, makePte, pteFrame } from '../mem/pte.ts';
 import { HPAGE_PAGES, hugeFaultAllowed, type SplitPrimitives } from '../mem/thp.ts';
+import { KHUGEPAGED_DEFAULTS } from './ksm-state.ts';
 
-/** khugepaged's defaults (/sys/kernel/mm/transparent_hugepage/khugepaged/). */
-export const KHUGEPAGED_PAGES_TO_SCAN = 4096;
-export const KHUGEPAGED_SCAN_SLEEP_MS = 10_000;
 
 interface KhugeGuest {
   readonly pid: number;
@@ -38,6 +37,7 @@ interface KhugeGuest {
 
 export interface KhugepagedStats {
   fullScans: number;
+  /** Huge pages made (khugepaged/pages_collapsed counts collapses, not 4 KiB pages). */
   pagesCollapsed: number;
 }
 
@@ -62,7 +62,7 @@ export class Khugepaged {
   }
 
   /** khugepaged_do_scan: look at up to `pages` pages (whole blocks), collapsing what qualifies. Returns blocks collapsed. */
-  scan(pages: number = KHUGEPAGED_PAGES_TO_SCAN): number {
+  scan(pages: number = KHUGEPAGED_DEFAULTS.pages_to_scan): number {
     this.guests = this.guests.filter((g) => Atomics.load(g.ctl, CTL_STATE) !== GUEST_EXITED);
     const mode = this.thpMode();
     let budget = pages;
@@ -138,7 +138,7 @@ export class Khugepaged {
     if (i < 0) {
       mem.vmstat.add('nr_anon_transparent_hugepages');
       mem.vmstat.add('thp_collapse_alloc');
-      this.stats.pagesCollapsed += HPAGE_PAGES;
+      this.stats.pagesCollapsed++; // khugepaged_pages_collapsed counts huge pages made
       return true;
     }
     // Abandoned at page i: frames 0..i were never installed; i+1..511 are, as 4 KiB pages.

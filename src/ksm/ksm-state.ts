@@ -36,7 +36,14 @@ export const COUNTERS = [
 ] as const;
 
 /** Host-wide settings outside /sys/kernel/mm/ksm that guests can read (and root can write). */
-export const HOST_SETTINGS = ['thp_enabled', 'thp_defrag'] as const;
+export const HOST_SETTINGS = [
+  'thp_enabled', 'thp_defrag',
+  // transparent_hugepage/khugepaged/: two knobs, and two counters the ksmd thread publishes.
+  'khugepaged_pages_to_scan', 'khugepaged_scan_sleep_millisecs', 'khugepaged_full_scans', 'khugepaged_pages_collapsed',
+] as const;
+
+/** khugepaged's defaults (mm/khugepaged.c): 8 PMDs a turn (4096 pages), a turn every 10 s. */
+export const KHUGEPAGED_DEFAULTS = { pages_to_scan: 4096, scan_sleep_millisecs: 10_000 } as const;
 
 /**
  * The 2.6.32-era sharing limit (--kernel-compat 2.6.32): kernel_compat 1 makes
@@ -137,6 +144,8 @@ export class KsmState {
     for (const k of KNOBS) s.values[SLOT[k]] = BigInt(KNOB_DEFAULTS[k]);
     s.values[SLOT.thp_enabled] = BigInt(THP_MODES.indexOf('madvise'));
     s.values[SLOT.thp_defrag] = BigInt(THP_DEFRAG_MODES.indexOf('madvise'));
+    s.values[SLOT.khugepaged_pages_to_scan] = BigInt(KHUGEPAGED_DEFAULTS.pages_to_scan);
+    s.values[SLOT.khugepaged_scan_sleep_millisecs] = BigInt(KHUGEPAGED_DEFAULTS.scan_sleep_millisecs);
     if (kernelCompat === '2.6.32') {
       s.values[SLOT.kernel_compat] = 1n;
       s.values[SLOT.max_kernel_pages] = BigInt(MAX_KERNEL_PAGES_2_6_32);

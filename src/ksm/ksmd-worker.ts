@@ -8,7 +8,7 @@ import type { GuestSpaceHandles } from '../mem/guest-control.ts';
 import { exposeApi } from '../platform/expose-api.ts';
 import { KsmEngine, type ChainCensus, type EngineEvents, type KsmEngineOptions } from './ksm-engine.ts';
 import { warmUpEngine } from './ksmd-warmup.ts';
-import { KHUGEPAGED_SCAN_SLEEP_MS, Khugepaged } from './khugepaged.ts';
+import { Khugepaged } from './khugepaged.ts';
 import { KC_KSMD_ALIVE, KC_WAKE, KsmState, type KsmStateHandles } from './ksm-state.ts';
 import { ThreadCpuReader, type ThreadCpuClock } from './thread-cpu.ts';
 
@@ -53,13 +53,16 @@ const engine = new KsmEngine(memory, state, () => cpu.ms() ?? busyMs, data.engin
 // The counters describe this ksmd from its first moment: a ksmd started after another died must not
 // leave the dead one's figures up until it happens to scan (it may have nothing to scan).
 engine.publish();
-// khugepaged shares the thread: it runs every scan_sleep_millisecs, whatever ksmd's run says.
+// khugepaged shares the thread: it runs every scan_sleep_millisecs (its sysfs knobs), whatever
+// ksmd's run says, and publishes its counters (full_scans, pages_collapsed) after each turn.
 const khugepaged = new Khugepaged(memory, () => state.get('thp_enabled'), (pid) => engine.replacePrimitives(pid));
 let khugepagedAt = performance.now();
 function maybeRunKhugepaged(): void {
-  if (performance.now() - khugepagedAt < KHUGEPAGED_SCAN_SLEEP_MS) return;
-  khugepaged.scan();
+  if (performance.now() - khugepagedAt < state.get('khugepaged_scan_sleep_millisecs')) return;
+  khugepaged.scan(state.get('khugepaged_pages_to_scan'));
   khugepagedAt = performance.now();
+  state.set('khugepaged_full_scans', khugepaged.stats.fullScans);
+  state.set('khugepaged_pages_collapsed', khugepaged.stats.pagesCollapsed);
 }
 let stopping = false;
 let stopped: () => void = () => {};

@@ -14,7 +14,7 @@ import {
 import { kstrtobool, kstrtointErrno, kstrtoul, kstrtoulErrno, kstrtouint, strictStrtoul, sysfsStreq, type Parsed, type ParsedErrno } from './knob-parse.ts';
 import {
   ADVISOR_NONE, ADVISOR_SCAN_TIME, COUNTERS, KNOB_DEFAULTS, KNOBS, KsmState, REQ_SET_MAX_PAGE_SHARING,
-  REQ_SET_MERGE_ACROSS_NODES, REQ_SET_RUN, THP_MODES, type CounterName, type KnobName,
+  REQ_SET_MERGE_ACROSS_NODES, REQ_SET_RUN, THP_MODES, type CounterName, type KnobName, type SlotName,
 } from './ksm-state.ts';
 
 export const KSM_DIR = '/sys/kernel/mm/ksm/';
@@ -23,6 +23,16 @@ export const THP_ENABLED_PATH = THP_DIR + 'enabled';
 export const THP_DEFRAG_PATH = THP_DIR + 'defrag';
 /** hpage_pmd_size: 0444, the PMD huge page size in bytes. */
 export const THP_PMD_SIZE_PATH = THP_DIR + 'hpage_pmd_size';
+
+/** transparent_hugepage/khugepaged/: the files emulated (the max_ptes_*, defrag and alloc_sleep ones are not). */
+export const KHUGEPAGED_DIR = THP_DIR + 'khugepaged/';
+/** Which setting each khugepaged file shows; the two counters are published by the ksmd thread. */
+const KHUGEPAGED_FILES: ReadonlyMap<string, { readonly slot: SlotName; readonly writable: boolean }> = new Map([
+  ['pages_to_scan', { slot: 'khugepaged_pages_to_scan', writable: true }],
+  ['scan_sleep_millisecs', { slot: 'khugepaged_scan_sleep_millisecs', writable: true }],
+  ['full_scans', { slot: 'khugepaged_full_scans', writable: false }],
+  ['pages_collapsed', { slot: 'khugepaged_pages_collapsed', writable: false }],
+] as const);
 
 /** The THP choice files: path → the host setting and its words, in the order the file lists them. */
 const THP_CHOICE_FILES: ReadonlyMap<string, { readonly slot: 'thp_enabled' | 'thp_defrag'; readonly words: readonly string[] }> = new Map([
@@ -84,6 +94,8 @@ export class KsmFiles {
       return choice.words.map((m, i) => (i === cur ? `[${m}]` : m)).join(' ') + '\n';
     }
     if (path === THP_PMD_SIZE_PATH) return `${HPAGE_PAGES * PAGE_SIZE}\n`;
+    const khuge = path.startsWith(KHUGEPAGED_DIR) ? KHUGEPAGED_FILES.get(path.slice(KHUGEPAGED_DIR.length)) : undefined;
+    if (khuge) return `${this.state.get(khuge.slot)}\n`;
     if (path === PROC_KSM_STAT || path === PROC_KSM_MERGING_PAGES) {
       const ctl = caller.guestControl;
       if (!ctl) throw new ErrnoError('ENOENT', 'open', `${path} exists only for a guest`);
@@ -166,6 +178,18 @@ export class KsmFiles {
       return undefined;
     }
     if (path === THP_PMD_SIZE_PATH) throw new ErrnoError('EACCES', 'open', `${path} is read-only`);
+    const khuge = path.startsWith(KHUGEPAGED_DIR) ? KHUGEPAGED_FILES.get(path.slice(KHUGEPAGED_DIR.length)) : undefined;
+    if (khuge) {
+      // pages_to_scan_store / scan_sleep_millisecs_store: kstrtouint, any error (and pages 0) -EINVAL.
+      if (!khuge.writable) throw new ErrnoError('EACCES', 'open', `${path} is read-only`);
+      if (!caller.root) throw new ErrnoError('EACCES', 'open', path);
+      if (text.length === 0) return undefined;
+      const v = kstrtouint(text);
+      if (v === undefined || (khuge.slot === 'khugepaged_pages_to_scan' && v === 0)) throw new ErrnoError('EINVAL', 'write', `${path}: ${JSON.stringify(text)}`);
+      this.state.set(khuge.slot, v);
+      this.state.wake();
+      return undefined;
+    }
     if (!path.startsWith(KSM_DIR)) throw new ErrnoError('ENOENT', 'open', path);
     const name = path.slice(KSM_DIR.length);
     if ((COUNTER_FILES as readonly string[]).includes(name)) throw new ErrnoError('EACCES', 'open', `${path} is read-only`);

@@ -9,7 +9,7 @@ import { PAGE_SIZE } from '../mem/constants.ts';
 import { Host, type GuestHandle, type GuestReport } from '../host/host.ts';
 import type { BrokenProtocol, EngineEvents } from '../ksm/ksm-engine.ts';
 import type { KsmdStats } from '../ksm/ksmd-worker.ts';
-import { KSM_DIR } from '../ksm/sysfs.ts';
+import { KHUGEPAGED_DIR, KSM_DIR } from '../ksm/sysfs.ts';
 import { CTL_KSM_ENTERED, type GuestSpaceHandles } from '../mem/guest-control.ts';
 import {
   CMD_EXIT, CMD_PAUSE, CMD_QUIESCE, CMD_RUN, CMD_VERIFY, CP_RESULT, HostControlPage, STRESS_COUNTERS, type StressCounter,
@@ -93,7 +93,7 @@ export interface StressReport {
     ksmd_repairs: RepairResult[];
   };
   readonly final_counters: Record<string, number>;
-  /** The host's THP lines of /proc/vmstat at the end (huge faults, splits, collapses): --thp. */
+  /** The host's THP lines of /proc/vmstat at the end (huge faults, splits, collapses) and khugepaged's counters: --thp. */
   readonly thp_events?: Record<string, number>;
   readonly ok: boolean;
 }
@@ -138,6 +138,8 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
       } else if (/@error /.test(line)) log(line);
     },
   });
+  // khugepaged every 100 ms, not 10 s: its collapses race with the guests during the run too.
+  if (o.thp === 'always') await host.writeFile(KHUGEPAGED_DIR + 'scan_sleep_millisecs', '100');
   const totals = zeroCounters();
   const guests: LiveGuest[] = [];
   const knobRefusals: Record<string, number> = {};
@@ -370,7 +372,13 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
       guest_failures: guestFailures,
       fault_events: { guests_killed: guestsKilled, oom_kills: oomKills, ksmd_restarts: ksmdRestarts, ksmd_repairs: repairs },
       final_counters: finalCounters,
-      ...(o.thp ? { thp_events: Object.fromEntries(Object.entries(host.memory.vmstat.snapshot()).filter(([k]) => k.startsWith('thp_'))) } : {}),
+      ...(o.thp ? {
+        thp_events: {
+          ...Object.fromEntries(Object.entries(host.memory.vmstat.snapshot()).filter(([k]) => k.startsWith('thp_'))),
+          khugepaged_full_scans: host.ksm.get('khugepaged_full_scans'),
+          khugepaged_pages_collapsed: host.ksm.get('khugepaged_pages_collapsed'),
+        },
+      } : {}),
       ok: false,
     };
     return { ...report, ok: violations.length === 0 && mismatches.length === 0 && recount.leakedFrames === 0 && leakedAfterExit === 0 && guestFailures.length === 0 && totals.violations === 0 };

@@ -3,7 +3,7 @@
 // even for root, and a user may not open the 0644 ones for writing).
 import { expect } from 'chai';
 import { KsmState } from '../../src/ksm/ksm-state.ts';
-import { KsmFiles, THP_DEFRAG_PATH, THP_ENABLED_PATH, THP_PMD_SIZE_PATH } from '../../src/ksm/sysfs.ts';
+import { KHUGEPAGED_DIR, KsmFiles, THP_DEFRAG_PATH, THP_ENABLED_PATH, THP_PMD_SIZE_PATH } from '../../src/ksm/sysfs.ts';
 import { errnoOf } from '../helpers/bare-space.ts';
 
 const ROOT = { root: true };
@@ -43,5 +43,25 @@ describe('transparent_hugepage sysfs files', () => {
     const f = new KsmFiles(KsmState.create());
     expect(f.read(THP_PMD_SIZE_PATH, USER)).to.equal('2097152\n');
     expect(errnoOf(() => f.writeSync(THP_PMD_SIZE_PATH, '1', ROOT))).to.equal('EACCES');
+  });
+
+  it('khugepaged/pages_to_scan and scan_sleep_millisecs default to 4096 and 10000, take any unsigned int (pages_to_scan not 0)', () => {
+    const f = new KsmFiles(KsmState.create());
+    expect(f.read(KHUGEPAGED_DIR + 'pages_to_scan', USER)).to.equal('4096\n');
+    expect(f.read(KHUGEPAGED_DIR + 'scan_sleep_millisecs', USER)).to.equal('10000\n');
+    f.writeSync(KHUGEPAGED_DIR + 'scan_sleep_millisecs', '0', ROOT);
+    expect(f.read(KHUGEPAGED_DIR + 'scan_sleep_millisecs', USER)).to.equal('0\n');
+    expect(errnoOf(() => f.writeSync(KHUGEPAGED_DIR + 'pages_to_scan', '0', ROOT))).to.equal('EINVAL');
+    expect(errnoOf(() => f.writeSync(KHUGEPAGED_DIR + 'pages_to_scan', '-1', ROOT))).to.equal('EINVAL');
+    expect(errnoOf(() => f.writeSync(KHUGEPAGED_DIR + 'scan_sleep_millisecs', '4294967296', ROOT))).to.equal('EINVAL');
+    expect(errnoOf(() => f.writeSync(KHUGEPAGED_DIR + 'pages_to_scan', '512', USER))).to.equal('EACCES');
+  });
+
+  it('khugepaged/full_scans and pages_collapsed read 0 at boot and are read-only (EACCES); the other khugepaged files are not emulated (ENOENT)', () => {
+    const f = new KsmFiles(KsmState.create());
+    expect(f.read(KHUGEPAGED_DIR + 'full_scans', USER)).to.equal('0\n');
+    expect(f.read(KHUGEPAGED_DIR + 'pages_collapsed', USER)).to.equal('0\n');
+    expect(errnoOf(() => f.writeSync(KHUGEPAGED_DIR + 'full_scans', '1', ROOT))).to.equal('EACCES');
+    expect(errnoOf(() => f.read(KHUGEPAGED_DIR + 'max_ptes_shared', USER))).to.equal('ENOENT');
   });
 });

@@ -21,6 +21,7 @@ import { compareEngines, comparisonLines } from '../density/engine-comparison.ts
 import { renderEngineComparisonHtml } from '../report/engines-html.ts';
 import { formatBytes } from './parse-size.ts';
 import { addDensityFlags, planDensity, type DensityFlags } from './density-flags.ts';
+import { compareThp, thpSummary, thpTable, type ThpComparison } from '../density/thp-comparison.ts';
 
 export { DEFAULT_DENSITY_MEMORY, DEFAULT_FLEET } from './density-flags.ts';
 
@@ -46,6 +47,9 @@ export function headline(r: DensityResult): string {
   text += r.converge_seconds === null ? 'The saving had not converged when the run stopped. '
     : `The saving converged within ${r.converge_seconds.toFixed(2)} s${r.converge_full_scans === null ? '' : ` (${r.converge_full_scans} full scan${r.converge_full_scans === 1 ? '' : 's'})`} of the fleet being up. `;
   text += `${ksmdCpuText(r)}.`;
+  if (r.thp && (r.thp !== 'madvise' || (r.anon_huge_bytes_without_ksm ?? 0) > 0)) {
+    text += ` THP ${r.thp}: AnonHugePages ${formatBytes(r.anon_huge_bytes_without_ksm ?? 0)} without KSM, ${formatBytes(r.anon_huge_bytes_with_ksm ?? 0)} with it (ksmd split ${r.thp_split_pages ?? 0} huge pages).`;
+  }
   if (r.capacity) text += ` ${capacitySentence(r.capacity)}`;
   for (const n of r.numa ?? []) {
     text += ` merge_across_nodes=${n.merge_across_nodes}: ${formatBytes(n.memory_with_ksm_bytes)} used, ${(100 * n.remote_access_share).toFixed(1)} % of mapped pages on a remote node.`;
@@ -74,6 +78,16 @@ async function densityCommand(flags: DensityFlags, out: (s: string) => void): Pr
     // engine: chosen per run below (an --engine list compares several; the kernel has its own).
     ...options, engine: undefined, log: () => {}, status: progress.active ? (line) => progress.update(line) : undefined,
   };
+  if (flags.thp && flags.backend !== 'emulator') {
+    process.stderr.write('ksmsim density: --thp runs on the emulator only (the linux backend keeps every mapping MADV_NOHUGEPAGE); drop --backend\n');
+    return 2;
+  }
+  if (flags.thp === 'both') {
+    if (flags.tuner.length || flags.engine.length > 1 || flags.capacity || flags.csv || flags.html || flags.mergeAcrossNodes === 'both') {
+      throw new Error('--thp both: drop --tuner, an --engine list, --capacity, --csv, --html and --merge-across-nodes both (it compares two whole density runs; the JSON holds both)');
+    }
+    return thpCommand(flags, { ...o, engine: flags.engine[0] }, fleet, say, progress, quiet, jsonToStdout);
+  }
 
   if (flags.tuner.length) {
     if (flags.backend !== 'emulator') {
@@ -196,6 +210,28 @@ async function tunerCommand(
     for (const line of tunerText(result)) say(line);
     if (flags.json && !jsonToStdout) say(`JSON: ${resolve(flags.json)}`);
     if (flags.html) say(`HTML report: ${resolve(flags.html)}`);
+  }
+  return 0;
+}
+
+/** `--thp both`: the fleet with THP always and never, one headline each, then the table. */
+async function thpCommand(
+  flags: DensityFlags, o: DensityOptions, fleet: FleetEntry[], say: (s: string) => void,
+  progress: ReturnType<typeof statusLine>, quiet: boolean, jsonToStdout: boolean,
+): Promise<number> {
+  if (!quiet) say(`ksmsim density --thp both: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${formatBytes(flags.memory)}, THP always then never`);
+  let comparison: ThpComparison;
+  try {
+    comparison = await compareThp(o, fleet);
+  } finally {
+    progress.clear();
+  }
+  writeOutputs(flags, comparison, jsonToStdout, () => {}, () => '');
+  if (!quiet) {
+    for (const r of comparison.runs) say(`[thp ${r.thp}] ${headline(r)}`);
+    for (const line of thpTable(comparison.rows)) say(line);
+    say(thpSummary(comparison.rows));
+    sayWritten(flags, jsonToStdout, say);
   }
   return 0;
 }

@@ -14,6 +14,7 @@ import type { KernelCompat } from '../ksm/ksm-state.ts';
 import { collectService, type ServiceSpec } from '../tuning/host-services.ts';
 import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
 import { DEFAULT_ENGINE, ENGINE_NAMES, parseEngineList, type EngineName } from '../engines/engine.ts';
+import { THP_CHOICES, type ThpChoice } from '../density/thp-comparison.ts';
 import { collectKnob } from './knob-flag.ts';
 import { parseCount, parseSize } from './parse-size.ts';
 
@@ -49,6 +50,7 @@ export interface DensityFlags {
   service: ServiceSpec[];
   tuner: TunerSpec[];
   engine: EngineName[];
+  thp?: ThpChoice;
 }
 
 function collectTuner(value: string, previous: TunerSpec[] = []): TunerSpec[] {
@@ -94,6 +96,7 @@ uses this machine as it is. See docs/density-vs-kernel.md.`)
     .addOption(new Option('--kernel-compat <version>', 'emulate an older kernel: 2.6.32 has max_kernel_pages (default 2000) limiting KSM pages').choices(['2.6.32']))
     .addOption(new Option('--service <name[=file]>', 'KSM-on runs start these RHEL services instead of the density knobs: ksm[=SYSCONFIG], ksmtuned[=CONF] (repeatable)').argParser(collectService).default([]))
     .addOption(new Option('--tuner <name>', 'compare tuners on the same fleet (and its schedule): fixed, ksmtuned[=CONF], advisor, or all (repeatable); --max-seconds is then how long each runs after the last schedule event').argParser(collectTuner).default([]))
+    .addOption(new Option('--thp <mode>', 'transparent_hugepage/enabled of the emulated hosts, or both to compare always with never (THP\'s cost against KSM\'s saving)').choices([...THP_CHOICES]))
     .option('--engine <list>', `merge engine, or a comma-separated list to compare (${ENGINE_NAMES.join(', ')}; docs/engines.md)`, (v) => parseEngineList(v), [DEFAULT_ENGINE]);
 }
 
@@ -138,6 +141,7 @@ export function planDensity(flags: DensityFlags): DensityPlan {
     memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, mergeAcrossNodes: flags.mergeAcrossNodes,
     capacity: !!flags.capacity, maxGuests: flags.maxGuests, capacitySeconds: flags.capacitySeconds, maxSeconds: flags.maxSeconds, sampleMs: 100,
     kernelCompat: flags.kernelCompat, services: flags.service, swapBytes: flags.swap, engine: flags.engine[0],
+    ...(flags.thp && flags.thp !== 'both' ? { thp: flags.thp } : {}),
   };
   return { fleet, schedule, options };
 }

@@ -8,6 +8,7 @@ import type { ServiceSpec } from '../tuning/host-services.ts';
 import type { Convergence } from './convergence.ts';
 import type { DensitySample, FleetEntry, GuestProfit } from './density-types.ts';
 import { engineDir, type EngineName } from '../engines/engine.ts';
+import type { ThpMode } from '../mem/thp.ts';
 
 import { workloadProgram } from './fleet-spec.ts';
 
@@ -36,6 +37,8 @@ export interface DensityOptions {
   readonly engine?: EngineName;
   /** Capacity mode: run the capacity pair again on hosts with this much swap (--swap). */
   readonly swapBytes?: number;
+  /** transparent_hugepage/enabled of the hosts (default madvise). */
+  readonly thp?: ThpMode;
 }
 
 /** A density run's options without its callbacks: the experiment as data (it crosses processes and Redis as JSON). */
@@ -91,6 +94,7 @@ export async function startHost(o: DensityOptions, ready: Set<string>, swapBytes
     swapBytes: swapBytes || undefined,
     kernelCompat: o.kernelCompat,
     engine: o.engine,
+    thp: o.thp,
     onLog: (line) => {
       const m = READY.exec(line);
       if (m) ready.add(m[1]!);

@@ -20,8 +20,14 @@ export interface DensitySample {
   readonly node_used_bytes: readonly number[];
   /** Every /sys/kernel/mm/ksm counter (numbers), including pages_volatile and general_profit. */
   readonly counters: Readonly<Record<string, number>>;
+  /** Anonymous memory in PMD-mapped transparent huge pages (meminfo AnonHugePages, in bytes). */
+  readonly anon_huge_bytes?: number;
   /** Per running guest: ksm_stat fields. */
   readonly per_guest: ReadonlyArray<{ readonly name: string; readonly pid: number; readonly ksm_merging_pages: number; readonly ksm_process_profit: number }>;
+  /** The host's /proc/vmstat counters (src/mem/vmstat.ts names) at the sample (emulator; absent in older results). */
+  readonly vmstat?: Readonly<Record<string, number>>;
+  /** The host's /proc/meminfo figures in kB (MemTotal, MemFree, AnonPages, AnonHugePages, SwapTotal, SwapFree, …). */
+  readonly meminfo_kb?: Readonly<Record<string, number>>;
 }
 
 export interface GuestProfit {
@@ -79,6 +85,12 @@ export interface DensityResult {
    * null on the real kernel, whose ksmd does not report it.
    */
   readonly ksmd_scan_wall_seconds: number | null;
+  /** transparent_hugepage/enabled of both phases (absent in results from before THP: madvise). */
+  readonly thp?: 'always' | 'madvise' | 'never';
+  /** AnonHugePages at the end of each phase, and the huge pages split to merge (vmstat thp_split_page, KSM-on phase). */
+  readonly anon_huge_bytes_without_ksm?: number;
+  readonly anon_huge_bytes_with_ksm?: number;
+  readonly thp_split_pages?: number;
   /** The merge engine of the KSM-on runs (absent in results from before engines: ksm). */
   readonly engine?: 'ksm' | 'dksm' | 'uksm';
   /** DKSM/UKSM: thread CPU seconds the engine spent merging over the whole KSM-on phase (DKSM: inside the guests' madvise; UKSM: its scanner); null where unmeasurable. */
@@ -123,6 +135,29 @@ export interface CapacityRun {
   /** `oom`, `max-guests`, `guest-failed: NAME: reason` or `timeout`. */
   readonly stop_text: string;
   readonly seconds: number;
+  /** A run on a host with swap (--swap): its swap traffic when it stopped. */
+  readonly swap?: CapacitySwap;
+}
+
+/** The swap figures of one capacity run (/proc/vmstat of its host when the run stopped). */
+export interface CapacitySwap {
+  readonly swap_bytes: number;
+  readonly swap_used_bytes: number;
+  readonly pswpout: number;
+  readonly pswpin: number;
+  /** pswpin / guests: what a guest that fit cost in swap-ins over the run (guests keep running their workload). */
+  readonly swap_ins_per_guest: number;
+  readonly ksm_swpin_copy: number;
+}
+
+/** --swap: the capacity pair again on a host with that much swap. */
+export interface CapacityWithSwap {
+  readonly swap_bytes: number;
+  readonly without_ksm: CapacityRun;
+  readonly with_ksm: CapacityRun;
+  /** Guests that fit with swap less those that fit without it, KSM off and on. */
+  readonly extra_guests_without_ksm: number;
+  readonly extra_guests_with_ksm: number;
 }
 
 export interface CapacityResult {
@@ -145,6 +180,8 @@ export interface CapacityResult {
    * either, or a guest failed, so the ratio measures nothing.
    */
   readonly density_gain_bound: 'exact' | 'at-least' | 'unknown';
+  /** --swap only: the same two runs with swap. */
+  readonly with_swap?: CapacityWithSwap;
 }
 
 /** The fleet's memory as the kernel reports it at the end of one phase (sums over the guests' own VMAs). */

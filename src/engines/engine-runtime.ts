@@ -46,7 +46,7 @@ export function createHostEngine(name: EngineName, memory: PhysicalMemory): Host
       name,
       handles: { name, ...dksm.handles },
       dksm,
-      files: (ksm) => new EngineFiles(ksm, dksmTree(new DksmFiles(dksm)), HOST_OWNER),
+      files: (ksm) => new EngineFiles(ksm, memory, dksmTree(new DksmFiles(dksm)), HOST_OWNER),
       guestExited: (pid) => void dksm.releaseIfOwner(pid),
       snapshot: () => new DksmFiles(dksm).snapshot(),
       mergeCpuSeconds: () => dksm.cpuMicros() / 1e6,
@@ -60,7 +60,7 @@ export function createHostEngine(name: EngineName, memory: PhysicalMemory): Host
       name,
       handles: { name, ...uksm.handles },
       uksm,
-      files: (ksm) => new EngineFiles(ksm, uksmTree(new UksmFiles(uksm, memory, ksm)), HOST_OWNER),
+      files: (ksm) => new EngineFiles(ksm, memory, uksmTree(new UksmFiles(uksm, memory, ksm)), HOST_OWNER),
       guestExited: () => {},
       snapshot: () => new UksmFiles(uksm).snapshot(),
       attach: (ctx) => {
@@ -73,7 +73,7 @@ export function createHostEngine(name: EngineName, memory: PhysicalMemory): Host
       mergeCpuSeconds: () => (scanner ? (scanner.cpuMs === null ? null : scanner.cpuMs / 1000) : 0),
     };
   }
-  return { name, handles: { name }, files: (ksm) => new KsmFiles(ksm), guestExited: () => {} };
+  return { name, handles: { name }, files: (ksm) => new KsmFiles(ksm, memory), guestExited: () => {} };
 }
 
 /** A guest thread's side: its madvise hook and its files. */
@@ -82,8 +82,8 @@ export function attachGuestEngine(handles: EngineHandles | undefined, memory: Ph
     const state = DksmState.attach(handles);
     const policy = new MergePolicy(memory);
     policy.load(ksm); // fixed before any guest starts
-    const merger = new DksmMerger(state, memory, () => ksm.get('thp_enabled'), policy);
-    return { advice: (space, area, advice) => merger.advise(space, area, advice), files: new EngineFiles(ksm, dksmTree(new DksmFiles(state)), pid) };
+    const merger = new DksmMerger(state, memory, policy);
+    return { advice: (space, area, advice) => merger.advise(space, area, advice), files: new EngineFiles(ksm, memory, dksmTree(new DksmFiles(state)), pid) };
   }
   if (handles?.name === 'uksm') {
     // MADV_MERGEABLE is ignored (everything already is); MADV_UNMERGEABLE takes ksm's path:
@@ -91,10 +91,10 @@ export function attachGuestEngine(handles: EngineHandles | undefined, memory: Ph
     return {
       advice: (_space, _area, advice) => advice === MADV_MERGEABLE,
       mergeableAtMmap: true,
-      files: new EngineFiles(ksm, uksmTree(new UksmFiles(UksmState.attach(handles), memory, ksm)), pid),
+      files: new EngineFiles(ksm, memory, uksmTree(new UksmFiles(UksmState.attach(handles), memory, ksm)), pid),
     };
   }
-  return { files: new KsmFiles(ksm) };
+  return { files: new KsmFiles(ksm, memory) };
 }
 
 /** An engine's own file tree, as EngineFiles routes to it. */
@@ -119,8 +119,8 @@ class EngineFiles extends KsmFiles {
   private readonly own: OwnTree;
   private readonly owner: number;
 
-  constructor(ksm: KsmState, own: OwnTree, owner: number) {
-    super(ksm);
+  constructor(ksm: KsmState, memory: PhysicalMemory, own: OwnTree, owner: number) {
+    super(ksm, memory);
     this.own = own;
     this.owner = owner;
   }

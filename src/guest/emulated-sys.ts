@@ -53,10 +53,10 @@ export class EmulatedSys implements GuestSys {
     return this.space.read(addr, length);
   }
   readFile(path: string): string {
-    return this.files.read(path, { root: this.root, guestControl: this.space.ctl });
+    return this.files.read(path, { root: this.root, guestControl: this.space.ctl, guestSpace: this.space.handles });
   }
   writeFile(path: string, text: string): void {
-    this.files.writeSync(path, text, { root: this.root, guestControl: this.space.ctl });
+    this.files.writeSync(path, text, { root: this.root, guestControl: this.space.ctl, guestSpace: this.space.handles });
   }
   now(): number {
     return performance.now();

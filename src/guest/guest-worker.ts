@@ -1,18 +1,22 @@
 // guest-worker.ts — owns the guest VM thread: attaches to shared memory, builds the guest's
 // GuestSys, runs the guest program, and reports how it ended. The host compiles this module and the
 // program into one file (platform/module-compiler.ts) whose entry calls startWith(program).
+//
+// The thread talks to the host in one direction only (log lines, then one outcome), so it posts plain
+// messages on its parentPort: no RPC proxy, no extra channel. A comlink channel and its run() call cost
+// ~2 ms of CPU per guest, a tenth of what a guest may cost to boot (issue 10).
 
-import { workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { AddressSpace } from '../mem/address-space.ts';
 import { OutOfMemoryKill, isErrnoError } from '../mem/errno.ts';
 import type { GuestSpaceHandles } from '../mem/guest-control.ts';
 import { PhysicalMemory, type PhysicalMemoryHandles } from '../mem/physical-memory.ts';
-import { KsmState, type KsmStateHandles } from '../ksm/ksm-state.ts';
+import { KsmState, memoryHooks, type KsmStateHandles } from '../ksm/ksm-state.ts';
 import { MITIGATION_VUSION } from '../ksm/merge-policy.ts';
-import { exposeApi } from '../platform/expose-api.ts';
 import { EmulatedSys } from './emulated-sys.ts';
 import { sealGuestSys } from './sealed-sys.ts';
 import { attachGuestEngine } from '../engines/engine-runtime.ts';
+import { SAVE_CODE_CACHE } from '../platform/script-thread.ts';
 import type { EngineHandles } from '../engines/engine.ts';
 import type { GuestProgramModule } from './guest-sys.ts';
 
@@ -28,53 +32,64 @@ export interface GuestWorkerData {
   readonly engine?: EngineHandles;
 }
 
+/** What a guest thread posts to the host: any number of log lines, then exactly one `end`. */
+export type GuestMessage = { kind: 'log'; line: string } | { kind: 'end'; outcome: GuestOutcome };
+
 export type GuestOutcome =
   | { kind: 'exit'; code: number }
   | { kind: 'oom'; message: string }
   | { kind: 'error'; message: string; stack?: string; code?: string };
 
-function guestApi(program: Partial<GuestProgramModule>, data: GuestWorkerData) {
+async function runGuest(program: Partial<GuestProgramModule>, data: GuestWorkerData, log: (line: string) => void): Promise<GuestOutcome> {
   const memory = PhysicalMemory.attach(data.memory);
   const ksm = KsmState.attach(data.ksm);
   const engine = attachGuestEngine(data.engine, memory, ksm, data.space.pid);
   const space = new AddressSpace(data.space, memory, {
-    addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d), ksmEntered: () => ksm.wake(), engineAdvice: engine.advice, mergeableAtMmap: engine.mergeableAtMmap,
+    ...memoryHooks(ksm), ksmEntered: () => ksm.wake(), engineAdvice: engine.advice, mergeableAtMmap: engine.mergeableAtMmap,
+    // ksmd's loop reclaims (KsmEngine.reclaim): wake it, if there is one.
+    memoryPressure: () => {
+      if (!ksm.ksmdAlive()) return false;
+      ksm.wake();
+      return true;
+    },
     // The host fixes its mitigation before any guest starts (merge-policy.ts).
     copyOnKsmdWriteProtect: (ksm.get('mitigation') & MITIGATION_VUSION) !== 0,
   });
-  return {
-    async run(log: (line: string) => void): Promise<GuestOutcome> {
-      const sys = sealGuestSys(new EmulatedSys(space, engine.files, data.root, (line) => void log(line)));
-      try {
-        if (typeof program.default !== 'function') {
-          return { kind: 'error', message: `${data.program} has no default export main(sys, args)` };
-        }
-        const ret = await program.default(sys, [...data.args]);
-        const code = typeof ret === 'number' ? ret : 0;
-        return { kind: 'exit', code };
-      } catch (e) {
-        if (e instanceof OutOfMemoryKill) return { kind: 'oom', message: e.message };
-        const err = e as Error;
-        return { kind: 'error', message: err?.message ?? String(e), stack: err?.stack, code: isErrnoError(e) ? e.code : undefined };
-      }
-    },
-  };
+  // The program gets a sealed sys, and workerData without the shared memory (docs/security.md#isolation).
+  const sys = sealGuestSys(new EmulatedSys(space, engine.files, data.root, (line) => void log(line)));
+  hideSharedMemory(workerData as Record<string, unknown>);
+  try {
+    if (typeof program.default !== 'function') {
+      return { kind: 'error', message: `${data.program} has no default export main(sys, args)` };
+    }
+    const ret = await program.default(sys, [...data.args]);
+    const code = typeof ret === 'number' ? ret : 0;
+    return { kind: 'exit', code };
+  } catch (e) {
+    if (e instanceof OutOfMemoryKill) return { kind: 'oom', message: e.message };
+    const err = e as Error;
+    return { kind: 'error', message: err?.message ?? String(e), stack: err?.stack, code: isErrnoError(e) ? e.code : undefined };
+  }
 }
-
-export type GuestWorkerApi = ReturnType<typeof guestApi>;
 
 /** The thread's entry (called by the compiled bundle with the program's module namespace). */
 export function startWith(program: Partial<GuestProgramModule>): void {
-  const data = workerData as GuestWorkerData & { port: MessagePort };
-  // guestApi keeps its own copy of the fields: hideSharedMemory empties the shared object.
-  exposeApi(guestApi(program, { ...data }), data.port);
-  hideSharedMemory(data as unknown as Record<string, unknown>);
+  // runGuest keeps its own copy of the fields: hideSharedMemory empties the shared object.
+  const data = { ...(workerData as GuestWorkerData) };
+  const post = (m: GuestMessage): void => parentPort!.postMessage(m);
+  runGuest(program, data, (line) => post({ kind: 'log', line }))
+    .catch((e: unknown): GuestOutcome => ({ kind: 'error', message: (e as Error)?.message ?? String(e), stack: (e as Error)?.stack }))
+    .then((outcome) => {
+      // A thread asked to write the warm code cache does it before it can be ended (script-thread.ts).
+      (globalThis as { [SAVE_CODE_CACHE]?: () => void })[SAVE_CODE_CACHE]?.();
+      post({ kind: 'end', outcome });
+    });
 }
 
 /**
- * Once attached, take the shared memory handles (and the host's port) out of workerData, the one
- * place a program could otherwise import them from (import { workerData } from 'node:worker_threads').
- * Only the pid stays: requestOwner() identifies this guest by it (ksm-state.ts).
+ * Once attached, take the shared memory handles out of workerData, the one place a program could
+ * otherwise import them from (import { workerData } from 'node:worker_threads'). Only the pid stays:
+ * requestOwner() identifies this guest by it (ksm-state.ts).
  */
 function hideSharedMemory(data: Record<string, unknown>): void {
   const pid = (data.space as GuestWorkerData['space']).pid;

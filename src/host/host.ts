@@ -3,21 +3,22 @@
 
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as Comlink from 'comlink';
+import type { Worker } from 'node:worker_threads';
 import { AddressSpace, type AddressSpaceHooks } from '../mem/address-space.ts';
 import { PAGE_SIZE } from '../mem/constants.ts';
 import { createGuestSpaceHandles, recoverVmaTable, type GuestSpaceHandles } from '../mem/guest-control.ts';
 import { PhysicalMemory } from '../mem/physical-memory.ts';
 import { summarizeSpace, type SpaceSummary } from '../mem/space-summary.ts';
 import type { KsmEngineOptions } from '../ksm/ksm-engine.ts';
-import { KsmState, THP_MODES, type KernelCompat } from '../ksm/ksm-state.ts';
+import { KsmState, THP_MODES, memoryHooks, type KernelCompat } from '../ksm/ksm-state.ts';
+import type { ThpMode } from '../mem/thp.ts';
 import { KsmFiles, formatKsmStat, type Caller } from '../ksm/sysfs.ts';
-import type { GuestOutcome, GuestWorkerApi } from '../guest/guest-worker.ts';
+import type { GuestMessage, GuestOutcome, GuestWorkerData } from '../guest/guest-worker.ts';
 import { KsmdController } from './ksmd-controller.ts';
 import { collectGarbage } from '../platform/collect-garbage.ts';
 import { compileModule } from '../platform/module-compiler.ts';
 import { sourceOfModule } from '../platform/project-root.ts';
-import { spawnWorker, type SpawnedWorker } from '../platform/spawn-worker.ts';
+import { startThread } from '../platform/spawn-worker.ts';
 import { DEFAULT_ENGINE, type EngineName } from '../engines/engine.ts';
 import { createHostEngine, type HostEngine } from '../engines/engine-runtime.ts';
 import { CTL_KSM_DOMAIN } from '../mem/guest-control.ts';
@@ -50,6 +51,8 @@ export interface HostOptions {
    * 'per-guest' to put every guest in a domain of its own. Pages merge only within a domain.
    */
   readonly ksmDomains?: ReadonlyMap<string, number> | 'per-guest';
+  /** transparent_hugepage/enabled at boot (default madvise, the kernel's default here). */
+  readonly thp?: ThpMode;
 }
 
 export interface LaunchOptions {
@@ -95,7 +98,7 @@ export interface NodeMemory {
 }
 
 // The guest thread's runtime, bundled with each program into the worker's one entry file.
-const GUEST_RUNTIME = sourceOfModule(fileURLToPath(new URL('../guest/guest-worker.ts', import.meta.url)));
+export const GUEST_RUNTIME = sourceOfModule(fileURLToPath(new URL('../guest/guest-worker.ts', import.meta.url)));
 const FIRST_PID = 100;
 
 export class Host {
@@ -123,7 +126,7 @@ export class Host {
     this.ksmd = ksmd;
     this.onLog = options.onLog ?? ((line) => console.log(line));
     this.ksmDomains = options.ksmDomains;
-    this.hooks = { addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d) };
+    this.hooks = memoryHooks(ksm);
     const va = options.guestVirtualBytes ?? Math.max(256 * 2 ** 20, 4 * memory.bytes);
     this.vaPages = Math.min(2 ** 23, Math.ceil(va / PAGE_SIZE));
   }
@@ -138,6 +141,7 @@ export class Host {
     const ksm = KsmState.create(options.kernelCompat);
     // Before ksmd and any guest start: they read it once (merge-policy.ts).
     ksm.set('mitigation', mitigationSlot(options.mitigation ?? 'none', options.ksmDomains !== undefined));
+    if (options.thp) ksm.set('thp_enabled', THP_MODES.indexOf(options.thp));
     const engine = createHostEngine(options.engine ?? DEFAULT_ENGINE, memory);
     // Only the ksm engine has a ksmd: dksm merges in the guests' madvise calls (docs/engines.md).
     const ksmd = options.ksmd === false || engine.name !== 'ksm' ? undefined : await KsmdController.start(memory, ksm, options.ksmdOptions);
@@ -174,7 +178,7 @@ export class Host {
     const domain = this.ksmDomains === 'per-guest' ? pid : this.ksmDomains?.get(name) ?? 0;
     if (domain >= MAX_DOMAINS) throw new RangeError(`merge domain ${domain} of guest ${name} is too large`);
     Atomics.store(new Int32Array(handles.control), CTL_KSM_DOMAIN, domain);
-    const w: SpawnedWorker<GuestWorkerApi> = spawnWorker<GuestWorkerApi>(compiled, {
+    const data: GuestWorkerData = {
       memory: this.memory.handles,
       ksm: this.ksm.handles,
       space: handles,
@@ -182,11 +186,12 @@ export class Host {
       args: [...(options.args ?? [])],
       root: options.root ?? false,
       engine: this.engine.handles,
-    });
+    };
+    const w = startThread(compiled, data);
     this.ksmd?.addGuest(handles);
     const started = performance.now();
     const done = this.supervise(w, handles, name, path, node, started);
-    const handle: GuestHandle = { pid, name, handles, done, kill: () => w.close() };
+    const handle: GuestHandle = { pid, name, handles, done, kill: () => w.terminate().then(() => {}) };
     this.running.set(pid, handle);
     void done.finally(() => this.running.delete(pid));
     return handle;
@@ -259,21 +264,20 @@ export class Host {
     this.engine.stop?.();
   }
 
-  private async supervise(w: SpawnedWorker<GuestWorkerApi>, handles: GuestSpaceHandles, name: string, program: string, node: number, started: number): Promise<GuestReport> {
-    const died = new Promise<GuestOutcome>((res) => {
-      w.worker.once('error', (e) => res({ kind: 'error', message: `worker error: ${e?.message ?? e}` }));
-      w.worker.once('exit', (code) => res({ kind: 'error', message: `killed (worker exited with ${code})` }));
+  private async supervise(w: Worker, handles: GuestSpaceHandles, name: string, program: string, node: number, started: number): Promise<GuestReport> {
+    // The thread posts its log lines and then one `end` on the same port, so every line is logged
+    // before the outcome is seen; an exit or error event without an `end` is a guest that died.
+    const outcome = await new Promise<GuestOutcome>((res) => {
+      w.on('message', (m: GuestMessage) => {
+        if (m.kind === 'log') this.onLog(`[${name}] ${m.line}`);
+        else res(m.outcome);
+      });
+      w.once('error', (e) => res({ kind: 'error', message: `worker error: ${e?.message ?? e}` }));
+      w.once('exit', (code) => res({ kind: 'error', message: `killed (worker exited with ${code})` }));
     });
-    const ran = w.api.run(Comlink.proxy((line: string) => this.onLog(`[${name}] ${line}`)));
-    let outcome: GuestOutcome;
-    try {
-      outcome = await Promise.race([ran, died]);
-    } catch (e) {
-      outcome = { kind: 'error', message: (e as Error)?.message ?? String(e) };
-    }
     // End the thread first: a guest killed inside a VMA table write left its seqlock odd, and
     // summarizeSpace (like ksmd) would spin on it forever; recoverVmaTable closes it once the writer is gone.
-    await w.close();
+    await w.terminate();
     recoverVmaTable(new Int32Array(handles.control), new Int32Array(handles.vmaTable), handles.vaPages);
     const memoryAtExit = summarizeSpace(handles, this.memory);
     const ksmStatAtExit = parseKsmStat(formatKsmStat(new Int32Array(handles.control)));

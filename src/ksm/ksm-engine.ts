@@ -2,17 +2,19 @@
 // the write-protect → compare → replace protocol on guest page tables, unmerge-all (run=2), and the
 // counters, all as mm/ksm.c does them. Runs on the ksmd thread only (single-threaded by design).
 
-import { ZERO_FRAME } from '../mem/constants.ts';
+import { BANK_MASK, BANK_SHIFT, PAGE_SHIFT, ZERO_FRAME } from '../mem/constants.ts';
 import {
   CTL_HAZARD, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS, CTL_STATE, CTL_VMA_SEQ,
-  GUEST_EXITED, VM_MERGEABLE, hazardPage, hazardWrite, readVmaTable, type GuestSpaceHandles, type VmaSnapshot,
+  GUEST_EXITED, VM_MERGEABLE, VM_SHARED, hazardPage, hazardWrite, readVmaTable, type GuestSpaceHandles, type VmaSnapshot,
 } from '../mem/guest-control.ts';
 import { ERRNO } from '../mem/errno.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import {
-  PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD,
-  PTE_WRITABLE, PTE_ZERO, makePte,
+  PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD,
+  PTE_SWAPPED, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte,
 } from '../mem/pte.ts';
+import { SLOT_KSM } from '../mem/swap-area.ts';
+import { SPLIT_BUSY, hugeHead, inHugeBlock, splitHugeBlock, type SplitPrimitives } from '../mem/thp.ts';
 import { PageChecksums } from './checksum.ts';
 import {
   ADVISOR_SCAN_TIME, KsmState, REQ_SET_MAX_PAGE_SHARING, REQ_SET_MERGE_ACROSS_NODES, REQ_SET_RUN,
@@ -56,6 +58,10 @@ export interface EngineEvents {
   zeroMerges: number;
   unmerges: number;
   deferredFrees: number;
+  /** KSM pages reclaim swapped out of their mappings. */
+  ksmSwapOuts: number;
+  /** Private pages reclaim swapped out (any guest's). */
+  privateSwapOuts: number;
 }
 
 /**
@@ -86,6 +92,12 @@ export interface KsmEngineOptions {
 const SHOOTDOWN_SPINS = 256;
 /** The flag bits of a PTE (everything below the frame number). */
 const PTE_FLAG_MASK = (1 << PTE_FRAME_SHIFT) - 1;
+/** Pages reclaim swaps out per call at most (it runs between scan batches). */
+const RECLAIM_BATCH = 256;
+/** Private pages per round of reclaim, beside one KSM page. */
+const PRIVATE_PER_ROUND = 8;
+/** The low watermark (free frames) below which reclaim starts, at least; else 1/64 of memory. */
+const RECLAIM_MIN_WATERMARK = 16;
 const MERGE_DONE = 0;
 const MERGE_FAILED = 1; // the PTE changed, or the guest stayed on the page: try again on a later visit
 const MERGE_DIFFERENT = 2; // write-protected, but the content differs from the KSM page
@@ -96,7 +108,7 @@ export class KsmEngine {
   readonly items = new RmapItems();
   readonly stable = new StableTree();
   readonly unstable = new UnstableTree();
-  readonly events: EngineEvents = { merges: 0, mergeAborts: 0, zeroMerges: 0, unmerges: 0, deferredFrees: 0 };
+  readonly events: EngineEvents = { merges: 0, mergeAborts: 0, zeroMerges: 0, unmerges: 0, deferredFrees: 0, ksmSwapOuts: 0, privateSwapOuts: 0 };
   private readonly advisor = new ScanAdvisor();
   private readonly guests: GuestScan[] = [];
   private readonly slotByPid = new Map<number, number>();
@@ -130,6 +142,9 @@ export class KsmEngine {
 
   // frees and reference drops waiting for a guest to leave a page: [slot, vpage, frame, isKsm]
   private deferred: number[] = [];
+  /** Where reclaim looks next among the stable nodes, and among the guests' private pages. */
+  private reclaimHand = 0;
+  private readonly privateHand = { guest: 0, page: 0 };
   private batchNow = 0;
   private pruneMs = 2000;
   private cpuMs: () => number;
@@ -445,7 +460,7 @@ export class KsmEngine {
           // still has room and still holds this content, instead of walking every full dup.
           const h = st.chainHint(chain);
           if (h >= 0 && st.isLive(h) && st.chain[h] === chain && st.count[h]! < maxSharing && st.nid[h] === nid && this.getNodeFrame(h)) {
-            if (probe || mem.compareFrames(frame, st.frame[h]!) === 0) return h;
+            if (!this.onlyInSwapCache(st.frame[h]!) && (probe || mem.compareFrames(frame, st.frame[h]!) === 0)) return h;
             mem.putFrame(st.frame[h]!);
           }
         }
@@ -463,6 +478,10 @@ export class KsmEngine {
         } else if (!this.getNodeFrame(n)) {
           if (probe) return this.dropBest(best);
           this.removeNode(n);
+        } else if (this.onlyInSwapCache(st.frame[n]!)) {
+          // Swapped out of every mapping and still in the swap cache: it takes no new merges (measured)
+          // until a swap-in maps it again; the node stays, so that page merges back into it then.
+          mem.putFrame(st.frame[n]!);
         } else if (probe || mem.compareFrames(frame, st.frame[n]!) === 0) {
           if (best >= 0) mem.putFrame(st.frame[best]!);
           best = n;
@@ -476,6 +495,11 @@ export class KsmEngine {
     return best;
   }
 
+  /** A KSM frame (on which we hold a reference) that no PTE maps, kept only by the swap cache. */
+  private onlyInSwapCache(k: number): boolean {
+    return this.memory.inSwapCache(k) && this.memory.mapcount(k) <= 2;
+  }
+
   /** A probe that gives up releases the candidate it was holding. */
   private dropBest(best: number): number {
     if (best >= 0) this.memory.putFrame(this.stable.frame[best]!);
@@ -486,7 +510,7 @@ export class KsmEngine {
   private getNodeFrame(n: number): boolean {
     const k = this.stable.frame[n]!;
     if (!this.memory.tryGetFrame(k)) return false;
-    if (this.memory.frameFlags(k) !== n + 1) {
+    if (this.memory.frameTag(k) !== n + 1) {
       this.memory.putFrame(k);
       return false;
     }
@@ -500,17 +524,17 @@ export class KsmEngine {
    */
   private nodeFrameLive(n: number): boolean {
     const k = this.stable.frame[n]!;
-    return this.memory.mapcount(k) > 0 && this.memory.frameFlags(k) === n + 1;
+    return this.memory.mapcount(k) > 0 && this.memory.frameTag(k) === n + 1;
   }
 
   /** The stable node of a KSM frame mapped by a PTE; rebuilds one if ksmd has none (after a restart). */
   private nodeOfKsmFrame(k: number, ctl: Int32Array): number {
-    const tag = this.memory.frameFlags(k);
+    const tag = this.memory.frameTag(k);
     const n = tag - 1;
     if (n >= 0 && n < this.stable.capacity && this.stable.isLive(n) && this.stable.frame[n] === k) return n;
     if (!this.memory.tryGetFrame(k)) return -1;
     const sn = this.stable.insert(k, this.checksumOf(k), this.policy.nid(this.state.get('merge_across_nodes') === 1 ? 0 : (k / this.framesPerNode) | 0, ctl));
-    this.memory.setFrameFlags(k, sn + 1);
+    this.memory.setFrameTag(k, sn + 1);
     this.memory.putFrame(k);
     return sn;
   }
@@ -545,9 +569,23 @@ export class KsmEngine {
    * write_protect_page: clear WRITABLE and set WP_KSMD by compare-and-exchange, then wait until the
    * guest is not inside a write access to this page (it may hold the old writable PTE). Returns the
    * write-protected PTE, or 0 if the page changed or the guest stayed writing on it.
+   * A subpage of a huge page is never write-protected as it is: try_to_merge_one_page splits the
+   * huge page first (thp.ts, splitHugeBlock), and the merge goes on with the PTE the split left, or
+   * fails now and is retried on a later visit if the split could not be made.
    */
-  private writeProtect(g: GuestScan, vpage: number, pte: number): number {
-    if ((pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) return 0;
+  private writeProtect(g: GuestScan, vpage: number, pte: number, anyPrivate = false): number {
+    if (inHugeBlock(g.pt, vpage) || (pte & PTE_HUGE)) {
+      if (this.splitHuge(g, vpage) === SPLIT_BUSY) return 0;
+      pte = Atomics.load(g.pt, vpage);
+    }
+    return this.writeProtectPage(g, vpage, pte, anyPrivate);
+  }
+
+  /** write_protect_page proper, on a page in no huge block (it refuses one: 0). */
+  private writeProtectPage(g: GuestScan, vpage: number, pte: number, anyPrivate = false): number {
+    // Merges take pages of mergeable areas only; reclaim (anyPrivate) takes any private page.
+    if (anyPrivate ? !isPrivateFrame(pte) : (pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) return 0;
+    if ((pte & PTE_HUGE) || (Atomics.load(g.pt, hugeHead(vpage)) & PTE_HUGE)) return 0;
     if (this.brokenNoRecompare) {
       // TEST ONLY (see BrokenProtocol): no write-protect, no shootdown; and linger 50 µs before the
       // caller's CAS, as a preempted ksmd would, so a short test run sees the write this loses.
@@ -563,6 +601,29 @@ export class KsmEngine {
     const writing = hazardWrite(vpage);
     for (let i = 0; i < SHOOTDOWN_SPINS; i++) if (Atomics.load(ctl, CTL_HAZARD) !== writing) return wp;
     return 0;
+  }
+
+  /**
+   * ksmd's write-protect and release of a replaced frame for one guest's pages, lent to khugepaged
+   * (khugepaged.ts), which runs on this thread between ksmd's batches; undefined for a guest ksmd
+   * does not know.
+   */
+  replacePrimitives(pid: number): SplitPrimitives | undefined {
+    const slot = this.slotByPid.get(pid);
+    if (slot === undefined) return undefined;
+    const g = this.guests[slot]!;
+    return {
+      writeProtect: (p, pte) => this.writeProtectPage(g, p, pte),
+      releaseReplaced: (p, frame) => this.releaseAfterReplace(g, p, frame, false),
+    };
+  }
+
+  /** split_huge_page of the block holding `vpage`, with its zero subpages mapped to the zero page. */
+  private splitHuge(g: GuestScan, vpage: number): number {
+    return splitHugeBlock(g.pt, g.ctl, this.memory, vpage, {
+      writeProtect: (p, pte) => this.writeProtectPage(g, p, pte),
+      releaseReplaced: (p, frame) => this.releaseAfterReplace(g, p, frame, false),
+    });
   }
 
   /** try_to_merge_with_ksm_page: the caller holds a reference on node `sn`'s frame, which is consumed. */
@@ -930,6 +991,174 @@ export class KsmEngine {
   private publishGuest(g: GuestScan): void {
     Atomics.store(g.ctl, CTL_RMAP_ITEMS, g.rmapItems);
     Atomics.store(g.ctl, CTL_MERGING_PAGES, g.mergingPages);
+  }
+
+  // ───────────────────────────── reclaim of KSM pages ─────────────────────────────
+
+  /**
+   * Memory pressure: kswapd's part, done on the ksmd thread because ksmd alone holds the reverse map
+   * of KSM pages (as the kernel's rmap_walk_ksm walks a stable node's rmap items) and alone may take
+   * a page from under another guest's thread (its write-protect protocol). While free frames are
+   * below the low watermark and swap has room, swap out KSM pages (out of every mapping ksmd knows
+   * of) and any guest's private pages (swapOutPrivatePages), to the high watermark. Returns pages
+   * swapped out. Each KSM page (swapOutKsmPage):
+   *  1. take a reference on the node's frame k (getNodeFrame: the keyhole check), claim its
+   *     PG_swapcache (claimSwapCache: a frame is never in two swap caches; a guest's page-out may
+   *     hold it), allocate a slot
+   *     (one hold: ours), write k's bytes into it (k is read-only for everyone: the bytes are final),
+   *     flag the slot SLOT_KSM and put k in its swap cache with our reference — all before any PTE
+   *     names the slot, so every swap-in that finds the entry finds the bytes, and the cache word;
+   *  2. for each rmap item of the node whose PTE still maps k as a KSM page: one more hold on the
+   *     slot, then compare-and-exchange that exact KSM value to the swap entry (each PTE becomes the
+   *     same entry). A failed exchange (the guest copied on write, released the page, or changed its
+   *     protection bits) gives the hold back and leaves that PTE alone. A won exchange took the PTE's
+   *     reference on k, dropped as any replaced frame is (releaseAfterReplace): deferred while the
+   *     guest's hazard word is on that page — the Dekker handshake of every ksmd swing (ksmd's
+   *     exchange, then its hazard load; the guest's hazard store, then its PTE load), so a guest still
+   *     reading k keeps it until it leaves. A guest in a copy-on-write of k holds a write hazard on the
+   *     page, copied k while it was mapped, and its own exchange on the KSM value now fails: it sees
+   *     the swap entry and swaps in instead;
+   *  3. if nothing but the swap cache holds k now, take k out of the cache and drop the reference:
+   *     the frame is free (a deferred put still pending keeps it until processDeferred, and the guest
+   *     path shrinkSwapCache frees it later);
+   *  4. drop our hold on the slot (if no PTE took the entry, the slot and its cache reference go).
+   * Mappers ksmd has not listed yet (a swap-in from the cache before ksmd's next visit) keep k mapped:
+   * k stays in the swap cache with them, which is also a state the kernel has. Counters follow the
+   * kernel's lazy rules: the rmap items stay on the node until ksmd's scan visits those pages and
+   * finds swap entries (pages_sharing and pages_shared fall then).
+   */
+  reclaim(maxPages = RECLAIM_BATCH): number {
+    const mem = this.memory;
+    const swap = mem.swap;
+    if (!swap) return 0;
+    const low = Math.max(RECLAIM_MIN_WATERMARK, mem.totalFrames >> 6);
+    if (mem.freeFrames() >= low) return 0;
+    const st = this.stable;
+    let done = 0;
+    let ksmLeft = true;
+    let privateLeft = true;
+    // Rounds of one KSM page and a few private pages (an LRU would mix them by age; the emulator
+    // has no ages, so it takes both kinds in a fixed ratio) until the high watermark, the batch, or
+    // nothing left to take.
+    while (done < maxPages && mem.freeFrames() < 2 * low && (ksmLeft || privateLeft)) {
+      if (ksmLeft) {
+        let r = 0;
+        let visited = 0;
+        for (; visited < st.capacity && r === 0; visited++) {
+          const n = this.reclaimHand;
+          this.reclaimHand = n + 1 >= st.capacity ? 0 : n + 1;
+          if (!st.isLive(n) || st.head[n]! < 0 || !this.getNodeFrame(n)) continue;
+          r = this.swapOutKsmPage(n);
+        }
+        if (r < 0) break; // swap full
+        if (r === 0) ksmLeft = false;
+        done += r;
+      }
+      if (privateLeft) {
+        const r = this.swapOutPrivatePages(PRIVATE_PER_ROUND);
+        if (r < 0) break;
+        if (r === 0) privateLeft = false;
+        done += r;
+      }
+    }
+    if (done) this.processDeferred();
+    return done;
+  }
+
+  /**
+   * Swap out up to `want` private pages of any guest, from a clock hand over the guests' private
+   * areas (not MAP_SHARED). A private page belongs to its guest's thread, so ksmd takes it the way
+   * it merges one, and for the same reasons (pte.ts, WP_KSMD): write-protect by compare-and-exchange
+   * on the exact value and wait for a writer to leave the page; copy the frame into a fresh slot
+   * (no one can write it now: a write faults, and the fault swings the PTE back to writable, which
+   * fails our final exchange); compare-and-exchange the write-protected value to the swap entry;
+   * free the frame when the guest is not inside an access to that page (releaseAfterReplace). If
+   * the frame was released and reused between the write-protect and the copy, the PTE cannot hold
+   * the write-protected value again (only ksmd sets WP_KSMD, and ksmd is here), so the exchange
+   * fails and the copy is thrown away with its slot. The slot is written before any PTE names it,
+   * so a swap-in never reads unwritten bytes. Returns pages swapped, or -1 when swap is full.
+   */
+  private swapOutPrivatePages(want: number): number {
+    const swap = this.memory.swap!;
+    let done = 0;
+    for (let tries = 0; tries < this.guests.length && done < want; tries++) {
+      const g = this.guests[this.privateHand.guest % Math.max(1, this.guests.length)];
+      if (!g || g.exited || Atomics.load(g.ctl, CTL_STATE) === GUEST_EXITED) {
+        this.privateHand.guest++;
+        this.privateHand.page = 0;
+        continue;
+      }
+      const areas = readVmaTable(g.ctl, g.vmaTable, 0, []).filter((v) => !(v.flags & VM_SHARED));
+      for (const v of areas) {
+        for (let p = Math.max(v.start, this.privateHand.page); p < v.start + v.pages && done < want; p++) {
+          this.privateHand.page = p + 1;
+          const pte = Atomics.load(g.pt, p);
+          if (!isPrivateFrame(pte)) continue;
+          const slot = swap.alloc();
+          if (slot < 0) return done || -1;
+          if (this.swapOutPrivatePage(g, p, pte, slot)) done++;
+          else this.memory.putSwapSlot(slot);
+        }
+        if (done >= want) return done;
+      }
+      this.privateHand.guest++;
+      this.privateHand.page = 0;
+    }
+    return done;
+  }
+
+  /** swapOutPrivatePages' protocol for one page; the slot is ours (one count). True if the PTE took it. */
+  private swapOutPrivatePage(g: GuestScan, vpage: number, pte: number, slot: number): boolean {
+    const mem = this.memory;
+    const wp = this.writeProtect(g, vpage, pte, true);
+    if (!wp) return false;
+    const f = wp >>> PTE_FRAME_SHIFT;
+    mem.swap!.writeSlot(slot, mem.bankBuf[f >>> BANK_SHIFT]!, (f & BANK_MASK) << PAGE_SHIFT);
+    const next = makePte(slot, PTE_SWAPPED | (wp & (PTE_MERGEABLE | PTE_NOACCESS)));
+    if (Atomics.compareExchange(g.pt, vpage, wp, next) !== wp) return false;
+    this.releaseAfterReplace(g, vpage, f, false);
+    this.events.privateSwapOuts++;
+    return true;
+  }
+
+  /** reclaim's steps for KSM page of node `n`, whose frame we hold a reference on: 1 if swapped, 0 if not, -1 if swap is full. */
+  private swapOutKsmPage(n: number): number {
+    const mem = this.memory;
+    const swap = mem.swap!;
+    const items = this.items;
+    const k = this.stable.frame[n]!;
+    if (!mem.claimSwapCache(k)) {
+      mem.putFrame(k); // in a swap cache already (a guest paged it out): not ours to swap
+      return 0;
+    }
+    const slot = swap.alloc();
+    if (slot < 0) {
+      mem.markSwapCache(k, false);
+      mem.putFrame(k);
+      return -1;
+    }
+    swap.writeSlot(slot, mem.bankBuf[k >>> BANK_SHIFT]!, (k & BANK_MASK) << PAGE_SHIFT);
+    swap.orFlags(slot, SLOT_KSM);
+    mem.addToSwapCache(slot, k);
+    let unmapped = 0;
+    for (let it = this.stable.head[n]!; it >= 0; it = items.next[it]!) {
+      const g = this.guests[items.guest[it]!]!;
+      const v = items.vpage[it]!;
+      const pte = Atomics.load(g.pt, v);
+      if ((pte & (PTE_PRESENT | PTE_KSM)) !== (PTE_PRESENT | PTE_KSM) || pte >>> PTE_FRAME_SHIFT !== k) continue;
+      swap.getSlot(slot);
+      const next = makePte(slot, PTE_SWAPPED | (pte & (PTE_MERGEABLE | PTE_NOACCESS)));
+      if (Atomics.compareExchange(g.pt, v, pte, next) !== pte) {
+        mem.putSwapSlot(slot); // never the last hold: ours is still there
+        continue;
+      }
+      this.releaseAfterReplace(g, v, k, true);
+      unmapped++;
+    }
+    if (mem.mapcount(k) === 1 && swap.uncache(slot, k)) mem.dropSwapCache(k);
+    mem.putSwapSlot(slot);
+    this.events.ksmSwapOuts += unmapped > 0 ? 1 : 0;
+    return unmapped > 0 ? 1 : 0;
   }
 
   // ───────────────────────────── sysfs requests ─────────────────────────────

@@ -22,10 +22,13 @@ export const MADV_RANDOM = 1;
 export const MADV_SEQUENTIAL = 2;
 export const MADV_WILLNEED = 3;
 export const MADV_DONTNEED = 4;
+export const MADV_COLD = 20;
+export const MADV_PAGEOUT = 21;
 export const MADV_MERGEABLE = 12;
 export const MADV_UNMERGEABLE = 13;
 export const MADV_HUGEPAGE = 14;
 export const MADV_NOHUGEPAGE = 15;
+export const MADV_COLLAPSE = 25;
 
 export const PR_SET_MEMORY_MERGE = 67;
 export const PR_GET_MEMORY_MERGE = 68;

@@ -12,6 +12,10 @@ export const CTL_MERGING_PAGES = 21; // written by ksmd
 export const CTL_VMA_SEQ = 22; // seqlock over the VMA table: odd while the guest rewrites it
 export const CTL_VMA_COUNT = 23;
 export const CTL_MERGEABLE_VMAS = 24; // VMAs with VM_MERGEABLE (ksm_mergeable: yes|no)
+// A 2 MiB folio being mapped (a huge fault or MADV_COLLAPSE, space-thp.ts): the head page of its
+// block, and its first frame or -1. The host frees the folio's frames its PTEs do not map.
+export const CTL_INFLIGHT_HUGE_HEAD = 25;
+export const CTL_INFLIGHT_HUGE = 30;
 // What a guest is in the middle of, so the host can finish it if the thread is killed there:
 export const CTL_INFLIGHT_VPAGE = 26; // the page being faulted or released
 export const CTL_INFLIGHT_FRAME = 27; // a frame allocated for it and not yet in its PTE, or -1
@@ -22,8 +26,8 @@ export const CTL_INFLIGHT_NEXT = 29; // the PTE value it is being swung to
 // walking the whole address space (that walk was most of what a short-lived guest cost the host).
 export const CTL_VA_HIGH = 31;
 // The guest's merge domain (--ksm-domains; src/ksm/merge-policy.ts): set by the host at launch, read by the engines.
-export const CTL_KSM_DOMAIN = 30;
-export const CTL_WORDS = 32;
+export const CTL_KSM_DOMAIN = 32;
+export const CTL_WORDS = 33;
 
 export const GUEST_RUNNING = 0;
 export const GUEST_EXITED = 1;
@@ -79,6 +83,7 @@ export function createGuestSpaceHandles(pid: number, homeNode: number, vaPages: 
   const ctl = new Int32Array(control);
   ctl[CTL_HAZARD] = HAZARD_NONE;
   ctl[CTL_INFLIGHT_FRAME] = -1;
+  ctl[CTL_INFLIGHT_HUGE] = -1;
   return {
     pid,
     homeNode,
@@ -101,19 +106,27 @@ export interface VmaSnapshot {
  * Returns the entries whose flags contain every bit of `mustHave`.
  */
 export function readVmaTable(ctl: Int32Array, table: Int32Array, mustHave: number, out: VmaSnapshot[]): VmaSnapshot[] {
-  for (;;) {
-    const s1 = Atomics.load(ctl, CTL_VMA_SEQ);
-    if (s1 & 1) continue;
-    out.length = 0;
-    const count = Atomics.load(ctl, CTL_VMA_COUNT);
-    for (let i = 0; i < count; i++) {
-      const b = i * VMA_WORDS;
-      const flags = Atomics.load(table, b + VMA_FLAGS);
-      if ((flags & mustHave) !== mustHave) continue;
-      out.push({ start: Atomics.load(table, b + VMA_START), pages: Atomics.load(table, b + VMA_PAGES), flags, node: Atomics.load(table, b + VMA_NODE) });
-    }
-    if (Atomics.load(ctl, CTL_VMA_SEQ) === s1) return out;
+  while (!tryReadVmaTable(ctl, table, mustHave, out));
+  return out;
+}
+
+/**
+ * readVmaTable without waiting: false (and `out` unspecified) while the guest is rewriting its table.
+ * For readers on the host's thread, which must never spin on a seqlock a terminated guest left odd
+ * (the host repairs it on that same thread: Host.supervise → recoverVmaTable).
+ */
+export function tryReadVmaTable(ctl: Int32Array, table: Int32Array, mustHave: number, out: VmaSnapshot[]): boolean {
+  const s1 = Atomics.load(ctl, CTL_VMA_SEQ);
+  if (s1 & 1) return false;
+  out.length = 0;
+  const count = Math.min(Math.max(Atomics.load(ctl, CTL_VMA_COUNT), 0), MAX_VMAS);
+  for (let i = 0; i < count; i++) {
+    const b = i * VMA_WORDS;
+    const flags = Atomics.load(table, b + VMA_FLAGS);
+    if ((flags & mustHave) !== mustHave) continue;
+    out.push({ start: Atomics.load(table, b + VMA_START), pages: Atomics.load(table, b + VMA_PAGES), flags, node: Atomics.load(table, b + VMA_NODE) });
   }
+  return Atomics.load(ctl, CTL_VMA_SEQ) === s1;
 }
 
 /**

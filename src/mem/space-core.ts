@@ -7,6 +7,7 @@
 //   SpaceCore (space-core.ts)          the shared views and fields
 //   SpaceInflight (space-inflight.ts)  the in-flight record, dropping references, crash recovery
 //   SpaceSwap (space-swap.ts)          frame allocation under pressure, swap-out and swap-in
+//   SpaceThp (space-thp.ts)            huge faults, MADV_COLLAPSE, the guest's own PMD splits
 //   SpaceAccess (space-access.ts)      the access fast path and the fault handlers
 //   AddressSpace (address-space.ts)    the syscall surface (mmap, munmap, mprotect, mbind, madvise, prctl)
 // The protocol's rules are in address-space.ts's header and docs/protocol.md.
@@ -37,11 +38,19 @@ export interface SpaceHooks<Space = unknown> {
    * to a fresh frame, as copy-on-write of a KSM page does, instead of reusing it in place.
    */
   copyOnKsmdWriteProtect?: boolean;
+  /**
+   * Memory is short and this guest found nothing of its own to page out: wake whoever reclaims
+   * other guests' pages (ksmd's reclaim). False if no one will (no ksmd): the fault then fails at once.
+   */
+  memoryPressure?(): boolean;
+  /** The host's transparent_hugepage/enabled (THP_ALWAYS, THP_MADVISE, THP_NEVER in thp.ts); absent: never. */
+  thpMode?(): number;
 }
 
 export const NO_HOOKS: SpaceHooks = { addKsmZeroPages: () => {} };
 
 export class SpaceCore {
+  readonly handles: GuestSpaceHandles;
   readonly pid: number;
   readonly homeNode: number;
   readonly vaPages: number;
@@ -56,6 +65,7 @@ export class SpaceCore {
   protected readonly allocHints: Int32Array;
 
   constructor(handles: GuestSpaceHandles, memory: PhysicalMemory, hooks: SpaceHooks, ctl: Int32Array, vmas: VmaList) {
+    this.handles = handles;
     this.pid = handles.pid;
     this.homeNode = handles.homeNode;
     this.vaPages = handles.vaPages;

@@ -16,19 +16,27 @@
 //  4. inside PhysicalMemory.free: one frame.
 //  5. swingWithNewFrame, after a failed swing: between clearing the record (CTL_INFLIGHT_OLD, then
 //     CTL_INFLIGHT_FRAME) and free() of the unused new frame: one frame.
-//  6. swapOutOne (space-swap.ts): a swap slot allocated and not yet in a PTE: one slot.
-// Not a leak: a kill after swapOutOne's compare-and-exchange leaves a slot with unwritten bytes, but
+//  6. swapOutOne, pageOutRange (space-swap.ts): a swap slot allocated and not yet in a PTE: one slot.
+//  7. swapIn from the swap cache (space-swap.ts): holding the swap-cache reference (after
+//     takeSwapCache, before the swing is recorded; after a failed swing or the copy, before the
+//     put): one reference on a KSM frame.
+//  8. PhysicalMemory.shrinkSwapCache: after taking a frame out of the swap cache, before its put:
+//     one reference on a KSM frame (the frame itself, when nothing else maps it).
+//  9. FrameAllocator.allocHuge, and allocHugeFor (space-thp.ts) before CTL_INFLIGHT_HUGE records
+//     the folio: up to 512 frames (a 2 MiB folio claimed, or the words of it claimed so far).
+// Not a leak: a kill after pageOutPte's compare-and-exchange leaves a slot with unwritten bytes, but
 // the swing is recorded, so the host frees the frame and then the slot, and no one reads it. The
 // deterministic simulation (src/stress/sim/model-invariants.ts) counts kills in exactly these windows
 // as documented residual leaks and any other leak as a violation (docs/protocol-races.md).
 
 import {
-  CTL_HAZARD, CTL_INFLIGHT_FRAME, CTL_INFLIGHT_NEXT, CTL_INFLIGHT_OLD, CTL_INFLIGHT_VPAGE, CTL_KSM_ZERO_PAGES, CTL_STATE, CTL_VA_HIGH,
+  CTL_HAZARD, CTL_INFLIGHT_FRAME, CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, CTL_INFLIGHT_NEXT, CTL_INFLIGHT_OLD, CTL_INFLIGHT_VPAGE, CTL_KSM_ZERO_PAGES, CTL_STATE, CTL_VA_HIGH,
   GUEST_EXITED, HAZARD_NONE, recoverVmaTable, type GuestSpaceHandles,
 } from './guest-control.ts';
 import { META_WORDS, type PhysicalMemory } from './physical-memory.ts';
-import { PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, isPrivateFrame, pteFrame } from './pte.ts';
+import { PTE_FRAME_SHIFT, PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, isPrivateFrame, pteFrame } from './pte.ts';
 import { NO_HOOKS, SpaceCore, type SpaceHooks } from './space-core.ts';
+import { HPAGE_MASK, HPAGE_PAGES } from './thp.ts';
 import { VmaList } from './vma-list.ts';
 
 export class SpaceInflight extends SpaceCore {
@@ -88,15 +96,17 @@ export class SpaceInflight extends SpaceCore {
    * still holds; ksmd can then write-protect that PTE (its compare-and-exchange does not look at
    * the hazard word) but not replace it (the merge needs the write-protect to see no writer, and
    * run=2 replaces KSM PTEs only), so swingHappened compares the frame, not the value. A swing to
-   * 0 (releaseRange) or to a swap entry (swapOutOne, whose hazard is on another page) installs a
-   * value ksmd never changes. (Before issue 11 this said "ksmd cannot have moved that PTE": it can
-   * write-protect it.)
+   * 0 (releaseRange) or to a swap entry (pageOutPte, whose hazard is on another page) installs a
+   * value ksmd never changes. A swing from a swap entry (swapIn) is judged by the old value, which
+   * ksmd never changes either: ksmd may swap a KSM page installed from the swap cache out again.
+   * (Before issue 11 this said "ksmd cannot have moved that PTE": it can write-protect it.)
    * Leaks remain possible (never a double free): if the thread died between the allocator handing
    * out a frame and recording it, between claiming a swing and dropping its reference, or, after a
    * failed swing, between clearing the record and freeing the unused frame. Each window is a few
    * Atomics operations; the deterministic simulation counts kills there as documented residual leaks.
    */
   protected reclaimInflight(): void {
+    this.reclaimInflightFolio();
     const ctl = this.ctl;
     const vpage = Atomics.load(ctl, CTL_INFLIGHT_VPAGE);
     const frame = Atomics.load(ctl, CTL_INFLIGHT_FRAME);
@@ -105,8 +115,27 @@ export class SpaceInflight extends SpaceCore {
     const pte = Atomics.load(this.pt, vpage);
     if (frame >= 0 && !(isPrivateFrame(pte) && pteFrame(pte) === frame)) this.mem.free(frame);
     Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1);
-    if (old !== 0 && swingHappened(pte, Atomics.load(ctl, CTL_INFLIGHT_NEXT))) this.dropReference(old);
+    if (old !== 0 && swingHappened(pte, Atomics.load(ctl, CTL_INFLIGHT_NEXT), old)) this.dropReference(old);
     Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
+  }
+
+  /**
+   * A guest killed while mapping a 2 MiB folio (a huge fault or MADV_COLLAPSE, space-thp.ts): each
+   * frame of the folio that its block's PTE does not map privately was never mapped, so it is freed.
+   * No other thread can have taken one out of its PTE meanwhile: engines neither write-protect a
+   * HUGE PTE nor split a block whose head lacks HUGE or whose folio this record still names
+   * (splitHugeBlock in thp.ts).
+   */
+  private reclaimInflightFolio(): void {
+    const ctl = this.ctl;
+    const base = Atomics.load(ctl, CTL_INFLIGHT_HUGE);
+    const head = Atomics.load(ctl, CTL_INFLIGHT_HUGE_HEAD);
+    if (base < 0) return;
+    for (let i = 0; i < HPAGE_PAGES; i++) {
+      const pte = head >= 0 && head + i < this.vaPages ? Atomics.load(this.pt, head + i) : 0;
+      if (!(isPrivateFrame(pte) && pteFrame(pte) === base + i)) this.mem.free(base + i);
+    }
+    Atomics.store(ctl, CTL_INFLIGHT_HUGE, -1);
   }
 
   /** Drop the reference an old PTE value held, once this thread has swung the PTE away from it. */
@@ -115,7 +144,7 @@ export class SpaceInflight extends SpaceCore {
     // reference a second time (a leak at worst, never a double drop).
     Atomics.compareExchange(this.ctl, CTL_INFLIGHT_OLD, pte, 0);
     if (!(pte & PTE_PRESENT)) {
-      if (pte & PTE_SWAPPED) this.mem.swap?.free(pteFrame(pte));
+      if (pte & PTE_SWAPPED) this.mem.putSwapSlot(pteFrame(pte));
       return;
     }
     if (pte & PTE_ZERO) {
@@ -147,6 +176,8 @@ export class SpaceInflight extends SpaceCore {
         const old = Atomics.load(pt, p);
         Atomics.store(ctl, CTL_INFLIGHT_OLD, old);
         if (Atomics.compareExchange(pt, p, old, 0) === old) {
+          // The head of a huge page going: the block is no longer PMD-mapped (its tails follow).
+          if ((old & PTE_HUGE) && !(p & HPAGE_MASK)) this.mem.vmstat.add('nr_anon_transparent_hugepages', -1);
           this.dropReference(old);
           break;
         }
@@ -156,12 +187,17 @@ export class SpaceInflight extends SpaceCore {
 }
 
 /**
- * Did a recorded swing to `next` happen, seeing the PTE is now `pte`? A new private frame is ours
- * alone, so the PTE still maps it privately (ksmd may have write-protected it meanwhile: compare the
- * frame, not the whole value). A swing to 0 or to a swap entry is the only way to those values.
- * The deterministic simulation (src/stress/sim/model-host.ts) imports it.
+ * Did a recorded swing from `old` to `next` happen, seeing the PTE is now `pte`? From a swap entry:
+ * only the guest's own thread (or the host, after its death) takes a swap entry out of a PTE, and
+ * the slot cannot be reused while the recorded PTE still holds it, so the PTE is still `old`
+ * exactly when the swing did not happen (whatever ksmd did after it: a swap-in from the swap cache
+ * installs a KSM page, which ksmd may swap out again to another slot). Otherwise: a new private
+ * frame is ours alone, so the PTE still maps it privately (ksmd may have write-protected it
+ * meanwhile: compare the frame, not the whole value); a swing to 0 or to a swap entry is the only
+ * way to those values. The deterministic simulation (src/stress/sim/model-host.ts) imports it.
  */
-export function swingHappened(pte: number, next: number): boolean {
+export function swingHappened(pte: number, next: number, old: number): boolean {
+  if ((old & (PTE_PRESENT | PTE_SWAPPED)) === PTE_SWAPPED) return pte !== old;
   if (next === 0 || (next & PTE_SWAPPED)) return pte === next;
   return isPrivateFrame(pte) && pteFrame(pte) === pteFrame(next);
 }

@@ -55,7 +55,7 @@ function dksmRig(mitigation: Mitigation, domains: boolean): Rig {
   new DksmFiles(dksm).write(DKSM_DIR + 'run', '1', { root: true });
   const policy = new MergePolicy(mem);
   policy.load(ksm);
-  const merger = new DksmMerger(dksm, mem, () => 2, policy);
+  const merger = new DksmMerger(dksm, mem, policy);
   const spaces: AddressSpace[] = [];
   return {
     guest: (domain) => {

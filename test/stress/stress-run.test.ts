@@ -23,6 +23,15 @@ describe('ksmsim stress on real workers', function () {
     expect(r.knob_changes).to.be.greaterThan(3);
   });
 
+  it('THP always: huge faults, the guests\' own splits, ksmd\'s splits and khugepaged under chaos lose nothing and leak nothing', async () => {
+    const r = await runStress({ guests: 2, seconds: 3, seed: 15, thp: 'always' });
+    expect(r.ok, explain(r)).to.equal(true);
+    expect(r.thp_events!.thp_fault_alloc).to.be.greaterThan(0);
+    expect(r.thp_events!.thp_split_page).to.be.greaterThan(0);
+    expect(r.thp_events!.khugepaged_full_scans, 'khugepaged ran beside the guests').to.be.greaterThan(0);
+    expect(r.leaked_frames).to.equal(0);
+  });
+
   it('faults: guests killed mid-write, ksmd killed and restarted, tight memory — survivors lose nothing, no leak', async () => {
     const r = await runStress({ guests: 2, seconds: 3, seed: 5, faults: true });
     expect(r.ok, explain(r)).to.equal(true);
@@ -30,6 +39,15 @@ describe('ksmsim stress on real workers', function () {
     expect(r.fault_events.ksmd_restarts).to.be.greaterThan(0);
     expect(r.leaked_frames).to.equal(0);
     expect(r.leaked_frames_after_exit).to.equal(0);
+  });
+
+  it('swap: memory tight enough that ksmd swaps KSM pages out of every mapping and they come back — nothing lost, no frame or slot leaked', async () => {
+    const r = await runStress({ guests: 3, seconds: 3, seed: 1, swapBytes: 4 * 2 ** 20 });
+    expect(r.ok, explain(r)).to.equal(true);
+    expect(r.swap!.ksm_swap_outs).to.be.greaterThan(0);
+    expect(r.swap!.pswpin).to.be.greaterThan(0);
+    expect(r.swap!.pageouts).to.be.greaterThan(0);
+    expect(r.swap!.leaked_slots_after_exit).to.equal(0);
   });
 
   it('catches the deliberately broken protocol (merge without write-protect and re-compare)', async () => {

@@ -21,8 +21,8 @@ import { readRealFile, writeRealFile } from './real-files.ts';
 const MMAP_FLAGS = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE;
 /** Advice that would damage real memory beyond the guest (MADV_HWPOISON, MADV_SOFT_OFFLINE). */
 const REFUSED_ADVICE = new Set([100, 101]);
-/** The files a guest may see: the KSM and THP knobs and its own /proc entries. */
-const VISIBLE_FILES = [KSM_DIR, '/sys/kernel/mm/transparent_hugepage/', '/proc/self/'];
+/** The files a guest may see: the KSM and THP knobs, its own /proc entries, and the host-wide memory counters. */
+const VISIBLE_FILES = [KSM_DIR, '/sys/kernel/mm/transparent_hugepage/', '/proc/self/', '/proc/vmstat', '/proc/meminfo'];
 
 export interface LinuxSysOptions {
   readonly addon: LinuxAddon;

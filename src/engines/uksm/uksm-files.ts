@@ -10,15 +10,16 @@
 import { ErrnoError } from '../../mem/errno.ts';
 import { PAGE_SIZE } from '../../mem/constants.ts';
 import type { PhysicalMemory } from '../../mem/physical-memory.ts';
+import { PROC_MEMINFO, formatMeminfo } from '../../mem/procfs.ts';
 import type { KsmState } from '../../ksm/ksm-state.ts';
 import { kstrtoul } from '../../ksm/knob-parse.ts';
 import { GOVERNORS, LADDER, TIME_RATIO_SCALE, UKSM_COUNTERS, type UksmCounter, type UksmState } from './uksm-state.ts';
 
 export const UKSM_DIR = '/sys/kernel/mm/uksm/';
-export const PROC_MEMINFO = '/proc/meminfo';
-const WRITABLE = ['run', 'sleep_millisecs', 'max_cpu_percentage', 'cpu_governor', 'thrash_threshold', 'abundant_threshold', 'cpu_ratios', 'eval_intervals'] as const;
+export { PROC_MEMINFO } from '../../mem/procfs.ts';
+export const UKSM_WRITABLE = ['run', 'sleep_millisecs', 'max_cpu_percentage', 'cpu_governor', 'thrash_threshold', 'abundant_threshold', 'cpu_ratios', 'eval_intervals'] as const;
 const READ_ONLY = ['ema_per_page_time', 'hash_strength', ...UKSM_COUNTERS] as const;
-export const UKSM_FILES = [...WRITABLE, ...READ_ONLY].sort();
+export const UKSM_FILES = [...UKSM_WRITABLE, ...READ_ONLY].sort();
 
 export class UksmFiles {
   private readonly s: UksmState;
@@ -58,7 +59,7 @@ export class UksmFiles {
   write(path: string, text: string, root: boolean): void {
     const name = path.slice(UKSM_DIR.length);
     if (path === PROC_MEMINFO || (READ_ONLY as readonly string[]).includes(name)) throw new ErrnoError('EACCES', 'open', `${path} is read-only`);
-    if (!(WRITABLE as readonly string[]).includes(name)) throw new ErrnoError('ENOENT', 'open', path);
+    if (!(UKSM_WRITABLE as readonly string[]).includes(name)) throw new ErrnoError('ENOENT', 'open', path);
     if (!root) throw new ErrnoError('EACCES', 'open', `${path}: only root may write UKSM knobs`);
     if (text.length === 0) return;
     const bad = (): never => {
@@ -117,13 +118,11 @@ export class UksmFiles {
     return Object.fromEntries(UKSM_FILES.map((n) => [n, this.read(UKSM_DIR + n).trimEnd()]));
   }
 
-  /** The lines of /proc/meminfo this emulator has: MemTotal, MemFree and KsmZeroPages (kB). */
+  /** /proc/meminfo as UKSM's kernel prints it: the host's lines (procfs.ts) with KsmZeroPages. */
   private meminfo(): string {
-    const kb = (pages: number) => `${String((pages * PAGE_SIZE) / 1024).padStart(8)} kB`;
-    const mem = this.mem;
-    const total = mem ? mem.nodes.reduce((n, _, i) => n + mem.usableFrames(i), 0) : 0;
     const zero = this.ksm ? this.ksm.get('ksm_zero_pages') : 0;
-    return `MemTotal:       ${kb(total)}\nMemFree:        ${kb(mem ? mem.freeFrames() : 0)}\nKsmZeroPages:   ${kb(zero)}\n`;
+    if (this.mem) return formatMeminfo(this.mem, { ksmZeroPages: zero });
+    return `KsmZeroPages:   ${String((zero * PAGE_SIZE) / 1024).padStart(8)} kB\n`;
   }
 }
 

@@ -23,7 +23,7 @@
 // place between the check and the copy, or the page may be unreadable (PROT_NONE) when it is copied.
 //
 // Copy-on-write counting peeks at the guest's own page table (read-only, through workerData, which
-// only the emulator backend has): a write to a page whose PTE maps a KSM page or a KSM zero page just
+// only the emulator backend has, and only for a guest launched with exposePageTable: stress-run.ts): a write to a page whose PTE maps a KSM page or a KSM zero page just
 // before the write is counted as a copy-on-write.
 
 import { workerData } from 'node:worker_threads';

@@ -30,6 +30,8 @@ export interface GuestWorkerData {
   readonly root: boolean;
   /** The host's merge engine (absent: ksm). */
   readonly engine?: EngineHandles;
+  /** Leave the guest's own page table in workerData (LaunchOptions.exposePageTable: the stress checker). */
+  readonly exposePageTable?: boolean;
 }
 
 /** What a guest thread posts to the host: any number of log lines, then exactly one `end`. */
@@ -89,10 +91,12 @@ export function startWith(program: Partial<GuestProgramModule>): void {
 /**
  * Once attached, take the shared memory handles out of workerData, the one place a program could
  * otherwise import them from (import { workerData } from 'node:worker_threads'). Only the pid stays:
- * requestOwner() identifies this guest by it (ksm-state.ts).
+ * requestOwner() identifies this guest by it (ksm-state.ts); and the guest's own page table, if the
+ * host launched it with exposePageTable (the stress checker's guest counts its copy-on-writes there).
  */
 function hideSharedMemory(data: Record<string, unknown>): void {
-  const pid = (data.space as GuestWorkerData['space']).pid;
+  const space = data.space as GuestWorkerData['space'];
+  const keep = data.exposePageTable === true ? { pid: space.pid, pageTable: space.pageTable } : { pid: space.pid };
   for (const key of Object.keys(data)) delete data[key];
-  data.space = { pid };
+  data.space = keep;
 }

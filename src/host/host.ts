@@ -62,6 +62,11 @@ export interface LaunchOptions {
   readonly node?: number;
   /** May write sysfs knobs (default false, like a non-root process). */
   readonly root?: boolean;
+  /**
+   * A lab guest (the stress checker's) may read its own page table through workerData.space.pageTable;
+   * every other guest finds no shared memory there (docs/security.md#isolation). Default false.
+   */
+  readonly exposePageTable?: boolean;
 }
 
 export type GuestStatus = 'exited' | 'failed' | 'oom-killed';
@@ -186,6 +191,7 @@ export class Host {
       args: [...(options.args ?? [])],
       root: options.root ?? false,
       engine: this.engine.handles,
+      ...(options.exposePageTable ? { exposePageTable: true } : {}),
     };
     const w = startThread(compiled, data);
     this.ksmd?.addGuest(handles);

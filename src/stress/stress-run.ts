@@ -294,7 +294,8 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
     if (victim) args.push('--victim');
     if (readonlyAdvise) args.push('--readonly-advise');
     if (swapBytes) args.push('--pageout');
-    const handle = host.launch(GUEST_PROGRAM, { name: `${victim ? 'victim' : 'stress'}.${n}`, args });
+    // The stress guest reads its own page table (copy-on-write counting, DKSM's in-place writes).
+    const handle = host.launch(GUEST_PROGRAM, { name: `${victim ? 'victim' : 'stress'}.${n}`, args, exposePageTable: true });
     const g: LiveGuest = { handle, victim, last: zeroCounters(), ended: false };
     void handle.done.then((r) => {
       g.ended = true;

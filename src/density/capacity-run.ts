@@ -3,7 +3,8 @@
 
 import type { GuestHandle, GuestReport } from '../host/host.ts';
 import { applyKnobs, DENSITY_DEFAULT_KNOBS, engineOffKnobs, engineOnKnobs, expand, freeBytes, startHost, usedBytes, type DensityOptions } from './density-host.ts';
-import type { CapacityRun, CapacityStop, FleetEntry } from './density-types.ts';
+import type { Host } from '../host/host.ts';
+import type { CapacityRun, CapacityStop, CapacitySwap, FleetEntry } from './density-types.ts';
 
 /** Longest a capacity run may take unless DensityOptions.capacitySeconds says otherwise. */
 export const CAPACITY_SECONDS_DEFAULT = 300;
@@ -39,11 +40,25 @@ function stopOf(r: GuestReport): CapacityStop | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function runCapacity(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: boolean, plan: CapacityPlan): Promise<CapacityRun> {
+function swapFigures(host: Host, swapBytes: number, guests: number): CapacitySwap {
+  const vm = host.memory.vmstat;
+  const use = host.swapUsage();
+  return {
+    swap_bytes: swapBytes,
+    swap_used_bytes: use?.usedBytes ?? 0,
+    pswpout: vm.get('pswpout'),
+    pswpin: vm.get('pswpin'),
+    swap_ins_per_guest: guests ? vm.get('pswpin') / guests : 0,
+    ksm_swpin_copy: vm.get('ksm_swpin_copy'),
+  };
+}
+
+/** One capacity run; with `swapBytes` its host has that much swap (and the run reports its swap traffic). */
+export async function runCapacity(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: boolean, plan: CapacityPlan, swapBytes = 0): Promise<CapacityRun> {
   const ready = new Set<string>();
-  const host = await startHost(o, ready);
+  const host = await startHost(o, ready, swapBytes);
   const handles: GuestHandle[] = [];
-  const label = `capacity ${ksmOn ? 'with' : 'without'} KSM`;
+  const label = `capacity ${ksmOn ? 'with' : 'without'} KSM${swapBytes ? ' and swap' : ''}`;
   const t0 = performance.now();
   const deadline = t0 + (o.capacitySeconds ?? CAPACITY_SECONDS_DEFAULT) * 1000;
   // The first guest that ends badly stops the run. `settled` freezes the reason: the guests killed
@@ -93,7 +108,7 @@ export async function runCapacity(o: DensityOptions, fleet: readonly FleetEntry[
     // Guests that fit: those still running and ready when the run stopped.
     const guests = handles.filter((h) => host.guests.some((g) => g.pid === h.pid) && ready.has(h.name)).length;
     const s = stop!;
-    return { guests, launched: handles.length, stop: s, stop_text: stopText(s), seconds: (performance.now() - t0) / 1000 };
+    return { guests, launched: handles.length, stop: s, stop_text: stopText(s), seconds: (performance.now() - t0) / 1000, ...(swapBytes ? { swap: swapFigures(host, swapBytes, guests) } : {}) };
   } finally {
     settled = true;
     await Promise.all(handles.map((h) => h.kill()));

@@ -13,11 +13,12 @@ import { defaultMaxGuests, type CapBasis } from './capacity-cap.ts';
 import { runCapacity } from './capacity-run.ts';
 import { CONVERGE_MIN_SCANS, convergedNow, convergenceOf, savedPages, convergenceFields } from './convergence.ts';
 import { applyKnobs, DENSITY_DEFAULT_KNOBS, engineOffKnobs, engineOnKnobs, expand, startHost, usedBytes, type DensityOptions, type MeasuredPhase } from './density-host.ts';
-import type { CapacityResult, CapacityRun, DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
+import type { CapacityResult, CapacityRun, CapacityWithSwap, DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
 import { EmulatedTunedHost } from '../tuning/emulated-tuned-host.ts';
+import { engineDir } from '../engines/engine.ts';
 import { startServices, type RunningServices, type ServicesReport } from '../tuning/host-services.ts';
 
-export { DENSITY_DEFAULT_KNOBS, type DensityOptions } from './density-host.ts';
+export { DENSITY_DEFAULT_KNOBS, type DensityOptions, type DensityRunOptions } from './density-host.ts';
 
 interface PhaseResult extends MeasuredPhase {
   /** ksmd's thread CPU time from the fleet being up to the end (null: no /proc/thread-self). */
@@ -48,6 +49,8 @@ function takeSample(host: Host, t0: number, baseline: number, names: Map<number,
     counters: host.files.counters(),
     anon_huge_bytes: meminfoValues(host.memory).AnonHugePages! * 1024,
     per_guest: perGuest,
+    vmstat: host.memory.vmstat.snapshot(),
+    meminfo_kb: meminfoValues(host.memory),
   };
 }
 
@@ -60,7 +63,7 @@ function safeStat(host: Host, pid: number): string {
 }
 
 /** Wait until every handle is READY; throws naming the guest if one ends first. */
-async function waitReady(handles: ReadonlyArray<{ name: string; handle: GuestHandle }>, ready: Set<string>, timeoutMs: number): Promise<void> {
+export async function waitReady(handles: ReadonlyArray<{ name: string; handle: GuestHandle }>, ready: Set<string>, timeoutMs: number): Promise<void> {
   const ended = new Map<string, string>();
   for (const h of handles) void h.handle.done.then((r) => ended.set(h.name, `${r.status}${r.error ? `: ${r.error}` : ''}`));
   const deadline = Date.now() + timeoutMs;
@@ -131,6 +134,7 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
         // over the last two seconds; or the time limit.
         const scans0 = host.files.counters().full_scans ?? 0;
         scansFrom = scans0;
+        const uksmRounds0 = o.engine === 'uksm' ? Number(host.readFile(engineDir('uksm') + 'full_scans')) : 0;
         const deadline = readyAt + o.maxSeconds * 1000;
         convergeFrom = series.length;
         for (;;) {
@@ -139,7 +143,10 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
           if ((o.engine ?? 'ksm') === 'ksm') {
             if (convergedNow(series, host.files.counters().full_scans, scans0, (performance.now() - t0) / 1000)) break;
           } else {
-            // Full scans are ksmd's; the other engines converge on memory alone (DKSM merges inside madvise).
+            // The other engines converge on memory (DKSM merges inside madvise); UKSM also needs its
+            // rounds, as ksmd its full scans: its areas start on the ladder's lowest rung (0.2 % of a
+            // core with the full governor) and climb only as their passes merge.
+            if (o.engine === 'uksm' && Number(host.readFile(engineDir('uksm') + 'full_scans')) < uksmRounds0 + CONVERGE_MIN_SCANS) continue;
             const window = series.filter((s) => s.t * 1000 >= performance.now() - t0 - 2000);
             if (window.length < 5) continue;
             const v = window.map((s) => Math.round(s.memory_used_bytes / PAGE_SIZE));
@@ -215,6 +222,16 @@ async function runCapacityPair(o: DensityOptions, fleet: readonly FleetEntry[], 
   const plan = { maxGuests, footprintBytes };
   const withoutRun = await runCapacity(o, fleet, false, plan);
   const withRun = await runCapacity(o, fleet, true, plan);
+  let withSwap: CapacityWithSwap | undefined;
+  if (o.swapBytes) {
+    // The same pair on hosts with swap: how many more guests fit, and what each costs in swap-ins.
+    const swapOff = await runCapacity(o, fleet, false, plan, o.swapBytes);
+    const swapOn = await runCapacity(o, fleet, true, plan, o.swapBytes);
+    withSwap = {
+      swap_bytes: o.swapBytes, without_ksm: swapOff, with_ksm: swapOn,
+      extra_guests_without_ksm: swapOff.guests - withoutRun.guests, extra_guests_with_ksm: swapOn.guests - withRun.guests,
+    };
+  }
   return {
     max_guests: maxGuests,
     max_guests_basis: basis && { limited_by: basis.limited_by, memory_bound: basis.memory_bound, machine_bound: basis.machine_bound, ceiling: basis.ceiling, guest_bytes: basis.guest_bytes },
@@ -222,6 +239,7 @@ async function runCapacityPair(o: DensityOptions, fleet: readonly FleetEntry[], 
     with_ksm: withRun,
     density_gain: withoutRun.guests ? withRun.guests / withoutRun.guests : null,
     density_gain_bound: gainBound(withoutRun, withRun),
+    ...(withSwap ? { with_swap: withSwap } : {}),
   };
 }
 

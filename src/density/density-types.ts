@@ -24,6 +24,10 @@ export interface DensitySample {
   readonly anon_huge_bytes?: number;
   /** Per running guest: ksm_stat fields. */
   readonly per_guest: ReadonlyArray<{ readonly name: string; readonly pid: number; readonly ksm_merging_pages: number; readonly ksm_process_profit: number }>;
+  /** The host's /proc/vmstat counters (src/mem/vmstat.ts names) at the sample (emulator; absent in older results). */
+  readonly vmstat?: Readonly<Record<string, number>>;
+  /** The host's /proc/meminfo figures in kB (MemTotal, MemFree, AnonPages, AnonHugePages, SwapTotal, SwapFree, …). */
+  readonly meminfo_kb?: Readonly<Record<string, number>>;
 }
 
 export interface GuestProfit {
@@ -131,6 +135,29 @@ export interface CapacityRun {
   /** `oom`, `max-guests`, `guest-failed: NAME: reason` or `timeout`. */
   readonly stop_text: string;
   readonly seconds: number;
+  /** A run on a host with swap (--swap): its swap traffic when it stopped. */
+  readonly swap?: CapacitySwap;
+}
+
+/** The swap figures of one capacity run (/proc/vmstat of its host when the run stopped). */
+export interface CapacitySwap {
+  readonly swap_bytes: number;
+  readonly swap_used_bytes: number;
+  readonly pswpout: number;
+  readonly pswpin: number;
+  /** pswpin / guests: what a guest that fit cost in swap-ins over the run (guests keep running their workload). */
+  readonly swap_ins_per_guest: number;
+  readonly ksm_swpin_copy: number;
+}
+
+/** --swap: the capacity pair again on a host with that much swap. */
+export interface CapacityWithSwap {
+  readonly swap_bytes: number;
+  readonly without_ksm: CapacityRun;
+  readonly with_ksm: CapacityRun;
+  /** Guests that fit with swap less those that fit without it, KSM off and on. */
+  readonly extra_guests_without_ksm: number;
+  readonly extra_guests_with_ksm: number;
 }
 
 export interface CapacityResult {
@@ -153,6 +180,8 @@ export interface CapacityResult {
    * either, or a guest failed, so the ratio measures nothing.
    */
   readonly density_gain_bound: 'exact' | 'at-least' | 'unknown';
+  /** --swap only: the same two runs with swap. */
+  readonly with_swap?: CapacityWithSwap;
 }
 
 /** The fleet's memory as the kernel reports it at the end of one phase (sums over the guests' own VMAs). */

@@ -6,6 +6,7 @@
 
 import { KERNEL_KNOB_DEFAULTS } from '../backend/linux/kernel-defaults.ts';
 import type { KnobGuard } from '../backend/linux/knob-guard.ts';
+import { disableSwapFile, enableSwapFile, type SwapFile } from '../backend/linux/swap-file.ts';
 import { selectedChoice, writeRealFile } from '../backend/linux/real-files.ts';
 import { runLinuxGuests } from '../backend/linux/run-linux-guest.ts';
 import { Host } from '../host/host.ts';
@@ -61,6 +62,7 @@ export async function runOnEmulator(s: Scenario, options: RunOptions = {}): Prom
   const logs = new Map<string, string[]>();
   const host = await Host.start({
     memoryBytes: options.memoryBytes ?? EMULATOR_MEMORY,
+    swapBytes: s.meta.swapBytes || undefined,
     onLog: (line) => {
       const m = /^\[([^\]]+)\] (.*)$/s.exec(line);
       if (m && logs.has(m[1]!)) logs.get(m[1]!)!.push(m[2]!);
@@ -107,13 +109,20 @@ export async function runOnLinux(s: Scenario, lockWaitMs = 60_000, options: RunO
   const started = performance.now();
   const n = s.meta.guests;
   const specs = Array.from({ length: n }, (_, i) => ({ program: s.path, name: guestName(i), args: [String(i), String(n), ...(options.args ?? [])], root: s.meta.root }));
+  let swap: SwapFile | undefined;
   const results = await runLinuxGuests(specs, {
     timeoutMs: s.meta.timeoutMs,
     waitMs: lockWaitMs,
     // The machine's knobs are whatever its last user left; the scenario starts where a fresh kernel does.
     startFromDefaults: true,
     ...(options.guard ? { within: options.guard } : {}),
+    // Inside the guard (the run lock is held): swap off and the file gone before the lock is released.
+    beforeRestore: () => {
+      if (swap) disableSwapFile(swap);
+      swap = undefined;
+    },
     beforeStart: () => {
+      if (s.meta.swapBytes) swap = enableSwapFile(s.meta.swapBytes);
       for (const [key, value] of Object.entries(s.meta.knobs)) {
         try {
           writeRealFile(KSM_DIR + key, value);

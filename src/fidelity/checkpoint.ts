@@ -7,6 +7,7 @@
 import type { GuestSys } from '../guest/guest-sys.ts';
 import { isErrnoError } from '../mem/errno.ts';
 import { KSM_DIR, PROC_KSM_MERGING_PAGES, PROC_KSM_STAT } from '../ksm/sysfs.ts';
+import { PROC_SMAPS_ROLLUP } from '../mem/procfs.ts';
 
 export const CHECK_PREFIX = 'CHECK ';
 export const NOTE_PREFIX = 'NOTE ';
@@ -23,6 +24,11 @@ export interface ScenarioMeta {
   readonly root?: boolean;
   /** Per-backend time limit of the whole scenario (default 60 s). */
   readonly timeoutMs?: number;
+  /**
+   * Swap for the run, in bytes (default none): the emulated host gets that much; on the kernel a
+   * swap file of that size is swapped on for the run, under the run lock, and off again after.
+   */
+  readonly swapBytes?: number;
 }
 
 export type CheckValue = string | number | boolean | bigint | null;
@@ -51,6 +57,13 @@ export function guestIndex(args: readonly string[]): { index: number; count: num
 /** A /sys/kernel/mm/ksm file as a number (advisor_mode etc. are not numbers: use readKnob). */
 export function counter(sys: GuestSys, name: string): number {
   return Number(sys.readFile(KSM_DIR + name).trim());
+}
+
+/** A kB field of /proc/self/smaps_rollup (Rss, KSM, Swap, …) as a number. */
+export function smapsRollupKb(sys: GuestSys, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(sys.readFile(PROC_SMAPS_ROLLUP));
+  if (!m) throw new Error(`no ${field} line in ${PROC_SMAPS_ROLLUP}`);
+  return Number(m[1]);
 }
 
 export function readKnob(sys: GuestSys, name: string): string {

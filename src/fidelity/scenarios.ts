@@ -36,7 +36,7 @@ export async function loadScenario(name: string, dir = SCENARIO_DIR): Promise<Sc
   return {
     name,
     path,
-    meta: { description: m.description, knobs: { ...(m.knobs ?? {}) }, guests, root: m.root ?? false, timeoutMs: m.timeoutMs ?? DEFAULT_SCENARIO_TIMEOUT_MS },
+    meta: { description: m.description, knobs: { ...(m.knobs ?? {}) }, guests, root: m.root ?? false, timeoutMs: m.timeoutMs ?? DEFAULT_SCENARIO_TIMEOUT_MS, swapBytes: m.swapBytes ?? 0 },
   };
 }
 

@@ -14,6 +14,7 @@ import { PhysicalMemory, type PhysicalMemoryHandles } from '../mem/physical-memo
 import { KsmState, memoryHooks, type KsmStateHandles } from '../ksm/ksm-state.ts';
 import { EmulatedSys } from './emulated-sys.ts';
 import { attachGuestEngine } from '../engines/engine-runtime.ts';
+import { SAVE_CODE_CACHE } from '../platform/script-thread.ts';
 import type { EngineHandles } from '../engines/engine.ts';
 import type { GuestProgramModule } from './guest-sys.ts';
 
@@ -41,7 +42,15 @@ async function runGuest(program: Partial<GuestProgramModule>, data: GuestWorkerD
   const memory = PhysicalMemory.attach(data.memory);
   const ksm = KsmState.attach(data.ksm);
   const engine = attachGuestEngine(data.engine, memory, ksm, data.space.pid);
-  const space = new AddressSpace(data.space, memory, { ...memoryHooks(ksm), ksmEntered: () => ksm.wake(), engineAdvice: engine.advice, mergeableAtMmap: engine.mergeableAtMmap });
+  const space = new AddressSpace(data.space, memory, {
+    ...memoryHooks(ksm), ksmEntered: () => ksm.wake(), engineAdvice: engine.advice, mergeableAtMmap: engine.mergeableAtMmap,
+    // ksmd's loop reclaims (KsmEngine.reclaim): wake it, if there is one.
+    memoryPressure: () => {
+      if (!ksm.ksmdAlive()) return false;
+      ksm.wake();
+      return true;
+    },
+  });
   const sys = new EmulatedSys(space, engine.files, data.root, (line) => void log(line));
   try {
     if (typeof program.default !== 'function') {
@@ -63,5 +72,9 @@ export function startWith(program: Partial<GuestProgramModule>): void {
   const post = (m: GuestMessage): void => parentPort!.postMessage(m);
   runGuest(program, data, (line) => post({ kind: 'log', line }))
     .catch((e: unknown): GuestOutcome => ({ kind: 'error', message: (e as Error)?.message ?? String(e), stack: (e as Error)?.stack }))
-    .then((outcome) => post({ kind: 'end', outcome }));
+    .then((outcome) => {
+      // A thread asked to write the warm code cache does it before it can be ended (script-thread.ts).
+      (globalThis as { [SAVE_CODE_CACHE]?: () => void })[SAVE_CODE_CACHE]?.();
+      post({ kind: 'end', outcome });
+    });
 }

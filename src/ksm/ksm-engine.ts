@@ -2,17 +2,18 @@
 // the write-protect → compare → replace protocol on guest page tables, unmerge-all (run=2), and the
 // counters, all as mm/ksm.c does them. Runs on the ksmd thread only (single-threaded by design).
 
-import { ZERO_FRAME } from '../mem/constants.ts';
+import { BANK_MASK, BANK_SHIFT, PAGE_SHIFT, ZERO_FRAME } from '../mem/constants.ts';
 import {
   CTL_HAZARD, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS, CTL_STATE, CTL_VMA_SEQ,
-  GUEST_EXITED, VM_MERGEABLE, hazardPage, hazardWrite, readVmaTable, type GuestSpaceHandles, type VmaSnapshot,
+  GUEST_EXITED, VM_MERGEABLE, VM_SHARED, hazardPage, hazardWrite, readVmaTable, type GuestSpaceHandles, type VmaSnapshot,
 } from '../mem/guest-control.ts';
 import { ERRNO } from '../mem/errno.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import {
   PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD,
-  PTE_WRITABLE, PTE_ZERO, makePte,
+  PTE_SWAPPED, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte,
 } from '../mem/pte.ts';
+import { SLOT_KSM } from '../mem/swap-area.ts';
 import { SPLIT_BUSY, hugeHead, inHugeBlock, splitHugeBlock, type SplitPrimitives } from '../mem/thp.ts';
 import { PageChecksums } from './checksum.ts';
 import {
@@ -56,6 +57,10 @@ export interface EngineEvents {
   zeroMerges: number;
   unmerges: number;
   deferredFrees: number;
+  /** KSM pages reclaim swapped out of their mappings. */
+  ksmSwapOuts: number;
+  /** Private pages reclaim swapped out (any guest's). */
+  privateSwapOuts: number;
 }
 
 /**
@@ -84,6 +89,12 @@ export interface KsmEngineOptions {
 
 /** How long ksmd spins for a guest to leave a page it just write-protected (the TLB shootdown). */
 const SHOOTDOWN_SPINS = 256;
+/** Pages reclaim swaps out per call at most (it runs between scan batches). */
+const RECLAIM_BATCH = 256;
+/** Private pages per round of reclaim, beside one KSM page. */
+const PRIVATE_PER_ROUND = 8;
+/** The low watermark (free frames) below which reclaim starts, at least; else 1/64 of memory. */
+const RECLAIM_MIN_WATERMARK = 16;
 const MERGE_DONE = 0;
 const MERGE_FAILED = 1; // the PTE changed, or the guest stayed on the page: try again on a later visit
 const MERGE_DIFFERENT = 2; // write-protected, but the content differs from the KSM page
@@ -94,7 +105,7 @@ export class KsmEngine {
   readonly items = new RmapItems();
   readonly stable = new StableTree();
   readonly unstable = new UnstableTree();
-  readonly events: EngineEvents = { merges: 0, mergeAborts: 0, zeroMerges: 0, unmerges: 0, deferredFrees: 0 };
+  readonly events: EngineEvents = { merges: 0, mergeAborts: 0, zeroMerges: 0, unmerges: 0, deferredFrees: 0, ksmSwapOuts: 0, privateSwapOuts: 0 };
   private readonly advisor = new ScanAdvisor();
   private readonly guests: GuestScan[] = [];
   private readonly slotByPid = new Map<number, number>();
@@ -126,6 +137,9 @@ export class KsmEngine {
 
   // frees and reference drops waiting for a guest to leave a page: [slot, vpage, frame, isKsm]
   private deferred: number[] = [];
+  /** Where reclaim looks next among the stable nodes, and among the guests' private pages. */
+  private reclaimHand = 0;
+  private readonly privateHand = { guest: 0, page: 0 };
   private batchNow = 0;
   private pruneMs = 2000;
   private cpuMs: () => number;
@@ -433,7 +447,7 @@ export class KsmEngine {
           // still has room and still holds this content, instead of walking every full dup.
           const h = st.chainHint(chain);
           if (h >= 0 && st.isLive(h) && st.chain[h] === chain && st.count[h]! < maxSharing && st.nid[h] === nid && this.getNodeFrame(h)) {
-            if (probe || mem.compareFrames(frame, st.frame[h]!) === 0) return h;
+            if (!this.onlyInSwapCache(st.frame[h]!) && (probe || mem.compareFrames(frame, st.frame[h]!) === 0)) return h;
             mem.putFrame(st.frame[h]!);
           }
         }
@@ -451,6 +465,10 @@ export class KsmEngine {
         } else if (!this.getNodeFrame(n)) {
           if (probe) return this.dropBest(best);
           this.removeNode(n);
+        } else if (this.onlyInSwapCache(st.frame[n]!)) {
+          // Swapped out of every mapping and still in the swap cache: it takes no new merges (measured)
+          // until a swap-in maps it again; the node stays, so that page merges back into it then.
+          mem.putFrame(st.frame[n]!);
         } else if (probe || mem.compareFrames(frame, st.frame[n]!) === 0) {
           if (best >= 0) mem.putFrame(st.frame[best]!);
           best = n;
@@ -462,6 +480,11 @@ export class KsmEngine {
     }
     if (best >= 0 && st.chain[best]! >= 0) st.setChainHint(st.chain[best]!, best);
     return best;
+  }
+
+  /** A KSM frame (on which we hold a reference) that no PTE maps, kept only by the swap cache. */
+  private onlyInSwapCache(k: number): boolean {
+    return this.memory.inSwapCache(k) && this.memory.mapcount(k) <= 2;
   }
 
   /** A probe that gives up releases the candidate it was holding. */
@@ -537,17 +560,19 @@ export class KsmEngine {
    * huge page first (thp.ts, splitHugeBlock), and the merge goes on with the PTE the split left, or
    * fails now and is retried on a later visit if the split could not be made.
    */
-  private writeProtect(g: GuestScan, vpage: number, pte: number): number {
+  private writeProtect(g: GuestScan, vpage: number, pte: number, anyPrivate = false): number {
     if (inHugeBlock(g.pt, vpage) || (pte & PTE_HUGE)) {
       if (this.splitHuge(g, vpage) === SPLIT_BUSY) return 0;
       pte = Atomics.load(g.pt, vpage);
     }
-    return this.writeProtectPage(g, vpage, pte);
+    return this.writeProtectPage(g, vpage, pte, anyPrivate);
   }
 
   /** write_protect_page proper, on a page in no huge block (it refuses one: 0). */
-  private writeProtectPage(g: GuestScan, vpage: number, pte: number): number {
-    if ((pte & (PRESENT_ANON_MASK | PTE_KSM | PTE_HUGE)) !== PRESENT_ANON || (Atomics.load(g.pt, hugeHead(vpage)) & PTE_HUGE)) return 0;
+  private writeProtectPage(g: GuestScan, vpage: number, pte: number, anyPrivate = false): number {
+    // Merges take pages of mergeable areas only; reclaim (anyPrivate) takes any private page.
+    if (anyPrivate ? !isPrivateFrame(pte) : (pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) return 0;
+    if ((pte & PTE_HUGE) || (Atomics.load(g.pt, hugeHead(vpage)) & PTE_HUGE)) return 0;
     if (this.brokenNoRecompare) {
       // TEST ONLY (see BrokenProtocol): no write-protect, no shootdown; and linger 50 µs before the
       // caller's CAS, as a preempted ksmd would, so a short test run sees the write this loses.
@@ -900,6 +925,174 @@ export class KsmEngine {
   private publishGuest(g: GuestScan): void {
     Atomics.store(g.ctl, CTL_RMAP_ITEMS, g.rmapItems);
     Atomics.store(g.ctl, CTL_MERGING_PAGES, g.mergingPages);
+  }
+
+  // ───────────────────────────── reclaim of KSM pages ─────────────────────────────
+
+  /**
+   * Memory pressure: kswapd's part, done on the ksmd thread because ksmd alone holds the reverse map
+   * of KSM pages (as the kernel's rmap_walk_ksm walks a stable node's rmap items) and alone may take
+   * a page from under another guest's thread (its write-protect protocol). While free frames are
+   * below the low watermark and swap has room, swap out KSM pages (out of every mapping ksmd knows
+   * of) and any guest's private pages (swapOutPrivatePages), to the high watermark. Returns pages
+   * swapped out. Each KSM page (swapOutKsmPage):
+   *  1. take a reference on the node's frame k (getNodeFrame: the keyhole check), claim its
+   *     PG_swapcache (claimSwapCache: a frame is never in two swap caches; a guest's page-out may
+   *     hold it), allocate a slot
+   *     (one hold: ours), write k's bytes into it (k is read-only for everyone: the bytes are final),
+   *     flag the slot SLOT_KSM and put k in its swap cache with our reference — all before any PTE
+   *     names the slot, so every swap-in that finds the entry finds the bytes, and the cache word;
+   *  2. for each rmap item of the node whose PTE still maps k as a KSM page: one more hold on the
+   *     slot, then compare-and-exchange that exact KSM value to the swap entry (each PTE becomes the
+   *     same entry). A failed exchange (the guest copied on write, released the page, or changed its
+   *     protection bits) gives the hold back and leaves that PTE alone. A won exchange took the PTE's
+   *     reference on k, dropped as any replaced frame is (releaseAfterReplace): deferred while the
+   *     guest's hazard word is on that page — the Dekker handshake of every ksmd swing (ksmd's
+   *     exchange, then its hazard load; the guest's hazard store, then its PTE load), so a guest still
+   *     reading k keeps it until it leaves. A guest in a copy-on-write of k holds a write hazard on the
+   *     page, copied k while it was mapped, and its own exchange on the KSM value now fails: it sees
+   *     the swap entry and swaps in instead;
+   *  3. if nothing but the swap cache holds k now, take k out of the cache and drop the reference:
+   *     the frame is free (a deferred put still pending keeps it until processDeferred, and the guest
+   *     path shrinkSwapCache frees it later);
+   *  4. drop our hold on the slot (if no PTE took the entry, the slot and its cache reference go).
+   * Mappers ksmd has not listed yet (a swap-in from the cache before ksmd's next visit) keep k mapped:
+   * k stays in the swap cache with them, which is also a state the kernel has. Counters follow the
+   * kernel's lazy rules: the rmap items stay on the node until ksmd's scan visits those pages and
+   * finds swap entries (pages_sharing and pages_shared fall then).
+   */
+  reclaim(maxPages = RECLAIM_BATCH): number {
+    const mem = this.memory;
+    const swap = mem.swap;
+    if (!swap) return 0;
+    const low = Math.max(RECLAIM_MIN_WATERMARK, mem.totalFrames >> 6);
+    if (mem.freeFrames() >= low) return 0;
+    const st = this.stable;
+    let done = 0;
+    let ksmLeft = true;
+    let privateLeft = true;
+    // Rounds of one KSM page and a few private pages (an LRU would mix them by age; the emulator
+    // has no ages, so it takes both kinds in a fixed ratio) until the high watermark, the batch, or
+    // nothing left to take.
+    while (done < maxPages && mem.freeFrames() < 2 * low && (ksmLeft || privateLeft)) {
+      if (ksmLeft) {
+        let r = 0;
+        let visited = 0;
+        for (; visited < st.capacity && r === 0; visited++) {
+          const n = this.reclaimHand;
+          this.reclaimHand = n + 1 >= st.capacity ? 0 : n + 1;
+          if (!st.isLive(n) || st.head[n]! < 0 || !this.getNodeFrame(n)) continue;
+          r = this.swapOutKsmPage(n);
+        }
+        if (r < 0) break; // swap full
+        if (r === 0) ksmLeft = false;
+        done += r;
+      }
+      if (privateLeft) {
+        const r = this.swapOutPrivatePages(PRIVATE_PER_ROUND);
+        if (r < 0) break;
+        if (r === 0) privateLeft = false;
+        done += r;
+      }
+    }
+    if (done) this.processDeferred();
+    return done;
+  }
+
+  /**
+   * Swap out up to `want` private pages of any guest, from a clock hand over the guests' private
+   * areas (not MAP_SHARED). A private page belongs to its guest's thread, so ksmd takes it the way
+   * it merges one, and for the same reasons (pte.ts, WP_KSMD): write-protect by compare-and-exchange
+   * on the exact value and wait for a writer to leave the page; copy the frame into a fresh slot
+   * (no one can write it now: a write faults, and the fault swings the PTE back to writable, which
+   * fails our final exchange); compare-and-exchange the write-protected value to the swap entry;
+   * free the frame when the guest is not inside an access to that page (releaseAfterReplace). If
+   * the frame was released and reused between the write-protect and the copy, the PTE cannot hold
+   * the write-protected value again (only ksmd sets WP_KSMD, and ksmd is here), so the exchange
+   * fails and the copy is thrown away with its slot. The slot is written before any PTE names it,
+   * so a swap-in never reads unwritten bytes. Returns pages swapped, or -1 when swap is full.
+   */
+  private swapOutPrivatePages(want: number): number {
+    const swap = this.memory.swap!;
+    let done = 0;
+    for (let tries = 0; tries < this.guests.length && done < want; tries++) {
+      const g = this.guests[this.privateHand.guest % Math.max(1, this.guests.length)];
+      if (!g || g.exited || Atomics.load(g.ctl, CTL_STATE) === GUEST_EXITED) {
+        this.privateHand.guest++;
+        this.privateHand.page = 0;
+        continue;
+      }
+      const areas = readVmaTable(g.ctl, g.vmaTable, 0, []).filter((v) => !(v.flags & VM_SHARED));
+      for (const v of areas) {
+        for (let p = Math.max(v.start, this.privateHand.page); p < v.start + v.pages && done < want; p++) {
+          this.privateHand.page = p + 1;
+          const pte = Atomics.load(g.pt, p);
+          if (!isPrivateFrame(pte)) continue;
+          const slot = swap.alloc();
+          if (slot < 0) return done || -1;
+          if (this.swapOutPrivatePage(g, p, pte, slot)) done++;
+          else this.memory.putSwapSlot(slot);
+        }
+        if (done >= want) return done;
+      }
+      this.privateHand.guest++;
+      this.privateHand.page = 0;
+    }
+    return done;
+  }
+
+  /** swapOutPrivatePages' protocol for one page; the slot is ours (one count). True if the PTE took it. */
+  private swapOutPrivatePage(g: GuestScan, vpage: number, pte: number, slot: number): boolean {
+    const mem = this.memory;
+    const wp = this.writeProtect(g, vpage, pte, true);
+    if (!wp) return false;
+    const f = wp >>> PTE_FRAME_SHIFT;
+    mem.swap!.writeSlot(slot, mem.bankBuf[f >>> BANK_SHIFT]!, (f & BANK_MASK) << PAGE_SHIFT);
+    const next = makePte(slot, PTE_SWAPPED | (wp & (PTE_MERGEABLE | PTE_NOACCESS)));
+    if (Atomics.compareExchange(g.pt, vpage, wp, next) !== wp) return false;
+    this.releaseAfterReplace(g, vpage, f, false);
+    this.events.privateSwapOuts++;
+    return true;
+  }
+
+  /** reclaim's steps for KSM page of node `n`, whose frame we hold a reference on: 1 if swapped, 0 if not, -1 if swap is full. */
+  private swapOutKsmPage(n: number): number {
+    const mem = this.memory;
+    const swap = mem.swap!;
+    const items = this.items;
+    const k = this.stable.frame[n]!;
+    if (!mem.claimSwapCache(k)) {
+      mem.putFrame(k); // in a swap cache already (a guest paged it out): not ours to swap
+      return 0;
+    }
+    const slot = swap.alloc();
+    if (slot < 0) {
+      mem.markSwapCache(k, false);
+      mem.putFrame(k);
+      return -1;
+    }
+    swap.writeSlot(slot, mem.bankBuf[k >>> BANK_SHIFT]!, (k & BANK_MASK) << PAGE_SHIFT);
+    swap.orFlags(slot, SLOT_KSM);
+    mem.addToSwapCache(slot, k);
+    let unmapped = 0;
+    for (let it = this.stable.head[n]!; it >= 0; it = items.next[it]!) {
+      const g = this.guests[items.guest[it]!]!;
+      const v = items.vpage[it]!;
+      const pte = Atomics.load(g.pt, v);
+      if ((pte & (PTE_PRESENT | PTE_KSM)) !== (PTE_PRESENT | PTE_KSM) || pte >>> PTE_FRAME_SHIFT !== k) continue;
+      swap.getSlot(slot);
+      const next = makePte(slot, PTE_SWAPPED | (pte & (PTE_MERGEABLE | PTE_NOACCESS)));
+      if (Atomics.compareExchange(g.pt, v, pte, next) !== pte) {
+        mem.putSwapSlot(slot); // never the last hold: ours is still there
+        continue;
+      }
+      this.releaseAfterReplace(g, v, k, true);
+      unmapped++;
+    }
+    if (mem.mapcount(k) === 1 && swap.uncache(slot, k)) mem.dropSwapCache(k);
+    mem.putSwapSlot(slot);
+    this.events.ksmSwapOuts += unmapped > 0 ? 1 : 0;
+    return unmapped > 0 ? 1 : 0;
   }
 
   // ───────────────────────────── sysfs requests ─────────────────────────────

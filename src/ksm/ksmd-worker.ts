@@ -100,6 +100,9 @@ async function loop(): Promise<void> {
   while (!stopping) {
     const seen = Atomics.load(state.control, KC_WAKE);
     serveRequest();
+    // Reclaim does not wait for run: kswapd swaps pages whatever ksmd's state (ksmd does it because
+    // it holds the reverse map of KSM pages). Without swap, or above the watermark, it returns at once.
+    engine.reclaim();
     maybeRunKhugepaged();
     if (state.get('run') === 1 && engine.hasWork()) {
       const t0 = performance.now();
@@ -119,10 +122,13 @@ async function loop(): Promise<void> {
 }
 
 const api = {
-  addGuest(h: GuestSpaceHandles): void {
-    engine.addGuest(h);
-    khugepaged.addGuest(h);
-    engine.publish(); // the guest's ksm_stat words too, even if ksmd never scans it
+  /** Register guests launched together (one publish and one wake-up for the batch). */
+  addGuests(hs: readonly GuestSpaceHandles[]): void {
+    for (const h of hs) {
+      engine.addGuest(h);
+      khugepaged.addGuest(h);
+    }
+    engine.publish(); // the guests' ksm_stat words too, even if ksmd never scans them
     state.wake();
   },
   guestExited(pid: number): void {

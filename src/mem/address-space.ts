@@ -21,7 +21,7 @@
 //    KsmEngine.cmpAndMerge), so a stale read can cost a merge, never a wrong one.
 
 import {
-  MADV_COLLAPSE, MADV_DONTNEED, MADV_HUGEPAGE, MADV_MERGEABLE, MADV_NOHUGEPAGE, MADV_NORMAL,
+  MADV_COLD, MADV_COLLAPSE, MADV_DONTNEED, MADV_HUGEPAGE, MADV_PAGEOUT, MADV_MERGEABLE, MADV_NOHUGEPAGE, MADV_NORMAL,
   MADV_RANDOM, MADV_SEQUENTIAL, MADV_UNMERGEABLE, MADV_WILLNEED, MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE,
   MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MMAP_MIN_ADDR, PAGE_SIZE, PR_GET_MEMORY_MERGE,
   PR_SET_MEMORY_MERGE, PROT_MASK, PROT_NONE, PROT_READ, PROT_WRITE,
@@ -139,7 +139,7 @@ export class AddressSpace extends SpaceAccess {
     switch (advice) {
       case MADV_NORMAL: case MADV_RANDOM: case MADV_SEQUENTIAL: case MADV_WILLNEED:
       case MADV_DONTNEED: case MADV_MERGEABLE: case MADV_UNMERGEABLE: case MADV_HUGEPAGE: case MADV_NOHUGEPAGE:
-      case MADV_COLLAPSE:
+      case MADV_COLD: case MADV_PAGEOUT: case MADV_COLLAPSE:
         break;
       default:
         throw new ErrnoError('EINVAL', 'madvise', `advice ${advice}`);
@@ -151,7 +151,8 @@ export class AddressSpace extends SpaceAccess {
     let cursor = start;
     let hole = false;
     if (advice === MADV_DONTNEED) this.splitBlocksCutBy(start, end);
-    const parts = advice === MADV_DONTNEED || advice === MADV_WILLNEED || advice <= MADV_SEQUENTIAL || advice === MADV_COLLAPSE
+    // Advice that changes no VMA flag walks the areas as they are (no split, nothing to publish).
+    const parts = advice === MADV_DONTNEED || advice === MADV_WILLNEED || advice <= MADV_SEQUENTIAL || advice === MADV_COLD || advice === MADV_PAGEOUT || advice === MADV_COLLAPSE
       ? this.vmas.all.filter((m) => m.end > start && m.start < end).map((m) => ({ ...m, start: Math.max(m.start, start), end: Math.min(m.end, end) }))
       : this.vmas.splitRange(start, end);
     let failure: ErrnoError | undefined;
@@ -225,6 +226,17 @@ export class AddressSpace extends SpaceAccess {
       case MADV_DONTNEED:
         // Private pages go back to "never touched"; shared anonymous memory keeps its contents (shmem).
         if (!(m.flags & VM_SHARED)) this.releaseRange(m.start, m.end);
+        return;
+      case MADV_PAGEOUT:
+        // madvise_pageout: reclaim the range's pages now. Returns 0 whatever it skipped (KSM pages
+        // mapped more than once, zero pages; shared memory here, whose pages this emulator never
+        // swaps). Each page's rule is canPageOut (space-swap.ts).
+        if (!(m.flags & VM_SHARED)) this.pageOutRange(m.start, m.end);
+        return;
+      case MADV_COLD:
+        // madvise_cold: deactivate the range, so reclaim takes its pages first. The emulator's
+        // reclaim order is this guest's clock hand: point it at the range.
+        if (!(m.flags & VM_SHARED)) this.swapHand = m.start;
         return;
       case MADV_MERGEABLE:
         if (this.hooks.engineAdvice?.(this, m, advice)) return;

@@ -44,6 +44,8 @@ export const FRAME_SWAPCACHE = 1 << 30;
 export const FRAME_TAG_MASK = FRAME_SWAPCACHE - 1;
 
 export const MAX_NUMA_NODES = 64;
+/** Slots shrinkSwapCache looks at per call at most. */
+const SHRINK_SCAN_SLOTS = 512;
 const WASM_PAGE_SIZE = 65536;
 const MIN_NODE_FRAMES = 64;
 
@@ -62,6 +64,8 @@ export class PhysicalMemory {
   readonly swap: SwapArea | undefined;
   /** Host-wide memory events and gauges (/proc/vmstat), shared by every thread. */
   readonly vmstat: Vmstat;
+  /** Where this thread's swap-cache reclaim (shrinkSwapCache) looks next. */
+  private swapCacheHand = 0;
 
   private constructor(handles: PhysicalMemoryHandles, allocator: FrameAllocator) {
     this.handles = handles;
@@ -199,9 +203,11 @@ export class PhysicalMemory {
     return false;
   }
 
-  /** Drop a reference on a KSM frame; the last one frees it. */
-  putFrame(frame: number): void {
-    if (Atomics.sub(this.meta, frame * META_WORDS + META_MAPCOUNT, 1) === 1) this.free(frame);
+  /** Drop a reference on a KSM frame; the last one frees it (and returns true). */
+  putFrame(frame: number): boolean {
+    if (Atomics.sub(this.meta, frame * META_WORDS + META_MAPCOUNT, 1) !== 1) return false;
+    this.free(frame);
+    return true;
   }
 
   /**
@@ -213,11 +219,57 @@ export class PhysicalMemory {
     if (cached) this.dropSwapCache(cached);
   }
 
-  /** The swap cache let go of `frame` (its slot was freed, or reclaim uncached it): drop its reference. */
-  dropSwapCache(frame: number): void {
+  /**
+   * Take PG_swapcache for `frame` (an atomic test-and-set, as the kernel adds a folio to the swap
+   * cache only under its lock and only if it is not there yet): true if this caller may now put the
+   * frame in a swap cache (addToSwapCache). False: another thread's swap cache holds it, or is about
+   * to (ksmd's reclaim and a guest's page-out can pick the same KSM page at once); then the caller
+   * must not cache it, so a frame is never in two slots' caches.
+   */
+  claimSwapCache(frame: number): boolean {
+    return (Atomics.or(this.meta, frame * META_WORDS + META_FLAGS, FRAME_SWAPCACHE) & FRAME_SWAPCACHE) === 0;
+  }
+
+  /**
+   * Put KSM frame `frame`, whose PG_swapcache the caller claimed, in the swap cache of `slot`, giving
+   * the cache the caller's reference (and counting nr_swapcached). See swap-area.ts for the cache
+   * word's rules.
+   */
+  addToSwapCache(slot: number, frame: number): void {
+    this.swap!.setCached(slot, frame);
+    this.vmstat.addAt(VM.nr_swapcached, 1);
+  }
+
+  /**
+   * Reclaim from the swap cache: free up to `want` frames that only the swap cache holds (mapcount 1),
+   * walking the slots from this thread's hand. Their bytes are on swap already, so a later swap-in
+   * reads them back. Returns frames freed.
+   * Race: a swap-in may take a reference between our mapcount read and uncache; then either it sees
+   * the cache word cleared and puts its reference back (the frame is freed by whichever put is last),
+   * or it saw the word first and maps the frame, and our put leaves it mapped. Frames are freed only
+   * by the put that takes the mapcount to 0, so neither order frees a mapped frame.
+   */
+  shrinkSwapCache(want: number): number {
+    const swap = this.swap;
+    if (!swap || this.vmstat.get('nr_swapcached') <= 0) return 0;
+    let freed = 0;
+    // A bounded look per call (the hand goes on next time): a fault must not walk a large swap area.
+    for (let i = 0; i < Math.min(swap.slots, SHRINK_SCAN_SLOTS) && freed < want; i++) {
+      const slot = this.swapCacheHand;
+      this.swapCacheHand = slot + 1 === swap.slots ? 0 : slot + 1;
+      const f = swap.cached(slot);
+      if (f === 0 || this.mapcount(f) !== 1 || !swap.uncache(slot, f)) continue;
+      // The cache's reference is ours now (residual leak window 8 in space-inflight.ts's list until the put).
+      if (this.dropSwapCache(f)) freed++;
+    }
+    return freed;
+  }
+
+  /** The swap cache let go of `frame` (its slot was freed, or reclaim uncached it): drop its reference. True if that freed it. */
+  dropSwapCache(frame: number): boolean {
     this.vmstat.addAt(VM.nr_swapcached, -1);
     this.markSwapCache(frame, false);
-    this.putFrame(frame);
+    return this.putFrame(frame);
   }
 
   mapcount(frame: number): number {

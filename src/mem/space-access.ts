@@ -15,6 +15,7 @@ import {
 } from './pte.ts';
 import { checkInt, mergeBit } from './space-core.ts';
 import { SpaceThp } from './space-thp.ts';
+import { VM } from './vmstat.ts';
 
 /** Below this many bytes a byte loop beats Buffer.copy's call overhead. */
 const SMALL_COPY = 64;
@@ -227,7 +228,10 @@ export class SpaceAccess extends SpaceThp {
         continue;
       }
       const seen = this.swingWithNewFrame(vpage, pte, next, newFrame);
-      if (seen === pte) return next;
+      if (seen === pte) {
+        if (pte & PTE_KSM) this.mem.vmstat.addAt(VM.cow_ksm);
+        return next;
+      }
       pte = seen;
     }
   }

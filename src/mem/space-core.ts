@@ -33,6 +33,11 @@ export interface SpaceHooks<Space = unknown> {
   engineAdvice?(space: Space, area: Vma, advice: number): boolean;
   /** UKSM: every private anonymous mapping is mergeable from its creation, without madvise. */
   mergeableAtMmap?: boolean;
+  /**
+   * Memory is short and this guest found nothing of its own to page out: wake whoever reclaims
+   * other guests' pages (ksmd's reclaim). False if no one will (no ksmd): the fault then fails at once.
+   */
+  memoryPressure?(): boolean;
   /** The host's transparent_hugepage/enabled (THP_ALWAYS, THP_MADVISE, THP_NEVER in thp.ts); absent: never. */
   thpMode?(): number;
 }

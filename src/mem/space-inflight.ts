@@ -16,10 +16,15 @@
 //  4. inside PhysicalMemory.free: one frame.
 //  5. swingWithNewFrame, after a failed swing: between clearing the record (CTL_INFLIGHT_OLD, then
 //     CTL_INFLIGHT_FRAME) and free() of the unused new frame: one frame.
-//  6. swapOutOne (space-swap.ts): a swap slot allocated and not yet in a PTE: one slot.
-//  7. FrameAllocator.allocHuge, and allocHugeFor (space-thp.ts) before CTL_INFLIGHT_HUGE records
+//  6. swapOutOne, pageOutRange (space-swap.ts): a swap slot allocated and not yet in a PTE: one slot.
+//  7. swapIn from the swap cache (space-swap.ts): holding the swap-cache reference (after
+//     takeSwapCache, before the swing is recorded; after a failed swing or the copy, before the
+//     put): one reference on a KSM frame.
+//  8. PhysicalMemory.shrinkSwapCache: after taking a frame out of the swap cache, before its put:
+//     one reference on a KSM frame (the frame itself, when nothing else maps it).
+//  9. FrameAllocator.allocHuge, and allocHugeFor (space-thp.ts) before CTL_INFLIGHT_HUGE records
 //     the folio: up to 512 frames (a 2 MiB folio claimed, or the words of it claimed so far).
-// Not a leak: a kill after swapOutOne's compare-and-exchange leaves a slot with unwritten bytes, but
+// Not a leak: a kill after pageOutPte's compare-and-exchange leaves a slot with unwritten bytes, but
 // the swing is recorded, so the host frees the frame and then the slot, and no one reads it. The
 // deterministic simulation (src/stress/sim/model-invariants.ts) counts kills in exactly these windows
 // as documented residual leaks and any other leak as a violation (docs/protocol-races.md).
@@ -91,9 +96,10 @@ export class SpaceInflight extends SpaceCore {
    * still holds; ksmd can then write-protect that PTE (its compare-and-exchange does not look at
    * the hazard word) but not replace it (the merge needs the write-protect to see no writer, and
    * run=2 replaces KSM PTEs only), so swingHappened compares the frame, not the value. A swing to
-   * 0 (releaseRange) or to a swap entry (swapOutOne, whose hazard is on another page) installs a
-   * value ksmd never changes. (Before issue 11 this said "ksmd cannot have moved that PTE": it can
-   * write-protect it.)
+   * 0 (releaseRange) or to a swap entry (pageOutPte, whose hazard is on another page) installs a
+   * value ksmd never changes. A swing from a swap entry (swapIn) is judged by the old value, which
+   * ksmd never changes either: ksmd may swap a KSM page installed from the swap cache out again.
+   * (Before issue 11 this said "ksmd cannot have moved that PTE": it can write-protect it.)
    * Leaks remain possible (never a double free): if the thread died between the allocator handing
    * out a frame and recording it, between claiming a swing and dropping its reference, or, after a
    * failed swing, between clearing the record and freeing the unused frame. Each window is a few
@@ -109,7 +115,7 @@ export class SpaceInflight extends SpaceCore {
     const pte = Atomics.load(this.pt, vpage);
     if (frame >= 0 && !(isPrivateFrame(pte) && pteFrame(pte) === frame)) this.mem.free(frame);
     Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1);
-    if (old !== 0 && swingHappened(pte, Atomics.load(ctl, CTL_INFLIGHT_NEXT))) this.dropReference(old);
+    if (old !== 0 && swingHappened(pte, Atomics.load(ctl, CTL_INFLIGHT_NEXT), old)) this.dropReference(old);
     Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
   }
 
@@ -181,12 +187,17 @@ export class SpaceInflight extends SpaceCore {
 }
 
 /**
- * Did a recorded swing to `next` happen, seeing the PTE is now `pte`? A new private frame is ours
- * alone, so the PTE still maps it privately (ksmd may have write-protected it meanwhile: compare the
- * frame, not the whole value). A swing to 0 or to a swap entry is the only way to those values.
- * The deterministic simulation (src/stress/sim/model-host.ts) imports it.
+ * Did a recorded swing from `old` to `next` happen, seeing the PTE is now `pte`? From a swap entry:
+ * only the guest's own thread (or the host, after its death) takes a swap entry out of a PTE, and
+ * the slot cannot be reused while the recorded PTE still holds it, so the PTE is still `old`
+ * exactly when the swing did not happen (whatever ksmd did after it: a swap-in from the swap cache
+ * installs a KSM page, which ksmd may swap out again to another slot). Otherwise: a new private
+ * frame is ours alone, so the PTE still maps it privately (ksmd may have write-protected it
+ * meanwhile: compare the frame, not the whole value); a swing to 0 or to a swap entry is the only
+ * way to those values. The deterministic simulation (src/stress/sim/model-host.ts) imports it.
  */
-export function swingHappened(pte: number, next: number): boolean {
+export function swingHappened(pte: number, next: number, old: number): boolean {
+  if ((old & (PTE_PRESENT | PTE_SWAPPED)) === PTE_SWAPPED) return pte !== old;
   if (next === 0 || (next & PTE_SWAPPED)) return pte === next;
   return isPrivateFrame(pte) && pteFrame(pte) === pteFrame(next);
 }

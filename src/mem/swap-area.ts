@@ -61,6 +61,10 @@ export class SwapArea {
     return new SwapArea(handles, vmstat);
   }
 
+  isFree(slot: number): boolean {
+    return this.allocator.isFree(slot);
+  }
+
   freeSlots(): number {
     return this.allocator.freeFrames(0);
   }
@@ -97,6 +101,11 @@ export class SwapArea {
     return cached;
   }
 
+  /** Set a slot's count outright: only the stop-the-world repair after a dead ksmd (src/stress/recount.ts). */
+  setCount(slot: number, n: number): void {
+    Atomics.store(this.meta, slot * SLOT_WORDS + SLOT_COUNT, n);
+  }
+
   count(slot: number): number {
     return Atomics.load(this.meta, slot * SLOT_WORDS + SLOT_COUNT);
   }
@@ -131,10 +140,13 @@ export class SwapArea {
     this.vmstat.addAt(VM.pswpout);
   }
 
-  /** Copy a slot back into a frame: one pswpin. */
-  readSlot(slot: number, bank: Buffer, offset: number): void {
+  /**
+   * Copy a slot back into a frame: one pswpin, unless `io` is false (a copy of a page another mapper
+   * already read in, which the kernel takes from the swap cache).
+   */
+  readSlot(slot: number, bank: Buffer, offset: number, io = true): void {
     this.data.copy(bank, offset, slot << PAGE_SHIFT, (slot << PAGE_SHIFT) + PAGE_SIZE);
-    this.vmstat.addAt(VM.pswpin);
+    if (io) this.vmstat.addAt(VM.pswpin);
   }
 
   swappedOut(): number {

@@ -81,6 +81,13 @@ export function summaryCsv(r: DensityResult): string {
     const c = r.capacity;
     rows.push(['density_gain_bound', c.density_gain_bound], ['capacity_max_guests', c.max_guests], ['capacity_max_guests_limited_by', c.max_guests_basis?.limited_by ?? 'flag'],
       ['capacity_stop_without_ksm', c.without_ksm.stop_text], ['capacity_stop_with_ksm', c.with_ksm.stop_text]);
+    const w = c.with_swap;
+    if (w) {
+      rows.push(['swap_bytes', w.swap_bytes], ['guests_fit_with_swap_without_ksm', w.without_ksm.guests], ['guests_fit_with_swap_with_ksm', w.with_ksm.guests],
+        ['extra_guests_with_swap_without_ksm', w.extra_guests_without_ksm], ['extra_guests_with_swap_with_ksm', w.extra_guests_with_ksm],
+        ['swap_ins_per_guest_without_ksm', w.without_ksm.swap?.swap_ins_per_guest ?? ''], ['swap_ins_per_guest_with_ksm', w.with_ksm.swap?.swap_ins_per_guest ?? ''],
+        ['capacity_stop_with_swap_without_ksm', w.without_ksm.stop_text], ['capacity_stop_with_swap_with_ksm', w.with_ksm.stop_text]);
+    }
   }
   for (const n of r.numa ?? []) {
     const p = `numa.merge_across_nodes_${n.merge_across_nodes}`;

@@ -194,6 +194,14 @@ function capacitySection(r: DensityResult): string {
     ['guest cap', capText(c)],
     ['host memory', formatBytes(r.host.memory_bytes)],
   ];
+  const w = c.with_swap;
+  if (w) {
+    const perGuest = (x: typeof w.with_ksm): string => (x.swap ? `${x.swap.swap_ins_per_guest.toFixed(0)} swap-ins per guest over ${x.seconds.toFixed(0)} s` : '');
+    rows.push(
+      [`with ${formatBytes(w.swap_bytes)} of swap, without KSM`, `${int(w.without_ksm.guests)} (${w.extra_guests_without_ksm >= 0 ? '+' : ''}${w.extra_guests_without_ksm}; ${perGuest(w.without_ksm)})`],
+      [`with ${formatBytes(w.swap_bytes)} of swap, with KSM`, `${int(w.with_ksm.guests)} (${w.extra_guests_with_ksm >= 0 ? '+' : ''}${w.extra_guests_with_ksm}; ${perGuest(w.with_ksm)})`],
+    );
+  }
   return `<section class="card"><h2>Capacity</h2><p class="hint">Guests were launched one at a time until one did not fit, once with KSM off and once with it on. `
     + `Each run says why it stopped: oom (memory full — the measurement), max-guests (the cap: more might fit, so the gain is a lower bound), guest-failed, or timeout.</p>${table(['', 'value'], rows)}</section>`;
 }

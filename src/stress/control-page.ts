@@ -24,7 +24,7 @@ export const CMD_EXIT = 4;
 /** What each guest counts (all monotonic). */
 export const STRESS_COUNTERS = [
   'ops', 'reads', 'writes', 'memsets', 'cows', 'unmerges', 'madvises', 'mprotects', 'mmaps', 'munmaps',
-  'prctls', 'dontneeds', 'eagain', 'enomem', 'efault_expected', 'violations', 'unexpected_errors',
+  'prctls', 'dontneeds', 'eagain', 'enomem', 'efault_expected', 'violations', 'unexpected_errors', 'pageouts',
 ] as const;
 export type StressCounter = (typeof STRESS_COUNTERS)[number];
 export const CP_WORDS = CP_COUNTERS + STRESS_COUNTERS.length;

@@ -41,6 +41,8 @@ export interface FrameRecount {
   readonly free: number;
   readonly private: number;
   readonly ksm: number;
+  /** Frames only the swap cache holds (KSM pages swapped out of every mapping, not yet reclaimed). */
+  readonly swapCacheOnly: number;
   readonly reserved: number;
 }
 
@@ -52,6 +54,10 @@ export interface Recount {
   readonly unmergedMergeable: number;
   /** KSM frames: mappers per frame (for tests that want the distribution). */
   readonly ksmMappers: ReadonlyMap<number, number>;
+  /** Swap entries in PTEs, per slot. */
+  readonly swapUsers: ReadonlyMap<number, number>;
+  /** Frames in the swap cache → their slot. */
+  readonly swapCached: ReadonlyMap<number, number>;
   /** Frames neither free, nor mapped by a recounted guest, nor the zero page. */
   readonly leakedFrames: number;
   readonly leakedFrameList: readonly number[];
@@ -63,11 +69,14 @@ export interface Recount {
  * Recount everything from the page tables of the given guests (which must be alive or quiesced).
  * `swappedIsProblem`: report swapped pages as a problem (for runs that never swap).
  */
-export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxSharing: number, spaces: readonly GuestSpaceHandles[], swappedIsProblem = false): Recount {
+/** `ksmOutsideMergeable`: KSM pages may lie outside VM_MERGEABLE areas (DKSM merges without marking the area). */
+export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxSharing: number, spaces: readonly GuestSpaceHandles[], swappedIsProblem = false, ksmOutsideMergeable = false): Recount {
   const problems: string[] = [];
 
   const ksmMappers = new Map<number, number>();
   const privateOwner = new Map<number, string>();
+  /** Swap entries in PTEs, per slot. */
+  const slotUsers = new Map<number, number>();
   let ksmZero = 0;
   let rmapItems = 0;
   let unmergedMergeable = 0;
@@ -93,6 +102,7 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
         if (mergeable !== ((pte & PTE_MERGEABLE) !== 0)) problems.push(`${where}: MERGEABLE bit disagrees with its VMA`);
         if (pte & PTE_SWAPPED) {
           if (swappedIsProblem) problems.push(`${where}: swapped, which this run never does`);
+          slotUsers.set(pteFrame(pte), (slotUsers.get(pteFrame(pte)) ?? 0) + 1);
           continue;
         }
         if (!(pte & PTE_PRESENT)) continue;
@@ -112,7 +122,7 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
         if (pte & PTE_KSM) {
           gMerging++;
           ksmMappers.set(f, (ksmMappers.get(f) ?? 0) + 1);
-          if (!mergeable) problems.push(`${where}: a KSM page outside a mergeable area`);
+          if (!mergeable && !ksmOutsideMergeable) problems.push(`${where}: a KSM page outside a mergeable area`);
           continue;
         }
         if (mergeable) gUnmerged++;
@@ -137,7 +147,29 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
     });
   }
 
-  // KSM frames: each is a live, tagged frame whose mapcount is exactly its number of mappers.
+  // Swap: every slot a PTE names is allocated, with a swap count equal to the PTEs that name it; an
+  // allocated slot no PTE names is leaked. A slot's swap-cache frame holds one reference of its own.
+  const swapCached = new Map<number, number>();
+  const swap = mem.swap;
+  if (swap) {
+    for (let slot = 0; slot < swap.slots; slot++) {
+      const users = slotUsers.get(slot) ?? 0;
+      if (swap.isFree(slot)) {
+        if (users) problems.push(`swap slot ${slot} is named by ${users} PTE(s) but marked free`);
+        continue;
+      }
+      if (swap.count(slot) !== users) problems.push(`swap slot ${slot}: swap count ${swap.count(slot)}, but ${users} PTE(s) name it`);
+      const f = swap.cached(slot);
+      if (f !== 0) {
+        if (swapCached.has(f)) problems.push(`frame ${f} is in the swap cache of two slots`);
+        swapCached.set(f, slot);
+        if (!mem.inSwapCache(f)) problems.push(`frame ${f} is in slot ${slot}'s swap cache without PG_swapcache`);
+      }
+    }
+  }
+
+  // KSM frames: each is a live, tagged frame whose mapcount is exactly its number of mappers (plus
+  // the swap cache's reference).
   let sharing = 0;
   const groups = new Map<string, number>();
   for (const [f, n] of ksmMappers) {
@@ -145,7 +177,8 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
     if (privateOwner.has(f)) problems.push(`frame ${f} is both a KSM page and private to ${privateOwner.get(f)}`);
     if (mem.allocator.isFree(f)) problems.push(`KSM frame ${f} is mapped ${n} times but marked free`);
     const mc = mem.mapcount(f);
-    if (mc !== n) problems.push(`KSM frame ${f}: mapcount ${mc}, but ${n} PTEs map it`);
+    const cached = swapCached.has(f) ? 1 : 0;
+    if (mc !== n + cached) problems.push(`KSM frame ${f}: mapcount ${mc}, but ${n} PTEs map it${cached ? ' and the swap cache holds it' : ''}`);
     if (mem.frameTag(f) === 0) problems.push(`KSM frame ${f} carries no stable-node tag`);
     if (n > maxSharing) problems.push(`KSM frame ${f} has ${n} mappers, above max_page_sharing ${maxSharing}`);
     const key = createHash('sha256').update(mem.frameBytes(f)).digest('hex') + (mergeAcross ? '' : `@${mem.nodeOf(f)}`);
@@ -165,14 +198,22 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
   // Frame accounting.
   const total = mem.totalFrames;
   const free = mem.freeFrames();
-  const frames: FrameRecount = { total, free, private: privateOwner.size, ksm: ksmMappers.size, reserved: 1 };
+  let swapCacheOnly = 0;
+  for (const [f, slot] of swapCached) {
+    if (ksmMappers.has(f)) continue;
+    swapCacheOnly++;
+    if (mem.allocator.isFree(f)) problems.push(`frame ${f} in slot ${slot}'s swap cache is marked free`);
+    if (mem.mapcount(f) !== 1) problems.push(`frame ${f}, held only by the swap cache, has mapcount ${mem.mapcount(f)}`);
+  }
+  const frames: FrameRecount = { total, free, private: privateOwner.size, ksm: ksmMappers.size, swapCacheOnly, reserved: 1 };
   const leakedFrameList: number[] = [];
   for (let f = 0; f < total; f++) {
-    if (f === ZERO_FRAME || mem.allocator.isFree(f) || privateOwner.has(f) || ksmMappers.has(f)) continue;
+    if (f === ZERO_FRAME || mem.allocator.isFree(f) || privateOwner.has(f) || ksmMappers.has(f) || swapCached.has(f)) continue;
     leakedFrameList.push(f);
   }
-  if (free + frames.private + frames.ksm + frames.reserved !== total) {
-    problems.push(`frames: ${free} free + ${frames.private} private + ${frames.ksm} KSM + 1 zero = ${free + frames.private + frames.ksm + 1}, but the host has ${total}`);
+  const accounted = free + frames.private + frames.ksm + swapCacheOnly + frames.reserved;
+  if (accounted !== total) {
+    problems.push(`frames: ${free} free + ${frames.private} private + ${frames.ksm} KSM + ${swapCacheOnly} swap cache + 1 zero = ${accounted}, but the host has ${total}`);
   }
 
   const counters: Record<Recounted, number> = {
@@ -184,13 +225,27 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
     stable_node_dups: dups,
     general_profit: (sharing + ksmZero) * PAGE_SIZE - rmapItems * 64,
   };
-  return { counters, guests: perGuest, frames, unmergedMergeable, ksmMappers, leakedFrames: leakedFrameList.length, leakedFrameList, problems };
+  return { counters, guests: perGuest, frames, unmergedMergeable, ksmMappers, swapUsers: slotUsers, swapCached, leakedFrames: leakedFrameList.length, leakedFrameList, problems };
 }
 
 /** Recount the host's live guests and list every difference with ksmd's published counters. */
 export function recountHost(host: Host, spaces: readonly GuestSpaceHandles[], chains?: ChainCensus): { recount: Recount; mismatches: string[] } {
   const r = recountSpaces(host.memory, host.ksm.get('merge_across_nodes') === 1, host.ksm.get('max_page_sharing'), spaces);
   return { recount: r, mismatches: recountDifferences(host.files.counters(), r, chains) };
+}
+
+/**
+ * The recount for a host under DKSM or UKSM: their own counters are events (DKSM) or a scanner's
+ * round-end census (UKSM), not state the page tables fix, so only the frame invariants and the
+ * zero-page counters (host-wide and each guest's ksm_stat, which UKSM keeps as ksmd does) are checked.
+ */
+export function recountEngineHost(host: Host, spaces: readonly GuestSpaceHandles[]): { recount: Recount; mismatches: string[] } {
+  const r = recountSpaces(host.memory, host.ksm.get('merge_across_nodes') === 1, host.ksm.get('max_page_sharing'), spaces, false, host.engine.name === 'dksm');
+  const out = [...r.problems];
+  const zero = host.ksm.get('ksm_zero_pages');
+  if (zero !== r.counters.ksm_zero_pages) out.push(`ksm_zero_pages: the host says ${zero}, recount says ${r.counters.ksm_zero_pages}`);
+  for (const g of r.guests) if (g.reported.ksmZeroPages !== g.ksmZeroPages) out.push(`guest ${g.pid} ksm_zero_pages: ${g.reported.ksmZeroPages}, recount ${g.ksmZeroPages}`);
+  return { recount: r, mismatches: out };
 }
 
 /**
@@ -231,6 +286,8 @@ export interface RepairResult {
   readonly framesReclaimed: number;
   /** ksm_zero_pages counters (per guest, host-wide) a dead ksmd left between its two updates. */
   readonly zeroPageCountersFixed: number;
+  /** Swap slots whose count held a dead ksmd's hold (mid reclaim of a KSM page): set to their PTEs, freed if none. */
+  readonly swapSlotsFixed: number;
 }
 
 /**
@@ -264,11 +321,43 @@ export function repairAfterKsmdDeath(mem: PhysicalMemory, ksm: KsmState, spaces:
     ksm.set('ksm_zero_pages', zeroTotal);
     zeroPageCountersFixed++;
   }
+  // A KSM frame's mapcount is its PTEs plus the swap cache's reference; PG_swapcache and
+  // nr_swapcached follow the slots' cache words (ksmd may have died inside addToSwapCache).
   let mapcountsFixed = 0;
   for (const [f, n] of r.ksmMappers) {
-    if (mem.mapcount(f) !== n) {
-      mem.setMapcount(f, n);
+    const want = n + (r.swapCached.has(f) ? 1 : 0);
+    if (mem.mapcount(f) !== want) {
+      mem.setMapcount(f, want);
       mapcountsFixed++;
+    }
+    if (mem.inSwapCache(f) !== r.swapCached.has(f)) mem.markSwapCache(f, r.swapCached.has(f));
+  }
+  for (const f of r.swapCached.keys()) {
+    if (r.ksmMappers.has(f)) continue;
+    if (mem.mapcount(f) !== 1) {
+      mem.setMapcount(f, 1);
+      mapcountsFixed++;
+    }
+    mem.markSwapCache(f, true);
+  }
+  mem.vmstat.add('nr_swapcached', r.swapCached.size - mem.vmstat.get('nr_swapcached'));
+  // Swap slots: ksmd's own hold on a slot it was swapping a KSM page out to died with it.
+  let swapSlotsFixed = 0;
+  const swap = mem.swap;
+  if (swap) {
+    for (let slot = 0; slot < swap.slots; slot++) {
+      if (swap.isFree(slot)) continue;
+      const users = r.swapUsers.get(slot) ?? 0;
+      if (users > 0 && swap.count(slot) === users) continue;
+      swapSlotsFixed++;
+      if (users > 0) {
+        swap.setCount(slot, users);
+        continue;
+      }
+      // No PTE names it (ksmd died holding it, or inside the put that was freeing it): it goes, with
+      // its cache reference.
+      swap.setCount(slot, 1);
+      mem.putSwapSlot(slot);
     }
   }
   let privateMapcountsCleared = 0;
@@ -289,5 +378,5 @@ export function repairAfterKsmdDeath(mem: PhysicalMemory, ksm: KsmState, spaces:
     mem.setMapcount(f, 0);
     mem.free(f);
   }
-  return { mapcountsFixed, privateMapcountsCleared, framesReclaimed: r.leakedFrames, zeroPageCountersFixed };
+  return { mapcountsFixed, privateMapcountsCleared, framesReclaimed: r.leakedFrames, zeroPageCountersFixed, swapSlotsFixed };
 }

@@ -1,11 +1,13 @@
 // guest-programs.test.ts — a guest program is any .ts/.mts/.js/.mjs file on disk, compiled once by the
 // host into plain JavaScript (no worker runs a TypeScript loader), importing ksmsim by package name.
 import { expect } from 'chai';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ModuleCompileError, compileModule } from '../../src/platform/module-compiler.ts';
 import { GUEST_RUNTIME, Host } from '../../src/host/host.ts';
+import { codeCacheKind, forgetCompiledScripts } from '../../src/platform/script-thread.ts';
 import { runCli } from '../helpers/run-cli.ts';
 
 /** A fresh folder outside the repository, with no package.json above it (tmpdir has none). */
@@ -160,5 +162,28 @@ describe('guest programs: compiled once, loaded as plain JavaScript', () => {
     } finally {
       await host.shutdown();
     }
+  });
+
+  it('writes a warm code cache once a guest has run, and a later host starts its threads from it', async () => {
+    const dir = scratch();
+    const prog = join(dir, 'warm.ts');
+    writeFileSync(prog, "export default function main(sys: { log(s: string): void }) { sys.log(`rejected=${String((globalThis as Record<symbol, unknown>)[Symbol.for('ksmsim.codeCacheRejected')])}`); }\n");
+    const bundle = fileURLToPath(compileModule(prog, { runtime: GUEST_RUNTIME }).url);
+    const runOnce = async (): Promise<string[]> => {
+      forgetCompiledScripts(); // as a new process starts
+      const lines: string[] = [];
+      const host = await Host.start({ memoryBytes: 16 * 2 ** 20, ksmd: false, onLog: (l) => lines.push(l) });
+      try {
+        await host.runAll([prog]);
+      } finally {
+        await host.shutdown();
+      }
+      return lines;
+    };
+    expect(await runOnce()).to.deep.equal(['[warm] rejected=false']);
+    expect(codeCacheKind(bundle)).to.equal('cold');
+    expect(existsSync(`${bundle}.${process.version}.v8cache`)).to.equal(true);
+    expect(await runOnce()).to.deep.equal(['[warm] rejected=false']);
+    expect(codeCacheKind(bundle)).to.equal('warm');
   });
 });

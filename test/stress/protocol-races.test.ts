@@ -2,7 +2,7 @@
 // scripted interleaving (the schedule is a list of actor choices: guests 0…G−1, ksmd G), run
 // against the protocol as it was (a --broken variant) and as it is.
 import { expect } from 'chai';
-import { KILL_GUEST, explore, replaySchedule, runInterleaving, runScripted } from '../../src/stress/sim/explore.ts';
+import { KILL_GUEST, KILL_KSMD, explore, replaySchedule, runInterleaving, runScripted } from '../../src/stress/sim/explore.ts';
 import type { SimBroken, SimConfig, SimScript } from '../../src/stress/sim/model.ts';
 
 /** [actor, steps] runs → a flat schedule. */
@@ -128,6 +128,42 @@ describe('issue 11 races in the deterministic simulation', function () {
       const r = runScripted(cfg('none'), script, killedAfter(3));
       expect(r.violation, r.trace?.join('\n')).to.equal(undefined);
       expect(r.residualWhy).to.contain('window "failed swing: record cleared, free() of the new private frame not yet done"');
+    });
+  });
+
+  describe('issue 15: KSM pages in swap', () => {
+    const SCHEDULE = '2,2,2,1,2,2,1,2,2,0,2,2,2,2,0,0,1,1,2,2,0,1,2,0,2,0,2,1,2,2,1,0,1,2,0,0,2,0,2,1,2,1,0,2,0,1,1,2,1,2,1,2,2,2,2';
+    const KILLS = KILL_GUEST | KILL_KSMD;
+
+    it('PG_swapcache loaded then set puts one frame in two swap caches (seed 8241: a guest\'s MADV_PAGEOUT and ksmd\'s reclaim)', () => {
+      const r = replaySchedule(8241, SCHEDULE, 'swap-cache-check-then-set', KILLS);
+      expect(r.violation, r.trace?.join('\n')).to.equal('frame 3 is in the swap cache without PG_swapcache');
+      const t = r.trace!.join('\n');
+      expect(t).to.contain('ksmd: load PG_swapcache(3) = 0');
+      expect(t).to.contain('guest 1: store cache(s0) = f3');
+      expect(t).to.contain('ksmd: store cache(s1) = f3');
+    });
+
+    it('the same schedule with PG_swapcache claimed by test-and-set keeps one swap cache per frame', () => {
+      const r = replaySchedule(8241, SCHEDULE, 'none', KILLS);
+      expect(r.violation, r.trace?.join('\n')).to.equal(undefined);
+    });
+
+    it('a ksmd killed inside the put that frees a swap slot leaves the slot to the repair (seed 3385)', () => {
+      // Killed after the count reached 0, before the slot's bitmap bit: the repair once kept a slot
+      // whose count matched its PTEs (none), leaking it.
+      const r = replaySchedule(3385, '3,3,3,0,3,3,3,4', 'none', KILLS);
+      expect(r.violation, r.trace?.join('\n')).to.equal(undefined);
+      expect(r.trace!.join('\n')).to.match(/ksmd: swap count\(s0\) −1 = 0\n[^\n]*host: worker.terminate\(\) of ksmd/);
+    });
+
+    it('random interleavings with kills exercise swap-outs of KSM pages and swap-ins from the swap cache, with no violation', () => {
+      const r = explore({ seed: 1, interleavings: 1500, killGuests: true, killKsmd: true });
+      expect(r.violations, r.failure ? `${r.failure.violation}\n${r.failure.trace.join('\n')}` : '').to.equal(0);
+      expect(r.ksm_swap_outs).to.be.greaterThan(0);
+      expect(r.swap_cache_swap_ins).to.be.greaterThan(0);
+      expect(r.steps_by_kind.pageout).to.be.greaterThan(0);
+      expect(r.steps_by_kind.kill).to.be.greaterThan(0);
     });
   });
 });

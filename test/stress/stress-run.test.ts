@@ -41,6 +41,15 @@ describe('ksmsim stress on real workers', function () {
     expect(r.leaked_frames_after_exit).to.equal(0);
   });
 
+  it('swap: memory tight enough that ksmd swaps KSM pages out of every mapping and they come back — nothing lost, no frame or slot leaked', async () => {
+    const r = await runStress({ guests: 3, seconds: 3, seed: 1, swapBytes: 4 * 2 ** 20 });
+    expect(r.ok, explain(r)).to.equal(true);
+    expect(r.swap!.ksm_swap_outs).to.be.greaterThan(0);
+    expect(r.swap!.pswpin).to.be.greaterThan(0);
+    expect(r.swap!.pageouts).to.be.greaterThan(0);
+    expect(r.swap!.leaked_slots_after_exit).to.equal(0);
+  });
+
   it('catches the deliberately broken protocol (merge without write-protect and re-compare)', async () => {
     // Few pages, so guests keep writing the very pages ksmd merges.
     const r = await runStress({ guests: 2, seconds: 2, seed: 1, brokenProtocol: 'no-recompare', chaos: false, regions: 2, pages: 8 });

@@ -41,7 +41,7 @@ import type { PhysicalMemory } from '../../mem/physical-memory.ts';
 import type { AddressSpace } from '../../mem/address-space.ts';
 import type { Vma } from '../../mem/vma-list.ts';
 import {
-  PTE_KSM, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, makePte, pteFrame,
+  PTE_KSM, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, makePte, pteFrame,
 } from '../../mem/pte.ts';
 import { PageChecksums } from '../../ksm/checksum.ts';
 import { ThreadCpuReader } from '../../ksm/thread-cpu.ts';
@@ -116,7 +116,7 @@ export class DksmMerger {
         e = next;
         continue;
       }
-      if (this.mem.frameFlags(f) !== st.entryTag(e) || (this.sums.of(f) | 0) !== sum) {
+      if (this.mem.frameTag(f) !== st.entryTag(e) || (this.sums.of(f) | 0) !== sum) {
         this.mem.putFrame(f);
         st.remove(e, prev, sum); // reused, or changed in place by a writable owner: stale
         e = next;
@@ -151,7 +151,8 @@ export class DksmMerger {
     Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
     Atomics.store(ctl, CTL_INFLIGHT_VPAGE, p);
     Atomics.store(ctl, CTL_INFLIGHT_FRAME, old);
-    const merged = makePte(f, PTE_PRESENT | PTE_KSM);
+    // The area's merge bit stays as it was (VM_MERGEABLE from a prctl, say): DKSM does not change it.
+    const merged = makePte(f, PTE_PRESENT | PTE_KSM | (pte & PTE_MERGEABLE));
     if (Atomics.compareExchange(pt, p, wp, merged) !== wp) {
       Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1);
       return 'moved';
@@ -173,10 +174,10 @@ export class DksmMerger {
     const mem = this.mem;
     const tag = st.nextTag();
     mem.setMapcount(frame, 1);
-    mem.setFrameFlags(frame, tag);
+    mem.setFrameTag(frame, tag);
     if (Atomics.compareExchange(space.pt, p, pte, pte | PTE_KSM) !== pte) {
       // Unreachable with one writer; if it were, the frame is still private: undo the marks.
-      mem.setFrameFlags(frame, 0);
+      mem.setFrameTag(frame, 0);
       mem.setMapcount(frame, 0);
       return 'kept';
     }
@@ -191,7 +192,7 @@ export class DksmMerger {
   private entryStale(e: number): boolean {
     const f = this.state.entryFrame(e);
     if (!this.mem.tryGetFrame(f)) return true;
-    const stale = this.mem.frameFlags(f) !== this.state.entryTag(e);
+    const stale = this.mem.frameTag(f) !== this.state.entryTag(e);
     this.mem.putFrame(f);
     return stale;
   }

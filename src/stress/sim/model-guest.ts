@@ -23,22 +23,25 @@
 //  MADV_UNMERGEABLE of one page (unmergeArea): hazard, load, allocFor, copy or zero fill,
 //    swingWithNewFrame, clear hazard (KSM_ZERO: allocFor, zero fill, swing).
 //  MADV_MERGEABLE of one page (makeMergeable): load, CAS pte|MERGEABLE.
+//  MADV_PAGEOUT of one page (pageOutRange, cfg.ksmSwap): load PTE → canPageOut → alloc a slot →
+//    pageOutPte (model-memory.ts) | the CAS failed: put the slot, look again.
 
 import { HAZARD_NONE, hazardRead, hazardWrite } from '../../mem/guest-control.ts';
 import {
   PTE_FAST_WRITE, PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, makePte,
 } from '../../mem/pte.ts';
-import { ZERO, LEAK_NONE, K, SimMemory, fmt, type Step } from './model-memory.ts';
+import { ZERO, LEAK_NONE, LEAK_SLOT, K, SimMemory, fmt, type Step } from './model-memory.ts';
 
 export class SimGuests extends SimMemory {
   *guest(g: number): Step {
     for (const op of this.programs[g]!) {
       this.inOp[g] = 1;
-      this.kindOf[g] = op.kind === 'write' ? K.guest_write : op.kind === 'read' ? K.guest_read : op.kind === 'dontneed' ? K.munmap_dontneed : op.kind === 'unmerge' ? K.unmerge : K.mergeable;
+      this.kindOf[g] = op.kind === 'write' ? K.guest_write : op.kind === 'read' ? K.guest_read : op.kind === 'dontneed' ? K.munmap_dontneed : op.kind === 'unmerge' ? K.unmerge : op.kind === 'pageout' ? K.pageout : K.mergeable;
       if (op.kind === 'write') yield* this.guestWrite(g, op.p, op.v);
       else if (op.kind === 'read') yield* this.guestRead(g, op.p);
       else if (op.kind === 'dontneed') yield* this.guestDontneed(g, op.p);
       else if (op.kind === 'unmerge') yield* this.guestUnmerge(g, op.p);
+      else if (op.kind === 'pageout') yield* this.guestPageout(g, op.p);
       else yield* this.guestMergeable(g, op.p);
       this.inOp[g] = 0;
     }
@@ -97,6 +100,8 @@ export class SimGuests extends SimMemory {
           const k = pte >>> PTE_FRAME_SHIFT;
           this.checkAccess(k, gen, `${who} copy-on-write`);
           this.content[nf] = this.content[k]!;
+          this.copiedFrame[i] = k;
+          this.copiedGen[i] = this.gen[k]!;
           yield this.tracing ? `${who}: copy frame ${k} → ${nf}` : '';
           next = makePte(nf, PTE_PRESENT | PTE_WRITABLE | PTE_MERGEABLE);
         } else {
@@ -124,6 +129,13 @@ export class SimGuests extends SimMemory {
     if (f === ZERO) this.fail(`${who} writes the zero page`);
     this.content[f] = v;
     this.shadow[i] = v;
+    this.copiedFrame[i] = -1;
+    // A write through a writable KSM PTE (DKSM's first page) changes every mapping of the frame.
+    if (pte & PTE_KSM) {
+      const key = `${f}:${this.gen[f]}`;
+      if (!this.inPlace.has(key)) this.inPlace.set(key, new Set());
+      this.inPlace.get(key)!.add(i);
+    }
     yield this.tracing ? `${who}: write frame ${f} = ${v}` : '';
     this.hazard[g] = HAZARD_NONE;
     yield this.tracing ? `${who}: clear hazard` : '';
@@ -204,6 +216,26 @@ export class SimGuests extends SimMemory {
     }
   }
 
+  /** AddressSpace.pageOutRange over one page (no hazard word: madvise touches no frame's bytes but the copy after its CAS). */
+  protected *guestPageout(g: number, p: number): Step {
+    if (this.cfg.slots === 0) return;
+    const who = `guest ${g}`;
+    const i = g * this.cfg.pages + p;
+    for (;;) {
+      const pte = this.pt[i]!;
+      yield this.tracing ? `${who}: MADV_PAGEOUT p${p}: load PTE (${fmt(pte)})` : '';
+      const ok: boolean = yield* this.canPageOut(pte, who);
+      if (!ok) return;
+      const slot = this.allocSlot();
+      if (slot >= 0) this.enterWindow(g, 'swap slot allocated, not yet in a PTE', slot, true, LEAK_SLOT);
+      yield this.tracing ? `${who}: MADV_PAGEOUT: alloc slot ${slot}` : '';
+      if (slot < 0) return;
+      const out: boolean = yield* this.pageOutPte(g, p, pte, slot, who);
+      if (out) return;
+      yield* this.putSwapSlot(slot, who, g);
+    }
+  }
+
   protected *guestMergeable(g: number, p: number): Step {
     const who = `guest ${g}`;
     const i = g * this.cfg.pages + p;
@@ -236,6 +268,8 @@ export class SimGuests extends SimMemory {
           const k = pte >>> PTE_FRAME_SHIFT;
           this.checkAccess(k, gen, `${who} unmerge copy`);
           this.content[nf] = this.content[k]!;
+          this.copiedFrame[i] = k;
+          this.copiedGen[i] = this.gen[k]!;
         } else this.content[nf] = 0;
         yield this.tracing ? `${who}: fill frame ${nf}` : '';
         next = makePte(nf, PTE_PRESENT | PTE_WRITABLE);

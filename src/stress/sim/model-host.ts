@@ -37,13 +37,13 @@
 import { REQ_SET_RUN } from '../../ksm/ksm-state.ts';
 import { HAZARD_NONE } from '../../mem/guest-control.ts';
 import {
-  PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_ZERO, isPrivateFrame,
+  PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, isPrivateFrame, pteFrame,
 } from '../../mem/pte.ts';
 import { swingHappened } from '../../mem/space-inflight.ts';
-import { SimKsmd } from './model-ksmd.ts';
+import { SimEngines } from './model-engines.ts';
 import { K, writerToken, fmt, type Step } from './model-memory.ts';
 
-export class SimHost extends SimKsmd {
+export class SimHost extends SimEngines {
   /**
    * Host.supervise → AddressSpace.reclaim, after worker.terminate() stopped guest `g` between two of
    * its steps: reclaimInflight (with the dead guest's hazard word still set), then clear the hazard
@@ -68,7 +68,7 @@ export class SimHost extends SimKsmd {
       yield this.tracing ? `${who}: store INFLIGHT_FRAME = -1` : '';
       if (old !== 0) {
         const next = this.ifNext[g]!;
-        const happened = swingHappened(pte, next);
+        const happened = swingHappened(pte, next, old);
         yield this.tracing ? `${who}: load INFLIGHT_NEXT = ${fmt(next)}${happened ? ' (the swing happened: drop the old reference)' : ' (no swing)'}` : '';
         if (happened) yield* this.dropReference(g, old, who, false);
       }
@@ -77,6 +77,11 @@ export class SimHost extends SimKsmd {
     }
     this.hazard[g] = HAZARD_NONE;
     yield this.tracing ? `${who}: clear hazard` : '';
+    // DKSM: a dead holder's lock is released (Host.supervise → DksmState.releaseIfOwner).
+    if (this.dksmLock === g + 1) {
+      this.dksmLock = 0;
+      yield this.tracing ? `${who}: release the DKSM lock the dead guest held` : '';
+    }
     for (let p = 0; p < this.cfg.pages; p++) yield* this.releasePage(g, p, who, false);
     // teardown
     this.hazard[g] = HAZARD_NONE;
@@ -90,7 +95,8 @@ export class SimHost extends SimKsmd {
   /**
    * After ksmd was killed (stress-run.ts, src/stress/recount.ts repairAfterKsmdDeath): wait until
    * every guest is paused between two operations, then, in that stopped world, make mapcounts,
-   * frees and ksm_zero_pages agree with the page tables (one step), and forget ksmd's heap: the
+   * frees, ksm_zero_pages, swap counts and the swap cache's references agree with the page tables
+   * and the slots' cache words (one step), and forget ksmd's heap: the
    * next ksmd (the caller starts one) rebuilds its stable nodes from KSM PTEs (nodeOfKsmFrame).
    */
   *repairAfterKsmdDeath(): Step {
@@ -104,9 +110,11 @@ export class SimHost extends SimKsmd {
     const frames = this.cfg.frames;
     const mappers = new Int32Array(frames);
     const mapped = new Uint8Array(frames);
+    const users = new Int32Array(this.cfg.slots);
     this.ksmZero.fill(0);
     for (let i = 0; i < this.pt.length; i++) {
       const pte = this.pt[i]!;
+      if (pte & PTE_SWAPPED) users[pteFrame(pte)]!++;
       if (!(pte & PTE_PRESENT)) continue;
       if (pte & PTE_ZERO) {
         if (pte & PTE_KSM_ZERO) this.ksmZero[(i / this.cfg.pages) | 0]!++;
@@ -116,15 +124,39 @@ export class SimHost extends SimKsmd {
       mapped[f] = 1;
       if (pte & PTE_KSM) mappers[f]!++;
     }
+    // The swap cache's words decide which frames it holds (one reference each, PG_swapcache).
+    const cached = new Uint8Array(frames);
+    for (let s = 0; s < this.cfg.slots; s++) if (!this.slotFree[s] && this.slotCache[s]) cached[this.slotCache[s]!] = 1;
     let fixed = 0;
     for (let f = 1; f < frames; f++) {
-      if (mapped[f]) {
-        if (this.mapcount[f] !== mappers[f]) fixed++;
-        this.mapcount[f] = mappers[f]!;
+      this.swapCacheBit[f] = cached[f]!;
+      if (mapped[f] || cached[f]) {
+        const want = mappers[f]! + cached[f]!;
+        if (this.mapcount[f] !== want) fixed++;
+        this.mapcount[f] = want;
       } else if (!this.free[f]) {
         this.tag[f] = 0;
         this.free[f] = 1;
         fixed++;
+      }
+    }
+    // A dead ksmd's hold on a slot it was swapping a KSM page out to: the count follows the PTEs;
+    // a slot no PTE names goes, with its cache reference.
+    for (let s = 0; s < this.cfg.slots; s++) {
+      if (this.slotFree[s] || (users[s]! > 0 && this.slotCount[s] === users[s])) continue;
+      fixed++;
+      this.slotCount[s] = users[s]!;
+      if (users[s]) continue;
+      const f = this.slotCache[s]!;
+      this.slotCache[s] = 0;
+      this.slotFree[s] = 1;
+      this.slotFilling[s] = 0;
+      if (f) {
+        this.swapCacheBit[f] = 0;
+        if (--this.mapcount[f]! === 0) {
+          this.tag[f] = 0;
+          this.free[f] = 1;
+        }
       }
     }
     this.pendingRef = -1;

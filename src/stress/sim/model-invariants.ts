@@ -11,6 +11,8 @@
 //  5 frames freed only when no accessor holds them: no PTE maps a free frame, no access touches
 //    one, no double free; at the end every frame is free or mapped (no leak); the same for swap
 //    slots. A swap entry's slot holds what its guest last wrote (once swapOutOne has copied it).
+//    A swap slot's count equals the PTEs naming it (at the end); its swap-cache frame is allocated,
+//    holds the slot's bytes, and holds one reference of the cache's own.
 //  sysfs: ksmd carries out exactly the value of `run` the writer of that request published, and
 //    every writer finishes.
 
@@ -55,9 +57,16 @@ export class SimModel extends SimHost {
         continue;
       }
       if (free[f]) this.fail(`${this.where(i)} maps frame ${f}, which is free (invariant 5)`);
-      if (content[f] !== shadow[i]) this.fail(`${this.where(i)} maps frame ${f} holding ${content[f]}, but its guest last wrote ${shadow[i]} (invariant ${pte & PTE_KSM ? '3' : '1'})`);
+      if (content[f] !== shadow[i] && !this.explainedByDksmHazard(i, f)) this.fail(`${this.where(i)} maps frame ${f} holding ${content[f]}, but its guest last wrote ${shadow[i]} (invariant ${pte & PTE_KSM ? '3' : '1'})`);
       if (pte & PTE_KSM) mappers[f]!++;
       else if (++priv[f]! > 1) this.fail(`private frame ${f} is mapped twice`);
+    }
+    for (let s = 0; s < this.cfg.slots; s++) {
+      const f = this.slotCache[s]!;
+      if (this.slotFree[s] || f === 0) continue;
+      if (free[f]) this.fail(`swap slot ${s}'s cache names frame ${f}, which is free (invariant 5)`);
+      if (priv[f]! > 0) this.fail(`swap slot ${s}'s cache names frame ${f}, which is a private page`);
+      if (!this.slotFilling[s] && content[f] !== this.slotContent[s]) this.fail(`swap slot ${s} holds ${this.slotContent[s]}, but its swap-cache frame ${f} holds ${content[f]} (invariants 1/2)`);
     }
     for (let f = 1; f < frames; f++) {
       if (mappers[f]! > 0 && priv[f]! > 0) this.fail(`frame ${f} is both a KSM page and private`);
@@ -93,28 +102,45 @@ export class SimModel extends SimHost {
     // free nor mapped; LEAK_REFERENCE, one reference on that KSM frame (mapcount = mappers + 1; with
     // no mapper left, the frame is leaked at mapcount 1); LEAK_ZERO_COUNT, one ksm_zero_pages count
     // of guest 0. Anything else, or anything more, is a violation.
+    const cached = new Uint8Array(frames);
+    for (let s = 0; s < this.cfg.slots; s++) if (!this.slotFree[s] && this.slotCache[s]) cached[this.slotCache[s]!] = 1;
     const leaked: number[] = [];
-    for (let f = 1; f < frames; f++) if (!this.free[f] && !mapped[f]) leaked.push(f);
-    const slotUsed = new Uint8Array(this.cfg.slots);
-    for (let i = 0; i < this.pt.length; i++) if (this.pt[i]! & PTE_SWAPPED) slotUsed[pteFrame(this.pt[i]!)] = 1;
+    for (let f = 1; f < frames; f++) if (!this.free[f] && !mapped[f] && !cached[f]) leaked.push(f);
+    const users = new Int32Array(this.cfg.slots);
+    for (let i = 0; i < this.pt.length; i++) if (this.pt[i]! & PTE_SWAPPED) users[pteFrame(this.pt[i]!)]!++;
     const leakedSlots: number[] = [];
-    for (let s = 0; s < this.cfg.slots; s++) if (!this.slotFree[s] && !slotUsed[s]) leakedSlots.push(s);
+    const miscounted: number[] = [];
+    for (let s = 0; s < this.cfg.slots; s++) {
+      if (this.slotFree[s]) continue;
+      if (!users[s]) leakedSlots.push(s);
+      else if (this.slotCount[s] !== users[s]) miscounted.push(s);
+    }
     const kf = this.killWindowFrame;
     let residual = false;
     if (this.guestKilled && this.killWindowDocumented) {
-      if (this.killWindowLeak === LEAK_SLOT) residual = leaked.length === 0 && leakedSlots.length === 1 && leakedSlots[0] === kf;
-      else if (leakedSlots.length) residual = false;
+      // LEAK_SLOT: one count on slot kf, which no PTE's swap entry holds: the slot is leaked if no PTE
+      // names it, else its count is one above its PTEs.
+      if (this.killWindowLeak === LEAK_SLOT) {
+        residual = leaked.length === 0 && kf >= 0 && this.slotCount[kf] === users[kf]! + 1
+          && (users[kf] ? leakedSlots.length === 0 && miscounted.length === 1 && miscounted[0] === kf : leakedSlots.length === 1 && leakedSlots[0] === kf && miscounted.length === 0);
+      } else if (leakedSlots.length || miscounted.length) residual = false;
       else if (this.killWindowLeak === LEAK_FRAME) residual = leaked.length === 1 && leaked[0] === kf && this.mapcount[kf] === 0;
       else if (this.killWindowLeak === LEAK_REFERENCE) {
-        residual = kf > 0 && this.mapcount[kf] === mappers[kf]! + 1 && (mappers[kf]! > 0 ? leaked.length === 0 : leaked.length === 1 && leaked[0] === kf);
+        const held = kf > 0 ? mappers[kf]! + cached[kf]! : 0;
+        residual = kf > 0 && this.mapcount[kf] === held + 1 && (held > 0 ? leaked.length === 0 : leaked.length === 1 && leaked[0] === kf);
       } else if (this.killWindowLeak === LEAK_ZERO_COUNT) residual = leaked.length === 0 && this.ksmZero[0] === zero[0]! + 1;
     }
     if (leakedSlots.length && !residual) this.fail(`swap slot${leakedSlots.length > 1 ? 's' : ''} ${leakedSlots.join(', ')} neither free nor in a PTE: leaked (invariant 5)`);
+    if (miscounted.length && !residual) this.fail(`swap slot ${miscounted[0]}: count ${this.slotCount[miscounted[0]!]}, but ${users[miscounted[0]!]} PTE(s) name it (invariant 5)`);
     if (leaked.length && !residual) this.fail(`frame${leaked.length > 1 ? 's' : ''} ${leaked.join(', ')} ${leaked.length > 1 ? 'are' : 'is'} neither free nor mapped: leaked (invariant 5)`);
     for (let f = 1; f < frames; f++) {
       if (this.mapcount[f]! < 0) this.fail(`frame ${f}: mapcount ${this.mapcount[f]} (a reference dropped twice, invariant 4)`);
+      if (cached[f] && this.swapCacheBit[f] !== 1) this.fail(`frame ${f} is in the swap cache without PG_swapcache`);
+      if (!cached[f] && this.swapCacheBit[f] && !(residual && f === kf)) this.fail(`frame ${f} has PG_swapcache but no slot's cache names it`);
+      if (mappers[f]! > 0 || cached[f]) {
+        if (this.mapcount[f] !== mappers[f]! + cached[f]! && !(residual && f === kf)) this.fail(`KSM frame ${f}: mapcount ${this.mapcount[f]}, mappers ${mappers[f]}${cached[f] ? ' + the swap cache' : ''} (invariant 4)`);
+      }
       if (mappers[f]! > 0) {
-        if (this.mapcount[f] !== mappers[f] && !(residual && f === kf)) this.fail(`KSM frame ${f}: mapcount ${this.mapcount[f]}, mappers ${mappers[f]} (invariant 4)`);
         shared++;
         sharing += mappers[f]! - 1;
       }
@@ -123,12 +149,13 @@ export class SimModel extends SimHost {
     for (let g = 0; g < this.cfg.guests; g++) {
       if (this.ksmZero[g] !== zero[g] && !(residual && g === 0 && this.killWindowLeak === LEAK_ZERO_COUNT)) this.fail(`guest ${g} ksm_zero_pages ${this.ksmZero[g]}, recount ${zero[g]} (invariant 4)`);
     }
-    if (this.pagesShared !== shared || this.pagesSharing !== sharing) {
+    // (DKSM keeps no pages_shared/pages_sharing: its counters are events.)
+    if (this.engine !== 'dksm' && (this.pagesShared !== shared || this.pagesSharing !== sharing)) {
       this.fail(`pages_shared/pages_sharing ${this.pagesShared}/${this.pagesSharing}, recount ${shared}/${sharing} (invariant 4)`);
     }
     if (residual) {
       this.residualLeaks = 1;
-      const what = this.killWindowLeak === LEAK_SLOT ? `swap slot ${kf}` : this.killWindowLeak === LEAK_FRAME ? `frame ${kf}`
+      const what = this.killWindowLeak === LEAK_SLOT ? `one count on swap slot ${kf}` : this.killWindowLeak === LEAK_FRAME ? `frame ${kf}`
         : this.killWindowLeak === LEAK_REFERENCE ? `a reference on KSM frame ${kf} (mapcount ${this.mapcount[kf]}, mappers ${mappers[kf]}${mappers[kf] ? '' : ': the frame is leaked'})`
           : `one ksm_zero_pages count of guest 0 (${this.ksmZero[0]}, recount ${zero[0]})`;
       this.residualWhy = `${what}: guest 0 was killed in the window "${this.killWindow}"`;

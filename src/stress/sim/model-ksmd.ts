@@ -18,13 +18,24 @@
 //    at the start of every batch. Tree bookkeeping (items, nodes, counters) is ksmd-local: no steps.
 //  run=2 (unmergeAll) runs after a chosen pass in some interleavings, and whenever a sysfs writer
 //    asks for it.
+//  reclaimPages (KsmEngine.reclaim; cfg.ksmSwap), at the start of every pass: the free frame count (model
+//    watermark: ≤ 1; no step) → the next live node with items: getNodeFrame → swapOutKsmPage: test-and-set
+//    PG_swapcache (was set: putFrame, skip) → alloc a slot → write it → addToSwapCache → per item: load
+//    PTE; still KSM k: swap count +1, CAS to the swap entry (failed: putSwapSlot), won:
+//    releaseAfterReplace(k) → load mapcount; 1: CAS the cache word → 0, dropSwapCache → putSwapSlot.
+//    Then one private page of any guest (clock hand over all PTEs): swapOutPrivatePage: alloc a slot
+//    → writeProtect (any private page: CAS to WP_KSMD, wait for a writer) → copy the frame into the
+//    slot → CAS the write-protected value to the swap entry (failed: putSwapSlot) →
+//    releaseAfterReplace (free the frame, deferred while the guest is on the page).
+//    stableSearch skips a node whose frame only the swap cache holds (PG_swapcache, mapcount ≤ 2
+//    with ksmd's reference): no merges into it.
 
 import { REQ_SET_RUN } from '../../ksm/ksm-state.ts';
 import { ITEM_NONE, ITEM_STABLE, ITEM_UNSTABLE } from '../../ksm/rmap-items.ts';
 import { ERRNO } from '../../mem/errno.ts';
 import { HAZARD_NONE, hazardPage, hazardWrite } from '../../mem/guest-control.ts';
 import {
-  PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, makePte,
+  PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte,
 } from '../../mem/pte.ts';
 import { SimGuests } from './model-guest.ts';
 import { ZERO, K, fmt, type MergeResult, type Item, type StableNode, type Step } from './model-memory.ts';
@@ -42,6 +53,8 @@ export class SimKsmd extends SimGuests {
   protected passes = 0;
   unmerges = 0;
   protected deferred: number[] = [];
+  protected reclaimHand = 0;
+  protected privateHand = 0;
   pagesShared = 0;
   pagesSharing = 0;
   pagesUnshared = 0;
@@ -55,6 +68,7 @@ export class SimKsmd extends SimGuests {
     for (;;) {
       const guestsRunning = this.guestsDone < this.cfg.guests || this.writersDone < writers;
       yield* this.processDeferred();
+      if (this.cfg.ksmSwap) yield* this.reclaimPages();
       if (writers) {
         const unmerged: boolean = yield* this.serveRequest();
         if (unmerged) quiet = 0;
@@ -340,6 +354,12 @@ export class SimKsmd extends SimGuests {
         this.removeNode(n);
         continue;
       }
+      if (this.swapCacheBit[node.frame] && this.mapcount[node.frame]! <= 2) {
+        // Only the swap cache (and our reference) holds it: no new merges (KsmEngine.onlyInSwapCache).
+        yield this.tracing ? `ksmd: KSM frame ${node.frame} is only in the swap cache: no merge into it` : '';
+        yield* this.putFrame(node.frame, 'ksmd');
+        continue;
+      }
       let equal = true; // a probe compares only after write-protection
       if (!probe) {
         equal = this.content[frame] === this.content[node.frame];
@@ -372,8 +392,8 @@ export class SimKsmd extends SimGuests {
   }
 
   /** write_protect_page: CAS to read-only + WP_KSMD, then wait for the guest to leave the page. */
-  protected *writeProtect(g: number, p: number, pte: number): Generator<string, number, void> {
-    if ((pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) return 0;
+  protected *writeProtect(g: number, p: number, pte: number, anyPrivate = false): Generator<string, number, void> {
+    if (anyPrivate ? !isPrivateFrame(pte) : (pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) return 0;
     if (this.cfg.broken === 'no-recompare') return pte; // BROKEN: no write-protect, no shootdown
     const i = g * this.cfg.pages + p;
     const wp = (pte & ~PTE_WRITABLE) | PTE_WP_KSMD;
@@ -395,7 +415,7 @@ export class SimKsmd extends SimGuests {
     if (seen === expect) {
       const from = this.content[expect >>> PTE_FRAME_SHIFT]!;
       const to = this.content[next >>> PTE_FRAME_SHIFT]!;
-      if (from !== to && this.cfg.broken === 'none') this.fail(`ksmd replaced a page of content ${from} by a frame of content ${to} (invariant 3)`);
+      if (from !== to && this.cfg.broken === 'none') this.fail(`${this.cfg.engine === 'uksm' ? 'UKSM' : 'ksmd'} replaced a page of content ${from} by a frame of content ${to} (invariant 3)`);
     }
     return seen;
   }
@@ -546,6 +566,115 @@ export class SimKsmd extends SimGuests {
     }
     this.deferred = keep;
     this.kindOf[this.cfg.guests] = saved;
+  }
+
+  /** KsmEngine.reclaim: one KSM page and one private page per pass at most (see the header). */
+  protected *reclaimPages(): Step {
+    const saved = this.kindOf[this.cfg.guests]!;
+    this.kindOf[this.cfg.guests] = K.ksmd_reclaim;
+    // The watermark check reads the allocator's free count: no step of its own (a stale count only
+    // changes whether ksmd tries, and a reclaim that finds nothing changes nothing), so schedules
+    // recorded before issue 15 replay as they did.
+    let free = 0;
+    for (let f = 1; f < this.cfg.frames; f++) free += this.free[f]!;
+    if (free <= 1) {
+      yield this.tracing ? `ksmd: reclaim: free frames ${free}: at the watermark` : '';
+      for (let k = 0; k < this.nodes.length; k++) {
+        const n = (this.reclaimHand + k) % this.nodes.length;
+        if (!this.nodes[n]!.live || this.nodes[n]!.items.length === 0) continue;
+        const got: boolean = yield* this.getNodeFrame(n);
+        if (!got) continue;
+        this.reclaimHand = n + 1;
+        yield* this.swapOutKsmPage(n);
+        break;
+      }
+      // Then one private page of any guest, from the clock hand (swapOutPrivatePages).
+      for (let k = 0; k < this.pt.length; k++) {
+        const i = (this.privateHand + k) % this.pt.length;
+        const pte = this.pt[i]!;
+        yield this.tracing ? `ksmd: reclaim: load PTE g${(i / this.cfg.pages) | 0}p${i % this.cfg.pages} (${fmt(pte)})` : '';
+        if (!isPrivateFrame(pte)) continue;
+        this.privateHand = i + 1;
+        yield* this.swapOutPrivatePage((i / this.cfg.pages) | 0, i % this.cfg.pages, pte);
+        break;
+      }
+    }
+    this.kindOf[this.cfg.guests] = saved;
+  }
+
+  /** KsmEngine.swapOutPrivatePage: a fresh slot → writeProtect (any private page) → copy → CAS to the swap entry → releaseAfterReplace. */
+  protected *swapOutPrivatePage(g: number, p: number, pte: number): Step {
+    const slot = this.allocSlot();
+    yield this.tracing ? `ksmd: reclaim: alloc slot ${slot}` : '';
+    if (slot < 0) return;
+    const wp: number = yield* this.writeProtect(g, p, pte, true);
+    if (!wp) {
+      yield* this.putSwapSlot(slot, 'ksmd');
+      return;
+    }
+    const f = wp >>> PTE_FRAME_SHIFT;
+    this.slotContent[slot] = this.content[f]!;
+    yield this.tracing ? `ksmd: reclaim: copy frame ${f} → slot ${slot}` : '';
+    const i = g * this.cfg.pages + p;
+    const next = makePte(slot, PTE_SWAPPED | (wp & PTE_MERGEABLE));
+    const seen = this.cas(i, wp, next);
+    yield this.tracing ? `ksmd: reclaim: CAS PTE g${g}p${p} ${fmt(wp)} → ${fmt(next)}${seen === wp ? '' : ` failed (saw ${fmt(seen)})`}` : '';
+    if (seen !== wp) {
+      yield* this.putSwapSlot(slot, 'ksmd');
+      return;
+    }
+    this.privateSwapOuts++;
+    yield* this.releaseAfterReplace(g, p, f, false);
+  }
+
+  /** KsmEngine.swapOutKsmPage: ksmd holds a reference on node n's frame. */
+  protected *swapOutKsmPage(n: number): Step {
+    const node = this.nodes[n]!;
+    const k = node.frame;
+    const mine: boolean = yield* this.claimSwapCache(k, 'ksmd');
+    if (!mine) {
+      yield* this.putFrame(k, 'ksmd');
+      return;
+    }
+    const slot = this.allocSlot();
+    yield this.tracing ? `ksmd: reclaim: alloc slot ${slot}` : '';
+    if (slot < 0) {
+      this.swapCacheBit[k] = 0;
+      yield this.tracing ? `ksmd: reclaim: clear PG_swapcache(${k})` : '';
+      yield* this.putFrame(k, 'ksmd');
+      return;
+    }
+    this.slotContent[slot] = this.content[k]!;
+    yield this.tracing ? `ksmd: reclaim: write KSM frame ${k} → slot ${slot}` : '';
+    yield* this.addToSwapCache(slot, k, 'ksmd');
+    let unmapped = 0;
+    for (const it of [...node.items]) {
+      const i = it.g * this.cfg.pages + it.p;
+      const pte = this.pt[i]!;
+      yield this.tracing ? `ksmd: reclaim: load PTE g${it.g}p${it.p} (${fmt(pte)})` : '';
+      if ((pte & (PTE_PRESENT | PTE_KSM)) !== (PTE_PRESENT | PTE_KSM) || pte >>> PTE_FRAME_SHIFT !== k) continue;
+      this.slotCount[slot]!++;
+      yield this.tracing ? `ksmd: reclaim: swap count(s${slot}) +1 = ${this.slotCount[slot]}` : '';
+      const next = makePte(slot, PTE_SWAPPED | (pte & PTE_MERGEABLE));
+      const seen = this.cas(i, pte, next);
+      yield this.tracing ? `ksmd: reclaim: CAS PTE g${it.g}p${it.p} ${fmt(pte)} → ${fmt(next)}${seen === pte ? '' : ` failed (saw ${fmt(seen)})`}` : '';
+      if (seen !== pte) {
+        yield* this.putSwapSlot(slot, 'ksmd');
+        continue;
+      }
+      unmapped++;
+      yield* this.releaseAfterReplace(it.g, it.p, k, true);
+    }
+    const mc = this.mapcount[k]!;
+    yield this.tracing ? `ksmd: reclaim: load mapcount(${k}) = ${mc}` : '';
+    if (mc === 1) {
+      const won = this.slotCache[slot] === k;
+      if (won) this.slotCache[slot] = 0;
+      yield this.tracing ? `ksmd: reclaim: CAS cache(s${slot}) f${k} → 0${won ? '' : ' failed'}` : '';
+      if (won) yield* this.dropSwapCache(k, 'ksmd');
+    }
+    yield* this.putSwapSlot(slot, 'ksmd');
+    if (unmapped) this.ksmSwapOuts++;
   }
 
   protected appendToNode(it: Item, sn: number): void {

@@ -15,9 +15,22 @@
 //    store CTL_INFLIGHT_FRAME = −1 → free(new frame), and the caller retries with the value the
 //    CAS saw.
 //  dropReference: claim the swing, CAS CTL_INFLIGHT_OLD old → 0 (the result is not looked at) →
-//    swap entry: free the slot | zero page: (KSM zero: Atomics.sub
+//    swap entry: putSwapSlot | zero page: (KSM zero: Atomics.sub
 //    CTL_KSM_ZERO_PAGES; the host-wide hook counter is not modelled) | KSM: Atomics.sub mapcount →
 //    free if it was 1 | private: free. free = tag store, bitmap bit.
+//  KSM pages in swap (cfg.ksmSwap; src/mem/space-swap.ts, swap-area.ts, physical-memory.ts):
+//    putSwapSlot: Atomics.sub count → at 0: exchange the cache word to 0, free the slot, and if it
+//      named a frame, dropSwapCache (clear PG_swapcache, putFrame).
+//    canPageOut: private, or KSM with (load mapcount) 1 and (load flags) no PG_swapcache.
+//    pageOutPte: store VPAGE, NEXT, OLD → CAS PTE → swap entry → copy the frame into the slot →
+//      private: dropReference | KSM: test-and-set PG_swapcache (was set: dropReference), claim OLD,
+//      then addToSwapCache (store the cache word) with the PTE's reference.
+//    shrinkSwapCache (allocFor, before swapOutOne): per slot: load the cache word; load mapcount = 1;
+//      CAS the word → 0; dropSwapCache.
+//    swapIn: mergeable: takeSwapCache (load word, tryGetFrame, load word again; changed: putFrame)
+//      → store VPAGE, NEXT (KSM PTE), OLD → CAS → dropReference(swap entry) | failed: OLD = 0,
+//      putFrame. Otherwise (none cached, or not mergeable): allocFor → not mergeable: takeSwapCache,
+//      copy, putFrame | read the slot → swingWithNewFrame.
 
 import type { BrokenProtocol } from '../../ksm/ksm-engine.ts';
 import { HAZARD_NONE } from '../../mem/guest-control.ts';
@@ -35,9 +48,11 @@ import { Prng } from '../../platform/prng.ts';
  * DONE starts at 0 ("pending"), ksmd loads OP, DONE, ARG; the lock is 0/1 with no owner, so
  * nobody can release the lock of a writer killed holding it; 'failed-swing-clears-frame-first'
  * is swingWithNewFrame's old failure path (CTL_INFLIGHT_FRAME cleared before CTL_INFLIGHT_OLD: a
- * kill between the two leaked the new frame, recorded nowhere).
+ * kill between the two leaked the new frame, recorded nowhere); 'swap-cache-check-then-set' is the
+ * first version of KSM pages in swap (issue 15): PG_swapcache loaded, then set in a later step, so
+ * ksmd's reclaim and a guest's page-out could both put one frame in a swap cache.
  */
-export type SimBroken = BrokenProtocol | 'swap-copy-before-unmap' | 'old-sysfs-protocol' | 'failed-swing-clears-frame-first';
+export type SimBroken = BrokenProtocol | 'swap-copy-before-unmap' | 'old-sysfs-protocol' | 'failed-swing-clears-frame-first' | 'swap-cache-check-then-set';
 
 export const ZERO = 0;
 export const NONE = -1;
@@ -61,6 +76,7 @@ export const LEAK_SLOT = 4;
 export const STEP_KINDS = [
   'guest_write', 'guest_read', 'munmap_dontneed', 'unmerge', 'mergeable', 'swap_out', 'swap_in',
   'sysfs_request', 'sysfs_serve', 'ksmd_scan', 'ksmd_deferred', 'run2', 'kill', 'host_reclaim', 'host_repair',
+  'pageout', 'ksmd_reclaim',
 ] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
 export const K = Object.fromEntries(STEP_KINDS.map((k, i) => [k, i])) as Record<StepKind, number>;
@@ -92,6 +108,18 @@ export interface SimConfig {
   readonly writers?: readonly (readonly number[])[];
   /** With killGuest: the victim is sysfs writer 0 instead of guest 0. */
   readonly killWriter?: boolean;
+  /** The merge engine (model-engines.ts; default ksm): dksm merges in the guests' MADV_MERGEABLE, uksm scans in ksmd's place. */
+  readonly engine?: 'ksm' | 'dksm' | 'uksm';
+  /** dksm: advise writable pages too (no mprotect(PROT_READ) first), so the writable-region hazard can happen. */
+  readonly dksmWritable?: boolean;
+  /**
+   * With swap: KSM pages go to swap too. Page-out takes a KSM page its PTE alone maps into the swap
+   * cache, guests MADV_PAGEOUT single pages (cfg.pageouts), and ksmd's reclaim swaps a KSM page
+   * out of every mapping at the start of a pass while frames are short.
+   */
+  readonly ksmSwap?: boolean;
+  /** MADV_PAGEOUT operations inserted into the drawn programs: guest, position, page. */
+  readonly pageouts?: readonly { readonly g: number; readonly at: number; readonly p: number }[];
 }
 
 /** A sysfs writer's lock token: its pid (the model's guests have none: 100 + w). */
@@ -99,7 +127,7 @@ export function writerToken(w: number): number {
   return 100 + w;
 }
 
-export type Op = { kind: 'write'; p: number; v: number } | { kind: 'read'; p: number } | { kind: 'dontneed'; p: number } | { kind: 'unmerge'; p: number } | { kind: 'mergeable'; p: number };
+export type Op = { kind: 'write'; p: number; v: number } | { kind: 'read'; p: number } | { kind: 'dontneed'; p: number } | { kind: 'unmerge'; p: number } | { kind: 'mergeable'; p: number } | { kind: 'pageout'; p: number };
 
 /** A page of a scripted initial memory: untouched (null) or a private frame of `content`. */
 export type ScriptPage = null | { readonly content: number; readonly writable: boolean };
@@ -151,6 +179,17 @@ export class SimMemory {
   readonly slotFree: Uint8Array;
   /** Ghost: a slot whose PTE already names it and whose bytes are not yet written (swapOutOne). */
   readonly slotFilling: Uint8Array;
+  /** Per slot: the swap count (PTEs and holders naming it) and the swap-cache word (frame, or 0). */
+  readonly slotCount: Int32Array;
+  readonly slotCache: Int32Array;
+  /** Per frame: PG_swapcache. */
+  readonly swapCacheBit: Uint8Array;
+  /** Where this model's shrinkSwapCache looks next (one hand: PhysicalMemory's is per thread). */
+  protected shrinkHand = 0;
+  /** Swap-ins that found their KSM page in the swap cache, and KSM pages ksmd swapped out of every mapping. */
+  cacheSwapIns = 0;
+  ksmSwapOuts = 0;
+  privateSwapOuts = 0;
   protected readonly swapHand: Int32Array;
   /** Per actor (guests, ksmd, host), the StepKind of the operation it is in (steps_by_kind). */
   readonly kindOf: Uint8Array;
@@ -182,6 +221,11 @@ export class SimMemory {
   residualWhy = '';
   // ghost state
   readonly shadow: Int32Array;
+  /** Ghost (DKSM's hazard): "frame:generation" → the pages that wrote it in place through a writable KSM PTE. */
+  readonly inPlace = new Map<string, Set<number>>();
+  /** Ghost: the frame (and its generation) a page's bytes were last copied from by a copy-on-write or unmerge; -1 none. */
+  readonly copiedFrame: Int32Array;
+  readonly copiedGen: Int32Array;
   readonly programs: Op[][];
   guestsDone = 0;
   // the sysfs request channel (KsmState control words KC_REQ_*)
@@ -219,6 +263,9 @@ export class SimMemory {
     this.slotContent = new Int32Array(cfg.slots);
     this.slotFree = new Uint8Array(cfg.slots).fill(1);
     this.slotFilling = new Uint8Array(cfg.slots);
+    this.slotCount = new Int32Array(cfg.slots);
+    this.slotCache = new Int32Array(cfg.slots);
+    this.swapCacheBit = new Uint8Array(cfg.frames);
     this.swapHand = new Int32Array(cfg.guests);
     this.kindOf = new Uint8Array(cfg.guests + 2);
     this.exited = new Uint8Array(cfg.guests);
@@ -232,6 +279,8 @@ export class SimMemory {
     this.windowDocumented = new Uint8Array(cfg.guests);
     this.windowLeak = new Uint8Array(cfg.guests);
     this.shadow = new Int32Array(n);
+    this.copiedFrame = new Int32Array(n).fill(-1);
+    this.copiedGen = new Int32Array(n);
     if (script) {
       script.memory.forEach((pg, i) => {
         if (!pg) return;
@@ -243,6 +292,7 @@ export class SimMemory {
       this.programs = script.programs.map((ops) => [...ops]);
       return;
     }
+    this.programs = [];
     // Initial memory: untouched pages, private pages of a few contents, and sometimes a KSM page
     // that ksmd has no node for (as after a ksmd restart: nodeOfKsmFrame rebuilds it).
     for (let i = 0; i < n; i++) {
@@ -254,7 +304,8 @@ export class SimMemory {
       this.shadow[i] = v;
       this.pt[i] = makePte(f, PTE_PRESENT | PTE_WRITABLE | PTE_MERGEABLE);
     }
-    if (cfg.guests >= 2 && rng.chance(0.3)) {
+    // (Not under UKSM, which has no other source of KSM pages and censuses only its own.)
+    if (cfg.guests >= 2 && rng.chance(0.3) && cfg.engine !== 'uksm') {
       const v = 1 + rng.below(2);
       // The two pages' frames go back first (with one frame per page, swap's tight memory, there
       // may be no other); allocInit takes the lowest free frame, as it did when it came first.
@@ -270,7 +321,6 @@ export class SimMemory {
         this.mapcount[k]++;
       }
     }
-    this.programs = [];
     for (let g = 0; g < cfg.guests; g++) {
       const ops: Op[] = [];
       for (let i = 0; i < cfg.opsPerGuest; i++) {
@@ -282,8 +332,12 @@ export class SimMemory {
         else if (x < 93) ops.push({ kind: 'unmerge', p });
         else ops.push({ kind: 'mergeable', p });
       }
+      // DKSM's MADV_UNMERGEABLE is a no-op: its programs advise MERGEABLE there instead (same draws).
+      if (cfg.engine === 'dksm') for (const op of ops) if (op.kind === 'unmerge') (op as { kind: string }).kind = 'mergeable';
       this.programs.push(ops);
     }
+    // Configured outside this generator (explore.ts draws them from its second one).
+    for (const o of cfg.pageouts ?? []) this.programs[o.g]!.splice(Math.min(o.at, this.programs[o.g]!.length), 0, { kind: 'pageout', p: o.p });
     // Drawn last, so a configuration without it draws exactly what it did before.
     if (cfg.readOnlyPages) {
       for (let i = 0; i < n; i++) {
@@ -411,14 +465,7 @@ export class SimMemory {
     }
     yield this.tracing ? `${who}: claim INFLIGHT_OLD: CAS ${fmt(pte)} → 0${claimed ? '' : ' failed'}${present ? '' : ' (nothing to drop)'}` : '';
     if (!present) {
-      if (pte & PTE_SWAPPED) {
-        const slot = pteFrame(pte);
-        if (this.slotFree[slot]) this.fail(`${who}: double free of swap slot ${slot}`);
-        this.slotFree[slot] = 1;
-        this.slotFilling[slot] = 0;
-        if (track) this.leaveWindow(g);
-        yield this.tracing ? `${who}: free swap slot ${slot}` : '';
-      }
+      if (pte & PTE_SWAPPED) yield* this.putSwapSlot(pteFrame(pte), who, track ? g : -1);
       return;
     }
     if (pte & PTE_ZERO) {
@@ -458,6 +505,8 @@ export class SimMemory {
       }
       yield this.tracing ? `${who}: alloc frame ${f}${what}` : '';
       if (f >= 0 || tries >= 4) break;
+      const shrunk: boolean = this.cfg.ksmSwap ? yield* this.shrinkSwapCache(g, who) : false;
+      if (shrunk) continue;
       const out: boolean = yield* this.swapOutOne(g, p, who);
       if (!out) break;
     }
@@ -531,63 +580,44 @@ export class SimMemory {
       for (;;) {
         const pte = this.pt[i]!;
         yield this.tracing ? `${who}: swap-out: load PTE p${p} (${fmt(pte)})` : '';
-        if (p === except || !isPrivateFrame(pte)) break;
+        if (p === except) break;
+        const ok: boolean = yield* this.canPageOut(pte, who);
+        if (!ok) break;
         if (slot < 0) {
           slot = this.allocSlot();
           if (slot >= 0) this.enterWindow(g, 'swap slot allocated, not yet in a PTE', slot, true, LEAK_SLOT);
           yield this.tracing ? `${who}: swap-out: alloc slot ${slot}` : '';
           if (slot < 0) break search;
         }
-        const f = pteFrame(pte);
-        if (this.cfg.broken === 'swap-copy-before-unmap') {
-          // BROKEN: copy while the PTE still maps f; the hazard word holds `except`, not p.
-          this.slotContent[slot] = this.content[f]!;
-          yield this.tracing ? `${who}: swap-out: copy frame ${f} → slot ${slot} (before unmapping: BROKEN)` : '';
-        }
-        const next = makePte(slot, PTE_SWAPPED | (pte & PTE_MERGEABLE));
-        this.ifVpage[g] = p;
-        yield this.tracing ? `${who}: store INFLIGHT_VPAGE = p${p}` : '';
-        this.ifNext[g] = next;
-        yield this.tracing ? `${who}: store INFLIGHT_NEXT = ${fmt(next)}` : '';
-        this.ifOld[g] = pte;
-        yield this.tracing ? `${who}: store INFLIGHT_OLD = ${fmt(pte)}` : '';
-        const seen = this.cas(i, pte, next);
-        if (seen === pte) {
-          this.enterWindow(g, 'PTE swapped out, old reference not yet dropped', -1, false, LEAK_NONE);
-          if (this.cfg.broken !== 'swap-copy-before-unmap') this.slotFilling[slot] = 1;
-        }
-        yield this.tracing ? `${who}: swap-out: CAS PTE p${p} ${fmt(pte)} → ${fmt(next)}${seen === pte ? '' : ` failed (saw ${fmt(seen)})`}` : '';
-        if (seen !== pte) {
-          this.ifOld[g] = 0;
-          this.enterWindow(g, 'swap slot allocated, not yet in a PTE', slot, true, LEAK_SLOT);
-          yield this.tracing ? `${who}: store INFLIGHT_OLD = 0` : '';
-          continue;
-        }
-        if (this.cfg.broken !== 'swap-copy-before-unmap') {
-          // Unmapped: f is ours alone (no PTE maps it; ksmd's CASes on the old value fail).
-          this.slotContent[slot] = this.content[f]!;
-          this.slotFilling[slot] = 0;
-          yield this.tracing ? `${who}: swap-out: copy frame ${f} → slot ${slot}` : '';
-        }
-        yield* this.dropReference(g, pte, who, true);
+        const out: boolean = yield* this.pageOutPte(g, p, pte, slot, who);
+        if (!out) continue;
         this.swapHand[g] = p + 1;
         done = true;
         break search;
       }
     }
-    if (!done && slot >= 0) {
-      this.slotFree[slot] = 1;
-      this.leaveWindow(g);
-      yield this.tracing ? `${who}: swap-out: nothing to page out, free slot ${slot}` : '';
-    }
+    if (!done && slot >= 0) yield* this.putSwapSlot(slot, `${who}: swap-out: nothing to page out,`, g);
     this.kindOf[g] = saved;
     return done;
   }
 
+  /** The in-flight record before a swing of page p from `old` to `next`: VPAGE, NEXT, OLD, one step each. */
+  protected *recordSwing(g: number, p: number, old: number, next: number, who: string): Step {
+    this.ifVpage[g] = p;
+    yield this.tracing ? `${who}: store INFLIGHT_VPAGE = p${p}` : '';
+    this.ifNext[g] = next;
+    yield this.tracing ? `${who}: store INFLIGHT_NEXT = ${fmt(next)}` : '';
+    this.ifOld[g] = old;
+    yield this.tracing ? `${who}: store INFLIGHT_OLD = ${fmt(old)}` : '';
+  }
+
+  /** SwapArea.alloc: a free slot holding one count (the caller's), its cache word 0. */
   protected allocSlot(): number {
     for (let s = 0; s < this.cfg.slots; s++) {
       if (this.slotFree[s]) {
         this.slotFree[s] = 0;
+        this.slotCount[s] = 1;
+        this.slotCache[s] = 0;
         return s;
       }
     }
@@ -595,23 +625,235 @@ export class SimMemory {
   }
 
   /**
-   * AddressSpace.swapIn (the caller holds the hazard word on p): allocFor, read the slot into the
-   * new frame, swing the swap entry to it (writable if `writable`), whose reference drop frees the
-   * slot. Returns what the swing saw, or -1 when no frame could be had (out of memory).
+   * PhysicalMemory.putSwapSlot: Atomics.sub the count; the hold that takes it to 0 exchanges the
+   * cache word to 0, frees the slot, and drops the cache's reference on the frame it named.
+   * `g` ≥ 0: guest g drops a hold no in-flight word records any more (its death before the
+   * decrement leaks that count: LEAK_SLOT; between freeing the slot and the put: LEAK_REFERENCE).
+   */
+  protected *putSwapSlot(slot: number, who: string, g = -1): Step {
+    if (this.slotFree[slot]) this.fail(`${who}: drops a hold on swap slot ${slot}, which is free`);
+    const left = --this.slotCount[slot]!;
+    if (g >= 0) this.leaveWindow(g);
+    yield this.tracing ? `${who}: swap count(s${slot}) −1 = ${left}` : '';
+    if (left > 0) return;
+    if (left < 0) this.fail(`${who}: swap slot ${slot}'s count below zero`);
+    const cached = this.slotCache[slot]!;
+    this.slotCache[slot] = 0;
+    if (cached && g >= 0) this.enterWindow(g, 'slot freed, swap cache reference not yet dropped', cached, true, LEAK_REFERENCE);
+    yield this.tracing ? `${who}: exchange cache(s${slot}) ${cached ? `f${cached}` : '0'} → 0` : '';
+    this.slotFree[slot] = 1;
+    this.slotFilling[slot] = 0;
+    yield this.tracing ? `${who}: free swap slot ${slot}` : '';
+    if (cached) yield* this.dropSwapCache(cached, who, g);
+  }
+
+  /** PhysicalMemory.dropSwapCache: clear PG_swapcache, putFrame. Returns whether it freed the frame. */
+  protected *dropSwapCache(f: number, who: string, g = -1): Generator<string, boolean, void> {
+    this.swapCacheBit[f] = 0;
+    yield this.tracing ? `${who}: clear PG_swapcache(${f})` : '';
+    const old = this.mapcount[f]!;
+    this.mapcount[f] = old - 1;
+    if (g >= 0) {
+      if (old === 1) this.enterWindow(g, 'final mapcount decrement reached 0, free() not yet done', f, true, LEAK_FRAME);
+      else this.leaveWindow(g);
+    }
+    yield this.tracing ? `${who}: mapcount(${f}) ${old}→${old - 1}` : '';
+    if (old === 1) yield* this.freeFrame(f, who, g);
+    return old === 1;
+  }
+
+  /** PhysicalMemory.claimSwapCache: Atomics.or PG_swapcache; true if it was clear. */
+  protected *claimSwapCache(f: number, who: string): Generator<string, boolean, void> {
+    if (this.cfg.broken === 'swap-cache-check-then-set') {
+      // BROKEN: a load, then a store in a later step (another thread may claim it in between).
+      const bit = this.swapCacheBit[f]!;
+      yield this.tracing ? `${who}: load PG_swapcache(${f}) = ${bit}` : '';
+      if (bit) return false;
+      this.swapCacheBit[f] = 1;
+      yield this.tracing ? `${who}: set PG_swapcache(${f}) (BROKEN: not atomic with the load)` : '';
+      return true;
+    }
+    const was = this.swapCacheBit[f]!;
+    this.swapCacheBit[f] = 1;
+    yield this.tracing ? `${who}: test-and-set PG_swapcache(${f}) (was ${was})` : '';
+    return was === 0;
+  }
+
+  /** PhysicalMemory.addToSwapCache (PG_swapcache claimed): store the cache word; the reference is the cache's. */
+  protected *addToSwapCache(slot: number, f: number, who: string, g = -1): Step {
+    this.slotCache[slot] = f;
+    if (g >= 0) this.leaveWindow(g);
+    yield this.tracing ? `${who}: store cache(s${slot}) = f${f}` : '';
+  }
+
+  /**
+   * PhysicalMemory.shrinkSwapCache(1): from the hand, the first slot whose cached frame only the
+   * cache holds: CAS the word to 0, dropSwapCache. Returns whether a frame was freed. Between the
+   * CAS and the put the cache's reference is guest g's alone (window 8).
+   */
+  protected *shrinkSwapCache(g: number, who: string): Generator<string, boolean, void> {
+    for (let k = 0; k < this.cfg.slots; k++) {
+      const slot = this.shrinkHand;
+      this.shrinkHand = (slot + 1) % this.cfg.slots;
+      const f = this.slotCache[slot]!;
+      yield this.tracing ? `${who}: shrink swap cache: load cache(s${slot}) = ${f ? `f${f}` : '0'}` : '';
+      if (f === 0) continue;
+      const mc = this.mapcount[f]!;
+      yield this.tracing ? `${who}: load mapcount(${f}) = ${mc}` : '';
+      if (mc !== 1) continue;
+      const won = this.slotCache[slot] === f;
+      if (won) {
+        this.slotCache[slot] = 0;
+        this.enterWindow(g, 'took a frame out of the swap cache, its reference not yet dropped', f, true, LEAK_REFERENCE);
+      }
+      yield this.tracing ? `${who}: CAS cache(s${slot}) f${f} → 0${won ? '' : ' failed'}` : '';
+      if (!won) continue;
+      const freed: boolean = yield* this.dropSwapCache(f, who, g);
+      this.leaveWindow(g);
+      if (freed) return true;
+    }
+    return false;
+  }
+
+  /**
+   * AddressSpace.canPageOut: a private page, or a KSM page (cfg.ksmSwap) whose mapcount is 1 and
+   * that is not in the swap cache (two loads: hints, see the real code).
+   */
+  protected *canPageOut(pte: number, who: string): Generator<string, boolean, void> {
+    if (isPrivateFrame(pte)) return true;
+    if (!this.cfg.ksmSwap || (pte & (PTE_PRESENT | PTE_KSM | PTE_ZERO | PTE_SWAPPED)) !== (PTE_PRESENT | PTE_KSM)) return false;
+    const f = pteFrame(pte);
+    const mc = this.mapcount[f]!;
+    yield this.tracing ? `${who}: load mapcount(${f}) = ${mc}` : '';
+    if (mc !== 1) return false;
+    const bit = this.swapCacheBit[f]!;
+    yield this.tracing ? `${who}: load PG_swapcache(${f}) = ${bit}` : '';
+    return bit === 0;
+  }
+
+  /**
+   * AddressSpace.pageOutPte: record VPAGE, NEXT, OLD; CAS the PTE to the swap entry; copy the frame
+   * into the slot (after the CAS: finding 1); a private frame's reference is dropped, a KSM frame's
+   * goes to the swap cache (claim OLD, then addToSwapCache). False if the CAS failed (the slot stays
+   * the caller's, with its one count).
+   */
+  protected *pageOutPte(g: number, p: number, pte: number, slot: number, who: string): Generator<string, boolean, void> {
+    const i = g * this.cfg.pages + p;
+    const f = pteFrame(pte);
+    if (this.cfg.broken === 'swap-copy-before-unmap') {
+      // BROKEN: copy while the PTE still maps f; the hazard word holds `except`, not p.
+      this.slotContent[slot] = this.content[f]!;
+      yield this.tracing ? `${who}: swap-out: copy frame ${f} → slot ${slot} (before unmapping: BROKEN)` : '';
+    }
+    const next = makePte(slot, PTE_SWAPPED | (pte & PTE_MERGEABLE));
+    yield* this.recordSwing(g, p, pte, next, who);
+    const seen = this.cas(i, pte, next);
+    if (seen === pte) {
+      this.enterWindow(g, 'PTE swapped out, old reference not yet dropped', -1, false, LEAK_NONE);
+      if (this.cfg.broken !== 'swap-copy-before-unmap') this.slotFilling[slot] = 1;
+    }
+    yield this.tracing ? `${who}: swap-out: CAS PTE p${p} ${fmt(pte)} → ${fmt(next)}${seen === pte ? '' : ` failed (saw ${fmt(seen)})`}` : '';
+    if (seen !== pte) {
+      this.ifOld[g] = 0;
+      this.enterWindow(g, 'swap slot allocated, not yet in a PTE', slot, true, LEAK_SLOT);
+      yield this.tracing ? `${who}: store INFLIGHT_OLD = 0` : '';
+      return false;
+    }
+    if (this.cfg.broken !== 'swap-copy-before-unmap') {
+      // Unmapped: the PTE's reference on f is ours (a private f is ours alone; a KSM f is read-only).
+      this.slotContent[slot] = this.content[f]!;
+      this.slotFilling[slot] = 0;
+      yield this.tracing ? `${who}: swap-out: copy frame ${f} → slot ${slot}` : '';
+    }
+    if (!(pte & PTE_KSM)) {
+      yield* this.dropReference(g, pte, who, true);
+      return true;
+    }
+    const mine: boolean = yield* this.claimSwapCache(f, who);
+    if (!mine) {
+      // Another swap cache holds it (ksmd's reclaim): our reference goes like a private page's would.
+      yield* this.dropReference(g, pte, who, true);
+      return true;
+    }
+    const claimed = this.ifOld[g] === pte;
+    if (claimed) this.ifOld[g] = 0;
+    this.enterWindow(g, 'INFLIGHT_OLD claimed, the swap cache not yet holding the KSM reference', f, true, LEAK_REFERENCE);
+    yield this.tracing ? `${who}: claim INFLIGHT_OLD: CAS ${fmt(pte)} → 0${claimed ? '' : ' failed'}` : '';
+    yield* this.addToSwapCache(slot, f, who, g);
+    return true;
+  }
+
+  /**
+   * AddressSpace.takeSwapCache: load the cache word, tryGetFrame, load the word again (changed: put
+   * the stray reference back). Returns the frame with a reference held, or 0. Holding it is window 7.
+   */
+  protected *takeSwapCache(g: number, slot: number, who: string): Generator<string, number, void> {
+    const k = this.slotCache[slot]!;
+    yield this.tracing ? `${who}: load cache(s${slot}) = ${k ? `f${k}` : '0'}` : '';
+    if (k === 0) return 0;
+    const got: boolean = yield* this.tryGetFrame(k, who);
+    if (!got) return 0;
+    this.enterWindow(g, 'holding a swap-cache reference (swap-in)', k, true, LEAK_REFERENCE);
+    const again = this.slotCache[slot]!;
+    yield this.tracing ? `${who}: load cache(s${slot}) = ${again ? `f${again}` : '0'}` : '';
+    if (again === k) return k;
+    yield* this.putFrame(k, who);
+    this.leaveWindow(g);
+    return 0;
+  }
+
+  /**
+   * AddressSpace.swapIn (the caller holds the hazard word on p). Mergeable (the swap entry's
+   * MERGEABLE bit stands for the area's flag) and in the swap cache: takeSwapCache, record, CAS the
+   * swap entry to the KSM PTE, dropReference(swap entry) | failed: OLD = 0, putFrame. Otherwise:
+   * allocFor; not mergeable: takeSwapCache and copy it, putFrame; else read the slot; swing the swap
+   * entry to the new private frame (writable), whose reference drop puts the slot. Returns what the
+   * swing saw, or -1 when no frame could be had (out of memory).
    */
   protected *swapIn(g: number, p: number, pte: number, who: string): Generator<string, number, void> {
     const saved = this.kindOf[g]!;
     this.kindOf[g] = K.swap_in;
+    const slot = pteFrame(pte);
+    const mergeable = (pte & PTE_MERGEABLE) !== 0;
+    if (this.cfg.ksmSwap && mergeable) {
+      const k: number = yield* this.takeSwapCache(g, slot, who);
+      if (k) {
+        const i = g * this.cfg.pages + p;
+        const next = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE);
+        yield* this.recordSwing(g, p, pte, next, who);
+        const seen = this.cas(i, pte, next);
+        if (seen === pte) this.enterWindow(g, 'PTE swung to the swap-cache page, slot count not yet dropped', -1, false, LEAK_NONE);
+        yield this.tracing ? `${who}: swap-in from the swap cache: CAS PTE p${p} ${fmt(pte)} → ${fmt(next)}${seen === pte ? '' : ` failed (saw ${fmt(seen)})`}` : '';
+        if (seen === pte) {
+          this.cacheSwapIns++;
+          yield* this.dropReference(g, pte, who, true);
+        } else {
+          this.ifOld[g] = 0;
+          yield this.tracing ? `${who}: store INFLIGHT_OLD = 0` : '';
+          yield* this.putFrame(k, who);
+          this.leaveWindow(g);
+        }
+        this.kindOf[g] = saved;
+        return seen;
+      }
+    }
     const nf: number = yield* this.allocFor(g, p, who, ' for swap-in');
     if (nf < 0) {
       this.kindOf[g] = saved;
       return -1;
     }
-    const slot = pteFrame(pte);
-    // Only releaseRange takes a swap entry out of a PTE, and only this thread (or the host after
-    // its death) runs it: the slot cannot be freed under us. If the PTE changed, the swing fails.
-    this.content[nf] = this.slotContent[slot]!;
-    yield this.tracing ? `${who}: swap-in: read slot ${slot} → frame ${nf}` : '';
+    // Only this thread (or the host after its death) takes a swap entry out of the PTE, and the
+    // PTE holds a count on the slot: the slot cannot be freed under us. If the PTE changed, the swing fails.
+    const k: number = this.cfg.ksmSwap && !mergeable ? yield* this.takeSwapCache(g, slot, who) : 0;
+    if (k) {
+      this.content[nf] = this.content[k]!;
+      yield this.tracing ? `${who}: swap-in: copy swap-cache frame ${k} → frame ${nf}` : '';
+      yield* this.putFrame(k, who);
+      this.leaveWindow(g);
+    } else {
+      this.content[nf] = this.slotContent[slot]!;
+      yield this.tracing ? `${who}: swap-in: read slot ${slot} → frame ${nf}` : '';
+    }
     const next = makePte(nf, PTE_PRESENT | PTE_WRITABLE | (pte & PTE_MERGEABLE));
     const seen: number = yield* this.swing(g, p, pte, next, nf, who);
     this.kindOf[g] = saved;

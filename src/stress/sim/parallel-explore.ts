@@ -55,9 +55,12 @@ export function mergeResults(seed: number, results: readonly ExploreResult[], se
   const steps = sum((r) => r.steps_total);
   const failures = results.filter((r) => r.failure).sort((a, b) => a.failure!.seed - b.failure!.seed);
   const residual = results.find((r) => r.residual_example);
+  const hazard = results.find((r) => r.dksm_hazard_example);
   return {
     ...results[0]!,
     seed,
+    dksm_hazards: sum((r) => r.dksm_hazards),
+    dksm_hazard_example: hazard?.dksm_hazard_example,
     interleavings: sum((r) => r.interleavings),
     distinct_schedules: sum((r) => r.distinct_schedules),
     steps_total: steps,
@@ -66,6 +69,9 @@ export function mergeResults(seed: number, results: readonly ExploreResult[], se
     merges: sum((r) => r.merges),
     cows: sum((r) => r.cows),
     unmerges: sum((r) => r.unmerges),
+    ksm_swap_outs: sum((r) => r.ksm_swap_outs),
+    swap_cache_swap_ins: sum((r) => r.swap_cache_swap_ins),
+    private_swap_outs: sum((r) => r.private_swap_outs),
     violations: sum((r) => r.violations),
     steps_by_kind: Object.fromEntries(Object.keys(results[0]!.steps_by_kind).map((k) => [k, sum((r) => r.steps_by_kind[k as keyof ExploreResult['steps_by_kind']])])) as ExploreResult['steps_by_kind'],
     residual_leaks: sum((r) => r.residual_leaks),

@@ -4,10 +4,23 @@
 // byte it reads against its own shadow copy. It obeys the host through its control page
 // (src/stress/control-page.ts): pause, quiesce, verify, exit.
 //
-// args: --seed N --regions N --pages N --contents N --content-seed N [--victim] [--pageout]
+// args: --seed N --regions N --pages N --contents N --content-seed N [--victim] [--readonly-advise] [--pageout]
 //   --victim: a guest the host kills at a random moment (fault injection); it writes constantly
 //   to merged pages so the kill lands in a write or a copy-on-write more often than not.
+//   --readonly-advise: make a region read-only before advising it MERGEABLE (DKSM's intended use:
+//   its first page of a merged frame is never write-protected otherwise).
 //   --pageout: also madvise(MADV_PAGEOUT / MADV_COLD) ranges now and then (a host with swap).
+//
+// Under --engine dksm with writable regions, a write through the guest's own PRESENT|KSM|WRITABLE
+// PTE (a DKSM first page: no other engine leaves a KSM page writable) is logged once per page and
+// frame as `@inplace {"guest","vpage","frame"}`, and every violation names the frame its page
+// mapped: the host classifies a violation on a frame another page wrote in place as DKSM's
+// writable-region hazard. After a violation the guest takes the bytes it read as the page's new
+// shadow (one finding per divergence, not one per later read). A shared page is checked before
+// anything copies it (a write's copy-on-write, an unmerge), while a difference is still on the
+// shared frame where it can be traced; the frame a page was copied from is remembered until the page
+// is overwritten whole, and a violation names it too (`from`): another guest may write that frame in
+// place between the check and the copy, or the page may be unreadable (PROT_NONE) when it is copied.
 //
 // Copy-on-write counting peeks at the guest's own page table (read-only, through workerData, which
 // only the emulator backend has): a write to a page whose PTE maps a KSM page or a KSM zero page just
@@ -26,8 +39,13 @@ import { Prng, mixSeed } from '../../src/platform/prng.ts';
 
 const PAGE = 4096;
 const PTE_PRESENT = 1;
+const PTE_WRITABLE = 2;
 const PTE_KSM = 4;
 const PTE_KSM_ZERO = 16;
+const PTE_FRAME_SHIFT = 9;
+const INPLACE = PTE_PRESENT | PTE_KSM | PTE_WRITABLE;
+/** Violations logged per guest (each also counted): enough for the host to classify every one. */
+const LOGGED_VIOLATIONS = 1000;
 
 interface Region {
   addr: number;
@@ -43,15 +61,17 @@ interface Options {
   contents: number;
   contentSeed: number;
   victim: boolean;
+  readonlyAdvise: boolean;
   pageout: boolean;
 }
 
 function parse(args: string[]): Options {
-  const o: Options = { seed: 1, regions: 4, pages: 32, contents: 4, contentSeed: 0x5eed, victim: false, pageout: false };
+  const o: Options = { seed: 1, regions: 4, pages: 32, contents: 4, contentSeed: 0x5eed, victim: false, readonlyAdvise: false, pageout: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const v = Number(args[i + 1]);
     if (a === '--victim') o.victim = true;
+    else if (a === '--readonly-advise') o.readonlyAdvise = true;
     else if (a === '--pageout') o.pageout = true;
     else if (a === '--seed') (o.seed = v), i++;
     else if (a === '--regions') (o.regions = v), i++;
@@ -80,6 +100,10 @@ class StressGuest {
   private readonly pt: Int32Array | undefined;
   private lastSeq = 0;
   private ackedSeq = 0;
+  /** "vpage:frame" this guest wrote in place through a writable KSM PTE (logged once each). */
+  private readonly inplace = new Set<string>();
+  /** vpage → the shared frame its bytes were last copied from (a copy-on-write or an unmerge), until it is overwritten whole. */
+  private readonly copiedFrom = new Map<number, number>();
 
   constructor(sys: GuestSys, o: Options) {
     this.sys = sys;
@@ -170,11 +194,61 @@ class StressGuest {
     this.counts[STRESS_COUNTERS.indexOf(c)]! += n;
   }
 
-  private violation(address: number, expected: number, actual: number, what: string): void {
+  /** `source`: the frame the page's bytes were just copied from (else the frame it maps). */
+  private violation(address: number, expected: number, actual: number, what: string, source?: number): void {
     this.count('violations');
-    if (this.counts[STRESS_COUNTERS.indexOf('violations')]! <= 20) {
-      this.sys.log(`@violation ${JSON.stringify({ guest: this.sys.pid, address, expected, actual, seed: this.o.seed, what })}`);
+    if (this.counts[STRESS_COUNTERS.indexOf('violations')]! <= LOGGED_VIOLATIONS) {
+      const pte = this.pt ? Atomics.load(this.pt, Math.floor(address / PAGE)) : 0;
+      const frame = source ?? (pte & PTE_PRESENT ? pte >>> PTE_FRAME_SHIFT : -1);
+      this.sys.log(`@violation ${JSON.stringify({ guest: this.sys.pid, address, expected, actual, seed: this.o.seed, what, frame, from: this.copiedFrom.get(Math.floor(address / PAGE)) })}`);
     }
+  }
+
+  /** Log the frames of [p, p+n) this write will change in place through a writable KSM PTE (DKSM's first pages). */
+  private noteInPlace(r: Region, p: number, n: number): void {
+    const pt = this.pt;
+    if (!pt) return;
+    const v = r.addr / PAGE + p;
+    for (let i = 0; i < n; i++) {
+      const pte = Atomics.load(pt, v + i);
+      if ((pte & INPLACE) !== INPLACE) continue;
+      const frame = pte >>> PTE_FRAME_SHIFT;
+      const key = `${v + i}:${frame}`;
+      if (this.inplace.has(key)) continue;
+      this.inplace.add(key);
+      this.sys.log(`@inplace ${JSON.stringify({ guest: this.sys.pid, vpage: v + i, frame })}`);
+    }
+  }
+
+  /**
+   * Before something copies the KSM pages of [p, p+n): check them against the shadow (if readable) and
+   * remember the frames they are copied from; returns [page, frame] of each.
+   */
+  private checkShared(r: Region, p: number, n: number): Array<[number, number]> {
+    const pt = this.pt;
+    const out: Array<[number, number]> = [];
+    if (!pt) return out;
+    const v = r.addr / PAGE + p;
+    for (let i = 0; i < n; i++) {
+      const pte = Atomics.load(pt, v + i);
+      if ((pte & (PTE_PRESENT | PTE_KSM)) !== (PTE_PRESENT | PTE_KSM)) continue;
+      if (r.prot !== PROT_NONE) this.readCheck(r, (p + i) * PAGE, PAGE);
+      this.copiedFrom.set(v + i, pte >>> PTE_FRAME_SHIFT);
+      out.push([p + i, pte >>> PTE_FRAME_SHIFT]);
+    }
+    return out;
+  }
+
+  /** Pages [p, p+n) were overwritten whole (or dropped): their bytes no longer come from a copy. */
+  private forgetCopies(r: Region, p: number, n: number): void {
+    const v = r.addr / PAGE + p;
+    for (let i = 0; i < n; i++) this.copiedFrom.delete(v + i);
+  }
+
+  /** After a copy of shared pages: check them again, a difference naming the frame they were copied from. */
+  private checkCopied(r: Region, copied: ReadonlyArray<[number, number]>): void {
+    if (r.prot === PROT_NONE) return;
+    for (const [p, frame] of copied) this.readCheck(r, p * PAGE, PAGE, frame);
   }
 
   // ───────────── operations ─────────────
@@ -282,8 +356,11 @@ class StressGuest {
       return;
     }
     const cows = this.ksmPages(r, p, 1);
+    this.checkShared(r, p, 1);
+    this.noteInPlace(r, p, 1);
     this.sys.write(addr, t);
     r.shadow.set(t, p * PAGE);
+    this.forgetCopies(r, p, 1);
     this.count('writes');
     this.count('cows', cows);
   }
@@ -298,8 +375,11 @@ class StressGuest {
       return;
     }
     const cows = this.ksmPages(r, p, 1);
+    const copied = this.checkShared(r, p, 1);
+    this.noteInPlace(r, p, 1);
     this.sys.write(addr, bytes);
     r.shadow.set(bytes, p * PAGE + off);
+    this.checkCopied(r, copied);
     this.count('writes');
     this.count('cows', cows);
   }
@@ -312,13 +392,16 @@ class StressGuest {
       return;
     }
     const cows = this.ksmPages(r, p, n);
+    this.checkShared(r, p, n);
+    this.noteInPlace(r, p, n);
     this.sys.memset(addr, byte, n * PAGE);
     r.shadow.fill(byte, p * PAGE, (p + n) * PAGE);
+    this.forgetCopies(r, p, n);
     this.count('memsets');
     this.count('cows', cows);
   }
 
-  private readCheck(r: Region, off: number, len: number): void {
+  private readCheck(r: Region, off: number, len: number, source?: number): void {
     len = Math.min(len, r.pages * PAGE - off);
     if (len <= 0) return;
     if (r.prot === PROT_NONE) {
@@ -330,17 +413,27 @@ class StressGuest {
     const want = r.shadow;
     for (let i = 0; i < len; i++) {
       if (got[i] !== want[off + i]) {
-        this.violation(r.addr + off + i, want[off + i]!, got[i]!, 'read differs from the shadow copy');
+        this.violation(r.addr + off + i, want[off + i]!, got[i]!, source === undefined ? 'read differs from the shadow copy' : 'a copy-on-write or unmerge copied bytes that differ from the shadow', source);
+        want.set(got, off);
         return;
       }
     }
   }
 
   private advise(r: Region, p: number, n: number, advice: number): void {
+    // DKSM's intended use: only read-only memory is advised (the region stays read-only until a later mprotect).
+    if (advice === MADV_MERGEABLE && this.o.readonlyAdvise && this.writable(r)) {
+      this.sys.mprotect(r.addr, r.pages * PAGE, PROT_READ);
+      r.prot = PROT_READ;
+      this.count('mprotects');
+    }
+    const copied = advice === MADV_UNMERGEABLE ? this.checkShared(r, p, n) : [];
     const ksm = advice === MADV_UNMERGEABLE ? this.ksmPages(r, p, n) : 0;
     this.sys.madvise(r.addr + p * PAGE, n * PAGE, advice);
+    this.checkCopied(r, copied);
     if (advice === MADV_DONTNEED) {
       r.shadow.fill(0, p * PAGE, (p + n) * PAGE);
+      this.forgetCopies(r, p, n);
       this.count('dontneeds');
     } else this.count('madvises');
     this.count('unmerges', ksm);
@@ -355,6 +448,7 @@ class StressGuest {
 
   private remap(r: Region): void {
     this.sys.munmap(r.addr, r.pages * PAGE);
+    this.forgetCopies(r, 0, r.pages);
     this.regions.splice(this.regions.indexOf(r), 1);
     this.count('munmaps');
     this.mapRegion();
@@ -362,22 +456,27 @@ class StressGuest {
 
   private prctl(): void {
     const on = this.rng.chance(0.5) ? 1 : 0;
+    const copied = on ? [] : this.regions.map((r) => this.checkShared(r, 0, r.pages));
     const ksm = on ? 0 : this.regions.reduce((n, r) => n + this.ksmPages(r, 0, r.pages), 0);
     this.sys.prctl(PR_SET_MEMORY_MERGE, on);
+    copied.forEach((c, i) => this.checkCopied(this.regions[i]!, c));
     this.count('prctls');
     this.count('unmerges', ksm);
   }
 
-  /** Read every page of every area and compare with the shadow; returns mismatching bytes. */
+  /** Read every page of every area and compare with the shadow; returns mismatching bytes (each page's first one logged). */
   private verifyAll(): number {
     let bad = 0;
     for (const r of this.regions) {
       const got = this.sys.read(r.addr, r.pages * PAGE);
-      for (let i = 0; i < got.length; i++) {
-        if (got[i] !== r.shadow[i]) {
-          if (bad === 0) this.violation(r.addr + i, r.shadow[i]!, got[i]!, 'final verification differs from the shadow copy');
+      for (let p = 0; p < r.pages; p++) {
+        let first = -1;
+        for (let i = p * PAGE; i < (p + 1) * PAGE; i++) {
+          if (got[i] === r.shadow[i]) continue;
+          if (first < 0) first = i;
           bad++;
         }
+        if (first >= 0) this.violation(r.addr + first, r.shadow[first]!, got[first]!, 'final verification differs from the shadow copy');
       }
       this.count('reads');
     }

@@ -70,11 +70,14 @@ export function addControlCommands(program: Command, out: Out, setCode: (c: numb
     .action(async (flags: ControlFlags) => {
       setCode(await control(flags, 'list', {}, out, (r) => formatList(r as GuestInfo[])));
     });
-  common(program.command('sysfs').description('read /sys/kernel/mm/ksm (all files, as grep . prints them, or one), or write one file as root')
-    .argument('[file]', 'a file name (pages_to_scan) or path').argument('[value]', 'the value to write'))
+  common(program.command('sysfs').description('read the host engine\'s /sys/kernel/mm/{ksm,dksm,uksm} (all files, as grep . prints them, or one), or write one file as root')
+    .argument('[file]', 'a file name in the engine\'s directory (pages_to_scan) or a path').argument('[value]', 'the value to write'))
     .action(async (file: string | undefined, value: string | undefined, flags: ControlFlags) => {
       setCode(await control(flags, 'sysfs', { file, value }, out, (r) => {
-        if ('files' in (r as object)) return formatSysfs((r as { files: Record<string, string> }).files);
+        if ('files' in (r as object)) {
+          const all = r as { dir: string; files: Record<string, string> };
+          return formatSysfs(all.files, undefined, all.dir);
+        }
         return value === undefined ? [(r as { value: string }).value] : [];
       }));
     });

@@ -11,7 +11,9 @@ import { runHost } from '../live/host-runner.ts';
 import { SocketBusyError } from '../live/control-server.ts';
 import type { HelloInfo, StopResult } from '../live/protocol.ts';
 import { ensureSocketDir, logPathFor, resolveSocketPath } from '../live/socket-path.ts';
-import { formatSysfs, isCounterFile } from '../live/text-formats.ts';
+import { formatSysfs } from '../live/text-formats.ts';
+import { engineView } from '../live/engine-view.ts';
+import { DEFAULT_ENGINE, ENGINE_NAMES, parseEngine, type EngineName } from '../engines/engine.ts';
 import { control } from './control-commands.ts';
 import { collectKnob } from './knob-flag.ts';
 import { formatBytes, parseCount, parseSize } from './parse-size.ts';
@@ -21,6 +23,7 @@ interface StartFlags {
   numaNodes: number;
   swap?: number;
   ksm: Array<[string, string]>;
+  engine: EngineName;
   socket?: string;
   dashboard?: number;
   detach?: boolean;
@@ -37,7 +40,8 @@ export function addHostCommand(program: Command, out: Out, setCode: (c: number) 
     .option('--memory <size>', 'physical memory of the host', (v) => parseSize(v, '--memory'), DEFAULT_MEMORY_BYTES)
     .option('--numa-nodes <n>', 'NUMA nodes the memory is split into', (v) => parseCount(v, '--numa-nodes', 1, MAX_NUMA_NODES), 1)
     .option('--swap <size>', 'swap space', (v) => parseSize(v, '--swap'))
-    .addOption(new Option('--ksm <key=value>', 'set a /sys/kernel/mm/ksm knob at start (repeatable)').argParser(collectKnob).default([]))
+    .addOption(new Option('--engine <name>', `merge engine: ${ENGINE_NAMES.join(', ')} (docs/engines.md)`).argParser((v) => parseEngine(v)).default(DEFAULT_ENGINE))
+    .addOption(new Option('--ksm <key=value>', 'set a knob of the engine\'s /sys/kernel/mm/{ksm,dksm,uksm} at start (repeatable)').argParser(collectKnob).default([]))
     .option('--socket <path>', 'control socket (default: $KSMSIM_SOCKET, else one in $XDG_RUNTIME_DIR or /tmp/ksmsim-$UID)')
     .option('--dashboard <port>', 'serve the dashboard on http://127.0.0.1:PORT/ (0: any free port)', (v) => parseCount(v, '--dashboard', 0, 65535))
     .option('--detach', 'run in the background; return once the host is ready')
@@ -55,7 +59,7 @@ export function addHostCommand(program: Command, out: Out, setCode: (c: number) 
 
 function readyLines(h: HelloInfo, log?: string): string[] {
   return [
-    `ksmsim host ready: pid ${h.pid}, ${formatBytes(h.memoryBytes)} on ${h.numaNodes} NUMA node${h.numaNodes > 1 ? 's' : ''}${h.swapBytes ? `, ${formatBytes(h.swapBytes)} swap` : ''}`,
+    `ksmsim host ready: pid ${h.pid}, engine ${h.engine}, ${formatBytes(h.memoryBytes)} on ${h.numaNodes} NUMA node${h.numaNodes > 1 ? 's' : ''}${h.swapBytes ? `, ${formatBytes(h.swapBytes)} swap` : ''}`,
     `  socket    ${h.socket}`,
     ...(h.dashboard ? [`  dashboard ${h.dashboard}`] : []),
     ...(log ? [`  log       ${log}`] : []),
@@ -67,7 +71,8 @@ export function describeStop(r: StopResult): string[] {
   const lines = [`ksmsim host stopped: ${destroyed} guest${destroyed === 1 ? '' : 's'} destroyed`];
   for (const g of r.guests) lines.push(`  guest ${g.name} (id ${g.id}): ${g.state}${g.error ? `: ${g.error}` : ''}`);
   lines.push('final counters:');
-  lines.push(...formatSysfs(r.ksm, isCounterFile));
+  const knobs = engineView(r.engine).knobs;
+  lines.push(...formatSysfs(r.files, (n) => !knobs.includes(n), r.dir));
   return lines;
 }
 
@@ -76,7 +81,7 @@ async function startForeground(flags: StartFlags, out: Out): Promise<number> {
   let result: StopResult;
   try {
     result = await runHost({
-    socket, memoryBytes: flags.memory, numaNodes: flags.numaNodes, swapBytes: flags.swap, knobs: flags.ksm,
+    socket, memoryBytes: flags.memory, numaNodes: flags.numaNodes, swapBytes: flags.swap, knobs: flags.ksm, engine: flags.engine,
     dashboardPort: flags.dashboard, print: out,
     onReady: (h) => {
       if (flags.json) out(JSON.stringify(h));
@@ -100,6 +105,7 @@ async function startDetached(flags: StartFlags, out: Out): Promise<number> {
   const log = logPathFor(socket);
   const argv = ['host', 'start', '--socket', socket, '--memory', String(flags.memory), '--numa-nodes', String(flags.numaNodes)];
   if (flags.swap) argv.push('--swap', String(flags.swap));
+  argv.push('--engine', flags.engine);
   for (const [k, v] of flags.ksm) argv.push('--ksm', `${k}=${v}`);
   if (flags.dashboard !== undefined) argv.push('--dashboard', String(flags.dashboard));
   const fd = openSync(log, 'a');

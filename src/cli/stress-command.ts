@@ -11,8 +11,6 @@ import { KILL_GUEST, KILL_KSMD, describeExploration, explore, replaySchedule, ty
 import { describeStress, runStress } from '../stress/stress-run.ts';
 import { parseCount, parseSize } from './parse-size.ts';
 import { parseEngine, type EngineName } from '../engines/engine.ts';
-import { runDksmStress } from '../stress/dksm-stress.ts';
-import { runUksmStress } from '../stress/uksm-stress.ts';
 
 interface StressFlags {
   guests: number;
@@ -75,17 +73,13 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
     .option('--kill-guests', 'deterministic: also kill guest 0 at a random step of some interleavings (the host then reclaims it)')
     .option('--kill-ksmd', 'deterministic: also kill ksmd at a random step of some interleavings (repair with guests paused, then a new ksmd)')
     .option('--core-model', 'deterministic: the model as before issue 11 (no swap, no read-only pages, no sysfs writers), for old replays')
-    .option('--engine <name>', 'merge engine: ksm; dksm or uksm run their own checks (docs/engines.md)', (v) => parseEngine(v), 'ksm')
-    .option('--writable', 'dksm: leave the regions writable, so DKSM\'s writable-region hazard shows (named, not a violation)')
+    .option('--engine <name>', 'merge engine the stress run and the simulation run under: ksm, dksm (read-only regions) or uksm (docs/engines.md)', (v) => parseEngine(v), 'ksm')
+    .option('--writable', 'dksm: advise writable regions too, so DKSM\'s writable-region hazard shows (named, not a violation)')
     .option('--replay <schedule>', 'deterministic: replay one schedule printed by a failing run (comma-separated actor choices)')
     .action(async (flags: StressFlags) => {
-      if (flags.engine === 'uksm') {
-        setCode(await uksmStress(flags, out));
-        return;
-      }
-      if (flags.engine !== 'ksm') {
-        setCode(engineStress(flags, out));
-        return;
+      if (flags.writable && flags.engine !== 'dksm') throw new Error('--writable: only for --engine dksm (the other engines write-protect every page they merge)');
+      if (flags.engine !== 'ksm' && flags.broken !== 'none' && !(flags.deterministic && flags.broken === 'no-recompare')) {
+        throw new Error(`--broken ${flags.broken}: a broken ksmd protocol, only for --engine ksm (the simulation also has --broken no-recompare for the other engines)`);
       }
       if (flags.deterministic) {
         setCode(await deterministic(flags, out));
@@ -95,7 +89,7 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
       const r = await runStress({
         guests: flags.guests, seconds: flags.seconds, seed: flags.seed, faults: flags.faults ?? false,
         memoryBytes: flags.memory, swapBytes: flags.swap, numaNodes: flags.numaNodes, chaos: flags.chaos,
-        brokenProtocol: flags.broken as BrokenProtocol,
+        brokenProtocol: flags.broken as BrokenProtocol, engine: flags.engine, writable: flags.writable,
         log: flags.json ? () => {} : out,
         progress: !flags.json && process.stderr.isTTY ? (line) => process.stderr.write(`\r\x1b[2K${line}`) : undefined,
       });
@@ -108,8 +102,10 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
 
 async function deterministic(flags: StressFlags, out: (s: string) => void): Promise<number> {
   const broken = flags.broken as SimBroken;
+  const engine = { engine: flags.engine, writable: flags.writable ?? false };
+  if (flags.engine !== 'ksm' && flags.killKsmd) throw new Error(`--kill-ksmd: --engine ${flags.engine} has no ksmd`);
   if (flags.replay !== undefined) {
-    const r = replaySchedule(flags.seed, flags.replay, broken, (flags.killGuests ? KILL_GUEST : 0) | (flags.killKsmd ? KILL_KSMD : 0), flags.coreModel ?? false);
+    const r = replaySchedule(flags.seed, flags.replay, broken, (flags.killGuests ? KILL_GUEST : 0) | (flags.killKsmd ? KILL_KSMD : 0), flags.coreModel ?? false, engine);
     for (const line of r.trace ?? []) out(line);
     out(r.violation ? `VIOLATION: ${r.violation}` : 'no violation');
     return r.violation ? 1 : 0;
@@ -118,7 +114,7 @@ async function deterministic(flags: StressFlags, out: (s: string) => void): Prom
   const progress = !flags.json && process.stderr.isTTY
     ? (k: number) => process.stderr.write(`\r\x1b[2K[ksmsim] ${k} interleavings explored`)
     : undefined;
-  const common = { seed: flags.seed, stepsPerInterleaving: flags.stepsPerInterleaving, broken, killGuests: flags.killGuests ?? false, killKsmd: flags.killKsmd ?? false, core: flags.coreModel ?? false, progress };
+  const common = { seed: flags.seed, stepsPerInterleaving: flags.stepsPerInterleaving, broken, killGuests: flags.killGuests ?? false, killKsmd: flags.killKsmd ?? false, core: flags.coreModel ?? false, engine, progress };
   if ((flags.jobs ?? 1) > 1 && flags.interleavings === undefined) throw new Error('--jobs: give --interleavings (a step budget cannot be split between threads)');
   const r = (flags.jobs ?? 1) > 1
     ? await exploreInParallel({ ...common, interleavings: flags.interleavings!, jobs: flags.jobs })
@@ -127,36 +123,4 @@ async function deterministic(flags: StressFlags, out: (s: string) => void): Prom
   if (flags.json) writeFileSync(flags.json, JSON.stringify(r, null, 2) + '\n');
   else for (const line of describeExploration(r)) out(line);
   return r.violations === 0 ? 0 : 1;
-}
-
-/** `--engine dksm`: DKSM's stress check (seeded, in one thread: DKSM merges inside the caller's madvise). */
-function engineStress(flags: StressFlags, out: (s: string) => void): number {
-  if (flags.engine !== 'dksm') throw new Error(`--engine ${flags.engine}: no stress check for this engine`);
-  const steps = flags.steps ?? Math.round(flags.seconds * 2000);
-  const r = runDksmStress({ guests: flags.guests, pages: 32, contents: 4, steps, seed: flags.seed, readonly: !flags.writable });
-  if (flags.json) writeFileSync(flags.json, JSON.stringify(r, null, 2) + '\n');
-  else {
-    out(`ksmsim stress --engine dksm: ${flags.guests} guests, ${steps} steps, seed ${r.seed}, ${flags.writable ? 'writable' : 'read-only'} regions`);
-    out(`  pages_merged ${r.pages_merged}, merging_failed ${r.merging_failed}, writes ${r.writes}, re-advises ${r.readvises}, remaps ${r.remaps}`);
-    out(`  violations ${r.violations.length}, DKSM writable-region hazards ${r.hazards.length}, leaked frames ${r.leaked_frames}`);
-    for (const v of r.violations.slice(0, 10)) out(`  VIOLATION guest ${v.guest} address 0x${v.address.toString(16)}: expected ${v.expected}, got ${v.actual} (step ${v.step})`);
-    for (const h of r.hazards.slice(0, 3)) out(`  ${h.what}: guest ${h.guest} address 0x${h.address.toString(16)} changed by an in-place write through another page's writable PTE (step ${h.step})`);
-    out(r.ok ? 'OK' : 'FAILED');
-  }
-  return r.ok ? 0 : 1;
-}
-
-/** `--engine uksm`: guests on worker threads churn shared contents while UKSM's scanner merges. */
-async function uksmStress(flags: StressFlags, out: (s: string) => void): Promise<number> {
-  const r = await runUksmStress({ guests: flags.guests, seconds: flags.seconds, seed: flags.seed });
-  if (flags.json) writeFileSync(flags.json, JSON.stringify(r, null, 2) + '\n');
-  else {
-    out(`ksmsim stress --engine uksm: ${r.guests} guests for ${flags.seconds} s, seed ${r.seed}: ${r.ops} ops`);
-    out(`  full_scans ${r.full_scans}, pages_scanned ${r.pages_scanned}, pages_sharing up to ${r.max_pages_sharing}, ksm_zero_pages up to ${r.ksm_zero_pages_max}`);
-    out(`  violations ${r.violations.length}, guest failures ${r.guest_failures.length}, leaked frames ${r.leaked_frames}`);
-    for (const v of r.violations.slice(0, 10)) out(`  ${v}`);
-    for (const f of r.guest_failures.slice(0, 10)) out(`  FAILED ${f}`);
-    out(r.ok ? 'OK' : 'FAILED');
-  }
-  return r.ok ? 0 : 1;
 }

@@ -15,6 +15,7 @@ import { CONVERGE_MIN_SCANS, convergedNow, convergenceOf, savedPages, convergenc
 import { applyKnobs, DENSITY_DEFAULT_KNOBS, engineOffKnobs, engineOnKnobs, expand, startHost, usedBytes, type DensityOptions, type MeasuredPhase } from './density-host.ts';
 import type { CapacityResult, CapacityRun, CapacityWithSwap, DensityResult, DensitySample, FleetEntry, GuestProfit, NumaTradeoff } from './density-types.ts';
 import { EmulatedTunedHost } from '../tuning/emulated-tuned-host.ts';
+import { engineDir } from '../engines/engine.ts';
 import { startServices, type RunningServices, type ServicesReport } from '../tuning/host-services.ts';
 
 export { DENSITY_DEFAULT_KNOBS, type DensityOptions } from './density-host.ts';
@@ -130,6 +131,7 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
         // over the last two seconds; or the time limit.
         const scans0 = host.files.counters().full_scans ?? 0;
         scansFrom = scans0;
+        const uksmRounds0 = o.engine === 'uksm' ? Number(host.readFile(engineDir('uksm') + 'full_scans')) : 0;
         const deadline = readyAt + o.maxSeconds * 1000;
         convergeFrom = series.length;
         for (;;) {
@@ -138,7 +140,10 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
           if ((o.engine ?? 'ksm') === 'ksm') {
             if (convergedNow(series, host.files.counters().full_scans, scans0, (performance.now() - t0) / 1000)) break;
           } else {
-            // Full scans are ksmd's; the other engines converge on memory alone (DKSM merges inside madvise).
+            // The other engines converge on memory (DKSM merges inside madvise); UKSM also needs its
+            // rounds, as ksmd its full scans: its areas start on the ladder's lowest rung (0.2 % of a
+            // core with the full governor) and climb only as their passes merge.
+            if (o.engine === 'uksm' && Number(host.readFile(engineDir('uksm') + 'full_scans')) < uksmRounds0 + CONVERGE_MIN_SCANS) continue;
             const window = series.filter((s) => s.t * 1000 >= performance.now() - t0 - 2000);
             if (window.length < 5) continue;
             const v = window.map((s) => Math.round(s.memory_used_bytes / PAGE_SIZE));

@@ -3,7 +3,7 @@
 
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as Comlink from 'comlink';
+import type { Worker } from 'node:worker_threads';
 import { AddressSpace, type AddressSpaceHooks } from '../mem/address-space.ts';
 import { PAGE_SIZE } from '../mem/constants.ts';
 import { createGuestSpaceHandles, recoverVmaTable, type GuestSpaceHandles } from '../mem/guest-control.ts';
@@ -12,12 +12,12 @@ import { summarizeSpace, type SpaceSummary } from '../mem/space-summary.ts';
 import type { KsmEngineOptions } from '../ksm/ksm-engine.ts';
 import { KsmState, THP_MODES, type KernelCompat } from '../ksm/ksm-state.ts';
 import { KsmFiles, formatKsmStat, type Caller } from '../ksm/sysfs.ts';
-import type { GuestOutcome, GuestWorkerApi } from '../guest/guest-worker.ts';
+import type { GuestMessage, GuestOutcome, GuestWorkerData } from '../guest/guest-worker.ts';
 import { KsmdController } from './ksmd-controller.ts';
 import { collectGarbage } from '../platform/collect-garbage.ts';
 import { compileModule } from '../platform/module-compiler.ts';
 import { sourceOfModule } from '../platform/project-root.ts';
-import { spawnWorker, type SpawnedWorker } from '../platform/spawn-worker.ts';
+import { startThread } from '../platform/spawn-worker.ts';
 import { DEFAULT_ENGINE, type EngineName } from '../engines/engine.ts';
 import { createHostEngine, type HostEngine } from '../engines/engine-runtime.ts';
 
@@ -86,7 +86,7 @@ export interface NodeMemory {
 }
 
 // The guest thread's runtime, bundled with each program into the worker's one entry file.
-const GUEST_RUNTIME = sourceOfModule(fileURLToPath(new URL('../guest/guest-worker.ts', import.meta.url)));
+export const GUEST_RUNTIME = sourceOfModule(fileURLToPath(new URL('../guest/guest-worker.ts', import.meta.url)));
 const FIRST_PID = 100;
 
 export class Host {
@@ -157,7 +157,7 @@ export class Host {
     // Compiled once per program (cached): a syntax error is reported here, before any thread starts.
     const compiled = compileModule(path, { runtime: GUEST_RUNTIME });
     const handles = createGuestSpaceHandles(pid, node, this.vaPages);
-    const w: SpawnedWorker<GuestWorkerApi> = spawnWorker<GuestWorkerApi>(compiled, {
+    const data: GuestWorkerData = {
       memory: this.memory.handles,
       ksm: this.ksm.handles,
       space: handles,
@@ -165,11 +165,12 @@ export class Host {
       args: [...(options.args ?? [])],
       root: options.root ?? false,
       engine: this.engine.handles,
-    });
+    };
+    const w = startThread(compiled, data);
     this.ksmd?.addGuest(handles);
     const started = performance.now();
     const done = this.supervise(w, handles, name, path, node, started);
-    const handle: GuestHandle = { pid, name, handles, done, kill: () => w.close() };
+    const handle: GuestHandle = { pid, name, handles, done, kill: () => w.terminate().then(() => {}) };
     this.running.set(pid, handle);
     void done.finally(() => this.running.delete(pid));
     return handle;
@@ -242,21 +243,20 @@ export class Host {
     this.engine.stop?.();
   }
 
-  private async supervise(w: SpawnedWorker<GuestWorkerApi>, handles: GuestSpaceHandles, name: string, program: string, node: number, started: number): Promise<GuestReport> {
-    const died = new Promise<GuestOutcome>((res) => {
-      w.worker.once('error', (e) => res({ kind: 'error', message: `worker error: ${e?.message ?? e}` }));
-      w.worker.once('exit', (code) => res({ kind: 'error', message: `killed (worker exited with ${code})` }));
+  private async supervise(w: Worker, handles: GuestSpaceHandles, name: string, program: string, node: number, started: number): Promise<GuestReport> {
+    // The thread posts its log lines and then one `end` on the same port, so every line is logged
+    // before the outcome is seen; an exit or error event without an `end` is a guest that died.
+    const outcome = await new Promise<GuestOutcome>((res) => {
+      w.on('message', (m: GuestMessage) => {
+        if (m.kind === 'log') this.onLog(`[${name}] ${m.line}`);
+        else res(m.outcome);
+      });
+      w.once('error', (e) => res({ kind: 'error', message: `worker error: ${e?.message ?? e}` }));
+      w.once('exit', (code) => res({ kind: 'error', message: `killed (worker exited with ${code})` }));
     });
-    const ran = w.api.run(Comlink.proxy((line: string) => this.onLog(`[${name}] ${line}`)));
-    let outcome: GuestOutcome;
-    try {
-      outcome = await Promise.race([ran, died]);
-    } catch (e) {
-      outcome = { kind: 'error', message: (e as Error)?.message ?? String(e) };
-    }
     // End the thread first: a guest killed inside a VMA table write left its seqlock odd, and
     // summarizeSpace (like ksmd) would spin on it forever; recoverVmaTable closes it once the writer is gone.
-    await w.close();
+    await w.terminate();
     recoverVmaTable(new Int32Array(handles.control), new Int32Array(handles.vmaTable), handles.vaPages);
     const memoryAtExit = summarizeSpace(handles, this.memory);
     const ksmStatAtExit = parseKsmStat(formatKsmStat(new Int32Array(handles.control)));

@@ -108,9 +108,10 @@ async function loop(): Promise<void> {
 }
 
 const api = {
-  addGuest(h: GuestSpaceHandles): void {
-    engine.addGuest(h);
-    engine.publish(); // the guest's ksm_stat words too, even if ksmd never scans it
+  /** Register guests launched together (one publish and one wake-up for the batch). */
+  addGuests(hs: readonly GuestSpaceHandles[]): void {
+    for (const h of hs) engine.addGuest(h);
+    engine.publish(); // the guests' ksm_stat words too, even if ksmd never scans them
     state.wake();
   },
   guestExited(pid: number): void {

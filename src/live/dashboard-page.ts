@@ -4,14 +4,15 @@
 import { PALETTE, esc } from '../report/svg-chart.ts';
 
 export interface PageSpec {
+  /** The engine's directory (/sys/kernel/mm/ksm/, dksm/ or uksm/), its knobs, its status rows and charted counters (engine-view.ts). */
+  readonly dir: string;
+  readonly counters: readonly string[];
+  readonly chart: readonly string[];
   readonly knobs: readonly string[];
   readonly workloads: readonly string[];
   readonly numaNodes: number;
   readonly tickMs: number;
 }
-
-/** The counters drawn over time, in the order of their colours. */
-export const CHART_COUNTERS = ['pages_sharing', 'pages_shared', 'pages_unshared', 'pages_volatile', 'ksm_zero_pages'] as const;
 
 export function renderDashboardPage(spec: PageSpec): string {
   const knobRows = spec.knobs.map((k) =>
@@ -20,8 +21,9 @@ export function renderDashboardPage(spec: PageSpec): string {
     `<td class="err" id="knob-error-${esc(k)}"></td></tr>`).join('\n');
   const workloadOptions = spec.workloads.map((w) => `<option value="${esc(w)}">${esc(w)}</option>`).join('');
   const nodeOptions = ['<option value="">auto</option>', ...Array.from({ length: spec.numaNodes }, (_, i) => `<option value="${i}">${i}</option>`)].join('');
-  const legend = CHART_COUNTERS.map((c, i) => `<span><i style="background:${PALETTE[i]}"></i>${c}</span>`).join(' ');
-  const config = JSON.stringify({ counters: CHART_COUNTERS, palette: PALETTE, tickMs: spec.tickMs });
+  const legend = spec.chart.map((c, i) => `<span><i style="background:${PALETTE[i]}"></i>${c}</span>`).join(' ');
+  const config = JSON.stringify({ counters: spec.chart, rows: spec.counters, palette: PALETTE, tickMs: spec.tickMs });
+  const title = `${spec.dir.replace(/\/$/, '')} counters`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ksmsim live host</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -47,10 +49,10 @@ svg text{font:11px system-ui,sans-serif;fill:#57606a}
 <body>
 <header><h1>ksmsim live host</h1><span class="meta" id="meta"></span><span id="conn" class="down">connecting…</span></header>
 <main>
-<section><h2>KSM counters over time</h2>
-<svg id="chart" width="100%" height="260" viewBox="0 0 640 260" preserveAspectRatio="none" role="img" aria-label="KSM counters over time"></svg>
+<section><h2>${esc(title)} over time</h2>
+<svg id="chart" width="100%" height="260" viewBox="0 0 640 260" preserveAspectRatio="none" role="img" aria-label="${esc(title)} over time"></svg>
 <div class="legend">${legend}</div></section>
-<section><h2>/sys/kernel/mm/ksm counters</h2><table id="counters"><tbody></tbody></table></section>
+<section><h2>${esc(title)}</h2><table id="counters"><tbody></tbody></table></section>
 <section><h2>Memory per NUMA node</h2><div id="nodes"></div><div id="meminfo" class="meta"></div></section>
 <section><h2>Start a guest</h2>
 <form id="start-form" onsubmit="return false">
@@ -109,9 +111,10 @@ function drawChart() {
 }
 function renderCounters(st) {
   const tb = $('counters').tBodies[0];
-  const names = ['pages_shared', 'pages_sharing', 'pages_unshared', 'pages_volatile', 'ksm_zero_pages', 'general_profit', 'full_scans', 'pages_scanned', 'pages_skipped', 'stable_node_chains', 'stable_node_dups'];
+  const names = CFG.rows;
   if (tb.rows.length === 0) for (const n of names) { const tr = tb.insertRow(); tr.appendChild(el('th', n)); const td = el('td', '', 'num'); td.id = 'c-' + n; tr.appendChild(td); }
-  for (const n of names) $('c-' + n).textContent = st.ksm[n] + (n === 'general_profit' ? ' (' + fmtBytes(Number(st.ksm[n])) + ')' : '');
+  // (UKSM's ksm_zero_pages is not a sysfs file: its KsmZeroPages line comes with the sample.)
+  for (const n of names) { const v = n in st.files ? st.files[n] : st.sample.counters[n]; $('c-' + n).textContent = v + (n === 'general_profit' ? ' (' + fmtBytes(Number(v)) + ')' : ''); }
 }
 function renderNodes(st) {
   const box = $('nodes'); box.textContent = '';
@@ -147,14 +150,14 @@ function renderGuests(st) {
 function renderKnobs(st) {
   for (const input of document.querySelectorAll('input[data-knob]')) {
     const k = input.dataset.knob;
-    $('knob-cur-' + k).textContent = st.ksm[k];
-    if (!knobsSeen) { const m = /\\[(.*?)\\]/.exec(st.ksm[k]); input.value = m ? m[1] : st.ksm[k]; }
+    $('knob-cur-' + k).textContent = st.files[k];
+    if (!knobsSeen) { const m = /\\[(.*?)\\]/.exec(st.files[k]); input.value = m ? m[1] : st.files[k]; }
   }
   knobsSeen = true;
 }
 function render(st) {
   const h = st.hello;
-  $('meta').textContent = 'pid ' + h.pid + ' · ' + fmtBytes(h.memoryBytes) + ' on ' + h.numaNodes + ' node' + (h.numaNodes > 1 ? 's' : '') + (h.swapBytes ? ' · swap ' + fmtBytes(h.swapBytes) : '') + ' · ' + h.socket;
+  $('meta').textContent = 'pid ' + h.pid + ' · engine ' + h.engine + ' · ' + fmtBytes(h.memoryBytes) + ' on ' + h.numaNodes + ' node' + (h.numaNodes > 1 ? 's' : '') + (h.swapBytes ? ' · swap ' + fmtBytes(h.swapBytes) : '') + ' · ' + h.socket;
   renderCounters(st); renderNodes(st); renderGuests(st); renderKnobs(st);
   $('log').textContent = st.log.join('\\n');
   if (!history.length || st.sample.t > history[history.length - 1].t) history.push(st.sample);

@@ -4,7 +4,6 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KNOBS } from '../ksm/ksm-state.ts';
 import { ControlError, WORKLOADS, type LiveHost } from './live-host.ts';
 import { renderDashboardPage } from './dashboard-page.ts';
 import type { Op } from './protocol.ts';
@@ -33,7 +32,8 @@ export function serveDashboard(live: LiveHost, port: number): Promise<Dashboard>
     }
     const url = new URL(req.url ?? '/', `http://${origin}`);
     if (req.method === 'GET' && url.pathname === '/') {
-      page ??= renderDashboardPage({ knobs: [...KNOBS], workloads: [...WORKLOADS], numaNodes: live.host.memory.nodes.length, tickMs: TICK_MS });
+      const v = live.view;
+      page ??= renderDashboardPage({ dir: v.dir, counters: v.counters, chart: v.chart, knobs: v.knobs, workloads: [...WORKLOADS], numaNodes: live.host.memory.nodes.length, tickMs: TICK_MS });
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(page);
       return;
     }

@@ -2,7 +2,7 @@
 // and its knobs, serve the socket and the dashboard, then stop on `host stop`, SIGINT or SIGTERM.
 
 import { unlinkSync } from 'node:fs';
-import { KSM_DIR } from '../ksm/sysfs.ts';
+import { DEFAULT_ENGINE, engineDir, type EngineName } from '../engines/engine.ts';
 import { claimSocket, serveControl, type ControlServer } from './control-server.ts';
 import { serveDashboard, type Dashboard } from './dashboard-server.ts';
 import { LiveHost } from './live-host.ts';
@@ -13,7 +13,10 @@ export interface RunHostOptions {
   readonly memoryBytes: number;
   readonly numaNodes: number;
   readonly swapBytes?: number;
+  /** Knobs set at start, in the engine's directory (/sys/kernel/mm/ksm, dksm or uksm). */
   readonly knobs: ReadonlyArray<readonly [string, string]>;
+  /** The merge engine (default ksm). */
+  readonly engine?: EngineName;
   /** Serve the dashboard on 127.0.0.1:PORT (0: any free port). */
   readonly dashboardPort?: number;
   /** Guest log lines and host notices. */
@@ -25,7 +28,7 @@ export interface RunHostOptions {
 /** Run a host until it is told to stop; returns what it printed as its final counters. */
 export async function runHost(o: RunHostOptions): Promise<StopResult> {
   await claimSocket(o.socket);
-  const live = await LiveHost.start({ socket: o.socket, memoryBytes: o.memoryBytes, numaNodes: o.numaNodes, swapBytes: o.swapBytes, print: o.print });
+  const live = await LiveHost.start({ socket: o.socket, memoryBytes: o.memoryBytes, numaNodes: o.numaNodes, swapBytes: o.swapBytes, engine: o.engine, print: o.print });
   let control: ControlServer | undefined;
   let dashboard: Dashboard | undefined;
   let release = (): void => {};
@@ -34,7 +37,7 @@ export async function runHost(o: RunHostOptions): Promise<StopResult> {
   try {
     for (const [key, value] of o.knobs) {
       try {
-        await live.host.writeFile(KSM_DIR + key, value);
+        await live.host.writeFile(engineDir(o.engine ?? DEFAULT_ENGINE) + key, value);
       } catch (e) {
         throw new Error(`--ksm ${key}=${value}: ${(e as Error).message}`);
       }

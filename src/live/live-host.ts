@@ -18,6 +18,7 @@ import {
   type ReplyError, type Sample, type ServiceReply, type StopResult,
 } from './protocol.ts';
 import { strerror } from './strerror.ts';
+import { engineCounters, engineFiles, engineView, otherEngineProblem, type EngineView } from './engine-view.ts';
 
 /** Workload names `start` accepts in place of a program path (guests/workloads/NAME.ts). */
 /** The workloads a live host starts by name, in the order its commands and dashboard list them. */
@@ -59,6 +60,8 @@ export interface LiveHostOptions extends HostOptions {
 export class LiveHost {
   readonly host: Host;
   readonly socket: string;
+  /** What the status and dashboard show, and which knobs control commands set: the engine's. */
+  readonly view: EngineView;
   dashboard: string | undefined;
   private readonly guests = new Map<string, LiveGuest>();
   private readonly history: Sample[] = [];
@@ -73,6 +76,7 @@ export class LiveHost {
   private constructor(host: Host, socket: string) {
     this.host = host;
     this.socket = socket;
+    this.view = engineView(host.engine.name);
     this.tuned = new EmulatedTunedHost(host);
     // ksmtuned's decisions go to the host's log (the dashboard shows it), as its DEBUG lines would.
     this.services = new ServiceManager(this.tuned, {
@@ -126,7 +130,7 @@ export class LiveHost {
 
   hello(): HelloInfo {
     const swap = this.host.swapUsage();
-    return { pid: process.pid, socket: this.socket, dashboard: this.dashboard, memoryBytes: this.host.memory.bytes, numaNodes: this.host.memory.nodes.length, swapBytes: swap?.totalBytes ?? 0 };
+    return { pid: process.pid, engine: this.view.engine, socket: this.socket, dashboard: this.dashboard, memoryBytes: this.host.memory.bytes, numaNodes: this.host.memory.nodes.length, swapBytes: swap?.totalBytes ?? 0 };
   }
 
   startGuest(name: string, program: string, args: readonly string[], node: number | undefined): GuestInfo {
@@ -170,6 +174,9 @@ export class LiveHost {
 
   /** `service ksm|ksmtuned start|stop|status|retune [FILE]`: the service's own output and exit status. */
   async service(service: string, action: string, file: string | undefined): Promise<ServiceReply> {
+    if (this.view.engine !== 'ksm') {
+      throw new ControlError({ message: `the ${service} service drives ksmd through ${KSM_DIR}; this host runs the ${this.view.engine} engine, which has no ksmd (its knobs are in ${this.view.dir})` });
+    }
     try {
       return await this.services.command(service, action, file);
     } catch (e) {
@@ -182,10 +189,16 @@ export class LiveHost {
     return [...this.guests.values()].sort((a, b) => a.handle.pid - b.handle.pid).map((g) => this.info(g));
   }
 
-  /** No file: every /sys/kernel/mm/ksm file; a file: its value; a file and a value: a root write. */
-  async sysfs(file: string | undefined, value: string | undefined): Promise<{ files: Record<string, string> } | { file: string; value: string }> {
-    if (file === undefined) return { files: this.host.files.snapshot() };
-    const path = file.startsWith('/') ? file : KSM_DIR + file;
+  /**
+   * No file: every file of the engine's directory (/sys/kernel/mm/ksm, dksm or uksm); a file (a name
+   * in that directory, or a path): its value; a file and a value: a root write. Another engine's
+   * files are refused with a message saying whose they are and where this engine's knobs are.
+   */
+  async sysfs(file: string | undefined, value: string | undefined): Promise<{ dir: string; files: Record<string, string> } | { file: string; value: string }> {
+    if (file === undefined) return { dir: this.view.dir, files: engineFiles(this.host) };
+    const path = file.startsWith('/') ? file : this.view.dir + file;
+    const problem = otherEngineProblem(this.view.engine, path, file.startsWith('/') ? undefined : file, value !== undefined);
+    if (problem) throw new ControlError({ message: `${path}: ${problem}`, ...(this.exists(path) ? {} : { errno: 'ENOENT' }) });
     try {
       if (value !== undefined) await this.host.writeFile(path, value.endsWith('\n') ? value : value + '\n');
       return { file: path, value: this.host.readFile(path).trimEnd() };
@@ -208,6 +221,8 @@ export class LiveHost {
       MemTotal: kb(total), MemFree: kb(free), MemAvailable: kb(free), Buffers: 0, Cached: 0, SwapCached: 0,
       SwapTotal: kb(swap?.totalBytes ?? 0), SwapFree: kb((swap?.totalBytes ?? 0) - (swap?.usedBytes ?? 0)),
       AnonPages: kb(total - free),
+      // UKSM's zero pages are counted here (its /proc/meminfo line), as the kernel's KsmZeroPages.
+      ...(this.view.engine === 'uksm' ? { KsmZeroPages: kb(this.host.ksm.get('ksm_zero_pages') * PAGE_SIZE) } : {}),
     };
   }
 
@@ -226,7 +241,8 @@ export class LiveHost {
       }
     }
     const out: Record<string, number> = {};
-    for (const p of SHM_PARAMS) out[`shm_${p}`] = Number(this.host.readFile(KSM_DIR + p).trim());
+    // virHostMemGetParameters leaves out a parameter whose file is missing (a UKSM kernel has no /sys/kernel/mm/ksm).
+    for (const p of SHM_PARAMS) if (this.exists(KSM_DIR + p)) out[`shm_${p}`] = Number(this.host.readFile(KSM_DIR + p).trim());
     return out;
   }
 
@@ -234,7 +250,9 @@ export class LiveHost {
     return {
       hello: this.hello(),
       nodes: this.nodes(),
-      ksm: this.host.files.snapshot(),
+      ksm: this.ksmFiles(),
+      dir: this.view.dir,
+      files: engineFiles(this.host),
       guests: this.list(),
       sample: this.history[this.history.length - 1] ?? this.takeSample(),
       log: this.logLines.slice(-40),
@@ -250,7 +268,8 @@ export class LiveHost {
     this.stopped ??= (async () => {
       clearInterval(this.sampler);
       await this.services.shutdown();
-      const ksm = this.host.files.snapshot();
+      const ksm = this.ksmFiles();
+      const files = engineFiles(this.host);
       const guests = [...this.guests.values()];
       for (const g of guests) {
         g.stopping = true;
@@ -260,9 +279,24 @@ export class LiveHost {
       await Promise.allSettled(guests.map((g) => g.handle.done));
       const final = guests.map((g) => this.info(g));
       await this.host.shutdown();
-      return { ksm, guests: final, nodes: this.nodes() };
+      return { ksm, engine: this.view.engine, dir: this.view.dir, files, guests: final, nodes: this.nodes() };
     })();
     return this.stopped;
+  }
+
+  /** /sys/kernel/mm/ksm's files, where the engine has them (not under UKSM). */
+  private ksmFiles(): Record<string, string> {
+    return this.view.engine === 'uksm' ? {} : this.host.files.snapshot();
+  }
+
+  private exists(path: string): boolean {
+    try {
+      this.host.readFile(path);
+      return true;
+    } catch (e) {
+      if (e instanceof ErrnoError) return false;
+      throw e;
+    }
   }
 
   private nodes(): NodeMemoryInfo[] {
@@ -299,7 +333,7 @@ export class LiveHost {
   private takeSample(): Sample {
     const s: Sample = {
       t: Math.round(performance.now() - this.startedAt) / 1000,
-      counters: this.host.files.counters(),
+      counters: engineCounters(this.host),
       usedBytes: this.host.nodeMemory().map((n) => n.usedBytes),
     };
     this.history.push(s);

@@ -1,6 +1,8 @@
 // protocol.ts — owns the live host's control protocol: one JSON request per line on the Unix socket
 // (or one POST body on the dashboard), one JSON reply per line, and the shapes both carry.
 
+import type { EngineName } from '../engines/engine.ts';
+
 export const OPS = ['hello', 'start', 'destroy', 'list', 'sysfs', 'meminfo', 'node-memory-tune', 'service', 'state', 'stop'] as const;
 export type Op = (typeof OPS)[number];
 
@@ -42,6 +44,8 @@ export interface GuestInfo {
 
 export interface HelloInfo {
   readonly pid: number;
+  /** The merge engine the host runs (--engine). */
+  readonly engine: EngineName;
   readonly socket: string;
   readonly dashboard?: string;
   readonly memoryBytes: number;
@@ -66,15 +70,23 @@ export interface Sample {
 export interface HostState {
   readonly hello: HelloInfo;
   readonly nodes: readonly NodeMemoryInfo[];
+  /** /sys/kernel/mm/ksm where it exists (ksm, dksm; empty under uksm). */
   readonly ksm: Record<string, string>;
+  /** The engine's own directory and files: what the status and the dashboard show. */
+  readonly dir: string;
+  readonly files: Record<string, string>;
   readonly guests: readonly GuestInfo[];
   readonly sample: Sample;
   readonly log: readonly string[];
 }
 
 export interface StopResult {
-  /** /sys/kernel/mm/ksm just before the guests were stopped. */
+  /** /sys/kernel/mm/ksm just before the guests were stopped (empty under uksm). */
   readonly ksm: Record<string, string>;
+  readonly engine: EngineName;
+  /** The engine's directory and its files just before the guests were stopped. */
+  readonly dir: string;
+  readonly files: Record<string, string>;
   readonly guests: readonly GuestInfo[];
   readonly nodes: readonly NodeMemoryInfo[];
 }

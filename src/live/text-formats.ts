@@ -1,7 +1,6 @@
 // text-formats.ts — owns how control replies print as text, in the formats of the tools they mimic:
 // virsh list and node-memory-tune, `grep . /sys/kernel/mm/ksm/*`, and /proc/meminfo.
 
-import { KNOBS } from '../ksm/ksm-state.ts';
 import { KSM_DIR } from '../ksm/sysfs.ts';
 import type { GuestInfo } from './protocol.ts';
 
@@ -25,13 +24,9 @@ export function formatList(guests: readonly GuestInfo[]): string[] {
   return table(header, rows);
 }
 
-/** `grep . /sys/kernel/mm/ksm/*`: path:value, in the glob's (sorted) order. */
-export function formatSysfs(files: Record<string, string>, only?: (name: string) => boolean): string[] {
-  return Object.keys(files).sort().filter((n) => !only || only(n)).map((n) => `${KSM_DIR}${n}:${files[n]}`);
-}
-
-export function isCounterFile(name: string): boolean {
-  return !(KNOBS as readonly string[]).includes(name);
+/** `grep . /sys/kernel/mm/ksm/*` (or the engine's directory): path:value, in the glob's (sorted) order. */
+export function formatSysfs(files: Record<string, string>, only?: (name: string) => boolean, dir: string = KSM_DIR): string[] {
+  return Object.keys(files).sort().filter((n) => !only || only(n)).map((n) => `${dir}${n}:${files[n]}`);
 }
 
 /** /proc/meminfo lines: show_val_kb()'s "%s%8lu kB" with the name and colon padded to 16 columns. */

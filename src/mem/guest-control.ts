@@ -99,19 +99,27 @@ export interface VmaSnapshot {
  * Returns the entries whose flags contain every bit of `mustHave`.
  */
 export function readVmaTable(ctl: Int32Array, table: Int32Array, mustHave: number, out: VmaSnapshot[]): VmaSnapshot[] {
-  for (;;) {
-    const s1 = Atomics.load(ctl, CTL_VMA_SEQ);
-    if (s1 & 1) continue;
-    out.length = 0;
-    const count = Atomics.load(ctl, CTL_VMA_COUNT);
-    for (let i = 0; i < count; i++) {
-      const b = i * VMA_WORDS;
-      const flags = Atomics.load(table, b + VMA_FLAGS);
-      if ((flags & mustHave) !== mustHave) continue;
-      out.push({ start: Atomics.load(table, b + VMA_START), pages: Atomics.load(table, b + VMA_PAGES), flags, node: Atomics.load(table, b + VMA_NODE) });
-    }
-    if (Atomics.load(ctl, CTL_VMA_SEQ) === s1) return out;
+  while (!tryReadVmaTable(ctl, table, mustHave, out));
+  return out;
+}
+
+/**
+ * readVmaTable without waiting: false (and `out` unspecified) while the guest is rewriting its table.
+ * For readers on the host's thread, which must never spin on a seqlock a terminated guest left odd
+ * (the host repairs it on that same thread: Host.supervise → recoverVmaTable).
+ */
+export function tryReadVmaTable(ctl: Int32Array, table: Int32Array, mustHave: number, out: VmaSnapshot[]): boolean {
+  const s1 = Atomics.load(ctl, CTL_VMA_SEQ);
+  if (s1 & 1) return false;
+  out.length = 0;
+  const count = Math.min(Math.max(Atomics.load(ctl, CTL_VMA_COUNT), 0), MAX_VMAS);
+  for (let i = 0; i < count; i++) {
+    const b = i * VMA_WORDS;
+    const flags = Atomics.load(table, b + VMA_FLAGS);
+    if ((flags & mustHave) !== mustHave) continue;
+    out.push({ start: Atomics.load(table, b + VMA_START), pages: Atomics.load(table, b + VMA_PAGES), flags, node: Atomics.load(table, b + VMA_NODE) });
   }
+  return Atomics.load(ctl, CTL_VMA_SEQ) === s1;
 }
 
 /**

@@ -1,9 +1,11 @@
-// spawn-worker.ts — owns launching a long-lived worker with a comlink endpoint: the worker runs plain
+// spawn-worker.ts — owns launching a long-lived worker, bare or with a comlink endpoint: the worker runs plain
 // JavaScript (see worker-module.ts) with no loader inherited from the parent's command line.
 
 import { MessageChannel, Worker, type MessagePort, type TransferListItem } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
 import * as Comlink from 'comlink';
 import type { CompiledModule } from './module-compiler.ts';
+import { startScriptThread } from './script-thread.ts';
 import { workerModule } from './worker-module.ts';
 
 export interface SpawnedWorker<Api> {
@@ -20,18 +22,24 @@ export interface WorkerLimits {
   readonly stackSizeMb?: number;
 }
 
-/** Start module `entry` (a module of ksmsim, or one compiled already) in a worker; `data` arrives as workerData with `port` added. */
-export function spawnWorker<Api>(entry: URL | CompiledModule, data: object, transfer: TransferListItem[] = [], resourceLimits?: WorkerLimits): SpawnedWorker<Api> {
-  const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(entry instanceof URL ? workerModule(entry) : entry.url, {
-    workerData: { ...data, port: port2 },
-    transferList: [port2, ...transfer],
+/** Start module `entry` (a module of ksmsim, or one compiled already) in a bare worker thread, `data` as its workerData. */
+export function startThread(entry: URL | CompiledModule, data: object, transfer: TransferListItem[] = [], resourceLimits?: WorkerLimits): Worker {
+  if (!(entry instanceof URL) && entry.format === 'cjs') return startScriptThread(fileURLToPath(entry.url), data, { transferList: transfer, resourceLimits });
+  return new Worker(entry instanceof URL ? workerModule(entry) : entry.url, {
+    workerData: data,
+    transferList: transfer,
     resourceLimits,
     // A parent started with `--import tsx` (the test runner) would hand its loader to every worker.
     execArgv: [],
     stdout: false,
     stderr: false,
   });
+}
+
+/** Start module `entry` in a worker serving a comlink API; `data` arrives as workerData with `port` added. */
+export function spawnWorker<Api>(entry: URL | CompiledModule, data: object, transfer: TransferListItem[] = [], resourceLimits?: WorkerLimits): SpawnedWorker<Api> {
+  const { port1, port2 } = new MessageChannel();
+  const worker = startThread(entry, { ...data, port: port2 }, [port2, ...transfer], resourceLimits);
   const api = Comlink.wrap<Api>(port1 as unknown as Comlink.Endpoint);
   let closed = false;
   return {

@@ -69,7 +69,8 @@ export interface Recount {
  * Recount everything from the page tables of the given guests (which must be alive or quiesced).
  * `swappedIsProblem`: report swapped pages as a problem (for runs that never swap).
  */
-export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxSharing: number, spaces: readonly GuestSpaceHandles[], swappedIsProblem = false): Recount {
+/** `ksmOutsideMergeable`: KSM pages may lie outside VM_MERGEABLE areas (DKSM merges without marking the area). */
+export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxSharing: number, spaces: readonly GuestSpaceHandles[], swappedIsProblem = false, ksmOutsideMergeable = false): Recount {
   const problems: string[] = [];
 
   const ksmMappers = new Map<number, number>();
@@ -121,7 +122,7 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
         if (pte & PTE_KSM) {
           gMerging++;
           ksmMappers.set(f, (ksmMappers.get(f) ?? 0) + 1);
-          if (!mergeable) problems.push(`${where}: a KSM page outside a mergeable area`);
+          if (!mergeable && !ksmOutsideMergeable) problems.push(`${where}: a KSM page outside a mergeable area`);
           continue;
         }
         if (mergeable) gUnmerged++;
@@ -231,6 +232,20 @@ export function recountSpaces(mem: PhysicalMemory, mergeAcross: boolean, maxShar
 export function recountHost(host: Host, spaces: readonly GuestSpaceHandles[], chains?: ChainCensus): { recount: Recount; mismatches: string[] } {
   const r = recountSpaces(host.memory, host.ksm.get('merge_across_nodes') === 1, host.ksm.get('max_page_sharing'), spaces);
   return { recount: r, mismatches: recountDifferences(host.files.counters(), r, chains) };
+}
+
+/**
+ * The recount for a host under DKSM or UKSM: their own counters are events (DKSM) or a scanner's
+ * round-end census (UKSM), not state the page tables fix, so only the frame invariants and the
+ * zero-page counters (host-wide and each guest's ksm_stat, which UKSM keeps as ksmd does) are checked.
+ */
+export function recountEngineHost(host: Host, spaces: readonly GuestSpaceHandles[]): { recount: Recount; mismatches: string[] } {
+  const r = recountSpaces(host.memory, host.ksm.get('merge_across_nodes') === 1, host.ksm.get('max_page_sharing'), spaces, false, host.engine.name === 'dksm');
+  const out = [...r.problems];
+  const zero = host.ksm.get('ksm_zero_pages');
+  if (zero !== r.counters.ksm_zero_pages) out.push(`ksm_zero_pages: the host says ${zero}, recount says ${r.counters.ksm_zero_pages}`);
+  for (const g of r.guests) if (g.reported.ksmZeroPages !== g.ksmZeroPages) out.push(`guest ${g.pid} ksm_zero_pages: ${g.reported.ksmZeroPages}, recount ${g.ksmZeroPages}`);
+  return { recount: r, mismatches: out };
 }
 
 /**

@@ -6,49 +6,17 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { MADV_MERGEABLE, MADV_UNMERGEABLE, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../../src/mem/constants.ts';
 import { AddressSpace } from '../../src/mem/address-space.ts';
-import { createGuestSpaceHandles, type GuestSpaceHandles } from '../../src/mem/guest-control.ts';
-import { PhysicalMemory } from '../../src/mem/physical-memory.ts';
 import { PTE_KSM, PTE_KSM_ZERO, pteFrame } from '../../src/mem/pte.ts';
-import { KsmState } from '../../src/ksm/ksm-state.ts';
 import { UksmState } from '../../src/engines/uksm/uksm-state.ts';
 import { PROC_MEMINFO, UKSM_DIR, UksmFiles } from '../../src/engines/uksm/uksm-files.ts';
-import { UksmScanner } from '../../src/engines/uksm/uksm-scanner.ts';
 import { Host } from '../../src/host/host.ts';
 import { errnoOf } from '../helpers/bare-space.ts';
+import { uksmRig } from '../helpers/uksm-rig.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 
-interface Rig {
-  mem: PhysicalMemory;
-  ksm: KsmState;
-  uksm: UksmState;
-  files: UksmFiles;
-  scanner: UksmScanner;
-  guest(): AddressSpace;
-}
-
-function rig(strength?: number): Rig {
-  const mem = PhysicalMemory.create({ bytes: 8 * 2 ** 20, numaNodes: 1 });
-  const ksm = KsmState.create();
-  const uksm = UksmState.create();
-  if (strength !== undefined) uksm.set('hash_strength', strength);
-  const handles: GuestSpaceHandles[] = [];
-  const scanner = new UksmScanner(uksm, mem, ksm, () => handles);
-  return {
-    mem, ksm, uksm, scanner, files: new UksmFiles(uksm, mem, ksm),
-    guest: () => {
-      const h = createGuestSpaceHandles(100 + handles.length, 0, 2048);
-      handles.push(h);
-      return new AddressSpace(h, mem, {
-        addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d),
-        engineAdvice: (_s, _a, advice) => advice === MADV_MERGEABLE,
-        mergeableAtMmap: true,
-      });
-    },
-  };
-}
-
+const rig = (strength?: number) => uksmRig({ strength });
 const read = (f: UksmFiles, name: string) => f.read(UKSM_DIR + name);
 const frameAt = (g: AddressSpace, addr: number) => pteFrame(Atomics.load(g.pt, addr / PAGE_SIZE));
 

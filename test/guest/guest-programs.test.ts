@@ -1,11 +1,13 @@
 // guest-programs.test.ts — a guest program is any .ts/.mts/.js/.mjs file on disk, compiled once by the
 // host into plain JavaScript (no worker runs a TypeScript loader), importing ksmsim by package name.
 import { expect } from 'chai';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Host } from '../../src/host/host.ts';
+import { fileURLToPath } from 'node:url';
 import { ModuleCompileError, compileModule } from '../../src/platform/module-compiler.ts';
+import { GUEST_RUNTIME, Host } from '../../src/host/host.ts';
+import { codeCacheKind, forgetCompiledScripts } from '../../src/platform/script-thread.ts';
 import { runCli } from '../helpers/run-cli.ts';
 
 /** A fresh folder outside the repository, with no package.json above it (tmpdir has none). */
@@ -118,5 +120,70 @@ describe('guest programs: compiled once, loaded as plain JavaScript', () => {
       await host.shutdown();
     }
     expect(lines).to.deep.equal(['[argv] execArgv=[]']);
+  });
+
+  it('loads a guest thread from the code V8 compiled once in the host (the cache is accepted)', async () => {
+    const dir = scratch();
+    const prog = join(dir, 'cached.ts');
+    writeFileSync(prog, "export default function main(sys: { log(s: string): void }) { sys.log(`rejected=${String((globalThis as Record<symbol, unknown>)[Symbol.for('ksmsim.codeCacheRejected')])}`); }\n");
+    expect(compileModule(prog, { runtime: GUEST_RUNTIME }).format).to.equal('cjs');
+    const r = await run(['run', prog, '--memory', '16MiB', '--guests', '2']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.lines.filter((l) => l.endsWith('rejected=false'))).to.have.length(2);
+  });
+
+  it('runs a guest program in strict mode, as an ES module runs', async () => {
+    const dir = scratch();
+    const prog = join(dir, 'sloppy.js');
+    writeFileSync(prog, 'export default function main(sys) { try { undeclared = 1; sys.log("sloppy"); } catch (e) { sys.log(e.name); } }\n');
+    const r = await run(['run', prog, '--memory', '16MiB']);
+    expect(r.lines).to.include('[sloppy] ReferenceError');
+  });
+
+  it('runs a program with top-level await (as an ES module), with its own import.meta.url', async () => {
+    const dir = scratch();
+    const prog = join(dir, 'tla.mts');
+    writeFileSync(prog, "const url = await Promise.resolve(import.meta.url);\nexport default function main(sys: { log(s: string): void }) { sys.log(url.endsWith('/tla.mts') ? 'own url' : url); }\n");
+    expect(compileModule(prog, { runtime: GUEST_RUNTIME }).format).to.equal('esm');
+    const r = await run(['run', prog, '--memory', '16MiB']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.lines).to.include('[tla] own url');
+  });
+
+  it('fails a guest whose program throws while it loads, with the thrown message', async () => {
+    const dir = scratch();
+    const prog = join(dir, 'throws.ts');
+    writeFileSync(prog, "throw new Error('bad configuration');\nexport default () => 0;\n");
+    const host = await Host.start({ memoryBytes: 16 * 2 ** 20, ksmd: false, onLog: () => {} });
+    try {
+      const [report] = await host.runAll([prog]);
+      expect(report!.status).to.equal('failed');
+      expect(report!.error).to.contain('bad configuration');
+    } finally {
+      await host.shutdown();
+    }
+  });
+
+  it('writes a warm code cache once a guest has run, and a later host starts its threads from it', async () => {
+    const dir = scratch();
+    const prog = join(dir, 'warm.ts');
+    writeFileSync(prog, "export default function main(sys: { log(s: string): void }) { sys.log(`rejected=${String((globalThis as Record<symbol, unknown>)[Symbol.for('ksmsim.codeCacheRejected')])}`); }\n");
+    const bundle = fileURLToPath(compileModule(prog, { runtime: GUEST_RUNTIME }).url);
+    const runOnce = async (): Promise<string[]> => {
+      forgetCompiledScripts(); // as a new process starts
+      const lines: string[] = [];
+      const host = await Host.start({ memoryBytes: 16 * 2 ** 20, ksmd: false, onLog: (l) => lines.push(l) });
+      try {
+        await host.runAll([prog]);
+      } finally {
+        await host.shutdown();
+      }
+      return lines;
+    };
+    expect(await runOnce()).to.deep.equal(['[warm] rejected=false']);
+    expect(codeCacheKind(bundle)).to.equal('cold');
+    expect(existsSync(`${bundle}.${process.version}.v8cache`)).to.equal(true);
+    expect(await runOnce()).to.deep.equal(['[warm] rejected=false']);
+    expect(codeCacheKind(bundle)).to.equal('warm');
   });
 });

@@ -41,7 +41,7 @@ import type { PhysicalMemory } from '../../mem/physical-memory.ts';
 import type { AddressSpace } from '../../mem/address-space.ts';
 import type { Vma } from '../../mem/vma-list.ts';
 import {
-  PTE_KSM, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, makePte, pteFrame,
+  PTE_KSM, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, makePte, pteFrame,
 } from '../../mem/pte.ts';
 import { PageChecksums } from '../../ksm/checksum.ts';
 import { ThreadCpuReader } from '../../ksm/thread-cpu.ts';
@@ -159,7 +159,8 @@ export class DksmMerger {
     Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
     Atomics.store(ctl, CTL_INFLIGHT_VPAGE, p);
     Atomics.store(ctl, CTL_INFLIGHT_FRAME, old);
-    const merged = makePte(f, PTE_PRESENT | PTE_KSM);
+    // The area's merge bit stays as it was (VM_MERGEABLE from a prctl, say): DKSM does not change it.
+    const merged = makePte(f, PTE_PRESENT | PTE_KSM | (pte & PTE_MERGEABLE));
     if (Atomics.compareExchange(pt, p, wp, merged) !== wp) {
       Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1);
       return 'moved';

@@ -17,9 +17,9 @@ import { GOVERNORS, LADDER, TIME_RATIO_SCALE, UKSM_COUNTERS, type UksmCounter, t
 
 export const UKSM_DIR = '/sys/kernel/mm/uksm/';
 export { PROC_MEMINFO } from '../../mem/procfs.ts';
-const WRITABLE = ['run', 'sleep_millisecs', 'max_cpu_percentage', 'cpu_governor', 'thrash_threshold', 'abundant_threshold', 'cpu_ratios', 'eval_intervals'] as const;
+export const UKSM_WRITABLE = ['run', 'sleep_millisecs', 'max_cpu_percentage', 'cpu_governor', 'thrash_threshold', 'abundant_threshold', 'cpu_ratios', 'eval_intervals'] as const;
 const READ_ONLY = ['ema_per_page_time', 'hash_strength', ...UKSM_COUNTERS] as const;
-export const UKSM_FILES = [...WRITABLE, ...READ_ONLY].sort();
+export const UKSM_FILES = [...UKSM_WRITABLE, ...READ_ONLY].sort();
 
 export class UksmFiles {
   private readonly s: UksmState;
@@ -59,7 +59,7 @@ export class UksmFiles {
   write(path: string, text: string, root: boolean): void {
     const name = path.slice(UKSM_DIR.length);
     if (path === PROC_MEMINFO || (READ_ONLY as readonly string[]).includes(name)) throw new ErrnoError('EACCES', 'open', `${path} is read-only`);
-    if (!(WRITABLE as readonly string[]).includes(name)) throw new ErrnoError('ENOENT', 'open', path);
+    if (!(UKSM_WRITABLE as readonly string[]).includes(name)) throw new ErrnoError('ENOENT', 'open', path);
     if (!root) throw new ErrnoError('EACCES', 'open', `${path}: only root may write UKSM knobs`);
     if (text.length === 0) return;
     const bad = (): never => {

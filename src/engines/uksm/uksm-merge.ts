@@ -4,12 +4,17 @@
 // the page (the hazard handshake), compare the full 4 KiB, CAS from the exact write-protected value.
 //
 // Races (argued here as in mm/ksm.c):
+//  - A merge that does not happen leaves the page write-protected (never CAS W back in: that could
+//    undo a concurrent mprotect(PROT_READ)); the next write faults and takes write access back.
 //  - A guest writing the page during the merge: its write fault clears WP_KSMD (the reuse CAS in
 //    AddressSpace.writeFaultOrThrow), so the final CAS fails and nothing is lost. A guest that loaded
 //    the writable PTE before the write-protect is caught by the hazard wait before the compare.
 //  - A shared frame freed (its last mapping dropped) and reused: taken only by tryGetFrame (fails at
-//    mapcount 0) and then checked against its tag (PhysicalMemory.free clears the tag before the
-//    free bit; only this scanner tags frames under --engine uksm, with never-reused tags).
+//    mapcount 0) and then checked against the tag its stable entry recorded (PhysicalMemory.free
+//    clears the tag before the free bit; only this scanner tags frames under --engine uksm, with
+//    never-reused tags). The tag lives in the entry, not in a map by frame number: a frame reused
+//    as a new shared frame must not revive the old entry (the simulation found pages_shared
+//    counting it twice when it did).
 //  - Two unshared pages: no break_cow. The scanner copies the write-protected candidate into a new
 //    frame K (its own reference: mapcount 1), then merges the candidate and the current page into K
 //    each by the protocol above; K is freed with the scanner's reference if neither merge held.
@@ -43,6 +48,12 @@ export interface UksmMergeStats {
   hashed: number;
 }
 
+/** A shared frame as the stable lists file it: the frame and the tag this scanner gave it. */
+interface StableEntry {
+  readonly frame: number;
+  readonly tag: number;
+}
+
 interface Unshared {
   g: GuestView;
   p: number;
@@ -55,8 +66,7 @@ export class UksmMerger {
   private readonly mem: PhysicalMemory;
   private readonly addZeroPages: (d: number) => void;
   /** Shared frames by partial hash of their content at the strength they were filed with. */
-  private stable = new Map<string, number[]>();
-  private readonly tags = new Map<number, number>();
+  private stable = new Map<string, StableEntry[]>();
   private nextTag = 1;
   private unstable = new Map<string, Unshared>();
   private readonly deferred: Array<{ ctl: Int32Array; p: number; frame: number }> = [];
@@ -76,13 +86,13 @@ export class UksmMerger {
   /** The strength changed: file every live shared frame under its hash at the new strength (shared frames never change). */
   rehash(): void {
     const strength = this.strength.strength;
-    const next = new Map<string, number[]>();
-    for (const frames of this.stable.values()) {
-      for (const k of frames) {
-        if (!this.live(k)) continue;
-        const key = `${strength}:${this.hasher.hash(k, strength)}`;
+    const next = new Map<string, StableEntry[]>();
+    for (const entries of this.stable.values()) {
+      for (const e of entries) {
+        if (!this.live(e)) continue;
+        const key = `${strength}:${this.hasher.hash(e.frame, strength)}`;
         const list = next.get(key) ?? [];
-        list.push(k);
+        list.push(e);
         next.set(key, list);
       }
     }
@@ -94,23 +104,22 @@ export class UksmMerger {
   sharing(): { shared: number; sharing: number; unshared: number } {
     let shared = 0;
     let sharing = 0;
-    for (const [key, frames] of this.stable) {
-      const live = frames.filter((f) => this.live(f));
+    for (const [key, entries] of this.stable) {
+      const live = entries.filter((e) => this.live(e));
       if (live.length === 0) this.stable.delete(key);
       else this.stable.set(key, live);
-      for (const f of live) {
+      for (const e of live) {
         shared++;
-        sharing += Math.max(0, this.mem.mapcount(f) - 1);
+        sharing += Math.max(0, this.mem.mapcount(e.frame) - 1);
       }
     }
-    for (const k of [...this.tags.keys()]) if (!this.live(k)) this.tags.delete(k);
     return { shared, sharing, unshared: this.unstable.size };
   }
 
   /** Scan page `p` of guest `g`: returns true if it was merged. */
   scanPage(g: GuestView, p: number): boolean {
     this.processDeferred();
-    const pte = Atomics.load(g.pt, p);
+    let pte = Atomics.load(g.pt, p);
     if (!(pte & PTE_MERGEABLE) || !isPrivateFrame(pte) || (pte & PTE_NOACCESS)) return false;
     const f = pteFrame(pte);
     const strength = this.strength.strength;
@@ -118,19 +127,24 @@ export class UksmMerger {
     this.stats.hashed++;
     if (h === this.zeroHash(strength) && this.mem.compareFrames(f, ZERO_FRAME) === 0) {
       if (this.mergeZero(g, p, pte)) return true;
+      // It stayed write-protected (or moved): go on with what the PTE holds now.
+      pte = Atomics.load(g.pt, p);
+      if (!isPrivateFrame(pte) || pteFrame(pte) !== f) return false;
     }
     const key = `${strength}:${h}`;
-    for (const k of this.stable.get(key) ?? []) {
+    for (const e of this.stable.get(key) ?? []) {
+      const k = e.frame;
       if (!this.mem.tryGetFrame(k)) continue;
-      if (!this.live(k)) {
+      if (!this.live(e)) {
         this.mem.putFrame(k);
         continue;
       }
       const r = this.mergeInto(g, p, pte, k);
       if (r === 'merged') return true;
       this.mem.putFrame(k);
-      if (r === 'differs') this.stats.collisions++;
-      else return false; // the page moved under us: try again next round
+      if (r !== 'differs') return false; // the page moved under us: try again next round
+      this.stats.collisions++;
+      pte = (pte & ~PTE_WRITABLE) | PTE_WP_KSMD; // mergeInto left it write-protected
     }
     const other = this.unstable.get(key);
     if (other && !(other.g === g && other.p === p)) {
@@ -168,9 +182,8 @@ export class UksmMerger {
     return z;
   }
 
-  private live(k: number): boolean {
-    const t = this.tags.get(k);
-    return t !== undefined && this.mem.mapcount(k) > 0 && this.mem.frameTag(k) === t;
+  private live(e: StableEntry): boolean {
+    return this.mem.mapcount(e.frame) > 0 && this.mem.frameTag(e.frame) === e.tag;
   }
 
   /** CAS W → WP_KSMD, then wait for the guest to leave the page; the write-protected value, or -1. */
@@ -181,7 +194,9 @@ export class UksmMerger {
     // flight can change the frame after our CAS, so only a writer holds the compare up.
     for (let i = 0; i < SHOOTDOWN_SPINS; i++) if (Atomics.load(g.ctl, CTL_HAZARD) !== hazardWrite(p)) return wp;
     // The guest stays on the page: give up (it may be writing through a PTE loaded before ours).
-    Atomics.compareExchange(g.pt, p, wp, pte);
+    // The PTE stays write-protected, as ksmd leaves it: putting W back could undo a concurrent
+    // mprotect(PROT_READ), which leaves a WP_KSMD PTE as it is (the stress run found exactly that);
+    // the guest's next write takes a fault that restores write access where the area allows it.
     return -1;
   }
 
@@ -195,7 +210,6 @@ export class UksmMerger {
     if (wp < 0) return false;
     const f = pteFrame(pte);
     if (this.mem.compareFrames(f, ZERO_FRAME) !== 0) {
-      Atomics.compareExchange(g.pt, p, wp, pte);
       return false;
     }
     const next = makePte(ZERO_FRAME, PTE_PRESENT | PTE_ZERO | PTE_KSM_ZERO | PTE_MERGEABLE | (pte & PTE_NOACCESS));
@@ -213,7 +227,6 @@ export class UksmMerger {
     if (wp < 0) return 'moved';
     const f = pteFrame(pte);
     if (this.mem.compareFrames(f, k) !== 0) {
-      Atomics.compareExchange(g.pt, p, wp, pte);
       return 'differs';
     }
     const next = makePte(k, PTE_PRESENT | PTE_KSM | PTE_MERGEABLE | (pte & PTE_NOACCESS));
@@ -240,14 +253,12 @@ export class UksmMerger {
     if (aWp < 0) return false;
     const k = this.mem.allocUninitialized(a.g.homeNode);
     if (k < 0) {
-      Atomics.compareExchange(a.g.pt, a.p, aWp, aPte);
       return false;
     }
     // A is write-protected and no guest is on it: its content is stable while we copy.
     this.mem.copyFrame(pteFrame(aPte), k);
     this.mem.setMapcount(k, 1); // the scanner's reference
     const tag = this.nextTag++;
-    this.tags.set(k, tag);
     this.mem.setFrameFlags(k, tag);
     // A into K: compare (A is unchanged unless a write fault cleared WP_KSMD: then the CAS fails).
     let merged = false;
@@ -260,7 +271,6 @@ export class UksmMerger {
         this.mem.addMapcount(k, -1);
       }
     }
-    if (!merged) Atomics.compareExchange(a.g.pt, a.p, aWp, aPte);
     let bMerged = false;
     if (merged) {
       this.mem.addMapcount(k, 1); // the reference B's PTE will hold if the merge succeeds
@@ -271,11 +281,10 @@ export class UksmMerger {
         if (r === 'differs') this.stats.collisions++;
       }
       const list = this.stable.get(key) ?? [];
-      list.push(k);
+      list.push({ frame: k, tag });
       this.stable.set(key, list);
     }
     this.mem.putFrame(k); // the scanner's reference: frees K if no PTE took it
-    if (!merged) this.tags.delete(k);
     return bMerged;
   }
 }

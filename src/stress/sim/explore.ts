@@ -9,9 +9,17 @@
 // then ksmd), so every replay ends with the final, exact accounting check.
 
 import { Prng, mixSeed } from '../../platform/prng.ts';
+import { DKSM_HAZARD } from './model-engines.ts';
 import { STEP_KINDS, SimModel, SimViolation, type SimBroken, type SimConfig, type SimScript, type Step, type StepKind } from './model.ts';
 
 export type { SimBroken } from './model.ts';
+
+/** The merge engine an exploration runs under (model-engines.ts), and for DKSM whether its regions stay writable. */
+export interface SimEngineChoice {
+  readonly engine: 'ksm' | 'dksm' | 'uksm';
+  readonly writable?: boolean;
+}
+const KSM_ENGINE: SimEngineChoice = { engine: 'ksm' };
 
 export interface ExploreOptions {
   readonly seed: number;
@@ -35,6 +43,8 @@ export interface ExploreOptions {
   readonly stopAtFirst?: boolean;
   /** Replays the shrinker may try (default 3000). */
   readonly shrinkBudget?: number;
+  /** The merge engine (default ksm). */
+  readonly engine?: SimEngineChoice;
   readonly progress?: (done: number) => void;
 }
 
@@ -54,6 +64,10 @@ export interface SimFailure {
 export interface ExploreResult {
   readonly seed: number;
   readonly broken: SimBroken;
+  readonly engine: SimEngineChoice;
+  /** DKSM, writable regions: differences its writable-region hazard explains (named, not violations), and the first. */
+  readonly dksm_hazards: number;
+  readonly dksm_hazard_example?: { seed: number; what: string };
   readonly interleavings: number;
   readonly distinct_schedules: number;
   readonly steps_total: number;
@@ -99,6 +113,8 @@ interface RunResult {
   residualWhy: string;
   /** Steps per STEP_KINDS index. */
   kinds: number[];
+  hazards: number;
+  hazardExample: string;
 }
 
 /** Which kills an exploration may inject: 1 a guest, 2 ksmd. */
@@ -111,7 +127,7 @@ export const KILL_KSMD = 2;
  * pressure, read-only private pages, sysfs writers) are drawn from a second generator, so the
  * core draws — and the replays recorded before — stay what they were.
  */
-function configFor(rng: Prng, broken: SimBroken, kills: SimKills, seed: number, core: boolean): SimConfig {
+function configFor(rng: Prng, broken: SimBroken, kills: SimKills, seed: number, core: boolean, engine: SimEngineChoice): SimConfig {
   const guests = rng.chance(0.7) ? 2 : 3;
   const pages = guests === 2 ? 2 + rng.below(2) : 2;
   const ext = new Prng(mixSeed(seed, 0x11e5));
@@ -152,13 +168,18 @@ function configFor(rng: Prng, broken: SimBroken, kills: SimKills, seed: number, 
   if (ksmSwap) {
     for (let g = 0; g < guests; g++) if (ext.chance(0.7)) pageouts.push({ g, at: ext.below(base.opsPerGuest + 1), p: ext.below(pages) });
   }
-  return { ...base, ...extended, frames: swap ? guests * pages + 1 : base.frames, ksmSwap, pageouts };
+  const cfg = { ...base, ...extended, frames: swap ? guests * pages + 1 : base.frames };
+  // KSM pages in swap need ksmd's reclaim and its reverse map: the ksm engine only.
+  if (engine.engine === 'ksm') return { ...cfg, ksmSwap, pageouts };
+  // The other engines: no ksmd to kill, no sysfs request channel, no run=2 (drawn all the same,
+  // so a seed's memory, programs and schedule are the ones ksm gets).
+  return { ...cfg, engine: engine.engine, dksmWritable: engine.writable ?? false, writers: [], killWriter: false, killKsmd: false, run2AfterPass: -1 };
 }
 
 /** One interleaving: random choices from `seed`, or the given schedule. */
-export function runInterleaving(seed: number, maxSteps: number, broken: SimBroken, schedule?: readonly number[], tracing = false, kills: SimKills = 0, core = false): RunResult {
+export function runInterleaving(seed: number, maxSteps: number, broken: SimBroken, schedule?: readonly number[], tracing = false, kills: SimKills = 0, core = false, engine: SimEngineChoice = KSM_ENGINE): RunResult {
   const rng = new Prng(seed);
-  return runModel(seed, maxSteps, broken, configFor(rng, broken, kills, seed, core), rng, undefined, schedule, tracing);
+  return runModel(seed, maxSteps, broken, configFor(rng, broken, kills, seed, core, engine), rng, undefined, schedule, tracing);
 }
 
 /**
@@ -174,7 +195,7 @@ function runModel(seed: number, maxSteps: number, broken: SimBroken, cfg: SimCon
   m.tracing = tracing;
   const actors: Step[] = [];
   for (let g = 0; g < cfg.guests; g++) actors.push(m.guest(g));
-  actors.push(m.ksmd());
+  actors.push(m.engineActor());
   // Actor G+1 (with killGuest or killKsmd): first "kill guest 0" (one step: worker.terminate()),
   // then the host's reclaim of it, as its own actor; or "kill ksmd", then the host's repair, after
   // which a new ksmd takes actor G's place.
@@ -242,6 +263,7 @@ function runModel(seed: number, maxSteps: number, broken: SimBroken, cfg: SimCon
     m.check();
   };
   try {
+    if (trace && cfg.engine && cfg.engine !== 'ksm') trace.push(`engine ${cfg.engine}${cfg.engine === 'dksm' ? (cfg.dksmWritable ? ' (writable regions)' : ' (read-only regions: mprotect(PROT_READ) before each MADV_MERGEABLE)') : ' (its scanner is actor ' + cfg.guests + ', in ksmd\'s place)'}`);
     if (trace) trace.push(`seed ${seed}: ${cfg.guests} guests × ${cfg.pages} pages, ${cfg.frames} frames, spins ${cfg.spins}, use_zero_pages ${cfg.useZero ? 1 : 0}, max_page_sharing ${cfg.maxSharing}${cfg.run2AfterPass > 0 ? `, run=2 after pass ${cfg.run2AfterPass}` : ''}${cfg.killGuest ? `, guest 0 killable (actor ${KILLER})` : ''}${cfg.killKsmd ? `, ksmd killable (actor ${KILLER})` : ''}${broken !== 'none' ? `, BROKEN ${broken}` : ''}`);
     if (trace && cfg.slots) trace.push(`      swap: ${cfg.slots} slots${cfg.ksmSwap ? ', KSM pages swap too (swap cache, MADV_PAGEOUT, ksmd reclaim)' : ''}${cfg.readOnlyPages ? ', some private pages read-only' : ''}`);
     if (trace) for (let w = 0; w < nWriters; w++) trace.push(`      writer ${w} (actor ${FIRST_WRITER + w}${killWriter && w === 0 ? ', killable' : ''}) writes run: ${cfg.writers![w]!.join(', ')}`);
@@ -266,7 +288,16 @@ function runModel(seed: number, maxSteps: number, broken: SimBroken, cfg: SimCon
       runnable.splice(runnable.indexOf(KILLER), 1);
     }
     const order = [...Array(cfg.guests).keys(), ...(killer ? [KILLER] : []), cfg.guests];
-    if (nWriters === 0) {
+    if (cfg.engine === 'dksm') {
+      // Guests may wait on DKSM's lock for one another (or for the host to release a dead holder's):
+      // the guests and the host take turns until all are done.
+      let budget = 1_000_000;
+      while (order.slice(0, -1).some((a) => !done[a])) {
+        for (const a of order.slice(0, -1)) if (!done[a]) stepActor(a);
+        if (--budget === 0) throw new SimViolation(`the guests cannot finish: the DKSM lock is held by ${m.dksmLock ? `guest ${m.dksmLock - 1}` : 'nobody'}`);
+      }
+      while (!done[KSMD]) stepActor(KSMD);
+    } else if (nWriters === 0) {
       for (const a of order) while (!done[a]) stepActor(a);
     } else {
       // Writers wait for ksmd's answer: after the guests and the host, writers and ksmd take turns.
@@ -286,23 +317,24 @@ function runModel(seed: number, maxSteps: number, broken: SimBroken, cfg: SimCon
   } catch (e) {
     if (!(e instanceof SimViolation)) throw e;
     if (trace) trace.push(`      VIOLATION: ${e.message}`);
-    return { violation: e.message, choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, privateSwapOuts: m.privateSwapOuts, residual: 0, residualWhy: '', kinds };
+    return { violation: e.message, choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, privateSwapOuts: m.privateSwapOuts, residual: 0, residualWhy: '', kinds, hazards: m.hazards, hazardExample: m.hazardExample };
   }
   if (trace && m.residualLeaks) trace.push(`      known residual leak (documented, not a violation): ${m.residualWhy}`);
-  return { choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, privateSwapOuts: m.privateSwapOuts, residual: m.residualLeaks, residualWhy: m.residualWhy, kinds };
+  if (trace && m.hazards) trace.push(`      ${DKSM_HAZARD} (named, not a violation): ${m.hazards} × — ${m.hazardExample}`);
+  return { choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, privateSwapOuts: m.privateSwapOuts, residual: m.residualLeaks, residualWhy: m.residualWhy, kinds, hazards: m.hazards, hazardExample: m.hazardExample };
 }
 
 /** Delta-debugging over the schedule: drop chunks of choices while some invariant still breaks. */
-function shrink(seed: number, broken: SimBroken, choices: number[], budget: number, kills: SimKills, core: boolean): { schedule: number[]; violation: string } {
+function shrink(seed: number, broken: SimBroken, choices: number[], budget: number, kills: SimKills, core: boolean, engine: SimEngineChoice): { schedule: number[]; violation: string } {
   let best = choices;
-  let violation = runInterleaving(seed, 0, broken, best, false, kills, core).violation ?? '';
+  let violation = runInterleaving(seed, 0, broken, best, false, kills, core, engine).violation ?? '';
   let tries = 0;
   for (let chunk = Math.max(1, best.length >> 1); chunk >= 1 && tries < budget; chunk >>= 1) {
     let i = 0;
     while (i < best.length && tries < budget) {
       const cand = best.slice(0, i).concat(best.slice(i + chunk));
       tries++;
-      const r = runInterleaving(seed, 0, broken, cand, false, kills, core);
+      const r = runInterleaving(seed, 0, broken, cand, false, kills, core, engine);
       if (r.violation) {
         best = r.choices.length < cand.length ? r.choices : cand;
         violation = r.violation;
@@ -327,6 +359,12 @@ export function explore(o: ExploreOptions): ExploreResult {
   let residual = 0;
   let residualExample: { seed: number; why: string } | undefined;
   let failure: SimFailure | undefined;
+  let hazards = 0;
+  let hazardExample: { seed: number; what: string } | undefined;
+  const engine = o.engine ?? KSM_ENGINE;
+  if (engine.engine !== 'ksm' && (o.killKsmd || (broken !== 'none' && broken !== 'no-recompare'))) {
+    throw new Error(`--engine ${engine.engine}: --kill-ksmd and --broken ${broken} are ksmd's (this engine has no ksmd; it has --broken no-recompare)`);
+  }
   const core = o.core ?? false;
   const kinds = new Array<number>(STEP_KINDS.length).fill(0);
   const maxInterleavings = o.interleavings ?? Infinity;
@@ -337,8 +375,10 @@ export function explore(o: ExploreOptions): ExploreResult {
   for (; k < maxInterleavings && stepsTotal < maxSteps; k++) {
     const seed = (o.seed + k) >>> 0;
     const kills = (o.killGuests ? KILL_GUEST : 0) | (o.killKsmd ? KILL_KSMD : 0);
-    const r = runInterleaving(seed, perRun, broken, undefined, false, kills, core);
+    const r = runInterleaving(seed, perRun, broken, undefined, false, kills, core, engine);
     stepsTotal += r.steps;
+    hazards += r.hazards;
+    if (r.hazards && !hazardExample) hazardExample = { seed, what: r.hazardExample };
     for (let i = 0; i < kinds.length; i++) kinds[i]! += r.kinds[i]!;
     merges += r.merges;
     cows += r.cows;
@@ -355,8 +395,8 @@ export function explore(o: ExploreOptions): ExploreResult {
     if (r.violation) {
       violations++;
       if (!failure) {
-        const s = shrink(seed, broken, r.choices, o.shrinkBudget ?? 3000, kills, core);
-        const replay = runInterleaving(seed, 0, broken, s.schedule, true, kills, core);
+        const s = shrink(seed, broken, r.choices, o.shrinkBudget ?? 3000, kills, core, engine);
+        const replay = runInterleaving(seed, 0, broken, s.schedule, true, kills, core, engine);
         failure = {
           seed,
           violation: r.violation,
@@ -365,7 +405,7 @@ export function explore(o: ExploreOptions): ExploreResult {
           replaySteps: replay.steps,
           replayViolation: replay.violation ?? s.violation,
           trace: replay.trace ?? [],
-          command: `ksmsim stress --deterministic --seed ${seed} --replay ${s.schedule.join(',') || '""'}${broken !== 'none' ? ` --broken ${broken}` : ''}${kills & KILL_GUEST ? ' --kill-guests' : ''}${kills & KILL_KSMD ? ' --kill-ksmd' : ''}${core ? ' --core-model' : ''}`,
+          command: `ksmsim stress --deterministic --seed ${seed} --replay ${s.schedule.join(',') || '""'}${broken !== 'none' ? ` --broken ${broken}` : ''}${kills & KILL_GUEST ? ' --kill-guests' : ''}${kills & KILL_KSMD ? ' --kill-ksmd' : ''}${core ? ' --core-model' : ''}${engine.engine !== 'ksm' ? ` --engine ${engine.engine}${engine.writable ? ' --writable' : ''}` : ''}`,
         };
       }
       if (o.stopAtFirst ?? true) {
@@ -376,7 +416,7 @@ export function explore(o: ExploreOptions): ExploreResult {
   }
   const seconds = (performance.now() - started) / 1000;
   return {
-    seed: o.seed, broken, interleavings: k, distinct_schedules: seen.size, steps_total: stepsTotal,
+    seed: o.seed, broken, engine, dksm_hazards: hazards, dksm_hazard_example: hazardExample, interleavings: k, distinct_schedules: seen.size, steps_total: stepsTotal,
     steps_per_second: Math.round(stepsTotal / Math.max(seconds, 1e-9)), seconds: Number(seconds.toFixed(3)),
     merges, cows, unmerges, ksm_swap_outs: ksmSwapOuts, swap_cache_swap_ins: cacheSwapIns, private_swap_outs: privateSwapOuts, violations, steps_by_kind: kindRecord(kinds), residual_leaks: residual, residual_example: residualExample, failure,
   };
@@ -398,22 +438,23 @@ function scheduleKey(seed: number, choices: readonly number[]): number {
   return a * 0x100000 + (b & 0xfffff);
 }
 
-export function replaySchedule(seed: number, schedule: string, broken: SimBroken, kills: SimKills = 0, core = false): RunResult {
+export function replaySchedule(seed: number, schedule: string, broken: SimBroken, kills: SimKills = 0, core = false, engine: SimEngineChoice = KSM_ENGINE): RunResult {
   const list = schedule.trim() === '' ? [] : schedule.split(',').map((s) => {
     const n = Number(s.trim());
     if (!Number.isInteger(n) || n < 0) throw new Error(`--replay: expected comma-separated actor numbers, got ${JSON.stringify(s)}`);
     return n;
   });
-  return runInterleaving(seed, 0, broken, list, true, kills, core);
+  return runInterleaving(seed, 0, broken, list, true, kills, core, engine);
 }
 
 export function describeExploration(r: ExploreResult): string[] {
   const lines = [
-    `deterministic simulation: ${r.interleavings} interleavings from seed ${r.seed} (${r.distinct_schedules} distinct), ${r.steps_total} steps in ${r.seconds} s (${r.steps_per_second} steps/s)${r.broken !== 'none' ? `, BROKEN protocol ${r.broken}` : ''}`,
+    `deterministic simulation${r.engine.engine !== 'ksm' ? ` under ${r.engine.engine}${r.engine.engine === 'dksm' ? (r.engine.writable ? ' (writable regions)' : ' (read-only regions)') : ''}` : ''}: ${r.interleavings} interleavings from seed ${r.seed} (${r.distinct_schedules} distinct), ${r.steps_total} steps in ${r.seconds} s (${r.steps_per_second} steps/s)${r.broken !== 'none' ? `, BROKEN protocol ${r.broken}` : ''}`,
     `  merges ${r.merges}, copy-on-writes ${r.cows}, run=2 unmerges ${r.unmerges}, KSM pages swapped out by reclaim ${r.ksm_swap_outs}, private pages by reclaim ${r.private_swap_outs}, swap-ins from the swap cache ${r.swap_cache_swap_ins}, violations ${r.violations}, known residual leaks (documented) ${r.residual_leaks}`,
   ];
   lines.push(`  steps by kind: ${STEP_KINDS.map((k) => `${k} ${r.steps_by_kind[k]}`).join(', ')}`);
   if (r.residual_example) lines.push(`  first residual leak: seed ${r.residual_example.seed}: ${r.residual_example.why}`);
+  if (r.engine.engine === 'dksm') lines.push(`  ${DKSM_HAZARD}s ${r.dksm_hazards}${r.engine.writable ? ' (named, not violations)' : ''}${r.dksm_hazard_example ? `; first at seed ${r.dksm_hazard_example.seed}: ${r.dksm_hazard_example.what}` : ''}`);
   const f = r.failure;
   if (f) {
     lines.push(`  VIOLATION at seed ${f.seed} after ${f.steps} scheduler steps: ${f.violation}`);

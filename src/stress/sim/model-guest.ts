@@ -100,6 +100,8 @@ export class SimGuests extends SimMemory {
           const k = pte >>> PTE_FRAME_SHIFT;
           this.checkAccess(k, gen, `${who} copy-on-write`);
           this.content[nf] = this.content[k]!;
+          this.copiedFrame[i] = k;
+          this.copiedGen[i] = this.gen[k]!;
           yield this.tracing ? `${who}: copy frame ${k} → ${nf}` : '';
           next = makePte(nf, PTE_PRESENT | PTE_WRITABLE | PTE_MERGEABLE);
         } else {
@@ -127,6 +129,13 @@ export class SimGuests extends SimMemory {
     if (f === ZERO) this.fail(`${who} writes the zero page`);
     this.content[f] = v;
     this.shadow[i] = v;
+    this.copiedFrame[i] = -1;
+    // A write through a writable KSM PTE (DKSM's first page) changes every mapping of the frame.
+    if (pte & PTE_KSM) {
+      const key = `${f}:${this.gen[f]}`;
+      if (!this.inPlace.has(key)) this.inPlace.set(key, new Set());
+      this.inPlace.get(key)!.add(i);
+    }
     yield this.tracing ? `${who}: write frame ${f} = ${v}` : '';
     this.hazard[g] = HAZARD_NONE;
     yield this.tracing ? `${who}: clear hazard` : '';
@@ -259,6 +268,8 @@ export class SimGuests extends SimMemory {
           const k = pte >>> PTE_FRAME_SHIFT;
           this.checkAccess(k, gen, `${who} unmerge copy`);
           this.content[nf] = this.content[k]!;
+          this.copiedFrame[i] = k;
+          this.copiedGen[i] = this.gen[k]!;
         } else this.content[nf] = 0;
         yield this.tracing ? `${who}: fill frame ${nf}` : '';
         next = makePte(nf, PTE_PRESENT | PTE_WRITABLE);

@@ -40,10 +40,10 @@ import {
   PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, isPrivateFrame, pteFrame,
 } from '../../mem/pte.ts';
 import { swingHappened } from '../../mem/space-inflight.ts';
-import { SimKsmd } from './model-ksmd.ts';
+import { SimEngines } from './model-engines.ts';
 import { K, writerToken, fmt, type Step } from './model-memory.ts';
 
-export class SimHost extends SimKsmd {
+export class SimHost extends SimEngines {
   /**
    * Host.supervise → AddressSpace.reclaim, after worker.terminate() stopped guest `g` between two of
    * its steps: reclaimInflight (with the dead guest's hazard word still set), then clear the hazard
@@ -77,6 +77,11 @@ export class SimHost extends SimKsmd {
     }
     this.hazard[g] = HAZARD_NONE;
     yield this.tracing ? `${who}: clear hazard` : '';
+    // DKSM: a dead holder's lock is released (Host.supervise → DksmState.releaseIfOwner).
+    if (this.dksmLock === g + 1) {
+      this.dksmLock = 0;
+      yield this.tracing ? `${who}: release the DKSM lock the dead guest held` : '';
+    }
     for (let p = 0; p < this.cfg.pages; p++) yield* this.releasePage(g, p, who, false);
     // teardown
     this.hazard[g] = HAZARD_NONE;

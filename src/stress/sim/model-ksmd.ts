@@ -415,7 +415,7 @@ export class SimKsmd extends SimGuests {
     if (seen === expect) {
       const from = this.content[expect >>> PTE_FRAME_SHIFT]!;
       const to = this.content[next >>> PTE_FRAME_SHIFT]!;
-      if (from !== to && this.cfg.broken === 'none') this.fail(`ksmd replaced a page of content ${from} by a frame of content ${to} (invariant 3)`);
+      if (from !== to && this.cfg.broken === 'none') this.fail(`${this.cfg.engine === 'uksm' ? 'UKSM' : 'ksmd'} replaced a page of content ${from} by a frame of content ${to} (invariant 3)`);
     }
     return seen;
   }

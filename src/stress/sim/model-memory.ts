@@ -116,6 +116,10 @@ export interface SimConfig {
   readonly ksmSwap?: boolean;
   /** MADV_PAGEOUT operations inserted into the drawn programs: guest, position, page. */
   readonly pageouts?: readonly { readonly g: number; readonly at: number; readonly p: number }[];
+  /** The merge engine (model-engines.ts; default ksm): dksm merges in the guests' MADV_MERGEABLE, uksm scans in ksmd's place. */
+  readonly engine?: 'ksm' | 'dksm' | 'uksm';
+  /** dksm: advise writable pages too (no mprotect(PROT_READ) first), so the writable-region hazard can happen. */
+  readonly dksmWritable?: boolean;
 }
 
 /** A sysfs writer's lock token: its pid (the model's guests have none: 100 + w). */
@@ -217,6 +221,11 @@ export class SimMemory {
   residualWhy = '';
   // ghost state
   readonly shadow: Int32Array;
+  /** Ghost (DKSM's hazard): "frame:generation" → the pages that wrote it in place through a writable KSM PTE. */
+  readonly inPlace = new Map<string, Set<number>>();
+  /** Ghost: the frame (and its generation) a page's bytes were last copied from by a copy-on-write or unmerge; -1 none. */
+  readonly copiedFrame: Int32Array;
+  readonly copiedGen: Int32Array;
   readonly programs: Op[][];
   guestsDone = 0;
   // the sysfs request channel (KsmState control words KC_REQ_*)
@@ -270,6 +279,8 @@ export class SimMemory {
     this.windowDocumented = new Uint8Array(cfg.guests);
     this.windowLeak = new Uint8Array(cfg.guests);
     this.shadow = new Int32Array(n);
+    this.copiedFrame = new Int32Array(n).fill(-1);
+    this.copiedGen = new Int32Array(n);
     if (script) {
       script.memory.forEach((pg, i) => {
         if (!pg) return;
@@ -293,7 +304,8 @@ export class SimMemory {
       this.shadow[i] = v;
       this.pt[i] = makePte(f, PTE_PRESENT | PTE_WRITABLE | PTE_MERGEABLE);
     }
-    if (cfg.guests >= 2 && rng.chance(0.3)) {
+    // (Not under UKSM, which has no other source of KSM pages and censuses only its own.)
+    if (cfg.guests >= 2 && rng.chance(0.3) && cfg.engine !== 'uksm') {
       const v = 1 + rng.below(2);
       // The two pages' frames go back first (with one frame per page, swap's tight memory, there
       // may be no other); allocInit takes the lowest free frame, as it did when it came first.
@@ -320,6 +332,8 @@ export class SimMemory {
         else if (x < 93) ops.push({ kind: 'unmerge', p });
         else ops.push({ kind: 'mergeable', p });
       }
+      // DKSM's MADV_UNMERGEABLE is a no-op: its programs advise MERGEABLE there instead (same draws).
+      if (cfg.engine === 'dksm') for (const op of ops) if (op.kind === 'unmerge') (op as { kind: string }).kind = 'mergeable';
       this.programs.push(ops);
     }
     // Configured outside this generator (explore.ts draws them from its second one).

@@ -55,9 +55,12 @@ export function mergeResults(seed: number, results: readonly ExploreResult[], se
   const steps = sum((r) => r.steps_total);
   const failures = results.filter((r) => r.failure).sort((a, b) => a.failure!.seed - b.failure!.seed);
   const residual = results.find((r) => r.residual_example);
+  const hazard = results.find((r) => r.dksm_hazard_example);
   return {
     ...results[0]!,
     seed,
+    dksm_hazards: sum((r) => r.dksm_hazards),
+    dksm_hazard_example: hazard?.dksm_hazard_example,
     interleavings: sum((r) => r.interleavings),
     distinct_schedules: sum((r) => r.distinct_schedules),
     steps_total: steps,

@@ -77,26 +77,31 @@ describe('linux backend: knob guard on the real /sys/kernel/mm/ksm', function ()
   });
 
   it('restores every knob after the run, advisor_mode and run included', async function () {
-    const before = readKnobs();
+    this.timeout(150_000);
+    let before = new Map<string, string>();
     await withKnobGuard(async () => {
+      // Read under the lock: another run of the project may hold the knobs until we get it.
+      before = readKnobs();
       writeFileSync(KSM + 'pages_to_scan', '1234');
       writeFileSync(KSM + 'sleep_millisecs', '3');
       writeFileSync(KSM + 'max_page_sharing', '17');
       writeFileSync(KSM + 'use_zero_pages', '1');
       writeFileSync(KSM + 'advisor_mode', 'scan-time');
       writeFileSync(KSM + 'run', '1');
-    }, { waitMs: 10_000 });
+    }, { waitMs: 120_000 });
     expect(readKnobs()).to.deep.equal(before);
     expect(lockOwner()).to.not.equal(process.pid);
   });
 
   it('restores the knobs when the run throws', async function () {
-    const before = readKnobs();
+    this.timeout(150_000);
+    let before = new Map<string, string>();
     let err: Error | undefined;
     await withKnobGuard(async () => {
+      before = readKnobs();
       writeFileSync(KSM + 'sleep_millisecs', '5');
       throw new Error('boom');
-    }, { waitMs: 10_000 }).catch((e: Error) => (err = e));
+    }, { waitMs: 120_000 }).catch((e: Error) => (err = e));
     expect(err?.message).to.equal('boom');
     expect(knob('sleep_millisecs')).to.equal(before.get(KSM + 'sleep_millisecs'));
   });
@@ -137,8 +142,8 @@ describe('linux backend: knob guard on the real /sys/kernel/mm/ksm', function ()
   });
 
   it('a nested guard restores the outer run\'s knobs; the outer one then the machine\'s', async function () {
-    const before = readKnobs();
     const outer = await KnobGuard.acquire({ waitMs: 60_000 });
+    const before = readKnobs(); // under the lock: what the outer guard will restore
     try {
       writeFileSync(KSM + 'sleep_millisecs', '13');
       const inner = await KnobGuard.acquire({ within: outer });
@@ -154,8 +159,8 @@ describe('linux backend: knob guard on the real /sys/kernel/mm/ksm', function ()
   });
 
   it('releasing the outer guard first releases a nested one still open (its cleanup runs, then the machine\'s knobs come back)', async function () {
-    const before = readKnobs();
     const outer = await KnobGuard.acquire({ waitMs: 60_000 });
+    const before = readKnobs(); // under the lock: what the outer guard will restore
     let cleaned = false;
     writeFileSync(KSM + 'sleep_millisecs', '15');
     await KnobGuard.acquire({ within: outer, beforeRestore: () => (cleaned = true) });

@@ -1,75 +1,29 @@
 // density-command.ts — owns `ksmsim density`: read the fleet, run the experiment, print the headline,
 // and write the JSON, CSV and HTML reports.
 
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CAPACITY_SECONDS_DEFAULT } from '../density/capacity-run.ts';
 import { compareDensity, comparisonTable, type DensityBothResult } from '../density/density-compare.ts';
 import { runDensity, type DensityOptions } from '../density/density-runner.ts';
 import { LINUX_REFUSED_EXIT, LinuxDensityRefused, runLinuxDensity } from '../density/linux-density.ts';
 import type { DensityResult, FleetEntry } from '../density/density-types.ts';
-import { parseFleetSpec } from '../density/fleet-spec.ts';
-import { readFleetPlan, type ScheduleEvent } from '../density/fleet-schedule.ts';
-import { parseTuner, runTuners, type TunerSpec } from '../density/tuner-run.ts';
-import type { KernelCompat } from '../ksm/ksm-state.ts';
+import type { ScheduleEvent } from '../density/fleet-schedule.ts';
+import { runTuners } from '../density/tuner-run.ts';
 import { renderTunerHtml, tunerText } from '../report/tuner-report.ts';
-import { collectService, type ServiceSpec } from '../tuning/host-services.ts';
-import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
 import { csvLine, writeDensityCsv } from '../report/csv-report.ts';
 import { capacitySentence } from '../report/capacity-text.ts';
 import { renderComparisonHtml } from '../report/comparison-html.ts';
 import { renderDensityHtml } from '../report/html-report.ts';
-import { collectKnob } from './knob-flag.ts';
 import { statusLine } from './status-line.ts';
-import { DEFAULT_ENGINE, ENGINE_NAMES, parseEngineList, type EngineName } from '../engines/engine.ts';
+import { DEFAULT_ENGINE, type EngineName } from '../engines/engine.ts';
 import { compareEngines, comparisonLines } from '../density/engine-comparison.ts';
 import { renderEngineComparisonHtml } from '../report/engines-html.ts';
-import { formatBytes, parseCount, parseSize } from './parse-size.ts';
+import { formatBytes } from './parse-size.ts';
+import { addDensityFlags, planDensity, type DensityFlags } from './density-flags.ts';
+import { compareThp, thpSummary, thpTable, type ThpComparison } from '../density/thp-comparison.ts';
 
-/**
- * The fleet `ksmsim density` (and so `npm start`) runs without --fleet: 36 guests of 16–24 MiB in the
- * proportions of a small virtualisation host — mostly guests booted from one OS image, some web and
- * idle guests, a few databases — 736 MiB without KSM on the default 1 GiB host. Sized so both phases
- * (KSM off, KSM on until converged) finish in about a minute on a 2-core machine.
- */
-export const DEFAULT_FLEET = 'os-image:16:size=24MiB,web:8:size=16MiB,idle:8:size=16MiB,db:4:size=24MiB';
-/** Default host memory: room for DEFAULT_FLEET without KSM. */
-export const DEFAULT_DENSITY_MEMORY = 2 ** 30;
-
-interface DensityFlags {
-  fleet?: string;
-  fleetFile?: string;
-  memory: number;
-  numaNodes: number;
-  ksm: Array<[string, string]>;
-  capacity?: boolean;
-  swap?: number;
-  mergeAcrossNodes: '0' | '1' | 'both';
-  maxGuests?: number;
-  maxSeconds: number;
-  capacitySeconds: number;
-  json?: string;
-  csv?: string;
-  html?: string;
-  quiet?: boolean;
-  backend: 'emulator' | 'linux' | 'both';
-  lockWait: number;
-  kernelCompat?: KernelCompat;
-  service: ServiceSpec[];
-  tuner: TunerSpec[];
-  engine: EngineName[];
-}
-
-function collectTuner(value: string, previous: TunerSpec[] = []): TunerSpec[] {
-  const next = [...previous];
-  for (const t of parseTuner(value)) {
-    // ksmtuned may be compared with itself under different confs; anything else once.
-    if (next.some((x) => x.name === t.name && x.conf === t.conf)) throw new Error(`--tuner ${t.name}${t.conf ? `=${t.conf}` : ''} given twice`);
-    next.push(t);
-  }
-  return next;
-}
+export { DEFAULT_DENSITY_MEMORY, DEFAULT_FLEET } from './density-flags.ts';
 
 /** "ksmd CPU 1.20 s (thread) in 9.80 s wall, 12.2 % of one core": thread CPU time and wall time side by side. */
 export function ksmdCpuText(r: DensityResult): string {
@@ -93,6 +47,9 @@ export function headline(r: DensityResult): string {
   text += r.converge_seconds === null ? 'The saving had not converged when the run stopped. '
     : `The saving converged within ${r.converge_seconds.toFixed(2)} s${r.converge_full_scans === null ? '' : ` (${r.converge_full_scans} full scan${r.converge_full_scans === 1 ? '' : 's'})`} of the fleet being up. `;
   text += `${ksmdCpuText(r)}.`;
+  if (r.thp && (r.thp !== 'madvise' || (r.anon_huge_bytes_without_ksm ?? 0) > 0)) {
+    text += ` THP ${r.thp}: AnonHugePages ${formatBytes(r.anon_huge_bytes_without_ksm ?? 0)} without KSM, ${formatBytes(r.anon_huge_bytes_with_ksm ?? 0)} with it (ksmd split ${r.thp_split_pages ?? 0} huge pages).`;
+  }
   if (r.capacity) text += ` ${capacitySentence(r.capacity)}`;
   for (const n of r.numa ?? []) {
     text += ` merge_across_nodes=${n.merge_across_nodes}: ${formatBytes(n.memory_with_ksm_bytes)} used, ${(100 * n.remote_access_share).toFixed(1)} % of mapped pages on a remote node.`;
@@ -101,67 +58,37 @@ export function headline(r: DensityResult): string {
 }
 
 export function addDensityCommand(program: Command, out: (s: string) => void, setCode: (c: number) => void): void {
-  program
+  const cmd = program
     .command('density')
-    .description('measure the memory KSM saves for a fleet of guest workloads (what npm start runs)')
-    .option('--fleet <spec>', 'workloads and counts, e.g. "idle:20,web:10,db:2" (name:count[:key=value;...])')
-    .option('--fleet-file <file>', 'a JSON or YAML fleet file: [{workload, count, args}]')
-    .option('--memory <size>', 'physical memory of the host', (v) => parseSize(v, '--memory'), DEFAULT_DENSITY_MEMORY)
-    .option('--numa-nodes <n>', 'NUMA nodes', (v) => parseCount(v, '--numa-nodes', 1, MAX_NUMA_NODES), 1)
-    .addOption(new Option('--ksm <key=value>', 'a /sys/kernel/mm/ksm knob for the KSM-on runs (repeatable)').argParser(collectKnob).default([]))
-    .addOption(new Option('--backend <backend>', 'which KSM runs the fleet: the emulator, this machine\'s kernel (linux: real processes, root, under the knob lock), or both side by side')
-      .choices(['emulator', 'linux', 'both']).default('emulator'))
-    .option('--lock-wait <s>', 'linux/both: how long to wait for another linux-backend run to release the real KSM knobs', (v) => parseCount(v, '--lock-wait', 0, 86400), 60)
-    .option('--capacity', 'also launch guests until memory is full, with and without KSM (density gain); emulator only: refused with --backend linux or both, as it would fill the real machine\'s memory')
-    .addOption(new Option('--merge-across-nodes <mode>', 'merge_across_nodes for the KSM run, or both to compare').choices(['0', '1', 'both']).default('1'))
-    .option('--max-guests <n>', 'capacity mode: stop after this many guests (default: derived from --memory and the fleet, see docs/density.md)', (v) => parseCount(v, '--max-guests', 1, 4096))
-    .option('--swap <size>', 'capacity mode: run the capacity pair again on hosts with this much swap (how many more guests fit, swap-ins per guest)', (v) => parseSize(v, '--swap'))
-    .option('--capacity-seconds <s>', 'capacity mode: longest one capacity run may take', (v) => parseCount(v, '--capacity-seconds', 1, 86400), CAPACITY_SECONDS_DEFAULT)
-    .option('--max-seconds <s>', 'longest wait for the saving to converge', (v) => parseCount(v, '--max-seconds', 1, 86400), 60)
-    .option('--json <file>', 'write the full result as JSON (- for stdout; the headline then goes to stderr)')
-    .option('--csv <dir>', 'write the time series and summaries as CSV files')
-    .option('--html <file>', 'write a self-contained HTML report with charts')
-    .option('--quiet', 'print nothing but errors (no headline, no progress line)')
-    .addHelpText('after', `
---backend linux runs the same fleet (workloads, arguments, seeds) as real processes on this machine's
-KSM: it needs root, a kernel with KSM and the native addon, and a fleet that fits in the available
-memory. Exit status when the kernel run is refused: 2 capacity mode or --merge-across-nodes both
-(emulator only), 3 backend unavailable, 4 knobs locked by another run, 5 fleet larger than available
-memory (1 when a guest fails during the kernel run). With --backend both the emulator half runs anyway
-and the JSON's "linux" is null. --memory and --numa-nodes describe the emulated host; the kernel run
-uses this machine as it is. See docs/density-vs-kernel.md.`)
-    .addOption(new Option('--kernel-compat <version>', 'emulate an older kernel: 2.6.32 has max_kernel_pages (default 2000) limiting KSM pages').choices(['2.6.32']))
-    .addOption(new Option('--service <name[=file]>', 'KSM-on runs start these RHEL services instead of the density knobs: ksm[=SYSCONFIG], ksmtuned[=CONF] (repeatable)').argParser(collectService).default([]))
-    .addOption(new Option('--tuner <name>', 'compare tuners on the same fleet (and its schedule): fixed, ksmtuned[=CONF], advisor, or all (repeatable); --max-seconds is then how long each runs after the last schedule event').argParser(collectTuner).default([]))
-    .option('--engine <list>', `merge engine, or a comma-separated list to compare (${ENGINE_NAMES.join(', ')}; docs/engines.md)`, (v) => parseEngineList(v), [DEFAULT_ENGINE])
+    .description('measure the memory KSM saves for a fleet of guest workloads (what npm start runs)');
+  addDensityFlags(cmd)
     .action(async (flags: DensityFlags) => {
       setCode(await densityCommand(flags, out));
     });
 }
 
 async function densityCommand(flags: DensityFlags, out: (s: string) => void): Promise<number> {
-  if (flags.fleet && flags.fleetFile) throw new Error('--fleet and --fleet-file: give one of them');
-  if (flags.mergeAcrossNodes === 'both' && flags.numaNodes < 2) throw new Error('--merge-across-nodes both needs --numa-nodes 2 or more');
-  let fleet: FleetEntry[];
-  let schedule: ScheduleEvent[] = [];
-  if (flags.fleetFile) ({ fleet, schedule } = readFleetPlan(flags.fleetFile));
-  else fleet = parseFleetSpec(flags.fleet ?? DEFAULT_FLEET);
-  if (flags.swap !== undefined && !flags.capacity) throw new Error(`--swap ${flags.swap}: swap is measured in capacity mode; add --capacity`);
-  if (schedule.length && !flags.tuner.length) throw new Error(`--fleet-file ${flags.fleetFile}: its schedule (at: entries) runs only with --tuner`);
-  if (flags.tuner.length && (flags.capacity || flags.csv || flags.mergeAcrossNodes === 'both' || flags.service.length)) {
-    throw new Error('--tuner: drop --capacity, --csv, --merge-across-nodes both and --service (each tuner brings its own services)');
-  }
+  const { fleet, schedule, options } = planDensity(flags);
   const quiet = !!flags.quiet;
   // `--json -` puts the JSON on stdout: everything for people then goes to stderr, so the JSON parses.
   const jsonToStdout = flags.json === '-';
   const say = jsonToStdout ? (line: string) => process.stderr.write(`${line}\n`) : out;
   const progress = statusLine(!quiet && !jsonToStdout);
   const o: DensityOptions = {
-    memoryBytes: flags.memory, numaNodes: flags.numaNodes, knobs: flags.ksm, mergeAcrossNodes: flags.mergeAcrossNodes,
-    capacity: !!flags.capacity, maxGuests: flags.maxGuests, capacitySeconds: flags.capacitySeconds, maxSeconds: flags.maxSeconds, sampleMs: 100,
-    log: () => {}, status: progress.active ? (line) => progress.update(line) : undefined,
-    kernelCompat: flags.kernelCompat, services: flags.service, swapBytes: flags.swap,
+    // engine: chosen per run below (an --engine list compares several; the kernel has its own).
+    ...options, engine: undefined, log: () => {}, status: progress.active ? (line) => progress.update(line) : undefined,
   };
+  if (flags.thp && flags.backend !== 'emulator') {
+    process.stderr.write('ksmsim density: --thp runs on the emulator only (the linux backend keeps every mapping MADV_NOHUGEPAGE); drop --backend\n');
+    return 2;
+  }
+  if (flags.thp === 'both') {
+    if (flags.tuner.length || flags.engine.length > 1 || flags.capacity || flags.csv || flags.html || flags.mergeAcrossNodes === 'both') {
+      throw new Error('--thp both: drop --tuner, an --engine list, --capacity, --csv, --html and --merge-across-nodes both (it compares two whole density runs; the JSON holds both)');
+    }
+    return thpCommand(flags, { ...o, engine: flags.engine[0] }, fleet, say, progress, quiet, jsonToStdout);
+  }
+
   if (flags.tuner.length) {
     if (flags.backend !== 'emulator') {
       process.stderr.write('ksmsim density: --tuner runs on the emulator only; drop --backend\n');
@@ -283,6 +210,28 @@ async function tunerCommand(
     for (const line of tunerText(result)) say(line);
     if (flags.json && !jsonToStdout) say(`JSON: ${resolve(flags.json)}`);
     if (flags.html) say(`HTML report: ${resolve(flags.html)}`);
+  }
+  return 0;
+}
+
+/** `--thp both`: the fleet with THP always and never, one headline each, then the table. */
+async function thpCommand(
+  flags: DensityFlags, o: DensityOptions, fleet: FleetEntry[], say: (s: string) => void,
+  progress: ReturnType<typeof statusLine>, quiet: boolean, jsonToStdout: boolean,
+): Promise<number> {
+  if (!quiet) say(`ksmsim density --thp both: ${fleet.map((e) => `${e.workload}:${e.count}`).join(',')} on ${formatBytes(flags.memory)}, THP always then never`);
+  let comparison: ThpComparison;
+  try {
+    comparison = await compareThp(o, fleet);
+  } finally {
+    progress.clear();
+  }
+  writeOutputs(flags, comparison, jsonToStdout, () => {}, () => '');
+  if (!quiet) {
+    for (const r of comparison.runs) say(`[thp ${r.thp}] ${headline(r)}`);
+    for (const line of thpTable(comparison.rows)) say(line);
+    say(thpSummary(comparison.rows));
+    sayWritten(flags, jsonToStdout, say);
   }
   return 0;
 }

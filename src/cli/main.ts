@@ -14,6 +14,7 @@ import { addFidelityCommand } from './fidelity-command.ts';
 import { addStressCommand } from './stress-command.ts';
 import { addHostCommand } from './host-command.ts';
 import { addControlCommands } from './control-commands.ts';
+import { addSweepCommands } from './sweep-command.ts';
 import { parseCount, parseSize } from './parse-size.ts';
 import { runLinuxCommand } from './linux-run.ts';
 import { projectPath } from '../platform/project-root.ts';
@@ -109,6 +110,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
   addStressCommand(program, out, (c) => (code = c));
   addHostCommand(program, out, (c) => (code = c));
   addControlCommands(program, out, (c) => (code = c), guestArgs);
+  addSweepCommands(program, out, (c) => (code = c));
   try {
     await program.parseAsync(own, { from: 'user' });
     return code;

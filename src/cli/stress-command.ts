@@ -4,6 +4,7 @@
 
 import { exploreInParallel } from '../stress/sim/parallel-explore.ts';
 import { Command, Option } from 'commander';
+import { THP_MODES, type ThpMode } from '../mem/thp.ts';
 import { writeFileSync } from 'node:fs';
 import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
 import type { BrokenProtocol } from '../ksm/ksm-engine.ts';
@@ -34,6 +35,7 @@ interface StressFlags {
   coreModel?: boolean;
   engine: EngineName;
   writable?: boolean;
+  thp?: ThpMode;
 }
 
 const BROKEN = ['none', 'no-recompare', 'free-without-hazard', 'swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first', 'swap-cache-check-then-set'] as const;
@@ -64,6 +66,7 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
     .option('--swap <size>', 'swap space: memory turns tight, guests also MADV_PAGEOUT/COLD, ksmd reclaim swaps KSM pages', (v) => parseSize(v, '--swap'))
     .option('--numa-nodes <n>', 'NUMA nodes', (v) => parseCount(v, '--numa-nodes', 1, MAX_NUMA_NODES), 2)
     .option('--no-chaos', 'do not flip knobs while the guests run')
+    .addOption(new Option('--thp <mode>', 'transparent_hugepage/enabled of the host; always gives the guests 4 MiB regions of huge pages for ksmd to split (docs/thp.md)').choices([...THP_MODES]))
     .addOption(new Option('--broken <variant>', 'TEST ONLY: a deliberately broken protocol, to see the checkers fail').choices([...BROKEN]).default('none'))
     .option('--deterministic', 'run the seeded single-thread simulation of the protocol instead')
     .option('--steps <n>', 'deterministic: run this many steps in all, over as many interleavings as fit (default 200000 unless --interleavings)', (v) => parseCount(v, '--steps', 1, Number.MAX_SAFE_INTEGER))
@@ -89,6 +92,7 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
       const r = await runStress({
         guests: flags.guests, seconds: flags.seconds, seed: flags.seed, faults: flags.faults ?? false,
         memoryBytes: flags.memory, swapBytes: flags.swap, numaNodes: flags.numaNodes, chaos: flags.chaos,
+        ...(flags.thp ? { thp: flags.thp } : {}),
         brokenProtocol: flags.broken as BrokenProtocol, engine: flags.engine, writable: flags.writable,
         log: flags.json ? () => {} : out,
         progress: !flags.json && process.stderr.isTTY ? (line) => process.stderr.write(`\r\x1b[2K${line}`) : undefined,

@@ -8,6 +8,7 @@ import type { ServiceSpec } from '../tuning/host-services.ts';
 import type { Convergence } from './convergence.ts';
 import type { DensitySample, FleetEntry, GuestProfit } from './density-types.ts';
 import { engineDir, type EngineName } from '../engines/engine.ts';
+import type { ThpMode } from '../mem/thp.ts';
 
 import { workloadProgram } from './fleet-spec.ts';
 
@@ -36,7 +37,12 @@ export interface DensityOptions {
   readonly engine?: EngineName;
   /** Capacity mode: run the capacity pair again on hosts with this much swap (--swap). */
   readonly swapBytes?: number;
+  /** transparent_hugepage/enabled of the hosts (default madvise). */
+  readonly thp?: ThpMode;
 }
+
+/** A density run's options without its callbacks: the experiment as data (it crosses processes and Redis as JSON). */
+export type DensityRunOptions = Omit<DensityOptions, 'log' | 'status'>;
 
 /** Faster than the kernel's defaults (100 pages / 20 ms) so a demo converges in seconds. */
 export const DENSITY_DEFAULT_KNOBS: ReadonlyArray<readonly [string, string]> = [
@@ -88,6 +94,7 @@ export async function startHost(o: DensityOptions, ready: Set<string>, swapBytes
     swapBytes: swapBytes || undefined,
     kernelCompat: o.kernelCompat,
     engine: o.engine,
+    thp: o.thp,
     onLog: (line) => {
       const m = READY.exec(line);
       if (m) ready.add(m[1]!);
@@ -97,13 +104,13 @@ export async function startHost(o: DensityOptions, ready: Set<string>, swapBytes
 }
 
 /** The KSM-off phase's knobs: only UKSM runs by default (run=1 at boot), so it is turned off. */
-export function engineOffKnobs(o: DensityOptions): { dir: string; knobs: ReadonlyArray<readonly [string, string]> } {
+export function engineOffKnobs(o: DensityRunOptions): { dir: string; knobs: ReadonlyArray<readonly [string, string]> } {
   const engine = o.engine ?? 'ksm';
   return { dir: engineDir(engine), knobs: engine === 'uksm' ? [['run', '0']] : [] };
 }
 
 /** The KSM-on phase's knobs for `engine`: ksm's defaults and merge_across_nodes, or the engine's run=1 (before any guest advises). */
-export function engineOnKnobs(o: DensityOptions, mergeAcross: '0' | '1'): { dir: string; knobs: ReadonlyArray<readonly [string, string]> } {
+export function engineOnKnobs(o: DensityRunOptions, mergeAcross: '0' | '1'): { dir: string; knobs: ReadonlyArray<readonly [string, string]> } {
   const engine = o.engine ?? 'ksm';
   // With --service the services decide run and the scan rate, from the kernel's defaults.
   if (engine === 'ksm') return { dir: engineDir(engine), knobs: [['merge_across_nodes', mergeAcross], ...(o.services?.length ? [] : DENSITY_DEFAULT_KNOBS), ...o.knobs] };

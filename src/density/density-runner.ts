@@ -18,7 +18,7 @@ import { EmulatedTunedHost } from '../tuning/emulated-tuned-host.ts';
 import { engineDir } from '../engines/engine.ts';
 import { startServices, type RunningServices, type ServicesReport } from '../tuning/host-services.ts';
 
-export { DENSITY_DEFAULT_KNOBS, type DensityOptions } from './density-host.ts';
+export { DENSITY_DEFAULT_KNOBS, type DensityOptions, type DensityRunOptions } from './density-host.ts';
 
 interface PhaseResult extends MeasuredPhase {
   /** ksmd's thread CPU time from the fleet being up to the end (null: no /proc/thread-self). */
@@ -31,6 +31,8 @@ interface PhaseResult extends MeasuredPhase {
   engineCpuSeconds: number | null;
   consideredPages: number;
   presentPages: number;
+  /** vmstat thp_split_page at the end of the phase (its host started at 0). */
+  thpSplitPages: number;
 }
 
 function takeSample(host: Host, t0: number, baseline: number, names: Map<number, string>): DensitySample {
@@ -45,6 +47,7 @@ function takeSample(host: Host, t0: number, baseline: number, names: Map<number,
     memory_used_bytes: nodes.reduce((n, x) => n + x.usedBytes, 0) - baseline,
     node_used_bytes: nodes.map((n) => n.usedBytes),
     counters: host.files.counters(),
+    anon_huge_bytes: meminfoValues(host.memory).AnonHugePages! * 1024,
     per_guest: perGuest,
     vmstat: host.memory.vmstat.snapshot(),
     meminfo_kb: meminfoValues(host.memory),
@@ -60,7 +63,7 @@ function safeStat(host: Host, pid: number): string {
 }
 
 /** Wait until every handle is READY; throws naming the guest if one ends first. */
-async function waitReady(handles: ReadonlyArray<{ name: string; handle: GuestHandle }>, ready: Set<string>, timeoutMs: number): Promise<void> {
+export async function waitReady(handles: ReadonlyArray<{ name: string; handle: GuestHandle }>, ready: Set<string>, timeoutMs: number): Promise<void> {
   const ended = new Map<string, string>();
   for (const h of handles) void h.handle.done.then((r) => ended.set(h.name, `${r.status}${r.error ? `: ${r.error}` : ''}`));
   const deadline = Date.now() + timeoutMs;
@@ -182,6 +185,7 @@ async function runPhase(o: DensityOptions, fleet: readonly FleetEntry[], ksmOn: 
       ksmdScanWallMs: (atEnd?.busyMs ?? 0) - (atReady?.busyMs ?? 0), wallMs: end - readyAt, remoteShare: mapped ? remote / mapped : 0, knobs,
       ...(services ? { services: services.report() } : {}),
       engineCpuSeconds: engineCpu, consideredPages: considered, presentPages: reach.present,
+      thpSplitPages: host.memory.vmstat.get('thp_split_page'),
     };
   } finally {
     await services?.stop();
@@ -275,6 +279,10 @@ export async function runDensity(o: DensityOptions, fleet: readonly FleetEntry[]
     ksmd_wall_seconds: withKsm.wallMs / 1000,
     ksmd_cpu_share: withKsm.ksmdCpuMs === null || withKsm.wallMs <= 0 ? null : withKsm.ksmdCpuMs / withKsm.wallMs,
     ksmd_scan_wall_seconds: withKsm.ksmdScanWallMs / 1000,
+    thp: o.thp ?? 'madvise',
+    anon_huge_bytes_without_ksm: without.series.at(-1)?.anon_huge_bytes ?? 0,
+    anon_huge_bytes_with_ksm: withKsm.series.at(-1)?.anon_huge_bytes ?? 0,
+    thp_split_pages: withKsm.thpSplitPages,
     engine: o.engine ?? 'ksm',
     ...((o.engine ?? 'ksm') !== 'ksm' ? { engine_cpu_seconds: withKsm.engineCpuSeconds } : {}),
     considered_pages: withKsm.consideredPages,

@@ -20,6 +20,8 @@ export interface DensitySample {
   readonly node_used_bytes: readonly number[];
   /** Every /sys/kernel/mm/ksm counter (numbers), including pages_volatile and general_profit. */
   readonly counters: Readonly<Record<string, number>>;
+  /** Anonymous memory in PMD-mapped transparent huge pages (meminfo AnonHugePages, in bytes). */
+  readonly anon_huge_bytes?: number;
   /** Per running guest: ksm_stat fields. */
   readonly per_guest: ReadonlyArray<{ readonly name: string; readonly pid: number; readonly ksm_merging_pages: number; readonly ksm_process_profit: number }>;
   /** The host's /proc/vmstat counters (src/mem/vmstat.ts names) at the sample (emulator; absent in older results). */
@@ -83,6 +85,12 @@ export interface DensityResult {
    * null on the real kernel, whose ksmd does not report it.
    */
   readonly ksmd_scan_wall_seconds: number | null;
+  /** transparent_hugepage/enabled of both phases (absent in results from before THP: madvise). */
+  readonly thp?: 'always' | 'madvise' | 'never';
+  /** AnonHugePages at the end of each phase, and the huge pages split to merge (vmstat thp_split_page, KSM-on phase). */
+  readonly anon_huge_bytes_without_ksm?: number;
+  readonly anon_huge_bytes_with_ksm?: number;
+  readonly thp_split_pages?: number;
   /** The merge engine of the KSM-on runs (absent in results from before engines: ksm). */
   readonly engine?: 'ksm' | 'dksm' | 'uksm';
   /** DKSM/UKSM: thread CPU seconds the engine spent merging over the whole KSM-on phase (DKSM: inside the guests' madvise; UKSM: its scanner); null where unmeasurable. */

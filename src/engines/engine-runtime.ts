@@ -79,7 +79,7 @@ export function createHostEngine(name: EngineName, memory: PhysicalMemory): Host
 export function attachGuestEngine(handles: EngineHandles | undefined, memory: PhysicalMemory, ksm: KsmState, pid: number): { advice?: EngineAdvice; mergeableAtMmap?: boolean; files: KsmFiles } {
   if (handles?.name === 'dksm') {
     const state = DksmState.attach(handles);
-    const merger = new DksmMerger(state, memory, () => ksm.get('thp_enabled'));
+    const merger = new DksmMerger(state, memory);
     return { advice: (space, area, advice) => merger.advise(space, area, advice), files: new EngineFiles(ksm, memory, dksmTree(new DksmFiles(state)), pid) };
   }
   if (handles?.name === 'uksm') {

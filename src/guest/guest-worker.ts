@@ -11,7 +11,7 @@ import { AddressSpace } from '../mem/address-space.ts';
 import { OutOfMemoryKill, isErrnoError } from '../mem/errno.ts';
 import type { GuestSpaceHandles } from '../mem/guest-control.ts';
 import { PhysicalMemory, type PhysicalMemoryHandles } from '../mem/physical-memory.ts';
-import { KsmState, type KsmStateHandles } from '../ksm/ksm-state.ts';
+import { KsmState, memoryHooks, type KsmStateHandles } from '../ksm/ksm-state.ts';
 import { EmulatedSys } from './emulated-sys.ts';
 import { attachGuestEngine } from '../engines/engine-runtime.ts';
 import { SAVE_CODE_CACHE } from '../platform/script-thread.ts';
@@ -43,7 +43,7 @@ async function runGuest(program: Partial<GuestProgramModule>, data: GuestWorkerD
   const ksm = KsmState.attach(data.ksm);
   const engine = attachGuestEngine(data.engine, memory, ksm, data.space.pid);
   const space = new AddressSpace(data.space, memory, {
-    addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d), ksmEntered: () => ksm.wake(), engineAdvice: engine.advice, mergeableAtMmap: engine.mergeableAtMmap,
+    ...memoryHooks(ksm), ksmEntered: () => ksm.wake(), engineAdvice: engine.advice, mergeableAtMmap: engine.mergeableAtMmap,
     // ksmd's loop reclaims (KsmEngine.reclaim): wake it, if there is one.
     memoryPressure: () => {
       if (!ksm.ksmdAlive()) return false;

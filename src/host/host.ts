@@ -10,7 +10,8 @@ import { createGuestSpaceHandles, recoverVmaTable, type GuestSpaceHandles } from
 import { PhysicalMemory } from '../mem/physical-memory.ts';
 import { summarizeSpace, type SpaceSummary } from '../mem/space-summary.ts';
 import type { KsmEngineOptions } from '../ksm/ksm-engine.ts';
-import { KsmState, THP_MODES, type KernelCompat } from '../ksm/ksm-state.ts';
+import { KsmState, THP_MODES, memoryHooks, type KernelCompat } from '../ksm/ksm-state.ts';
+import type { ThpMode } from '../mem/thp.ts';
 import { KsmFiles, formatKsmStat, type Caller } from '../ksm/sysfs.ts';
 import type { GuestMessage, GuestOutcome, GuestWorkerData } from '../guest/guest-worker.ts';
 import { KsmdController } from './ksmd-controller.ts';
@@ -41,6 +42,8 @@ export interface HostOptions {
   readonly ksmdOptions?: KsmEngineOptions;
   /** The merge engine (default ksm): dksm merges inside madvise and runs no ksmd (docs/engines.md). */
   readonly engine?: EngineName;
+  /** transparent_hugepage/enabled at boot (default madvise, the kernel's default here). */
+  readonly thp?: ThpMode;
 }
 
 export interface LaunchOptions {
@@ -112,7 +115,7 @@ export class Host {
     this.files = engine.files(ksm);
     this.ksmd = ksmd;
     this.onLog = options.onLog ?? ((line) => console.log(line));
-    this.hooks = { addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d) };
+    this.hooks = memoryHooks(ksm);
     const va = options.guestVirtualBytes ?? Math.max(256 * 2 ** 20, 4 * memory.bytes);
     this.vaPages = Math.min(2 ** 23, Math.ceil(va / PAGE_SIZE));
   }
@@ -125,6 +128,7 @@ export class Host {
     }
     const memory = PhysicalMemory.create({ bytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES, numaNodes: options.numaNodes ?? 1, swapBytes: options.swapBytes });
     const ksm = KsmState.create(options.kernelCompat);
+    if (options.thp) ksm.set('thp_enabled', THP_MODES.indexOf(options.thp));
     const engine = createHostEngine(options.engine ?? DEFAULT_ENGINE, memory);
     // Only the ksm engine has a ksmd: dksm merges in the guests' madvise calls (docs/engines.md).
     const ksmd = options.ksmd === false || engine.name !== 'ksm' ? undefined : await KsmdController.start(memory, ksm, options.ksmdOptions);

@@ -10,10 +10,11 @@ import {
 import { ERRNO } from '../mem/errno.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import {
-  PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD,
+  PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD,
   PTE_SWAPPED, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte,
 } from '../mem/pte.ts';
 import { SLOT_KSM } from '../mem/swap-area.ts';
+import { SPLIT_BUSY, hugeHead, inHugeBlock, splitHugeBlock, type SplitPrimitives } from '../mem/thp.ts';
 import { PageChecksums } from './checksum.ts';
 import {
   ADVISOR_SCAN_TIME, KsmState, REQ_SET_MAX_PAGE_SHARING, REQ_SET_MERGE_ACROSS_NODES, REQ_SET_RUN,
@@ -555,10 +556,23 @@ export class KsmEngine {
    * write_protect_page: clear WRITABLE and set WP_KSMD by compare-and-exchange, then wait until the
    * guest is not inside a write access to this page (it may hold the old writable PTE). Returns the
    * write-protected PTE, or 0 if the page changed or the guest stayed writing on it.
+   * A subpage of a huge page is never write-protected as it is: try_to_merge_one_page splits the
+   * huge page first (thp.ts, splitHugeBlock), and the merge goes on with the PTE the split left, or
+   * fails now and is retried on a later visit if the split could not be made.
    */
   private writeProtect(g: GuestScan, vpage: number, pte: number, anyPrivate = false): number {
+    if (inHugeBlock(g.pt, vpage) || (pte & PTE_HUGE)) {
+      if (this.splitHuge(g, vpage) === SPLIT_BUSY) return 0;
+      pte = Atomics.load(g.pt, vpage);
+    }
+    return this.writeProtectPage(g, vpage, pte, anyPrivate);
+  }
+
+  /** write_protect_page proper, on a page in no huge block (it refuses one: 0). */
+  private writeProtectPage(g: GuestScan, vpage: number, pte: number, anyPrivate = false): number {
     // Merges take pages of mergeable areas only; reclaim (anyPrivate) takes any private page.
     if (anyPrivate ? !isPrivateFrame(pte) : (pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) return 0;
+    if ((pte & PTE_HUGE) || (Atomics.load(g.pt, hugeHead(vpage)) & PTE_HUGE)) return 0;
     if (this.brokenNoRecompare) {
       // TEST ONLY (see BrokenProtocol): no write-protect, no shootdown; and linger 50 µs before the
       // caller's CAS, as a preempted ksmd would, so a short test run sees the write this loses.
@@ -574,6 +588,29 @@ export class KsmEngine {
     const writing = hazardWrite(vpage);
     for (let i = 0; i < SHOOTDOWN_SPINS; i++) if (Atomics.load(ctl, CTL_HAZARD) !== writing) return wp;
     return 0;
+  }
+
+  /**
+   * ksmd's write-protect and release of a replaced frame for one guest's pages, lent to khugepaged
+   * (khugepaged.ts), which runs on this thread between ksmd's batches; undefined for a guest ksmd
+   * does not know.
+   */
+  replacePrimitives(pid: number): SplitPrimitives | undefined {
+    const slot = this.slotByPid.get(pid);
+    if (slot === undefined) return undefined;
+    const g = this.guests[slot]!;
+    return {
+      writeProtect: (p, pte) => this.writeProtectPage(g, p, pte),
+      releaseReplaced: (p, frame) => this.releaseAfterReplace(g, p, frame, false),
+    };
+  }
+
+  /** split_huge_page of the block holding `vpage`, with its zero subpages mapped to the zero page. */
+  private splitHuge(g: GuestScan, vpage: number): number {
+    return splitHugeBlock(g.pt, g.ctl, this.memory, vpage, {
+      writeProtect: (p, pte) => this.writeProtectPage(g, p, pte),
+      releaseReplaced: (p, frame) => this.releaseAfterReplace(g, p, frame, false),
+    });
   }
 
   /** try_to_merge_with_ksm_page: the caller holds a reference on node `sn`'s frame, which is consumed. */

@@ -21,6 +21,8 @@
 // wait has a deadline and fails with an error that names the holder.
 
 import { threadId, workerData } from 'node:worker_threads';
+import type { SpaceHooks } from '../mem/space-core.ts';
+import { THP_DEFRAG_MODES, THP_MODES } from '../mem/thp.ts';
 
 export const KNOBS = [
   'run', 'pages_to_scan', 'sleep_millisecs', 'merge_across_nodes', 'use_zero_pages', 'max_page_sharing',
@@ -34,7 +36,14 @@ export const COUNTERS = [
 ] as const;
 
 /** Host-wide settings outside /sys/kernel/mm/ksm that guests can read (and root can write). */
-export const HOST_SETTINGS = ['thp_enabled'] as const;
+export const HOST_SETTINGS = [
+  'thp_enabled', 'thp_defrag',
+  // transparent_hugepage/khugepaged/: two knobs, and two counters the ksmd thread publishes.
+  'khugepaged_pages_to_scan', 'khugepaged_scan_sleep_millisecs', 'khugepaged_full_scans', 'khugepaged_pages_collapsed',
+] as const;
+
+/** khugepaged's defaults (mm/khugepaged.c): 8 PMDs a turn (4096 pages), a turn every 10 s. */
+export const KHUGEPAGED_DEFAULTS = { pages_to_scan: 4096, scan_sleep_millisecs: 10_000 } as const;
 
 /**
  * The 2.6.32-era sharing limit (--kernel-compat 2.6.32): kernel_compat 1 makes
@@ -73,8 +82,7 @@ const SLOT: Record<SlotName, number> = Object.fromEntries(
 ) as Record<SlotName, number>;
 const SLOTS = KNOBS.length + COUNTERS.length + HOST_SETTINGS.length + COMPAT_SETTINGS.length;
 
-/** transparent_hugepage/enabled values, in the order the file lists them. */
-export const THP_MODES = ['always', 'madvise', 'never'] as const;
+export { THP_MODES };
 
 /** Int32 control words. The wake word is alone on its line; the request channel on the next. */
 export const KC_WAKE = 0; // bumped + notified on every knob change or request
@@ -135,6 +143,9 @@ export class KsmState {
     const s = new KsmState({ values: new SharedArrayBuffer(SLOTS * 8), control: new SharedArrayBuffer(KC_WORDS * 4) });
     for (const k of KNOBS) s.values[SLOT[k]] = BigInt(KNOB_DEFAULTS[k]);
     s.values[SLOT.thp_enabled] = BigInt(THP_MODES.indexOf('madvise'));
+    s.values[SLOT.thp_defrag] = BigInt(THP_DEFRAG_MODES.indexOf('madvise'));
+    s.values[SLOT.khugepaged_pages_to_scan] = BigInt(KHUGEPAGED_DEFAULTS.pages_to_scan);
+    s.values[SLOT.khugepaged_scan_sleep_millisecs] = BigInt(KHUGEPAGED_DEFAULTS.scan_sleep_millisecs);
     if (kernelCompat === '2.6.32') {
       s.values[SLOT.kernel_compat] = 1n;
       s.values[SLOT.max_kernel_pages] = BigInt(MAX_KERNEL_PAGES_2_6_32);
@@ -280,4 +291,15 @@ export class KsmState {
 
 function lockTimeout(holder: number, timeoutMs: number): Error {
   return new Error(`sysfs request lock still held by ${describeOwner(holder)} after ${timeoutMs} ms (a writer killed while holding it is released when the host reports its exit)`);
+}
+
+/**
+ * What an address space needs of the host-wide state: the ksm_zero_pages counter and the THP setting
+ * its faults obey (guest threads and the host build them alike).
+ */
+export function memoryHooks(ksm: KsmState): Pick<SpaceHooks, 'addKsmZeroPages' | 'thpMode'> {
+  return {
+    addKsmZeroPages: (d) => ksm.add('ksm_zero_pages', d),
+    thpMode: () => ksm.get('thp_enabled'),
+  };
 }

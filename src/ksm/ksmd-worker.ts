@@ -1,5 +1,6 @@
 // ksmd-worker.ts — owns the ksmd thread: the scan loop (pages_to_scan per wake, sleep_millisecs
-// between), sysfs requests from any thread, and the control plane the host drives through comlink.
+// between), sysfs requests from any thread, khugepaged's turns, and the control plane the host drives
+// through comlink.
 
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { PhysicalMemory, type PhysicalMemoryHandles } from '../mem/physical-memory.ts';
@@ -7,6 +8,7 @@ import type { GuestSpaceHandles } from '../mem/guest-control.ts';
 import { exposeApi } from '../platform/expose-api.ts';
 import { KsmEngine, type ChainCensus, type EngineEvents, type KsmEngineOptions } from './ksm-engine.ts';
 import { warmUpEngine } from './ksmd-warmup.ts';
+import { Khugepaged } from './khugepaged.ts';
 import { KC_KSMD_ALIVE, KC_WAKE, KsmState, type KsmStateHandles } from './ksm-state.ts';
 import { ThreadCpuReader, type ThreadCpuClock } from './thread-cpu.ts';
 
@@ -51,6 +53,17 @@ const engine = new KsmEngine(memory, state, () => cpu.ms() ?? busyMs, data.engin
 // The counters describe this ksmd from its first moment: a ksmd started after another died must not
 // leave the dead one's figures up until it happens to scan (it may have nothing to scan).
 engine.publish();
+// khugepaged shares the thread: it runs every scan_sleep_millisecs (its sysfs knobs), whatever
+// ksmd's run says, and publishes its counters (full_scans, pages_collapsed) after each turn.
+const khugepaged = new Khugepaged(memory, () => state.get('thp_enabled'), (pid) => engine.replacePrimitives(pid));
+let khugepagedAt = performance.now();
+function maybeRunKhugepaged(): void {
+  if (performance.now() - khugepagedAt < state.get('khugepaged_scan_sleep_millisecs')) return;
+  khugepaged.scan(state.get('khugepaged_pages_to_scan'));
+  khugepagedAt = performance.now();
+  state.set('khugepaged_full_scans', khugepaged.stats.fullScans);
+  state.set('khugepaged_pages_collapsed', khugepaged.stats.pagesCollapsed);
+}
 let stopping = false;
 let stopped: () => void = () => {};
 const finished = new Promise<void>((r) => (stopped = r));
@@ -90,6 +103,7 @@ async function loop(): Promise<void> {
     // Reclaim does not wait for run: kswapd swaps pages whatever ksmd's state (ksmd does it because
     // it holds the reverse map of KSM pages). Without swap, or above the watermark, it returns at once.
     engine.reclaim();
+    maybeRunKhugepaged();
     if (state.get('run') === 1 && engine.hasWork()) {
       const t0 = performance.now();
       engine.scanBatch(state.get('pages_to_scan'));
@@ -110,7 +124,10 @@ async function loop(): Promise<void> {
 const api = {
   /** Register guests launched together (one publish and one wake-up for the batch). */
   addGuests(hs: readonly GuestSpaceHandles[]): void {
-    for (const h of hs) engine.addGuest(h);
+    for (const h of hs) {
+      engine.addGuest(h);
+      khugepaged.addGuest(h);
+    }
     engine.publish(); // the guests' ksm_stat words too, even if ksmd never scans them
     state.wake();
   },

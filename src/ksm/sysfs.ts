@@ -1,4 +1,4 @@
-// sysfs.ts — owns the file view of KSM: /sys/kernel/mm/ksm/*, transparent_hugepage/enabled and
+// sysfs.ts — owns the file view of KSM: /sys/kernel/mm/ksm/*, transparent_hugepage/{enabled,defrag,hpage_pmd_size} and
 // /proc/self/ksm_stat, ksm_merging_pages — formats, permissions, parsing and errnos as the kernel has
 // them — and the routing of the memory files of procfs (/proc/vmstat, /proc/meminfo,
 // /proc/self/smaps_rollup), whose formats procfs.ts owns.
@@ -7,17 +7,38 @@ import { ERRNO, ErrnoError } from '../mem/errno.ts';
 import { PAGE_SIZE } from '../mem/constants.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import { PROC_MEMINFO, PROC_SMAPS_ROLLUP, PROC_VMSTAT, formatMeminfo, formatSmapsRollup, formatVmstat, smapsRollup } from '../mem/procfs.ts';
+import { HPAGE_PAGES, THP_DEFRAG_MODES } from '../mem/thp.ts';
 import {
   CTL_KSM_ZERO_PAGES, CTL_MERGEABLE_VMAS, CTL_MERGE_ANY, CTL_MERGING_PAGES, CTL_RMAP_ITEMS, type GuestSpaceHandles,
 } from '../mem/guest-control.ts';
 import { kstrtobool, kstrtointErrno, kstrtoul, kstrtoulErrno, kstrtouint, strictStrtoul, sysfsStreq, type Parsed, type ParsedErrno } from './knob-parse.ts';
 import {
   ADVISOR_NONE, ADVISOR_SCAN_TIME, COUNTERS, KNOB_DEFAULTS, KNOBS, KsmState, REQ_SET_MAX_PAGE_SHARING,
-  REQ_SET_MERGE_ACROSS_NODES, REQ_SET_RUN, THP_MODES, type CounterName, type KnobName,
+  REQ_SET_MERGE_ACROSS_NODES, REQ_SET_RUN, THP_MODES, type CounterName, type KnobName, type SlotName,
 } from './ksm-state.ts';
 
 export const KSM_DIR = '/sys/kernel/mm/ksm/';
-export const THP_ENABLED_PATH = '/sys/kernel/mm/transparent_hugepage/enabled';
+export const THP_DIR = '/sys/kernel/mm/transparent_hugepage/';
+export const THP_ENABLED_PATH = THP_DIR + 'enabled';
+export const THP_DEFRAG_PATH = THP_DIR + 'defrag';
+/** hpage_pmd_size: 0444, the PMD huge page size in bytes. */
+export const THP_PMD_SIZE_PATH = THP_DIR + 'hpage_pmd_size';
+
+/** transparent_hugepage/khugepaged/: the files emulated (the max_ptes_*, defrag and alloc_sleep ones are not). */
+export const KHUGEPAGED_DIR = THP_DIR + 'khugepaged/';
+/** Which setting each khugepaged file shows; the two counters are published by the ksmd thread. */
+const KHUGEPAGED_FILES: ReadonlyMap<string, { readonly slot: SlotName; readonly writable: boolean }> = new Map([
+  ['pages_to_scan', { slot: 'khugepaged_pages_to_scan', writable: true }],
+  ['scan_sleep_millisecs', { slot: 'khugepaged_scan_sleep_millisecs', writable: true }],
+  ['full_scans', { slot: 'khugepaged_full_scans', writable: false }],
+  ['pages_collapsed', { slot: 'khugepaged_pages_collapsed', writable: false }],
+] as const);
+
+/** The THP choice files: path → the host setting and its words, in the order the file lists them. */
+const THP_CHOICE_FILES: ReadonlyMap<string, { readonly slot: 'thp_enabled' | 'thp_defrag'; readonly words: readonly string[] }> = new Map([
+  [THP_ENABLED_PATH, { slot: 'thp_enabled', words: THP_MODES }],
+  [THP_DEFRAG_PATH, { slot: 'thp_defrag', words: THP_DEFRAG_MODES }],
+] as const);
 export const PROC_KSM_STAT = '/proc/self/ksm_stat';
 export const PROC_KSM_MERGING_PAGES = '/proc/self/ksm_merging_pages';
 
@@ -67,10 +88,14 @@ export class KsmFiles {
 
   read(path: string, caller: Caller): string {
     if (path.startsWith(KSM_DIR)) return this.readKsm(path.slice(KSM_DIR.length));
-    if (path === THP_ENABLED_PATH) {
-      const cur = this.state.get('thp_enabled');
-      return THP_MODES.map((m, i) => (i === cur ? `[${m}]` : m)).join(' ') + '\n';
+    const choice = THP_CHOICE_FILES.get(path);
+    if (choice) {
+      const cur = this.state.get(choice.slot);
+      return choice.words.map((m, i) => (i === cur ? `[${m}]` : m)).join(' ') + '\n';
     }
+    if (path === THP_PMD_SIZE_PATH) return `${HPAGE_PAGES * PAGE_SIZE}\n`;
+    const khuge = path.startsWith(KHUGEPAGED_DIR) ? KHUGEPAGED_FILES.get(path.slice(KHUGEPAGED_DIR.length)) : undefined;
+    if (khuge) return `${this.state.get(khuge.slot)}\n`;
     if (path === PROC_KSM_STAT || path === PROC_KSM_MERGING_PAGES) {
       const ctl = caller.guestControl;
       if (!ctl) throw new ErrnoError('ENOENT', 'open', `${path} exists only for a guest`);
@@ -142,12 +167,27 @@ export class KsmFiles {
       // Files with no write method: EACCES for a user, EINVAL for root (measured on ksm_stat).
       throw new ErrnoError(caller.root ? 'EINVAL' : 'EACCES', 'write', path);
     }
-    if (path === THP_ENABLED_PATH) {
+    const choice = THP_CHOICE_FILES.get(path);
+    if (choice) {
+      // enabled_store / defrag_store: 0644, sysfs_streq against each word, else -EINVAL.
       if (!caller.root) throw new ErrnoError('EACCES', 'open', path);
       if (text.length === 0) return undefined; // sysfs_kf_write: a zero-length write stores nothing
-      const mode = THP_MODES.findIndex((m) => sysfsStreq(text, m));
+      const mode = choice.words.findIndex((m) => sysfsStreq(text, m));
       if (mode < 0) throw new ErrnoError('EINVAL', 'write', `${path}: ${JSON.stringify(text)}`);
-      this.state.set('thp_enabled', mode);
+      this.state.set(choice.slot, mode);
+      return undefined;
+    }
+    if (path === THP_PMD_SIZE_PATH) throw new ErrnoError('EACCES', 'open', `${path} is read-only`);
+    const khuge = path.startsWith(KHUGEPAGED_DIR) ? KHUGEPAGED_FILES.get(path.slice(KHUGEPAGED_DIR.length)) : undefined;
+    if (khuge) {
+      // pages_to_scan_store / scan_sleep_millisecs_store: kstrtouint, any error (and pages 0) -EINVAL.
+      if (!khuge.writable) throw new ErrnoError('EACCES', 'open', `${path} is read-only`);
+      if (!caller.root) throw new ErrnoError('EACCES', 'open', path);
+      if (text.length === 0) return undefined;
+      const v = kstrtouint(text);
+      if (v === undefined || (khuge.slot === 'khugepaged_pages_to_scan' && v === 0)) throw new ErrnoError('EINVAL', 'write', `${path}: ${JSON.stringify(text)}`);
+      this.state.set(khuge.slot, v);
+      this.state.wake();
       return undefined;
     }
     if (!path.startsWith(KSM_DIR)) throw new ErrnoError('ENOENT', 'open', path);

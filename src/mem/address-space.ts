@@ -21,7 +21,7 @@
 //    KsmEngine.cmpAndMerge), so a stale read can cost a merge, never a wrong one.
 
 import {
-  MADV_COLD, MADV_DONTNEED, MADV_HUGEPAGE, MADV_PAGEOUT, MADV_MERGEABLE, MADV_NOHUGEPAGE, MADV_NORMAL,
+  MADV_COLD, MADV_COLLAPSE, MADV_DONTNEED, MADV_HUGEPAGE, MADV_PAGEOUT, MADV_MERGEABLE, MADV_NOHUGEPAGE, MADV_NORMAL,
   MADV_RANDOM, MADV_SEQUENTIAL, MADV_UNMERGEABLE, MADV_WILLNEED, MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE,
   MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MMAP_MIN_ADDR, PAGE_SIZE, PR_GET_MEMORY_MERGE,
   PR_SET_MEMORY_MERGE, PROT_MASK, PROT_NONE, PROT_READ, PROT_WRITE,
@@ -95,6 +95,7 @@ export class AddressSpace extends SpaceAccess {
     if (end > this.vaPages) throw new ErrnoError('EINVAL', 'munmap', 'range beyond the address space');
     // Punching a hole splits an area; past MAX_VMAS that is ENOMEM, checked before anything is freed.
     if (this.vmas.countAfterRemoving(start, end) > MAX_VMAS) throw new ErrnoError('ENOMEM', 'munmap', 'too many mappings');
+    this.splitBlocksCutBy(start, end);
     for (const m of this.vmas.splitRange(start, end)) this.releaseRange(m.start, m.end);
     this.vmas.removeRange(start, end);
     this.vmas.publish('munmap');
@@ -105,6 +106,7 @@ export class AddressSpace extends SpaceAccess {
     checkInt(prot, 'mprotect', 'prot');
     if (prot & ~PROT_MASK) throw new ErrnoError('EINVAL', 'mprotect', `prot 0x${prot.toString(16)}`);
     if (start === end) return;
+    this.splitBlocksCutBy(start, end);
     // Like mprotect_fixup, apply area by area and stop at the first hole with ENOMEM.
     let cursor = start;
     let hole = false;
@@ -137,7 +139,7 @@ export class AddressSpace extends SpaceAccess {
     switch (advice) {
       case MADV_NORMAL: case MADV_RANDOM: case MADV_SEQUENTIAL: case MADV_WILLNEED:
       case MADV_DONTNEED: case MADV_MERGEABLE: case MADV_UNMERGEABLE: case MADV_HUGEPAGE: case MADV_NOHUGEPAGE:
-      case MADV_COLD: case MADV_PAGEOUT:
+      case MADV_COLD: case MADV_PAGEOUT: case MADV_COLLAPSE:
         break;
       default:
         throw new ErrnoError('EINVAL', 'madvise', `advice ${advice}`);
@@ -148,8 +150,9 @@ export class AddressSpace extends SpaceAccess {
     // madvise_walk_vmas: apply to every mapped part, remember any hole, report ENOMEM at the end.
     let cursor = start;
     let hole = false;
+    if (advice === MADV_DONTNEED) this.splitBlocksCutBy(start, end);
     // Advice that changes no VMA flag walks the areas as they are (no split, nothing to publish).
-    const parts = advice === MADV_DONTNEED || advice === MADV_WILLNEED || advice <= MADV_SEQUENTIAL || advice === MADV_COLD || advice === MADV_PAGEOUT
+    const parts = advice === MADV_DONTNEED || advice === MADV_WILLNEED || advice <= MADV_SEQUENTIAL || advice === MADV_COLD || advice === MADV_PAGEOUT || advice === MADV_COLLAPSE
       ? this.vmas.all.filter((m) => m.end > start && m.start < end).map((m) => ({ ...m, start: Math.max(m.start, start), end: Math.min(m.end, end) }))
       : this.vmas.splitRange(start, end);
     let failure: ErrnoError | undefined;
@@ -251,6 +254,9 @@ export class AddressSpace extends SpaceAccess {
         return;
       case MADV_NOHUGEPAGE:
         m.flags = (m.flags | VM_NOHUGEPAGE) & ~VM_HUGEPAGE;
+        return;
+      case MADV_COLLAPSE:
+        this.collapseRange(m, m.start, m.end);
         return;
       default:
         return; // MADV_NORMAL, RANDOM, SEQUENTIAL, WILLNEED: hints with no effect here

@@ -26,6 +26,8 @@ export interface NodeRange {
 export const NODE_STATE_STRIDE = 16;
 const NS_HINT = 1; // word index where the last allocation succeeded
 const NS_ALLOC_FAILS = 2; // allocations refused for lack of frames
+/** Bitmap words per 2 MiB folio (512 frames). */
+const HUGE_WORDS = 16;
 
 export interface FrameAllocatorHandles {
   readonly bitmap: SharedArrayBuffer;
@@ -147,6 +149,39 @@ export class FrameAllocator {
       if (w === endWord) w = firstWord;
     }
     Atomics.add(this.state, st + NS_ALLOC_FAILS, 1);
+    return -1;
+  }
+
+  /**
+   * Take 512 contiguous free frames of `node`, the first a multiple of 512 (a 2 MiB folio: 16 whole
+   * bitmap words); -1 when no such block is wholly free (no compaction: the caller falls back to
+   * 4 KiB pages). Claims the 16 words one by one, each by compare-and-exchange from all-free to 0;
+   * if another allocator takes a frame of the block first, the words claimed so far are given back
+   * (they were ours alone: no one frees a frame it does not hold). A worker killed while claiming
+   * leaks the words it had claimed (one window, like a single frame's: a recount finds them).
+   */
+  allocHuge(node: number, hints?: Int32Array): number {
+    const r = this.nodes[node];
+    if (!r) throw new RangeError(`no NUMA node ${node}`);
+    const bits = this.bits;
+    const firstGroup = Math.ceil((r.firstFrame >>> 5) / HUGE_WORDS) * HUGE_WORDS;
+    const endGroup = Math.floor(((r.firstFrame + r.frameCount) >>> 5) / HUGE_WORDS) * HUGE_WORDS;
+    if (endGroup <= firstGroup) return -1;
+    const groups = (endGroup - firstGroup) / HUGE_WORDS;
+    let w = hints ? hints[node]! : Atomics.load(this.state, node * NODE_STATE_STRIDE + NS_HINT);
+    w = w < firstGroup || w >= endGroup ? firstGroup : w - ((w - firstGroup) % HUGE_WORDS);
+    for (let g = 0; g < groups; g++) {
+      let free = true;
+      for (let i = 0; i < HUGE_WORDS && free; i++) free = Atomics.load(bits, w + i) === -1;
+      if (free) {
+        let claimed = 0;
+        while (claimed < HUGE_WORDS && Atomics.compareExchange(bits, w + claimed, -1, 0) === -1) claimed++;
+        if (claimed === HUGE_WORDS) return w << 5;
+        for (let i = 0; i < claimed; i++) Atomics.store(bits, w + i, -1);
+      }
+      w += HUGE_WORDS;
+      if (w >= endGroup) w = firstGroup;
+    }
     return -1;
   }
 

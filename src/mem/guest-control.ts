@@ -12,6 +12,10 @@ export const CTL_MERGING_PAGES = 21; // written by ksmd
 export const CTL_VMA_SEQ = 22; // seqlock over the VMA table: odd while the guest rewrites it
 export const CTL_VMA_COUNT = 23;
 export const CTL_MERGEABLE_VMAS = 24; // VMAs with VM_MERGEABLE (ksm_mergeable: yes|no)
+// A 2 MiB folio being mapped (a huge fault or MADV_COLLAPSE, space-thp.ts): the head page of its
+// block, and its first frame or -1. The host frees the folio's frames its PTEs do not map.
+export const CTL_INFLIGHT_HUGE_HEAD = 25;
+export const CTL_INFLIGHT_HUGE = 30;
 // What a guest is in the middle of, so the host can finish it if the thread is killed there:
 export const CTL_INFLIGHT_VPAGE = 26; // the page being faulted or released
 export const CTL_INFLIGHT_FRAME = 27; // a frame allocated for it and not yet in its PTE, or -1
@@ -77,6 +81,7 @@ export function createGuestSpaceHandles(pid: number, homeNode: number, vaPages: 
   const ctl = new Int32Array(control);
   ctl[CTL_HAZARD] = HAZARD_NONE;
   ctl[CTL_INFLIGHT_FRAME] = -1;
+  ctl[CTL_INFLIGHT_HUGE] = -1;
   return {
     pid,
     homeNode,

@@ -7,6 +7,7 @@ import { BANK_FRAMES, BANK_MASK, BANK_SHIFT, PAGE_SHIFT, PAGE_SIZE, ZERO_FRAME }
 import { FrameAllocator, type FrameAllocatorHandles, type NodeRange } from './frame-allocator.ts';
 import { PTE_MAX_FRAMES } from './pte.ts';
 import { SwapArea, type SwapAreaHandles } from './swap-area.ts';
+import { HPAGE_PAGES } from './thp.ts';
 import { VM, Vmstat } from './vmstat.ts';
 
 export interface PhysicalMemoryConfig {
@@ -145,6 +146,22 @@ export class PhysicalMemory {
       this.meta[f * META_WORDS + META_FLAGS] = 0;
     }
     return f;
+  }
+
+  /**
+   * Allocate a 2 MiB folio on `node`: 512 contiguous frames, the first a multiple of 512, so they lie
+   * in one bank. Returns the first frame, or -1 when the node has no wholly free block.
+   */
+  allocHugeUninitialized(node: number, hints?: Int32Array): number {
+    const f = this.allocator.allocHuge(node, hints);
+    if (f >= 0) this.meta.fill(0, f * META_WORDS, (f + HPAGE_PAGES) * META_WORDS);
+    return f;
+  }
+
+  /** Zero `count` frames from `frame` (one bank: a folio never crosses one). */
+  zeroFrames(frame: number, count: number): void {
+    const off = (frame & BANK_MASK) << PAGE_SHIFT;
+    this.bankU8[frame >>> BANK_SHIFT]!.fill(0, off, off + count * PAGE_SIZE);
   }
 
   zeroFrame(frame: number): void {

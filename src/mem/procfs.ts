@@ -9,15 +9,14 @@
 import { PAGE_SIZE, ZERO_FRAME } from './constants.ts';
 import { readVmaTable, VM_SHARED, type GuestSpaceHandles, type VmaSnapshot } from './guest-control.ts';
 import type { PhysicalMemory } from './physical-memory.ts';
-import { PTE_KSM, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, pteFrame } from './pte.ts';
+import { PTE_HUGE, PTE_KSM, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, pteFrame } from './pte.ts';
+import { HPAGE_PAGES, hugeHead } from './thp.ts';
 import { VMSTAT_SLOTS } from './vmstat.ts';
 
 export const PROC_VMSTAT = '/proc/vmstat';
 export const PROC_MEMINFO = '/proc/meminfo';
 export const PROC_SMAPS_ROLLUP = '/proc/self/smaps_rollup';
 
-/** Pages per transparent huge page (2 MiB / 4 KiB), for AnonHugePages. */
-export const HPAGE_PMD_NR = 512;
 
 const KB = 1024;
 
@@ -63,7 +62,7 @@ export function meminfoValues(mem: PhysicalMemory, o: MeminfoOptions = {}): Reco
     SwapTotal: (swap ? swap.slots : 0) * pageKb,
     SwapFree: (swap ? swap.freeSlots() : 0) * pageKb,
     AnonPages: (usedFrames(mem) - swapCached) * pageKb,
-    AnonHugePages: mem.vmstat.get('nr_anon_transparent_hugepages') * HPAGE_PMD_NR * pageKb,
+    AnonHugePages: mem.vmstat.get('nr_anon_transparent_hugepages') * HPAGE_PAGES * pageKb,
   };
   if (o.ksmZeroPages !== undefined) out.KsmZeroPages = o.ksmZeroPages * pageKb;
   return out;
@@ -92,7 +91,7 @@ export interface SmapsRollup {
   Anonymous: number;
   KSM: number;
   LazyFree: number;
-  /** Bytes mapped by transparent huge pages: 0 until the address space maps any. */
+  /** Bytes of anonymous pages inside PMD-mapped transparent huge pages (blocks whose head has HUGE). */
   AnonHugePages: number;
   ShmemPmdMapped: number;
   FilePmdMapped: number;
@@ -156,6 +155,7 @@ export function smapsRollup(handles: GuestSpaceHandles, mem: PhysicalMemory): Sm
       }
       if (share > 1) r.Shared_Dirty += PAGE_SIZE;
       else r.Private_Dirty += PAGE_SIZE;
+      if ((pte & PTE_HUGE) && (Atomics.load(pt, hugeHead(p)) & PTE_HUGE)) r.AnonHugePages += PAGE_SIZE;
     }
   }
   return r;

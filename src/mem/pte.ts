@@ -17,7 +17,11 @@
 //  bit 6 MERGEABLE  the page lies in a VM_MERGEABLE area (ksmd may scan it)
 //  bit 7 SWAPPED    the page is in swap: bits 9.. hold the swap slot, not a frame
 //  bit 8 NOACCESS   the area is PROT_NONE: any access faults
-//  bits 9..31       frame number (or swap slot): 23 bits, 32 GiB of 4 KiB frames
+//  bit 9 HUGE       one of the 512 PTEs of a PMD-mapped transparent huge page (thp.ts): frame = the
+//                   folio's base frame + the page's index in its 2 MiB block. A block is huge while
+//                   its first (head) PTE has HUGE; HUGE on a tail without the head is a block being
+//                   installed or split. No merge engine write-protects a HUGE PTE: it splits first.
+//  bits 10..31      frame number (or swap slot): 22 bits, 16 GiB of 4 KiB frames
 // A PTE of 0 is "never touched": no frame, reads map the zero page, writes allocate.
 
 export const PTE_PRESENT = 1 << 0;
@@ -29,7 +33,8 @@ export const PTE_WP_KSMD = 1 << 5;
 export const PTE_MERGEABLE = 1 << 6;
 export const PTE_SWAPPED = 1 << 7;
 export const PTE_NOACCESS = 1 << 8;
-export const PTE_FRAME_SHIFT = 9;
+export const PTE_HUGE = 1 << 9;
+export const PTE_FRAME_SHIFT = 10;
 export const PTE_FLAGS_MASK = (1 << PTE_FRAME_SHIFT) - 1;
 export const PTE_MAX_FRAMES = 2 ** (32 - PTE_FRAME_SHIFT);
 
@@ -60,7 +65,7 @@ export function describePte(pte: number): string {
   const names: string[] = [];
   const bits: Array<[number, string]> = [
     [PTE_PRESENT, 'P'], [PTE_WRITABLE, 'W'], [PTE_KSM, 'KSM'], [PTE_ZERO, 'ZERO'], [PTE_KSM_ZERO, 'KSMZERO'],
-    [PTE_WP_KSMD, 'WP'], [PTE_MERGEABLE, 'MERGE'], [PTE_SWAPPED, 'SWAP'], [PTE_NOACCESS, 'NOACC'],
+    [PTE_WP_KSMD, 'WP'], [PTE_MERGEABLE, 'MERGE'], [PTE_SWAPPED, 'SWAP'], [PTE_NOACCESS, 'NOACC'], [PTE_HUGE, 'HUGE'],
   ];
   for (const [bit, name] of bits) if (pte & bit) names.push(name);
   return `${names.join('|')} frame=${pteFrame(pte)}`;

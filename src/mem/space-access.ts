@@ -14,13 +14,13 @@ import {
   PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, makePte,
 } from './pte.ts';
 import { checkInt, mergeBit } from './space-core.ts';
-import { SpaceSwap } from './space-swap.ts';
+import { SpaceThp } from './space-thp.ts';
 import { VM } from './vmstat.ts';
 
 /** Below this many bytes a byte loop beats Buffer.copy's call overhead. */
 const SMALL_COPY = 64;
 
-export class SpaceAccess extends SpaceSwap {
+export class SpaceAccess extends SpaceThp {
   read(addr: number, length: number): Uint8Array {
     checkInt(length, 'read', 'length');
     if (length < 0) throw new ErrnoError('EINVAL', 'read', `length ${length}`);
@@ -204,6 +204,11 @@ export class SpaceAccess extends SpaceSwap {
       const keep = mergeBit(vma);
       let next: number;
       let newFrame = -1;
+      if (pte === 0) {
+        // An untouched page of an eligible 2 MiB block: the whole block as one huge page, if it can be.
+        const huge = this.hugeFault(vma, vpage);
+        if (huge !== 0) return huge;
+      }
       if (!(pte & PTE_PRESENT) || (pte & PTE_ZERO)) {
         newFrame = this.allocFor(vma, true, 'write fault', vpage);
         next = makePte(newFrame, PTE_PRESENT | PTE_WRITABLE | keep);

@@ -7,6 +7,7 @@
 //   SpaceCore (space-core.ts)          the shared views and fields
 //   SpaceInflight (space-inflight.ts)  the in-flight record, dropping references, crash recovery
 //   SpaceSwap (space-swap.ts)          frame allocation under pressure, swap-out and swap-in
+//   SpaceThp (space-thp.ts)            huge faults, MADV_COLLAPSE, the guest's own PMD splits
 //   SpaceAccess (space-access.ts)      the access fast path and the fault handlers
 //   AddressSpace (address-space.ts)    the syscall surface (mmap, munmap, mprotect, mbind, madvise, prctl)
 // The protocol's rules are in address-space.ts's header and docs/protocol.md.
@@ -37,6 +38,8 @@ export interface SpaceHooks<Space = unknown> {
    * other guests' pages (ksmd's reclaim). False if no one will (no ksmd): the fault then fails at once.
    */
   memoryPressure?(): boolean;
+  /** The host's transparent_hugepage/enabled (THP_ALWAYS, THP_MADVISE, THP_NEVER in thp.ts); absent: never. */
+  thpMode?(): number;
 }
 
 export const NO_HOOKS: SpaceHooks = { addKsmZeroPages: () => {} };

@@ -22,18 +22,21 @@
 //     put): one reference on a KSM frame.
 //  8. PhysicalMemory.shrinkSwapCache: after taking a frame out of the swap cache, before its put:
 //     one reference on a KSM frame (the frame itself, when nothing else maps it).
+//  9. FrameAllocator.allocHuge, and allocHugeFor (space-thp.ts) before CTL_INFLIGHT_HUGE records
+//     the folio: up to 512 frames (a 2 MiB folio claimed, or the words of it claimed so far).
 // Not a leak: a kill after pageOutPte's compare-and-exchange leaves a slot with unwritten bytes, but
 // the swing is recorded, so the host frees the frame and then the slot, and no one reads it. The
 // deterministic simulation (src/stress/sim/model-invariants.ts) counts kills in exactly these windows
 // as documented residual leaks and any other leak as a violation (docs/protocol-races.md).
 
 import {
-  CTL_HAZARD, CTL_INFLIGHT_FRAME, CTL_INFLIGHT_NEXT, CTL_INFLIGHT_OLD, CTL_INFLIGHT_VPAGE, CTL_KSM_ZERO_PAGES, CTL_STATE, CTL_VA_HIGH,
+  CTL_HAZARD, CTL_INFLIGHT_FRAME, CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, CTL_INFLIGHT_NEXT, CTL_INFLIGHT_OLD, CTL_INFLIGHT_VPAGE, CTL_KSM_ZERO_PAGES, CTL_STATE, CTL_VA_HIGH,
   GUEST_EXITED, HAZARD_NONE, recoverVmaTable, type GuestSpaceHandles,
 } from './guest-control.ts';
 import { META_WORDS, type PhysicalMemory } from './physical-memory.ts';
-import { PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, isPrivateFrame, pteFrame } from './pte.ts';
+import { PTE_FRAME_SHIFT, PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, isPrivateFrame, pteFrame } from './pte.ts';
 import { NO_HOOKS, SpaceCore, type SpaceHooks } from './space-core.ts';
+import { HPAGE_MASK, HPAGE_PAGES } from './thp.ts';
 import { VmaList } from './vma-list.ts';
 
 export class SpaceInflight extends SpaceCore {
@@ -103,6 +106,7 @@ export class SpaceInflight extends SpaceCore {
    * Atomics operations; the deterministic simulation counts kills there as documented residual leaks.
    */
   protected reclaimInflight(): void {
+    this.reclaimInflightFolio();
     const ctl = this.ctl;
     const vpage = Atomics.load(ctl, CTL_INFLIGHT_VPAGE);
     const frame = Atomics.load(ctl, CTL_INFLIGHT_FRAME);
@@ -113,6 +117,25 @@ export class SpaceInflight extends SpaceCore {
     Atomics.store(ctl, CTL_INFLIGHT_FRAME, -1);
     if (old !== 0 && swingHappened(pte, Atomics.load(ctl, CTL_INFLIGHT_NEXT), old)) this.dropReference(old);
     Atomics.store(ctl, CTL_INFLIGHT_OLD, 0);
+  }
+
+  /**
+   * A guest killed while mapping a 2 MiB folio (a huge fault or MADV_COLLAPSE, space-thp.ts): each
+   * frame of the folio that its block's PTE does not map privately was never mapped, so it is freed.
+   * No other thread can have taken one out of its PTE meanwhile: engines neither write-protect a
+   * HUGE PTE nor split a block whose head lacks HUGE or whose folio this record still names
+   * (splitHugeBlock in thp.ts).
+   */
+  private reclaimInflightFolio(): void {
+    const ctl = this.ctl;
+    const base = Atomics.load(ctl, CTL_INFLIGHT_HUGE);
+    const head = Atomics.load(ctl, CTL_INFLIGHT_HUGE_HEAD);
+    if (base < 0) return;
+    for (let i = 0; i < HPAGE_PAGES; i++) {
+      const pte = head >= 0 && head + i < this.vaPages ? Atomics.load(this.pt, head + i) : 0;
+      if (!(isPrivateFrame(pte) && pteFrame(pte) === base + i)) this.mem.free(base + i);
+    }
+    Atomics.store(ctl, CTL_INFLIGHT_HUGE, -1);
   }
 
   /** Drop the reference an old PTE value held, once this thread has swung the PTE away from it. */
@@ -153,6 +176,8 @@ export class SpaceInflight extends SpaceCore {
         const old = Atomics.load(pt, p);
         Atomics.store(ctl, CTL_INFLIGHT_OLD, old);
         if (Atomics.compareExchange(pt, p, old, 0) === old) {
+          // The head of a huge page going: the block is no longer PMD-mapped (its tails follow).
+          if ((old & PTE_HUGE) && !(p & HPAGE_MASK)) this.mem.vmstat.add('nr_anon_transparent_hugepages', -1);
           this.dropReference(old);
           break;
         }

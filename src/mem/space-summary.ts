@@ -3,7 +3,8 @@
 
 import { CTL_WORDS, readVmaTable, type GuestSpaceHandles, type VmaSnapshot } from './guest-control.ts';
 import type { PhysicalMemory } from './physical-memory.ts';
-import { PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, pteFrame } from './pte.ts';
+import { PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, pteFrame } from './pte.ts';
+import { hugeHead } from './thp.ts';
 
 export interface SpaceSummary {
   /** Pages mapped by VMAs (virtual size). */
@@ -21,6 +22,8 @@ export interface SpaceSummary {
   privatePagesByNode: number[];
   /** Present pages (private or KSM) whose frame lies on another node than the guest's home node. */
   remotePages: number;
+  /** Private pages inside PMD-mapped huge pages (AnonHugePages / 4 KiB): blocks whose head has HUGE. */
+  anonHugePages: number;
 }
 
 export function summarizeSpace(handles: GuestSpaceHandles, memory: PhysicalMemory): SpaceSummary {
@@ -32,6 +35,7 @@ export function summarizeSpace(handles: GuestSpaceHandles, memory: PhysicalMemor
     mappedPages: 0, privatePages: 0, ksmPages: 0, zeroPages: 0, ksmZeroPages: 0, swappedPages: 0,
     privatePagesByNode: memory.nodes.map(() => 0),
     remotePages: 0,
+    anonHugePages: 0,
   };
   for (const v of vmas) {
     s.mappedPages += v.pages;
@@ -50,6 +54,7 @@ export function summarizeSpace(handles: GuestSpaceHandles, memory: PhysicalMemor
         else {
           s.privatePages++;
           s.privatePagesByNode[node]!++;
+          if ((pte & PTE_HUGE) && (Atomics.load(pt, hugeHead(p)) & PTE_HUGE)) s.anonHugePages++;
         }
       }
     }

@@ -14,10 +14,11 @@
 import { BANK_MASK, BANK_SHIFT, PAGE_SHIFT } from './constants.ts';
 import { OutOfMemoryKill } from './errno.ts';
 import { CTL_INFLIGHT_FRAME, CTL_INFLIGHT_NEXT, CTL_INFLIGHT_OLD, CTL_INFLIGHT_VPAGE, VM_MERGEABLE, VM_SHARED, VM_WRITE } from './guest-control.ts';
-import { PTE_KSM, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte, pteFrame } from './pte.ts';
+import { PTE_HUGE, PTE_KSM, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte, pteFrame } from './pte.ts';
 import { mergeBit } from './space-core.ts';
 import { SpaceInflight } from './space-inflight.ts';
 import { SLOT_KSM, SLOT_KSM_TAKEN } from './swap-area.ts';
+import { clearHugeBlock, hugeHead } from './thp.ts';
 import { VM } from './vmstat.ts';
 import type { Vma } from './vma-list.ts';
 
@@ -104,6 +105,11 @@ export class SpaceSwap extends SpaceInflight {
           for (;;) {
             const pte = Atomics.load(pt, p);
             if (p === except || !this.canPageOut(pte)) break;
+            if (pte & PTE_HUGE) {
+              // One subpage of a huge page goes out alone: split the block first (split_huge_pmd).
+              clearHugeBlock(pt, hugeHead(p), this.mem);
+              continue;
+            }
             if (slot < 0) slot = swap.alloc();
             if (slot < 0) return false;
             if (!this.pageOutPte(p, pte, slot)) continue; // ksmd changed it meanwhile: look again
@@ -131,6 +137,11 @@ export class SpaceSwap extends SpaceInflight {
       for (;;) {
         const pte = Atomics.load(pt, p);
         if (!this.canPageOut(pte)) break;
+        if (pte & PTE_HUGE) {
+          // A huge page is paged out as 512 small ones: split the block first (as swap does without THP swap).
+          clearHugeBlock(pt, hugeHead(p), this.mem);
+          continue;
+        }
         const slot = swap.alloc();
         if (slot < 0) return done;
         if (this.pageOutPte(p, pte, slot)) {

@@ -176,29 +176,34 @@ export function thin(points: ReadonlyArray<readonly [number, number]>, x0: numbe
   return out;
 }
 
-export function lineChart(spec: LineChartSpec): string {
-  const W = spec.width ?? 600;
-  const H = spec.height ?? 340;
-  const series = spec.series.map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1])) }));
-  const all = series.flatMap((s) => s.points);
-  const refs = (spec.refLines ?? []).filter((r) => Number.isFinite(r.y));
+interface XyFrame {
+  readonly out: string[];
+  readonly left: number;
+  readonly top: number;
+  readonly pw: number;
+  readonly ph: number;
+  readonly x0: number;
+  readonly x1: number;
+  sx(x: number): number;
+  sy(y: number): number;
+}
 
-  const items: LegendItem[] = [
-    ...series.map((s) => ({ name: s.name, color: s.color, dash: s.dash, kind: 'line' as const })),
-    ...refs.map((r) => ({ name: r.label, color: r.color ?? '#777', dash: '3 3', kind: 'line' as const })),
-  ];
+/**
+ * The frame of a chart with two numeric axes (line chart, scatter): margins from the tick labels and
+ * the legend, grid lines, tick labels (x labels thinned so they don't collide), the plot's border and
+ * the axis titles. Returns the SVG so far and the scales.
+ */
+function xyFrame(o: {
+  id?: string; title: string; cls: string; W: number; H: number; items: readonly LegendItem[]; xLabel: string; yLabel: string;
+  xt: { ticks: number[]; step: number }; yt: { ticks: number[]; step: number };
+}): XyFrame {
+  const { W, H, xt, yt } = o;
   const top = 36;
-  const xMinData = all.length ? Math.min(...all.map((p) => p[0])) : 0;
-  const xMaxData = all.length ? Math.max(...all.map((p) => p[0])) : 1;
-  const yMaxData = Math.max(0, ...all.map((p) => p[1]), ...refs.map((r) => r.y));
-  const yMinData = Math.min(0, ...all.map((p) => p[1]));
-  const yt = niceTicks(yMinData, yMaxData, 5);
-  const xt = niceTicks(Math.min(0, xMinData), xMaxData, 8);
   const yMaxAbs = Math.max(...yt.ticks.map(Math.abs));
   const yLabels = yt.ticks.map((v) => formatTick(v, yt.step, yMaxAbs));
   const left = 30 + Math.max(...yLabels.map((l) => textWidth(l))) + 10;
   const right = 18;
-  const bottom = 44 + legend(items, 0, 0, W - left - right).height + 6;
+  const bottom = 44 + legend(o.items, 0, 0, W - left - right).height + 6;
   const pw = W - left - right;
   const ph = H - top - bottom;
   const [x0, x1] = [xt.ticks[0]!, xt.ticks[xt.ticks.length - 1]!];
@@ -206,7 +211,7 @@ export function lineChart(spec: LineChartSpec): string {
   const sx = (x: number): number => left + ((x - x0) / (x1 - x0 || 1)) * pw;
   const sy = (y: number): number => top + ph - ((y - y0) / (y1 - y0 || 1)) * ph;
 
-  const out: string[] = [svgOpen(spec.id, spec.title, W, H, 'line-chart')];
+  const out: string[] = [svgOpen(o.id, o.title, W, H, o.cls)];
   // grid and y axis labels
   yt.ticks.forEach((v, i) => {
     const y = sy(v);
@@ -226,8 +231,30 @@ export function lineChart(spec: LineChartSpec): string {
   });
   out.push(`<rect x="${num(left)}" y="${num(top)}" width="${num(pw)}" height="${num(ph)}" fill="none" stroke="#b8bec6"/>`);
   // axis titles
-  out.push(`<text class="axis-label" x="${num(left + pw / 2)}" y="${num(top + ph + 35)}" text-anchor="middle" fill="#222">${esc(spec.xLabel)}</text>`);
-  out.push(`<text class="axis-label" transform="translate(14 ${num(top + ph / 2)}) rotate(-90)" text-anchor="middle" fill="#222">${esc(spec.yLabel)}</text>`);
+  out.push(`<text class="axis-label" x="${num(left + pw / 2)}" y="${num(top + ph + 35)}" text-anchor="middle" fill="#222">${esc(o.xLabel)}</text>`);
+  out.push(`<text class="axis-label" transform="translate(14 ${num(top + ph / 2)}) rotate(-90)" text-anchor="middle" fill="#222">${esc(o.yLabel)}</text>`);
+  return { out, left, top, pw, ph, x0, x1, sx, sy };
+}
+
+export function lineChart(spec: LineChartSpec): string {
+  const W = spec.width ?? 600;
+  const H = spec.height ?? 340;
+  const series = spec.series.map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1])) }));
+  const all = series.flatMap((s) => s.points);
+  const refs = (spec.refLines ?? []).filter((r) => Number.isFinite(r.y));
+
+  const items: LegendItem[] = [
+    ...series.map((s) => ({ name: s.name, color: s.color, dash: s.dash, kind: 'line' as const })),
+    ...refs.map((r) => ({ name: r.label, color: r.color ?? '#777', dash: '3 3', kind: 'line' as const })),
+  ];
+  const xMinData = all.length ? Math.min(...all.map((p) => p[0])) : 0;
+  const xMaxData = all.length ? Math.max(...all.map((p) => p[0])) : 1;
+  const yMaxData = Math.max(0, ...all.map((p) => p[1]), ...refs.map((r) => r.y));
+  const yMinData = Math.min(0, ...all.map((p) => p[1]));
+  const { out, left, top, pw, ph, x0, x1, sx, sy } = xyFrame({
+    id: spec.id, title: spec.title, cls: 'line-chart', W, H, items, xLabel: spec.xLabel, yLabel: spec.yLabel,
+    yt: niceTicks(yMinData, yMaxData, 5), xt: niceTicks(Math.min(0, xMinData), xMaxData, 8),
+  });
 
   if (all.length === 0) {
     out.push(emptyMessage(left + 1, top + 1, pw - 2, ph - 2, 'no samples'));
@@ -261,7 +288,7 @@ export function lineChart(spec: LineChartSpec): string {
       out.push(`<polyline class="series" data-series="${esc(s.name)}" points="${d}" fill="none" stroke="${esc(s.color)}" stroke-width="2.2" stroke-linejoin="round"${s.dash ? ` stroke-dasharray="${esc(s.dash)}"` : ''}/>`);
     }
   }
-  out.push(legend(items, left, top + ph + 56, W - left - right).svg);
+  out.push(legend(items, left, top + ph + 56, pw).svg);
   out.push('</svg>');
   return out.join('');
 }
@@ -406,6 +433,131 @@ export function hBarChart(spec: HBarSpec): string {
     out.push(`<text x="${num(xb + 4)}" y="${num(y + row / 2 + 4)}" font-size="11" fill="#333">${esc(valueLabels[i]!)}</text>`);
   });
   if (spec.note) out.push(`<text x="${num(left)}" y="${num(top + ph + 52)}" font-size="11" fill="#555">${esc(spec.note)}</text>`);
+  out.push('</svg>');
+  return out.join('');
+}
+
+// ───────────────────────────── heatmap ─────────────────────────────
+
+export interface HeatmapSpec {
+  readonly id?: string;
+  readonly title: string;
+  readonly xLabel: string;
+  readonly yLabel: string;
+  readonly columns: readonly string[];
+  readonly rows: readonly string[];
+  /** cells[row][column]; null: no value (the cell is hatched grey). */
+  readonly cells: ReadonlyArray<ReadonlyArray<number | null>>;
+  /** The text inside a cell and beside the scale. */
+  readonly format: (v: number) => string;
+  /** Colour of the lowest and the highest value (default: light to dark blue). */
+  readonly low?: string;
+  readonly high?: string;
+  readonly width?: number;
+}
+
+function hexRgb(c: string): [number, number, number] {
+  const n = parseInt(c.slice(1), 16);
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+}
+
+/** The colour a fraction t ∈ [0, 1] of the way from `a` to `b` (#rrggbb). */
+export function mixColor(a: string, b: string, t: number): string {
+  const [x, y] = [hexRgb(a), hexRgb(b)];
+  const f = Math.max(0, Math.min(1, finite(t)));
+  return '#' + x.map((v, i) => Math.round(v + (y[i]! - v) * f).toString(16).padStart(2, '0')).join('');
+}
+
+export function heatmap(spec: HeatmapSpec): string {
+  const W = spec.width ?? 600;
+  const low = spec.low ?? '#e8f1fa';
+  const high = spec.high ?? PALETTE[0];
+  const vals = spec.cells.flat().filter((v): v is number => v !== null && Number.isFinite(v));
+  const [lo, hi] = vals.length ? [Math.min(...vals), Math.max(...vals)] : [0, 1];
+  const left = 30 + Math.max(40, ...spec.rows.map((r) => textWidth(r))) + 10;
+  const right = 18;
+  const top = 40;
+  const pw = W - left - right;
+  const cw = pw / Math.max(1, spec.columns.length);
+  const ch = Math.max(28, Math.min(60, cw * 0.6));
+  const ph = ch * Math.max(1, spec.rows.length);
+  const H = top + ph + 92;
+  const out: string[] = [svgOpen(spec.id, spec.title, W, H, 'heatmap')];
+  spec.rows.forEach((row, ri) => {
+    const y = top + ri * ch;
+    out.push(`<text x="${num(left - 6)}" y="${num(y + ch / 2 + 4)}" text-anchor="end" fill="#222">${esc(row)}</text>`);
+    spec.columns.forEach((col, ci) => {
+      const x = left + ci * cw;
+      const v = spec.cells[ri]?.[ci] ?? null;
+      if (v === null || !Number.isFinite(v)) {
+        out.push(`<rect class="cell empty" x="${num(x)}" y="${num(y)}" width="${num(cw)}" height="${num(ch)}" fill="#eee" stroke="#fff"><title>${esc(`${row} · ${col}: no result`)}</title></rect>`);
+        return;
+      }
+      const t = hi > lo ? (v - lo) / (hi - lo) : 0.5;
+      const fill = mixColor(low, high, t);
+      const text = spec.format(v);
+      out.push(`<rect class="cell" x="${num(x)}" y="${num(y)}" width="${num(cw)}" height="${num(ch)}" fill="${fill}" stroke="#fff"><title>${esc(`${spec.yLabel} ${row} · ${spec.xLabel} ${col}: ${text}`)}</title></rect>`);
+      if (textWidth(text, 11) < cw - 4) out.push(`<text x="${num(x + cw / 2)}" y="${num(y + ch / 2 + 4)}" text-anchor="middle" font-size="11" fill="${t > 0.55 ? '#fff' : '#111'}">${esc(text)}</text>`);
+    });
+  });
+  const every = Math.max(1, Math.ceil((Math.max(...spec.columns.map((c) => textWidth(c))) + 8) / cw));
+  spec.columns.forEach((col, ci) => {
+    if (ci % every === 0) out.push(`<text x="${num(left + ci * cw + cw / 2)}" y="${num(top + ph + 17)}" text-anchor="middle" fill="#222">${esc(col)}</text>`);
+  });
+  out.push(`<text class="axis-label" x="${num(left + pw / 2)}" y="${num(top + ph + 36)}" text-anchor="middle" fill="#222">${esc(spec.xLabel)}</text>`);
+  out.push(`<text class="axis-label" transform="translate(14 ${num(top + ph / 2)}) rotate(-90)" text-anchor="middle" fill="#222">${esc(spec.yLabel)}</text>`);
+  // The scale: ten steps from the lowest to the highest value.
+  const sy = top + ph + 52;
+  const sw = Math.min(240, pw);
+  for (let i = 0; i < 10; i++) out.push(`<rect x="${num(left + (i * sw) / 10)}" y="${num(sy)}" width="${num(sw / 10 + 0.5)}" height="10" fill="${mixColor(low, high, i / 9)}"/>`);
+  out.push(`<text x="${num(left)}" y="${num(sy + 24)}" font-size="11" fill="#333">${esc(vals.length ? spec.format(lo) : '')}</text>`);
+  out.push(`<text x="${num(left + sw)}" y="${num(sy + 24)}" text-anchor="end" font-size="11" fill="#333">${esc(vals.length ? spec.format(hi) : '')}</text>`);
+  out.push('</svg>');
+  return out.join('');
+}
+
+// ───────────────────────────── scatter ─────────────────────────────
+
+export interface ScatterPoint {
+  readonly x: number;
+  readonly y: number;
+  readonly label: string;
+  /** Drawn filled in the highlight colour, and joined by a line in x order (e.g. a Pareto front). */
+  readonly highlight?: boolean;
+}
+
+export interface ScatterSpec {
+  readonly id?: string;
+  readonly title: string;
+  readonly xLabel: string;
+  readonly yLabel: string;
+  readonly points: readonly ScatterPoint[];
+  readonly pointName: string;
+  readonly highlightName: string;
+  readonly width?: number;
+  readonly height?: number;
+}
+
+export function scatterChart(spec: ScatterSpec): string {
+  const W = spec.width ?? 600;
+  const H = spec.height ?? 360;
+  const pts = spec.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+  const items: LegendItem[] = [{ name: spec.pointName, color: PALETTE[0], kind: 'box' }, { name: spec.highlightName, color: PALETTE[1], kind: 'line' }];
+  const { out, left, top, pw, ph, sx, sy } = xyFrame({
+    id: spec.id, title: spec.title, cls: 'scatter-chart', W, H, items, xLabel: spec.xLabel, yLabel: spec.yLabel,
+    xt: niceTicks(Math.min(0, ...pts.map((p) => p.x)), Math.max(0, ...pts.map((p) => p.x)) * 1.05 || 1, 6),
+    yt: niceTicks(Math.min(0, ...pts.map((p) => p.y)), Math.max(0, ...pts.map((p) => p.y)) * 1.05 || 1, 5),
+  });
+  if (!pts.length) out.push(emptyMessage(left + 1, top + 1, pw - 2, ph - 2, 'no points'));
+  const front = pts.filter((p) => p.highlight).sort((a, b) => a.x - b.x);
+  if (front.length > 1) out.push(`<polyline class="front" points="${front.map((p) => `${num(sx(p.x))},${num(sy(p.y))}`).join(' ')}" fill="none" stroke="${PALETTE[1]}" stroke-width="2" stroke-dasharray="5 3"/>`);
+  for (const p of pts) {
+    const [cx, cy] = [num(sx(p.x)), num(sy(p.y))];
+    out.push(p.highlight
+      ? `<circle class="point front-point" cx="${cx}" cy="${cy}" r="5.5" fill="${PALETTE[1]}" stroke="#fff"><title>${esc(p.label)}</title></circle>`
+      : `<circle class="point" cx="${cx}" cy="${cy}" r="4.5" fill="${PALETTE[0]}" fill-opacity="0.75"><title>${esc(p.label)}</title></circle>`);
+  }
+  out.push(legend(items, left, top + ph + 56, pw).svg);
   out.push('</svg>');
   return out.join('');
 }

@@ -16,6 +16,7 @@ import { PAGE_SIZE } from '../mem/constants.ts';
 import { Host, type GuestHandle, type GuestReport } from '../host/host.ts';
 import type { BrokenProtocol, EngineEvents } from '../ksm/ksm-engine.ts';
 import type { KsmdStats } from '../ksm/ksmd-worker.ts';
+import { KHUGEPAGED_DIR, KSM_DIR } from '../ksm/sysfs.ts';
 import { CTL_KSM_ENTERED, type GuestSpaceHandles } from '../mem/guest-control.ts';
 import {
   CMD_EXIT, CMD_PAUSE, CMD_QUIESCE, CMD_RUN, CMD_VERIFY, CP_RESULT, HostControlPage, STRESS_COUNTERS, type StressCounter,
@@ -25,6 +26,7 @@ import { recountEngineHost, recountHost, repairAfterKsmdDeath, type RepairResult
 import { projectPath } from '../platform/project-root.ts';
 import { DEFAULT_ENGINE, engineDir, type EngineName } from '../engines/engine.ts';
 import { DKSM_HAZARD } from '../engines/dksm/dksm-hazard.ts';
+import type { ThpMode } from '../mem/thp.ts';
 
 const GUEST_PROGRAM = projectPath('guests', 'stress', 'stress-guest.ts');
 
@@ -47,6 +49,12 @@ export interface StressOptions {
   readonly contents?: number;
   /** Flip knobs while the guests run (default true). */
   readonly chaos?: boolean;
+  /**
+   * The host's transparent_hugepage/enabled (default madvise: the guests ask for no huge pages). With
+   * always, regions default to 1024 pages so they hold whole 2 MiB blocks: huge faults, the guests'
+   * own splits (partial munmap, mprotect, DONTNEED) and ksmd's splits all run under the stress.
+   */
+  readonly thp?: ThpMode;
   /** TEST ONLY: run ksmd with a deliberately broken protocol (see BrokenProtocol). */
   readonly brokenProtocol?: BrokenProtocol;
   /** The merge engine (default ksm). */
@@ -117,6 +125,8 @@ export interface StressReport {
   readonly engine_files?: Record<string, string>;
   /** With --swap: the swap traffic (/proc/vmstat) and ksmd's KSM swap-outs; null without swap. */
   readonly swap: StressSwap | null;
+  /** The host's THP lines of /proc/vmstat at the end (huge faults, splits, collapses) and khugepaged's counters: --thp. */
+  readonly thp_events?: Record<string, number>;
   readonly ok: boolean;
 }
 
@@ -133,6 +143,7 @@ export interface StressSwap {
   /** Swap slots still allocated once every guest exited (must be 0). */
   readonly leaked_slots_after_exit: number;
 }
+
 
 /** What differs per engine: its knobs at start and at the audit, its chaos, and how to wait for two quiet rounds. */
 interface EngineStress {
@@ -205,7 +216,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
   const log = o.log ?? (() => {});
   const faults = o.faults ?? false;
   const regions = o.regions ?? 4;
-  const pages = o.pages ?? 32;
+  const pages = o.pages ?? (o.thp === 'always' ? 1024 : 32);
   const contents = o.contents ?? 4;
   const numaNodes = o.numaNodes ?? 2;
   const perGuest = regions * pages + 16;
@@ -227,7 +238,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
   const violationExits: GuestReport[] = [];
   const rng = new Prng(mixSeed(o.seed, 0xc4a05));
   const host = await Host.start({
-    memoryBytes, numaNodes, engine, swapBytes: swapBytes || undefined,
+    memoryBytes, numaNodes, engine, swapBytes: swapBytes || undefined, thp: o.thp,
     ksmdOptions: o.brokenProtocol && o.brokenProtocol !== 'none' ? { brokenProtocol: o.brokenProtocol } : {},
     onLog: (line) => {
       const m = /^\[[^\]]*\] @violation (.*)$/.exec(line);
@@ -243,6 +254,8 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
       } else if (/@error /.test(line)) log(line);
     },
   });
+  // khugepaged every 100 ms, not 10 s: its collapses race with the guests during the run too.
+  if (o.thp === 'always') await host.writeFile(KHUGEPAGED_DIR + 'scan_sleep_millisecs', '100');
   const totals = zeroCounters();
   const guests: LiveGuest[] = [];
   const knobRefusals: Record<string, number> = {};
@@ -337,7 +350,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
     for (const [k, v] of es.start) await setKnob(k, v);
     for (let i = 0; i < o.guests; i++) launch(false);
     await waitControlPages(guests);
-    log(`stress: ${o.guests} guests on ${memoryBytes / 2 ** 20} MiB (${numaNodes} nodes), engine ${engine}${engine === 'dksm' ? (readonlyAdvise ? ' (read-only regions)' : ' (writable regions)') : ''}${swapBytes ? `, ${swapBytes / 2 ** 20} MiB swap` : ''}, seed ${o.seed}${faults ? ', faults on' : ''}`);
+    log(`stress: ${o.guests} guests on ${memoryBytes / 2 ** 20} MiB (${numaNodes} nodes)${swapBytes ? ` + ${swapBytes / 2 ** 20} MiB swap` : ''}, engine ${engine}${engine === 'dksm' ? (readonlyAdvise ? ' (read-only regions)' : ' (writable regions)') : ''}, seed ${o.seed}${faults ? ', faults on' : ''}`);
 
     // ───────────── the chaos loop ─────────────
     const loopStarted = performance.now();
@@ -510,6 +523,13 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
       final_counters: finalCounters,
       ...(engineFiles ? { engine_files: engineFiles } : {}),
       swap: swapReport,
+      ...(o.thp ? {
+        thp_events: {
+          ...Object.fromEntries(Object.entries(host.memory.vmstat.snapshot()).filter(([k]) => k.startsWith('thp_'))),
+          khugepaged_full_scans: host.ksm.get('khugepaged_full_scans'),
+          khugepaged_pages_collapsed: host.ksm.get('khugepaged_pages_collapsed'),
+        },
+      } : {}),
       ok: false,
     };
     // Read-only DKSM regions must show no hazard at all; writable ones may (named, not failures).
@@ -604,6 +624,7 @@ export function describeStress(r: StressReport): string[] {
     lines.push(`  swap ${w.swap_bytes / 2 ** 20} MiB: pswpout ${w.pswpout}, pswpin ${w.pswpin}, KSM pages swapped out of every mapping ${w.ksm_swap_outs}, private pages reclaimed by ksmd ${w.private_swap_outs_by_reclaim}, ksm_swpin_copy ${w.ksm_swpin_copy}, cow_ksm ${w.cow_ksm}, PAGEOUT/COLD calls ${w.pageouts}, slots left after exit ${w.leaked_slots_after_exit}`);
   }
   if (r.engine === 'dksm') lines.push(`  ${DKSM_HAZARD}s ${r.dksm_hazard_count}${r.writable ? ' (named, not violations)' : ''}`);
+  if (r.thp_events) lines.push(`  THP: ${Object.entries(r.thp_events).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   lines.push(`  violations ${r.violations.length}, counter mismatches ${r.counter_mismatches.length}, leaked frames ${r.leaked_frames} (after exit ${r.leaked_frames_after_exit}), guest failures ${r.guest_failures.length}`);
   for (const v of r.violations.slice(0, 10)) lines.push(`  VIOLATION guest ${v.guest} address 0x${v.address.toString(16)}: expected ${v.expected}, got ${v.actual} (${v.what}; seed ${v.seed})`);
   for (const m of r.counter_mismatches.slice(0, 10)) lines.push(`  MISMATCH ${m}`);

@@ -6,8 +6,8 @@ import { MADV_HUGEPAGE, MADV_MERGEABLE, MADV_UNMERGEABLE, MAP_ANONYMOUS, MAP_PRI
 import { AddressSpace } from '../../src/mem/address-space.ts';
 import { createGuestSpaceHandles } from '../../src/mem/guest-control.ts';
 import { PhysicalMemory } from '../../src/mem/physical-memory.ts';
-import { PTE_KSM, PTE_WRITABLE, pteFrame } from '../../src/mem/pte.ts';
-import { KsmState, THP_MODES } from '../../src/ksm/ksm-state.ts';
+import { PTE_HUGE, PTE_KSM, PTE_WRITABLE, pteFrame } from '../../src/mem/pte.ts';
+import { KsmState, THP_MODES, memoryHooks } from '../../src/ksm/ksm-state.ts';
 import { DksmState, HOST_OWNER } from '../../src/engines/dksm/dksm-state.ts';
 import { DksmMerger } from '../../src/engines/dksm/dksm-merge.ts';
 import { DKSM_DIR, DksmFiles } from '../../src/engines/dksm/dksm-files.ts';
@@ -34,10 +34,10 @@ function rig(thp: (typeof THP_MODES)[number] = 'never'): Rig {
   const dksm = DksmState.create(mem.totalFrames);
   const files = new DksmFiles(dksm);
   files.write(DKSM_DIR + 'run', '1', { root: true });
-  const merger = new DksmMerger(dksm, mem, () => ksm.get('thp_enabled'));
+  const merger = new DksmMerger(dksm, mem);
   return {
     mem, ksm, dksm, files,
-    guest: (pid) => new AddressSpace(createGuestSpaceHandles(pid, 0, 4096), mem, { addKsmZeroPages: () => {}, engineAdvice: (s, a, adv) => merger.advise(s, a, adv) }),
+    guest: (pid) => new AddressSpace(createGuestSpaceHandles(pid, 0, 4096), mem, { ...memoryHooks(ksm), engineAdvice: (s, a, adv) => merger.advise(s, a, adv) }),
     counters: () => Object.fromEntries(['pages_scanned', 'pages_merged', 'merging_failed', 'hashtable_entries'].map((n) => [n, Number(files.read(DKSM_DIR + n))])),
   };
 }
@@ -187,8 +187,21 @@ describe('DKSM (daemonless KSM)', () => {
       const addr = a.mmap(len, RW, ANON);
       a.madvise(addr, len, MADV_HUGEPAGE);
       a.memset(addr, 9, len);
+      const huge = a.pt.filter((pte) => (pte & PTE_HUGE) !== 0).length;
+      expect(huge).to.be.at.least(512);
       a.madvise(addr, len, MADV_MERGEABLE);
-      expect(r.counters().merging_failed).to.be.at.least(512);
+      expect(r.counters().merging_failed).to.equal(huge);
+    });
+
+    it('merges the same pages when THP is never (no huge page was allocated)', () => {
+      const r = rig('never');
+      const a = r.guest(1);
+      const len = 4 * 2 ** 20;
+      const addr = a.mmap(len, RW, ANON);
+      a.madvise(addr, len, MADV_HUGEPAGE);
+      a.memset(addr, 9, len);
+      a.madvise(addr, len, MADV_MERGEABLE);
+      expect(r.counters()).to.include({ merging_failed: 0, pages_merged: len / PAGE_SIZE - 1 });
     });
   });
 

@@ -53,6 +53,16 @@ describe('merge engines on the host', function () {
       }
     });
 
+    it('reads the emulated host\'s THP setting for that warning: always warns, never does not', async () => {
+      for (const thp of ['always', 'never'] as const) {
+        const lines: string[] = [];
+        const host = await Host.start({ memoryBytes: 32 * MiB, engine: 'dksm', thp, onLog: (l) => lines.push(l) });
+        await host.shutdown();
+        expect(lines.some((l) => l.includes(`transparent_hugepage/enabled is ${thp}`))).to.equal(thp === 'always');
+        expect(lines.some((l) => l.includes('warning: transparent_hugepage'))).to.equal(thp === 'always');
+      }
+    });
+
     it('merges a guest\'s read-only image into a live guest\'s identical one inside its madvise, ksmd off', async () => {
       const lines: string[] = [];
       const host = await Host.start({ memoryBytes: 32 * MiB, engine: 'dksm', onLog: (l) => lines.push(l) });

@@ -6,12 +6,17 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { MADV_MERGEABLE, MADV_UNMERGEABLE, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../../src/mem/constants.ts';
 import { AddressSpace } from '../../src/mem/address-space.ts';
-import { PTE_KSM, PTE_KSM_ZERO, pteFrame } from '../../src/mem/pte.ts';
+import { createGuestSpaceHandles, type GuestSpaceHandles } from '../../src/mem/guest-control.ts';
+import { PhysicalMemory } from '../../src/mem/physical-memory.ts';
+import { PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, pteFrame } from '../../src/mem/pte.ts';
+import { HPAGE_PAGES, THP_ALWAYS } from '../../src/mem/thp.ts';
+import { KsmState } from '../../src/ksm/ksm-state.ts';
 import { UksmState } from '../../src/engines/uksm/uksm-state.ts';
 import { PROC_MEMINFO, UKSM_DIR, UksmFiles } from '../../src/engines/uksm/uksm-files.ts';
 import { Host } from '../../src/host/host.ts';
 import { errnoOf } from '../helpers/bare-space.ts';
 import { uksmRig } from '../helpers/uksm-rig.ts';
+import { UksmScanner } from '../../src/engines/uksm/uksm-scanner.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -122,6 +127,28 @@ describe('UKSM', () => {
       }
       expect(read(r.files, 'pages_shared')).to.equal('4\n');
       expect(read(r.files, 'pages_sharing')).to.equal('4\n');
+    });
+
+    it('splits a huge page before merging any of its subpages (thp_split_page), never merging a subpage of a huge block', () => {
+      const mem = PhysicalMemory.create({ bytes: 16 * 2 ** 20, numaNodes: 1 });
+      const ksm = KsmState.create();
+      const h = createGuestSpaceHandles(100, 0, 4096);
+      const scanner = new UksmScanner(UksmState.create(), mem, ksm, () => [h]);
+      const a = new AddressSpace(h, mem, { addKsmZeroPages: () => {}, thpMode: () => THP_ALWAYS, mergeableAtMmap: true });
+      const HPAGE = HPAGE_PAGES * PAGE_SIZE;
+      const addr = Math.ceil(a.mmap(2 * HPAGE, RW, ANON) / HPAGE) * HPAGE;
+      for (let i = 0; i < HPAGE_PAGES; i++) a.memset(addr + i * PAGE_SIZE, 1 + (i % 4), PAGE_SIZE);
+      expect(Atomics.load(a.pt, addr / PAGE_SIZE) & PTE_HUGE).to.equal(PTE_HUGE);
+      for (let i = 0; i < 4; i++) scanner.slice();
+      expect(mem.vmstat.get('thp_split_page')).to.equal(1);
+      let merged = 0;
+      for (let p = addr / PAGE_SIZE; p < addr / PAGE_SIZE + HPAGE_PAGES; p++) {
+        const pte = Atomics.load(a.pt, p);
+        expect(pte & PTE_HUGE, `page ${p}`).to.equal(0);
+        if (pte & PTE_KSM) merged++;
+      }
+      expect(merged).to.be.greaterThan(HPAGE_PAGES / 2);
+      expect(a.read(addr + 5 * PAGE_SIZE, 1)[0]).to.equal(2);
     });
 
     it('does not touch MAP_SHARED memory', () => {

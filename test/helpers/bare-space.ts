@@ -1,6 +1,6 @@
 // bare-space.ts — an AddressSpace over fresh PhysicalMemory in the test's own thread (no workers, no ksmd).
 
-import { AddressSpace } from '../../src/mem/address-space.ts';
+import { AddressSpace, type AddressSpaceHooks } from '../../src/mem/address-space.ts';
 import { createGuestSpaceHandles, type GuestSpaceHandles } from '../../src/mem/guest-control.ts';
 import { PhysicalMemory } from '../../src/mem/physical-memory.ts';
 
@@ -18,12 +18,14 @@ export interface BareSpaceOptions {
   readonly vaPages?: number;
   readonly homeNode?: number;
   readonly pid?: number;
+  /** The space's hooks (default none: THP never, no counters). */
+  readonly hooks?: AddressSpaceHooks;
 }
 
 export function bareSpace(o: BareSpaceOptions = {}, mem?: PhysicalMemory): BareSpace {
   const memory = mem ?? PhysicalMemory.create({ bytes: o.bytes ?? 4 * 2 ** 20, numaNodes: o.numaNodes ?? 1 });
   const handles = createGuestSpaceHandles(o.pid ?? 1, o.homeNode ?? 0, o.vaPages ?? 4096);
-  return { mem: memory, space: new AddressSpace(handles, memory), handles };
+  return { mem: memory, space: new AddressSpace(handles, memory, o.hooks), handles };
 }
 
 /** Run `fn` and return the ErrnoError code it throws; fails if it throws nothing or something else. */

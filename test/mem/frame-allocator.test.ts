@@ -113,13 +113,13 @@ describe('frame allocator', () => {
       workers = [];
     });
 
-    function launch(mem: PhysicalMemory, mode: 'churn' | 'exhaust', ops: number, maxHeld: number): { go: Int32Array; owner: Int32Array; results: Promise<FrameChurnResult>[] } {
+    function launch(mem: PhysicalMemory, mode: 'churn' | 'exhaust', ops: number, maxHeld: number, hugePercent = 0): { go: Int32Array; owner: Int32Array; results: Promise<FrameChurnResult>[] } {
       const goBuf = new SharedArrayBuffer(12);
       const ownerBuf = new SharedArrayBuffer(mem.totalFrames * 4);
       const results: Promise<FrameChurnResult>[] = [];
       for (let id = 0; id < 4; id++) {
         const data: FrameChurnData = {
-          memory: mem.handles, owner: ownerBuf, go: goBuf, id, node: id % mem.nodes.length, mode, ops, maxHeld, seed: 0x5eed + id,
+          memory: mem.handles, owner: ownerBuf, go: goBuf, id, node: id % mem.nodes.length, mode, ops, maxHeld, seed: 0x5eed + id, hugePercent,
         };
         const w = startTsWorker(CHURN, data);
         workers.push(w);
@@ -154,6 +154,25 @@ describe('frame allocator', () => {
       }
       // Two workers of up to 300 frames share a 512-frame node, so both nodes ran dry meanwhile.
       for (let n = 0; n < 2; n++) expect(out.filter((r) => r.id % 2 === n).reduce((s, r) => s + r.refusals, 0), `refusals on node ${n}`).to.be.greaterThan(0);
+      expect(mem.nodes.map((_, n) => mem.freeFrames(n))).to.deep.equal(start);
+      expect(mem.nodes.map((_, n) => recountFree(mem, n))).to.deep.equal(start);
+      expect(owner.every((o) => o === 0)).to.equal(true);
+    });
+
+    it('hands out 2 MiB folios (512 aligned frames) among racing single-frame allocations, never a frame twice', async () => {
+      const mem = PhysicalMemory.create({ bytes: 32 * MiB, numaNodes: 2 }); // 4096 frames, 8 folios per node
+      const start = mem.nodes.map((_, n) => mem.freeFrames(n));
+      const { go, owner, results } = launch(mem, 'churn', 100_000, 900, 10);
+      await release(go, 0);
+      const out = await Promise.all(results);
+      for (const r of out) {
+        expect(r.duplicates, `worker ${r.id} duplicates`).to.equal(0);
+        expect(r.stampsChanged, `worker ${r.id} stamps overwritten`).to.equal(0);
+        expect(r.misaligned, `worker ${r.id} misaligned folios`).to.equal(0);
+        expect(r.wrongNode, `worker ${r.id} wrong node`).to.equal(0);
+        expect(r.allocs, `worker ${r.id} allocs`).to.equal(r.frees);
+      }
+      expect(out.reduce((s, r) => s + r.hugeAllocs, 0), 'folios taken').to.be.greaterThan(3);
       expect(mem.nodes.map((_, n) => mem.freeFrames(n))).to.deep.equal(start);
       expect(mem.nodes.map((_, n) => recountFree(mem, n))).to.deep.equal(start);
       expect(owner.every((o) => o === 0)).to.equal(true);

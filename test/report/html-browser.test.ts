@@ -4,7 +4,6 @@
 //
 // Skips (saying why) when /usr/bin/chromium is absent; install it with `apt-get install -y chromium`.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,28 +12,9 @@ import { CHART_TITLES, renderDensityHtml } from '../../src/report/html-report.ts
 import { PALETTE } from '../../src/report/svg-chart.ts';
 import { buildDensityResult } from '../fixtures/density-result.ts';
 import { countColor, decodePng } from './png.ts';
+import { CHROMIUM, chromium, chromiumArgs } from '../helpers/chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TIME_LIMIT_MS = 60_000;
-
-interface Run { code: number | null; stdout: string; stderr: string }
-
-/** Runs chromium in its own process group, killing the whole group if it outlives the time limit. */
-function chromium(args: string[], timeoutMs: number): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(CHROMIUM, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const timer = setTimeout(() => {
-      try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ }
-      reject(new Error(`chromium did not finish within ${timeoutMs / 1000} s\n${stderr.slice(-2000)}`));
-    }, timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
 
 describe('density HTML report in headless Chromium', function () {
   this.timeout(TIME_LIMIT_MS);
@@ -42,12 +22,7 @@ describe('density HTML report in headless Chromium', function () {
   let html: string;
   let profile = 0;
 
-  const base = (): string[] => [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--host-resolver-rules=MAP * ~NOTFOUND', '--hide-scrollbars',
-    `--user-data-dir=${join(dir, `profile-${profile++}`)}`, '--window-size=1280,1800',
-  ];
+  const base = (): string[] => chromiumArgs(join(dir, `profile-${profile++}`), 1280, 1800);
 
   before(function () {
     if (!existsSync(CHROMIUM)) {

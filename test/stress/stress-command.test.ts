@@ -52,17 +52,7 @@ describe('ksmsim stress (command line)', function () {
   });
 
   it('--broken swap-copy-before-unmap is refused outside --deterministic (only the simulation has it)', async () => {
-    const written: string[] = [];
-    const write = process.stderr.write;
-    process.stderr.write = ((s: string) => written.push(String(s)) > 0) as typeof process.stderr.write;
-    let code: number;
-    try {
-      code = (await cli(['stress', '--guests', '1', '--seconds', '1', '--broken', 'swap-copy-before-unmap'])).code;
-    } finally {
-      process.stderr.write = write;
-    }
-    expect(code).to.equal(2);
-    expect(written.join('')).to.contain('--broken swap-copy-before-unmap: only the deterministic simulation has this variant');
+    await expectReject(['stress', '--guests', '1', '--seconds', '1', '--broken', 'swap-copy-before-unmap'], /--broken swap-copy-before-unmap: only the deterministic simulation has this variant/);
   });
 
   it('--deterministic --steps N runs N steps over as many interleavings as fit, with no violation', async () => {
@@ -70,4 +60,35 @@ describe('ksmsim stress (command line)', function () {
     expect(code).to.equal(0);
     expect(lines[0]).to.match(/interleavings from seed 9/);
   });
+
+  it('--deterministic --engine dksm --writable names the hazard, exits 0, and a printed replay round-trips with its engine', async () => {
+    const r = await cli(['stress', '--deterministic', '--engine', 'dksm', '--writable', '--seed', '1', '--interleavings', '2000']);
+    expect(r.code, r.lines.join('\n')).to.equal(0);
+    expect(r.lines[0]).to.match(/^deterministic simulation under dksm \(writable regions\)/);
+    expect(r.lines.find((l) => l.includes('DKSM writable-region hazards'))).to.match(/hazards [1-9]\d* \(named, not violations\)/);
+    const bad = await cli(['stress', '--deterministic', '--engine', 'uksm', '--seed', '1', '--interleavings', '2000', '--broken', 'no-recompare']);
+    expect(bad.code).to.equal(1);
+    const m = /--seed (\d+) --replay ([\d,]+) --broken no-recompare --engine uksm/.exec(bad.lines.find((l) => l.includes('replay with: '))!)!;
+    const again = await cli(['stress', '--deterministic', '--seed', m[1]!, '--replay', m[2]!, '--broken', 'no-recompare', '--engine', 'uksm']);
+    expect(again.lines.at(-1)).to.match(/^VIOLATION: /);
+  });
+
+  it('refuses --writable without --engine dksm, and ksmd\'s broken protocols under another engine', async () => {
+    await expectReject(['stress', '--writable'], /--writable: only for --engine dksm/);
+    await expectReject(['stress', '--engine', 'uksm', '--broken', 'free-without-hazard'], /only for --engine ksm/);
+  });
 });
+
+async function expectReject(args: string[], re: RegExp): Promise<void> {
+  const written: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((t: string) => written.push(String(t)) > 0) as typeof process.stderr.write;
+  let code: number;
+  try {
+    code = (await cli(args)).code;
+  } finally {
+    process.stderr.write = write;
+  }
+  expect(code).to.equal(2);
+  expect(written.join('')).to.match(re);
+}

@@ -23,6 +23,15 @@ describe('ksmsim stress on real workers', function () {
     expect(r.knob_changes).to.be.greaterThan(3);
   });
 
+  it('THP always: huge faults, the guests\' own splits, ksmd\'s splits and khugepaged under chaos lose nothing and leak nothing', async () => {
+    const r = await runStress({ guests: 2, seconds: 3, seed: 15, thp: 'always' });
+    expect(r.ok, explain(r)).to.equal(true);
+    expect(r.thp_events!.thp_fault_alloc).to.be.greaterThan(0);
+    expect(r.thp_events!.thp_split_page).to.be.greaterThan(0);
+    expect(r.thp_events!.khugepaged_full_scans, 'khugepaged ran beside the guests').to.be.greaterThan(0);
+    expect(r.leaked_frames).to.equal(0);
+  });
+
   it('faults: guests killed mid-write, ksmd killed and restarted, tight memory — survivors lose nothing, no leak', async () => {
     const r = await runStress({ guests: 2, seconds: 3, seed: 5, faults: true });
     expect(r.ok, explain(r)).to.equal(true);

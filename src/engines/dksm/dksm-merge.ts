@@ -33,9 +33,9 @@
 //    free: a reference taken by tryGetFrame and not yet given to a PTE or put back; a pool slot
 //    between unlink and the free list; the replaced frame between clearing the record and free().
 
-import { MADV_MERGEABLE, MADV_UNMERGEABLE, PAGE_SIZE, PROT_MASK, PROT_NONE } from '../../mem/constants.ts';
+import { MADV_MERGEABLE, MADV_UNMERGEABLE, PROT_MASK, PROT_NONE } from '../../mem/constants.ts';
 import {
-  CTL_INFLIGHT_FRAME, CTL_INFLIGHT_OLD, CTL_INFLIGHT_VPAGE, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED,
+  CTL_INFLIGHT_FRAME, CTL_INFLIGHT_OLD, CTL_INFLIGHT_VPAGE, VM_SHARED,
 } from '../../mem/guest-control.ts';
 import type { PhysicalMemory } from '../../mem/physical-memory.ts';
 import type { AddressSpace } from '../../mem/address-space.ts';
@@ -45,14 +45,8 @@ import {
 } from '../../mem/pte.ts';
 import { PageChecksums } from '../../ksm/checksum.ts';
 import { ThreadCpuReader } from '../../ksm/thread-cpu.ts';
+import { inHugeBlock } from '../../mem/thp.ts';
 import { DKSM_NO_ENTRY, type DksmState } from './dksm-state.ts';
-
-/** Pages per transparent huge page (2 MiB / 4 KiB). */
-export const HPAGE_PAGES = (2 * 2 ** 20) / PAGE_SIZE;
-
-/** THP modes as KsmState keeps them (THP_MODES order). */
-export const THP_ALWAYS = 0;
-export const THP_MADVISE = 1;
 
 export type PageOutcome = 'failed' | 'merged' | 'inserted' | 'kept';
 
@@ -60,13 +54,10 @@ export class DksmMerger {
   private readonly state: DksmState;
   private readonly mem: PhysicalMemory;
   private readonly sums: PageChecksums;
-  private readonly thpMode: () => number;
-
-  constructor(state: DksmState, mem: PhysicalMemory, thpMode: () => number) {
+  constructor(state: DksmState, mem: PhysicalMemory) {
     this.state = state;
     this.mem = mem;
     this.sums = new PageChecksums(mem);
-    this.thpMode = thpMode;
   }
 
   /** The engine's say over madvise on one area (see EngineAdvice): MERGEABLE merges now, UNMERGEABLE is a no-op. */
@@ -98,9 +89,10 @@ export class DksmMerger {
     const st = this.state;
     const pt = space.pt;
     const pte = Atomics.load(pt, p);
-    // Not present, swapped, the zero page, not accessible, not anonymous-private, or inside a huge page.
+    // Not present, swapped, the zero page, not accessible, not anonymous-private, or a subpage of a huge
+    // page (PMD-mapped now: the patch's source never reads the THP setting, its page walk just fails there).
     if (!(pte & PTE_PRESENT) || (pte & (PTE_ZERO | PTE_SWAPPED | PTE_NOACCESS)) || (area.flags & VM_SHARED)
-      || (area.flags & PROT_MASK) === PROT_NONE || this.inHugePage(area, p)) {
+      || (area.flags & PROT_MASK) === PROT_NONE || inHugeBlock(pt, p)) {
       st.count('merging_failed');
       return 'failed';
     }
@@ -124,7 +116,7 @@ export class DksmMerger {
         e = next;
         continue;
       }
-      if (this.mem.frameFlags(f) !== st.entryTag(e) || (this.sums.of(f) | 0) !== sum) {
+      if (this.mem.frameTag(f) !== st.entryTag(e) || (this.sums.of(f) | 0) !== sum) {
         this.mem.putFrame(f);
         st.remove(e, prev, sum); // reused, or changed in place by a writable owner: stale
         e = next;
@@ -182,10 +174,10 @@ export class DksmMerger {
     const mem = this.mem;
     const tag = st.nextTag();
     mem.setMapcount(frame, 1);
-    mem.setFrameFlags(frame, tag);
+    mem.setFrameTag(frame, tag);
     if (Atomics.compareExchange(space.pt, p, pte, pte | PTE_KSM) !== pte) {
       // Unreachable with one writer; if it were, the frame is still private: undo the marks.
-      mem.setFrameFlags(frame, 0);
+      mem.setFrameTag(frame, 0);
       mem.setMapcount(frame, 0);
       return 'kept';
     }
@@ -200,21 +192,8 @@ export class DksmMerger {
   private entryStale(e: number): boolean {
     const f = this.state.entryFrame(e);
     if (!this.mem.tryGetFrame(f)) return true;
-    const stale = this.mem.frameFlags(f) !== this.state.entryTag(e);
+    const stale = this.mem.frameTag(f) !== this.state.entryTag(e);
     this.mem.putFrame(f);
     return stale;
-  }
-
-  /**
-   * Would this page be part of a transparent huge page? The emulator allocates no huge pages, so the
-   * model is the kernel's fault-time rule: THP `always`, or `madvise` with MADV_HUGEPAGE (and not
-   * MADV_NOHUGEPAGE), and the page's 2 MiB-aligned extent lies wholly inside the area.
-   */
-  private inHugePage(area: Vma, p: number): boolean {
-    if (area.flags & VM_NOHUGEPAGE) return false;
-    const mode = this.thpMode();
-    if (mode !== THP_ALWAYS && !(mode === THP_MADVISE && (area.flags & VM_HUGEPAGE))) return false;
-    const first = p - (p % HPAGE_PAGES);
-    return first >= area.start && first + HPAGE_PAGES <= area.end;
   }
 }

@@ -27,8 +27,9 @@ import { ZERO_FRAME } from '../../mem/constants.ts';
 import { CTL_HAZARD, CTL_KSM_ZERO_PAGES, CTL_STATE, GUEST_EXITED, hazardPage, hazardWrite } from '../../mem/guest-control.ts';
 import type { PhysicalMemory } from '../../mem/physical-memory.ts';
 import {
-  PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte, pteFrame,
+  PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte, pteFrame,
 } from '../../mem/pte.ts';
+import { SPLIT_BUSY, inHugeBlock, splitHugeBlock } from '../../mem/thp.ts';
 import { PartialHasher, StrengthController } from './partial-hash.ts';
 
 const SHOOTDOWN_SPINS = 256;
@@ -186,10 +187,29 @@ export class UksmMerger {
     return this.mem.mapcount(e.frame) > 0 && this.mem.frameTag(e.frame) === e.tag;
   }
 
-  /** CAS W → WP_KSMD, then wait for the guest to leave the page; the write-protected value, or -1. */
+  /**
+   * try_to_merge_one_page's split: a subpage of a huge page is never merged as it is. Before any
+   * merge of page p the huge page holding it is split (thp.ts, splitHugeBlock, as ksmd does); returns
+   * the PTE to merge from (the same page, no longer huge), or 0 if the split cannot be made now or
+   * the page changed meanwhile (the merge fails and is retried on a later visit).
+   */
+  private splitBeforeMerge(g: GuestView, p: number, pte: number): number {
+    if (!(pte & PTE_HUGE) && !inHugeBlock(g.pt, p)) return pte;
+    const r = splitHugeBlock(g.pt, g.ctl, this.mem, p, {
+      writeProtect: (q, qpte) => this.writeProtect(g, q, qpte),
+      releaseReplaced: (q, frame) => this.release(g, q, frame),
+    });
+    if (r === SPLIT_BUSY || inHugeBlock(g.pt, p)) return 0;
+    const now = Atomics.load(g.pt, p);
+    return now === (pte & ~PTE_HUGE) ? now : 0;
+  }
+
+  /** CAS W → WP_KSMD, then wait for the guest to leave the page; the write-protected value, or 0 (always for a page in a huge block). A PTE
+   * that maps a frame is never 0, and may be negative (frames from 8 GiB up set bit 31). */
   private writeProtect(g: GuestView, p: number, pte: number): number {
+    if ((pte & PTE_HUGE) || inHugeBlock(g.pt, p)) return 0;
     const wp = (pte & ~PTE_WRITABLE) | PTE_WP_KSMD;
-    if (Atomics.compareExchange(g.pt, p, pte, wp) !== pte) return -1;
+    if (Atomics.compareExchange(g.pt, p, pte, wp) !== pte) return 0;
     // The hazard word names the page and the access kind (docs/protocol.md#hazards): only a write in
     // flight can change the frame after our CAS, so only a writer holds the compare up.
     for (let i = 0; i < SHOOTDOWN_SPINS; i++) if (Atomics.load(g.ctl, CTL_HAZARD) !== hazardWrite(p)) return wp;
@@ -197,7 +217,7 @@ export class UksmMerger {
     // The PTE stays write-protected, as ksmd leaves it: putting W back could undo a concurrent
     // mprotect(PROT_READ), which leaves a WP_KSMD PTE as it is (the stress run found exactly that);
     // the guest's next write takes a fault that restores write access where the area allows it.
-    return -1;
+    return 0;
   }
 
   private release(g: GuestView, p: number, frame: number): void {
@@ -206,8 +226,10 @@ export class UksmMerger {
   }
 
   private mergeZero(g: GuestView, p: number, pte: number): boolean {
+    pte = this.splitBeforeMerge(g, p, pte);
+    if (!pte) return false;
     const wp = this.writeProtect(g, p, pte);
-    if (wp < 0) return false;
+    if (!wp) return false;
     const f = pteFrame(pte);
     if (this.mem.compareFrames(f, ZERO_FRAME) !== 0) {
       return false;
@@ -223,8 +245,10 @@ export class UksmMerger {
 
   /** Map shared frame `k` (a reference held) at page p; 'merged' hands the reference to the PTE. */
   private mergeInto(g: GuestView, p: number, pte: number, k: number): 'merged' | 'differs' | 'moved' {
+    pte = this.splitBeforeMerge(g, p, pte);
+    if (!pte) return 'moved';
     const wp = this.writeProtect(g, p, pte);
-    if (wp < 0) return 'moved';
+    if (!wp) return 'moved';
     const f = pteFrame(pte);
     if (this.mem.compareFrames(f, k) !== 0) {
       return 'differs';
@@ -238,7 +262,7 @@ export class UksmMerger {
 
   /** Two unshared pages with the same partial hash: copy the first into a new shared frame, merge both into it. */
   private mergePair(a: Unshared, b: GuestView, p: number, pte: number, key: string): boolean {
-    const aPte = Atomics.load(a.g.pt, a.p);
+    let aPte = Atomics.load(a.g.pt, a.p);
     if (!(aPte & PTE_MERGEABLE) || !isPrivateFrame(aPte) || (aPte & PTE_NOACCESS)) {
       this.unstable.set(key, { g: b, p });
       return false;
@@ -249,8 +273,11 @@ export class UksmMerger {
       this.unstable.set(key, { g: b, p });
       return false;
     }
+    const aPage = this.splitBeforeMerge(a.g, a.p, aPte);
+    if (!aPage) return false;
+    aPte = aPage;
     const aWp = this.writeProtect(a.g, a.p, aPte);
-    if (aWp < 0) return false;
+    if (!aWp) return false;
     const k = this.mem.allocUninitialized(a.g.homeNode);
     if (k < 0) {
       return false;
@@ -259,7 +286,7 @@ export class UksmMerger {
     this.mem.copyFrame(pteFrame(aPte), k);
     this.mem.setMapcount(k, 1); // the scanner's reference
     const tag = this.nextTag++;
-    this.mem.setFrameFlags(k, tag);
+    this.mem.setFrameTag(k, tag);
     // A into K: compare (A is unchanged unless a write fault cleared WP_KSMD: then the CAS fails).
     let merged = false;
     if (this.mem.compareFrames(pteFrame(aPte), k) === 0) {

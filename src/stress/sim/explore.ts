@@ -168,12 +168,12 @@ function configFor(rng: Prng, broken: SimBroken, kills: SimKills, seed: number, 
   if (ksmSwap) {
     for (let g = 0; g < guests; g++) if (ext.chance(0.7)) pageouts.push({ g, at: ext.below(base.opsPerGuest + 1), p: ext.below(pages) });
   }
-  const cfg = { ...base, ...extended, frames: swap ? guests * pages + 1 : base.frames };
-  // KSM pages in swap need ksmd's reclaim and its reverse map: the ksm engine only.
-  if (engine.engine === 'ksm') return { ...cfg, ksmSwap, pageouts };
-  // The other engines: no ksmd to kill, no sysfs request channel, no run=2 (drawn all the same,
-  // so a seed's memory, programs and schedule are the ones ksm gets).
-  return { ...cfg, engine: engine.engine, dksmWritable: engine.writable ?? false, writers: [], killWriter: false, killKsmd: false, run2AfterPass: -1 };
+  const cfg = { ...base, ...extended, frames: swap ? guests * pages + 1 : base.frames, ksmSwap, pageouts };
+  if (engine.engine === 'ksm') return cfg;
+  // The other engines: no ksmd to kill, no sysfs request channel, no run=2, and no KSM pages in swap
+  // (ksmd's reclaim and its swap cache are ksmd's; drawn all the same, so a seed's memory, programs
+  // and schedule are the ones ksm gets).
+  return { ...cfg, engine: engine.engine, dksmWritable: engine.writable ?? false, writers: [], killWriter: false, killKsmd: false, run2AfterPass: -1, ksmSwap: false, pageouts: [] };
 }
 
 /** One interleaving: random choices from `seed`, or the given schedule. */

@@ -108,6 +108,10 @@ export interface SimConfig {
   readonly writers?: readonly (readonly number[])[];
   /** With killGuest: the victim is sysfs writer 0 instead of guest 0. */
   readonly killWriter?: boolean;
+  /** The merge engine (model-engines.ts; default ksm): dksm merges in the guests' MADV_MERGEABLE, uksm scans in ksmd's place. */
+  readonly engine?: 'ksm' | 'dksm' | 'uksm';
+  /** dksm: advise writable pages too (no mprotect(PROT_READ) first), so the writable-region hazard can happen. */
+  readonly dksmWritable?: boolean;
   /**
    * With swap: KSM pages go to swap too. Page-out takes a KSM page its PTE alone maps into the swap
    * cache, guests MADV_PAGEOUT single pages (cfg.pageouts), and ksmd's reclaim swaps a KSM page
@@ -116,10 +120,6 @@ export interface SimConfig {
   readonly ksmSwap?: boolean;
   /** MADV_PAGEOUT operations inserted into the drawn programs: guest, position, page. */
   readonly pageouts?: readonly { readonly g: number; readonly at: number; readonly p: number }[];
-  /** The merge engine (model-engines.ts; default ksm): dksm merges in the guests' MADV_MERGEABLE, uksm scans in ksmd's place. */
-  readonly engine?: 'ksm' | 'dksm' | 'uksm';
-  /** dksm: advise writable pages too (no mprotect(PROT_READ) first), so the writable-region hazard can happen. */
-  readonly dksmWritable?: boolean;
 }
 
 /** A sysfs writer's lock token: its pid (the model's guests have none: 100 + w). */

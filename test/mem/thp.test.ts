@@ -1,0 +1,211 @@
+// thp.test.ts — transparent huge pages in one address space: which faults get a 2 MiB folio, the
+// fallback to 4 KiB pages, the guest's own PMD splits, MADV_COLLAPSE, and a guest killed mid-install.
+import { expect } from 'chai';
+import {
+  MADV_COLLAPSE, MADV_DONTNEED, MADV_HUGEPAGE, MADV_NOHUGEPAGE, PAGE_SIZE, PROT_READ, PROT_WRITE,
+} from '../../src/mem/constants.ts';
+import { CTL_HAZARD, CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, hazardWrite } from '../../src/mem/guest-control.ts';
+import { PTE_HUGE, PTE_PRESENT, PTE_WRITABLE, makePte, pteFrame } from '../../src/mem/pte.ts';
+import { SpaceInflight } from '../../src/mem/space-inflight.ts';
+import { summarizeSpace } from '../../src/mem/space-summary.ts';
+import { formatSmapsRollup, meminfoValues, smapsRollup } from '../../src/mem/procfs.ts';
+import { HPAGE_PAGES, THP_ALWAYS, THP_MADVISE, THP_NEVER } from '../../src/mem/thp.ts';
+import { bareSpace, errnoOf } from '../helpers/bare-space.ts';
+
+const HPAGE = HPAGE_PAGES * PAGE_SIZE;
+
+/** A 16 MiB host and one guest whose THP setting is `mode`; `events()` are the THP lines of /proc/vmstat that moved. */
+function thpSpace(mode: number, bytes = 16 * 2 ** 20) {
+  const b = bareSpace({ bytes, vaPages: 8192, hooks: { addKsmZeroPages: () => {}, thpMode: () => mode } });
+  const events = (): Record<string, number> => Object.fromEntries(Object.entries(b.mem.vmstat.snapshot()).filter(([k, v]) => k.startsWith('thp_') && v !== 0));
+  /** An area of `bytes` holding whole 2 MiB blocks: returns its first 2 MiB-aligned address. */
+  const area = (len = 2 * HPAGE): number => {
+    const a = b.space.mmap(len + HPAGE);
+    return Math.ceil(a / HPAGE) * HPAGE;
+  };
+  const hugePtes = (addr: number, len = HPAGE): number => {
+    let n = 0;
+    for (let p = addr / PAGE_SIZE; p < (addr + len) / PAGE_SIZE; p++) if (Atomics.load(b.space.pt, p) & PTE_HUGE) n++;
+    return n;
+  };
+  return { ...b, events, area, hugePtes };
+}
+
+describe('transparent huge pages (one address space)', () => {
+  describe('faults', () => {
+    it('with enabled=always, a write fault in an aligned 2 MiB block maps one folio: 512 contiguous frames of one node', () => {
+      const t = thpSpace(THP_ALWAYS);
+      const a = t.area();
+      const free = t.mem.freeFrames();
+      t.space.write(a + 5 * PAGE_SIZE, Uint8Array.of(1));
+      const head = a / PAGE_SIZE;
+      const base = pteFrame(Atomics.load(t.space.pt, head));
+      expect(base % HPAGE_PAGES).to.equal(0);
+      for (let i = 0; i < HPAGE_PAGES; i++) {
+        const pte = Atomics.load(t.space.pt, head + i);
+        expect(pte & (PTE_PRESENT | PTE_WRITABLE | PTE_HUGE)).to.equal(PTE_PRESENT | PTE_WRITABLE | PTE_HUGE);
+        expect(pteFrame(pte)).to.equal(base + i);
+      }
+      expect(t.mem.freeFrames()).to.equal(free - HPAGE_PAGES); // counted as 512 frames from fault time
+      expect(t.events()).to.deep.equal({ thp_fault_alloc: 1 });
+      expect(summarizeSpace(t.handles, t.mem).anonHugePages).to.equal(HPAGE_PAGES);
+    });
+
+    it('the huge page reads back what was written and zeros elsewhere', () => {
+      const t = thpSpace(THP_ALWAYS);
+      const a = t.area();
+      t.space.memset(a + 7, 0xab, 3 * PAGE_SIZE);
+      const all = t.space.read(a, HPAGE);
+      expect(all[6]).to.equal(0);
+      expect(all[7]).to.equal(0xab);
+      expect(all[7 + 3 * PAGE_SIZE - 1]).to.equal(0xab);
+      expect(all[7 + 3 * PAGE_SIZE]).to.equal(0);
+    });
+
+    it('with enabled=madvise, only an area with MADV_HUGEPAGE gets huge pages', () => {
+      const t = thpSpace(THP_MADVISE);
+      const plain = t.area();
+      const advised = t.area();
+      t.space.madvise(advised - HPAGE, 3 * HPAGE, MADV_HUGEPAGE);
+      t.space.memset(plain, 1, HPAGE);
+      t.space.memset(advised, 1, HPAGE);
+      expect(t.hugePtes(plain)).to.equal(0);
+      expect(t.hugePtes(advised)).to.equal(HPAGE_PAGES);
+    });
+
+    it('with enabled=never, MADV_HUGEPAGE still returns 0 but faults allocate no huge page', () => {
+      const t = thpSpace(THP_NEVER);
+      const a = t.area();
+      t.space.madvise(a, HPAGE, MADV_HUGEPAGE);
+      t.space.memset(a, 1, HPAGE);
+      expect(t.hugePtes(a)).to.equal(0);
+      expect(t.events()).to.deep.equal({});
+    });
+
+    it('MADV_NOHUGEPAGE keeps an area to 4 KiB pages even with enabled=always', () => {
+      const t = thpSpace(THP_ALWAYS);
+      const a = t.area();
+      t.space.madvise(a, HPAGE, MADV_NOHUGEPAGE);
+      t.space.memset(a, 1, HPAGE);
+      expect(t.hugePtes(a)).to.equal(0);
+    });
+
+    it('a block not wholly inside the area, or already partly touched, falls back to 4 KiB pages', () => {
+      const t = thpSpace(THP_ALWAYS);
+      const a = t.area();
+      t.space.munmap(a + HPAGE - PAGE_SIZE, PAGE_SIZE); // the first block now ends outside the area
+      t.space.memset(a, 1, PAGE_SIZE);
+      expect(t.hugePtes(a)).to.equal(0);
+      const b = a + HPAGE;
+      t.space.read(b + PAGE_SIZE, 1); // a read maps the 4 KiB zero page: the block is no longer untouched
+      t.space.memset(b, 1, PAGE_SIZE);
+      expect(t.hugePtes(b)).to.equal(0);
+    });
+
+    it('when no whole 2 MiB block is free, the fault falls back to a 4 KiB page and counts thp_fault_fallback', () => {
+      const t = thpSpace(THP_ALWAYS, 4 * 2 ** 20);
+      // Fragment memory: take every frame, then give back all but one frame of each 2 MiB block.
+      const taken: number[] = [];
+      for (let f = t.mem.allocUninitialized(0); f >= 0; f = t.mem.allocUninitialized(0)) taken.push(f);
+      for (const f of taken) if (f % HPAGE_PAGES !== 1) t.mem.free(f);
+      const a = t.area();
+      t.space.write(a, Uint8Array.of(2));
+      expect(Atomics.load(t.space.pt, a / PAGE_SIZE) & PTE_HUGE).to.equal(0);
+      expect(t.space.read(a, 1)[0]).to.equal(2);
+      expect(t.events()).to.deep.equal({ thp_fault_fallback: 1 });
+    });
+  });
+
+  describe('AnonHugePages', () => {
+    it('counts a mapped huge page in /proc/meminfo and smaps_rollup (2048 kB), and nothing once it is split or unmapped', () => {
+      const t = thpSpace(THP_ALWAYS);
+      const a = t.area();
+      t.space.memset(a, 1, 2 * HPAGE);
+      expect(meminfoValues(t.mem).AnonHugePages).to.equal(4096);
+      expect(smapsRollup(t.handles, t.mem).AnonHugePages).to.equal(2 * HPAGE);
+      expect(formatSmapsRollup(smapsRollup(t.handles, t.mem))).to.match(/^AnonHugePages:\s+4096 kB$/m);
+      t.space.munmap(a + PAGE_SIZE, PAGE_SIZE); // splits the first
+      t.space.munmap(a + HPAGE, HPAGE); // unmaps the second
+      expect(meminfoValues(t.mem).AnonHugePages).to.equal(0);
+      expect(smapsRollup(t.handles, t.mem).AnonHugePages).to.equal(0);
+      expect(t.events()).to.deep.equal({ thp_fault_alloc: 2, thp_split_pmd: 1 });
+    });
+  });
+
+  describe('the guest splits a huge page it changes in part', () => {
+    it('munmap of part of a huge page leaves the rest mapped as 4 KiB pages with its bytes, and frees the unmapped frames', () => {
+      const t = thpSpace(THP_ALWAYS);
+      const a = t.area();
+      for (let i = 0; i < HPAGE_PAGES; i++) t.space.write(a + i * PAGE_SIZE, Uint8Array.of(i & 0xff, 0x5a));
+      const free = t.mem.freeFrames();
+      t.space.munmap(a + 100 * PAGE_SIZE, 10 * PAGE_SIZE);
+      expect(t.hugePtes(a)).to.equal(0);
+      expect(t.mem.freeFrames()).to.equal(free + 10);
+      expect([...t.space.read(a + 99 * PAGE_SIZE, 2)]).to.deep.equal([99, 0x5a]);
+      expect([...t.space.read(a + 110 * PAGE_SIZE, 2)]).to.deep.equal([110, 0x5a]);
+    });
+
+    it('mprotect or MADV_DONTNEED of part of a huge page splits it; of the whole block, keeps it huge', () => {
+      const t = thpSpace(THP_ALWAYS);
+      const a = t.area();
+      t.space.memset(a, 1, 2 * HPAGE);
+      t.space.mprotect(a, HPAGE, PROT_READ);
+      expect(t.hugePtes(a)).to.equal(HPAGE_PAGES);
+      t.space.mprotect(a, PAGE_SIZE, PROT_READ | PROT_WRITE);
+      expect(t.hugePtes(a)).to.equal(0);
+      t.space.madvise(a + HPAGE + PAGE_SIZE, PAGE_SIZE, MADV_DONTNEED);
+      expect(t.hugePtes(a + HPAGE)).to.equal(0);
+      expect(t.space.read(a + HPAGE, 2 * PAGE_SIZE).filter((x) => x === 1).length).to.equal(PAGE_SIZE);
+    });
+  });
+
+  describe('MADV_COLLAPSE', () => {
+    it('collapses a block of 4 KiB pages into one huge page holding the same bytes, whatever enabled says', () => {
+      const t = thpSpace(THP_NEVER);
+      const a = t.area();
+      for (let i = 0; i < HPAGE_PAGES; i += 3) t.space.write(a + i * PAGE_SIZE + 9, Uint8Array.of(i & 0xff, 7));
+      const before = t.space.read(a, HPAGE);
+      const free = t.mem.freeFrames();
+      t.space.madvise(a, HPAGE, MADV_COLLAPSE);
+      expect(t.hugePtes(a)).to.equal(HPAGE_PAGES);
+      expect(Buffer.compare(Buffer.from(t.space.read(a, HPAGE)), Buffer.from(before))).to.equal(0);
+      // 171 pages were private: the folio's 512 frames replace them.
+      expect(t.mem.freeFrames()).to.equal(free - HPAGE_PAGES + Math.ceil(HPAGE_PAGES / 3));
+      expect(t.events()).to.deep.equal({ thp_collapse_alloc: 1 });
+    });
+
+    it('is EINVAL on an area with MADV_NOHUGEPAGE', () => {
+      const t = thpSpace(THP_ALWAYS);
+      const a = t.area();
+      t.space.madvise(a, HPAGE, MADV_NOHUGEPAGE);
+      t.space.memset(a, 1, PAGE_SIZE);
+      expect(errnoOf(() => t.space.madvise(a, HPAGE, MADV_COLLAPSE))).to.equal('EINVAL');
+    });
+
+    it('leaves a huge page as it is, and collapses only whole blocks inside the range', () => {
+      const t = thpSpace(THP_ALWAYS);
+      const a = t.area();
+      t.space.memset(a, 1, HPAGE);
+      t.space.madvise(a, HPAGE, MADV_COLLAPSE);
+      expect(t.events()).to.deep.equal({ thp_fault_alloc: 1 });
+      t.space.madvise(a + HPAGE, HPAGE - PAGE_SIZE, MADV_COLLAPSE);
+      expect(t.hugePtes(a + HPAGE)).to.equal(0);
+    });
+  });
+
+  it('a guest killed while installing a huge page has the folio\'s unmapped frames freed by the host', () => {
+    const t = thpSpace(THP_ALWAYS);
+    const a = t.area();
+    const head = a / PAGE_SIZE;
+    const free = t.mem.freeFrames();
+    // What hugeFault leaves when killed after installing half the tails: the folio recorded, the
+    // hazard on the faulting page, tails 256..511 mapped.
+    const base = t.mem.allocHugeUninitialized(0);
+    Atomics.store(t.space.ctl, CTL_HAZARD, hazardWrite(head + 3));
+    Atomics.store(t.space.ctl, CTL_INFLIGHT_HUGE_HEAD, head);
+    Atomics.store(t.space.ctl, CTL_INFLIGHT_HUGE, base);
+    for (let i = 256; i < HPAGE_PAGES; i++) Atomics.store(t.space.pt, head + i, makePte(base + i, PTE_PRESENT | PTE_WRITABLE | PTE_HUGE));
+    SpaceInflight.reclaim(t.handles, t.mem);
+    expect(t.mem.freeFrames()).to.equal(free);
+  });
+});

@@ -29,9 +29,9 @@ const SWAP_OUT_TRIES = 64;
  * RECLAIM_WAIT_MS in a row that see no page go to swap end in the OOM kill (a busy machine slows
  * ksmd, not the verdict); RECLAIM_MAX_WAITS bounds the whole wait.
  */
-const RECLAIM_WAITS = 50;
+const RECLAIM_WAITS = 250;
 const RECLAIM_WAIT_MS = 2;
-const RECLAIM_MAX_WAITS = 1000;
+const RECLAIM_MAX_WAITS = 2500;
 /** A word nobody notifies: Atomics.wait on it is a sleep. */
 const SLEEP_WORD = new Int32Array(new SharedArrayBuffer(4));
 

@@ -3,7 +3,7 @@
 // in it; ksmd then splits it and merges the pages again within a few scans. A range mapping one KSM
 // page twice is EAGAIN (the kernel isolates each folio once).
 import { MADV_COLLAPSE, type GuestSys } from '../../src/guest/index.ts';
-import { check, checkContents, checkErrno, checkKsmStat, waitFullScans, type ScenarioMeta } from '../../src/fidelity/checkpoint.ts';
+import { check, checkContents, checkErrno, checkKsmStat, waitFullScans, writeKnob, type ScenarioMeta } from '../../src/fidelity/checkpoint.ts';
 import { HPAGE_BYTES, anonHugeKb, hugeArea, markPages } from '../../src/fidelity/thp-checks.ts';
 
 export const scenario: ScenarioMeta = {
@@ -22,11 +22,15 @@ export default async function main(sys: GuestSys): Promise<void> {
   await waitFullScans(sys, 3);
   checkKsmStat(sys, 'merged.stat.', ['ksm_merging_pages']);
   check(sys, 'merged.anon_huge_kb', anonHugeKb(sys));
+  // ksmd held still while the collapses are looked at: it would split the collapsed block again
+  // within milliseconds, before the next checkpoint on one backend and after it on the other.
+  writeKnob(sys, 'run', '0');
   checkErrno(sys, 'collapse.errno', () => sys.madvise(addr, HPAGE_BYTES, MADV_COLLAPSE));
   check(sys, 'collapse.anon_huge_kb', anonHugeKb(sys));
   checkErrno(sys, 'collapse_repeated.errno', () => sys.madvise(addr + 2 * HPAGE_BYTES, HPAGE_BYTES, MADV_COLLAPSE));
   check(sys, 'collapse_repeated.anon_huge_kb', anonHugeKb(sys));
   checkContents(sys, 'collapse.contents', addr, 3 * HPAGE_BYTES);
+  writeKnob(sys, 'run', '1');
   await waitFullScans(sys, 4);
   checkKsmStat(sys, 'remerged.stat.', ['ksm_merging_pages']);
   check(sys, 'remerged.anon_huge_kb', anonHugeKb(sys));

@@ -24,9 +24,14 @@ import type { Vma } from './vma-list.ts';
 
 /** Pages a fault may swap out looking for a free frame (more only when frames go to other nodes). */
 const SWAP_OUT_TRIES = 64;
-/** With nothing of its own to page out, how long a fault waits for ksmd's reclaim (waits × ms) before the OOM kill. */
-const RECLAIM_WAITS = 50;
+/**
+ * With nothing of its own to page out, a fault waits for ksmd's reclaim: RECLAIM_WAITS waits of
+ * RECLAIM_WAIT_MS in a row that see no page go to swap end in the OOM kill (a busy machine slows
+ * ksmd, not the verdict); RECLAIM_MAX_WAITS bounds the whole wait.
+ */
+const RECLAIM_WAITS = 250;
 const RECLAIM_WAIT_MS = 2;
+const RECLAIM_MAX_WAITS = 2500;
 /** A word nobody notifies: Atomics.wait on it is a sleep. */
 const SLEEP_WORD = new Int32Array(new SharedArrayBuffer(4));
 
@@ -43,8 +48,11 @@ export class SpaceSwap extends SpaceInflight {
     for (let tries = 0; f < 0 && tries < SWAP_OUT_TRIES && (mem.shrinkSwapCache(1) > 0 || this.swapOutOne(vpage)); tries++) f = this.tryAlloc(vma);
     // Nothing of its own left to page out: other guests' pages are ksmd's to reclaim (direct reclaim
     // of another thread's pages would race with that thread: see KsmEngine.swapOutPrivatePages).
-    for (let waits = 0; f < 0 && mem.swap && waits < RECLAIM_WAITS && this.hooks.memoryPressure?.(); waits++) {
+    let idle = 0;
+    for (let waits = 0; f < 0 && mem.swap && idle < RECLAIM_WAITS && waits < RECLAIM_MAX_WAITS && this.hooks.memoryPressure?.(); waits++) {
+      const out = mem.vmstat.get('pswpout');
       Atomics.wait(SLEEP_WORD, 0, 0, RECLAIM_WAIT_MS);
+      idle = mem.vmstat.get('pswpout') === out ? idle + 1 : 0;
       f = this.tryAlloc(vma);
     }
     if (f < 0) {

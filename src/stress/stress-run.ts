@@ -16,7 +16,7 @@ import { PAGE_SIZE } from '../mem/constants.ts';
 import { Host, type GuestHandle, type GuestReport } from '../host/host.ts';
 import type { BrokenProtocol, EngineEvents } from '../ksm/ksm-engine.ts';
 import type { KsmdStats } from '../ksm/ksmd-worker.ts';
-import { KHUGEPAGED_DIR, KSM_DIR } from '../ksm/sysfs.ts';
+import { KHUGEPAGED_DIR } from '../ksm/sysfs.ts';
 import { CTL_KSM_ENTERED, type GuestSpaceHandles } from '../mem/guest-control.ts';
 import {
   CMD_EXIT, CMD_PAUSE, CMD_QUIESCE, CMD_RUN, CMD_VERIFY, CP_RESULT, HostControlPage, STRESS_COUNTERS, type StressCounter,

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { MADV_MERGEABLE, MADV_UNMERGEABLE, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../../src/mem/constants.ts';
 import { AddressSpace } from '../../src/mem/address-space.ts';
-import { createGuestSpaceHandles, type GuestSpaceHandles } from '../../src/mem/guest-control.ts';
+import { createGuestSpaceHandles } from '../../src/mem/guest-control.ts';
 import { PhysicalMemory } from '../../src/mem/physical-memory.ts';
 import { PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, pteFrame } from '../../src/mem/pte.ts';
 import { HPAGE_PAGES, THP_ALWAYS } from '../../src/mem/thp.ts';

@@ -2,6 +2,8 @@
 
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 1 << PAGE_SHIFT; // 4096
+/** Pages per transparent huge page (2 MiB / 4 KiB): HPAGE_PMD_NR (thp.ts owns the rest of THP). */
+export const HPAGE_PAGES = 512;
 export const PAGE_WORDS = PAGE_SIZE >> 2; // Int32 words per page
 
 export const PROT_NONE = 0;

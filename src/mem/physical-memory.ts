@@ -3,11 +3,10 @@
 //
 // Per frame the metadata is 8 bytes (mapcount, flags) plus 1 bit in the free bitmap: 8.125 bytes.
 
-import { BANK_FRAMES, BANK_MASK, BANK_SHIFT, PAGE_SHIFT, PAGE_SIZE, ZERO_FRAME } from './constants.ts';
+import { BANK_FRAMES, BANK_MASK, BANK_SHIFT, HPAGE_PAGES, PAGE_SHIFT, PAGE_SIZE, ZERO_FRAME } from './constants.ts';
 import { FrameAllocator, type FrameAllocatorHandles, type NodeRange } from './frame-allocator.ts';
 import { PTE_MAX_FRAMES } from './pte.ts';
 import { SwapArea, type SwapAreaHandles } from './swap-area.ts';
-import { HPAGE_PAGES } from './thp.ts';
 import { VM, Vmstat } from './vmstat.ts';
 
 export interface PhysicalMemoryConfig {

@@ -10,13 +10,13 @@
 // without is a block in transition, which no engine touches. The guest's access fast path ignores
 // HUGE (a subpage is an ordinary present, writable PTE), so huge pages cost the hot paths nothing.
 
-import { PROT_MASK, PROT_NONE, ZERO_FRAME } from './constants.ts';
+import { HPAGE_PAGES, PROT_MASK, PROT_NONE, ZERO_FRAME } from './constants.ts';
 import { CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED } from './guest-control.ts';
 import type { PhysicalMemory } from './physical-memory.ts';
 import { PTE_HUGE, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_ZERO, isPrivateFrame, makePte, pteFrame } from './pte.ts';
 
-/** Pages per transparent huge page (2 MiB / 4 KiB): HPAGE_PMD_NR. */
-export const HPAGE_PAGES = 512;
+// HPAGE_PAGES lives in constants.ts (physical-memory.ts needs it, and this module needs PhysicalMemory).
+export { HPAGE_PAGES } from './constants.ts';
 export const HPAGE_MASK = HPAGE_PAGES - 1;
 
 /** transparent_hugepage/enabled values, in the order the file lists them. */

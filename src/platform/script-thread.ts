@@ -1,4 +1,4 @@
-// script-thread.ts — owns starting a worker thread on a CommonJS bundle from V8's code cache, so that
+// script-thread.ts — owns what a worker thread needs to run a CommonJS bundle from V8's code cache, so that
 // no thread parses the bundle (~100 KB of guest runtime and program) or compiles its boot path again.
 //
 // Two caches, per bundle:
@@ -15,7 +15,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Script } from 'node:vm';
-import { Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
 
 /** What a worker started here finds in workerData beside the caller's data. */
 const SCRIPT_KEY = '__ksmsimScript';
@@ -112,11 +111,6 @@ export function forgetCompiledScripts(): void {
   scripts.clear();
 }
 
-export interface ScriptThreadOptions {
-  readonly transferList?: TransferListItem[];
-  readonly resourceLimits?: ResourceLimits;
-}
-
 /** What one thread is handed: the first thread of a cold bundle also gets the warm cache to write. */
 function scriptFor(file: string): Omit<CompiledScript, 'kind'> {
   const known = compiledScript(file);
@@ -126,16 +120,10 @@ function scriptFor(file: string): Omit<CompiledScript, 'kind'> {
   return { ...shared, warmOut };
 }
 
-/** Start a worker running the CommonJS bundle `file`, `data` as its workerData. */
-export function startScriptThread(file: string, data: object, options: ScriptThreadOptions = {}): Worker {
-  return new Worker(LOADER, {
-    eval: true,
-    workerData: { ...data, [SCRIPT_KEY]: scriptFor(file) },
-    transferList: options.transferList,
-    resourceLimits: options.resourceLimits,
-    // A parent started with `--import tsx` (the test runner) would hand its loader to every worker.
-    execArgv: [],
-    stdout: false,
-    stderr: false,
-  });
+/**
+ * How to start a worker on the CommonJS bundle `file`: the eval'd loader as its code, and `data` with
+ * the compiled script beside it as its workerData (spawn-worker.ts starts the thread).
+ */
+export function scriptThreadInput(file: string, data: object): { readonly code: string; readonly workerData: object } {
+  return { code: LOADER, workerData: { ...data, [SCRIPT_KEY]: scriptFor(file) } };
 }

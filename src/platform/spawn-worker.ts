@@ -5,7 +5,7 @@ import { MessageChannel, Worker, type MessagePort, type TransferListItem } from 
 import { fileURLToPath } from 'node:url';
 import * as Comlink from 'comlink';
 import type { CompiledModule } from './module-compiler.ts';
-import { startScriptThread } from './script-thread.ts';
+import { scriptThreadInput } from './script-thread.ts';
 import { workerModule } from './worker-module.ts';
 
 export interface SpawnedWorker<Api> {
@@ -24,9 +24,11 @@ export interface WorkerLimits {
 
 /** Start module `entry` (a module of ksmsim, or one compiled already) in a bare worker thread, `data` as its workerData. */
 export function startThread(entry: URL | CompiledModule, data: object, transfer: TransferListItem[] = [], resourceLimits?: WorkerLimits): Worker {
-  if (!(entry instanceof URL) && entry.format === 'cjs') return startScriptThread(fileURLToPath(entry.url), data, { transferList: transfer, resourceLimits });
-  return new Worker(entry instanceof URL ? workerModule(entry) : entry.url, {
-    workerData: data,
+  // A guest bundle (CommonJS) runs through script-thread.ts's loader, from V8's code cache.
+  const script = !(entry instanceof URL) && entry.format === 'cjs' ? scriptThreadInput(fileURLToPath(entry.url), data) : undefined;
+  return new Worker(script?.code ?? (entry instanceof URL ? workerModule(entry) : entry.url), {
+    eval: script !== undefined,
+    workerData: script?.workerData ?? data,
     transferList: transfer,
     resourceLimits,
     // A parent started with `--import tsx` (the test runner) would hand its loader to every worker.

@@ -112,6 +112,8 @@ export class SpaceThp extends SpaceSwap {
         const old = Atomics.load(pt, p);
         Atomics.store(ctl, CTL_INFLIGHT_OLD, old);
         if (Atomics.compareExchange(pt, p, old, next) !== old) continue; // an engine moved it: look again
+        // khugepaged made the block huge while we were replacing its tails: that huge page goes (counted below as ours).
+        if (i === 0 && (old & PTE_HUGE)) this.mem.vmstat.add('nr_anon_transparent_hugepages', -1);
         if ((old & PTE_PRESENT) && !(old & PTE_ZERO)) this.mem.copyFrame(pteFrame(old), f);
         else if (old & PTE_SWAPPED) this.mem.swap!.readSlot(pteFrame(old), this.bankBuf[f >>> BANK_SHIFT]!, (f & BANK_MASK) << PAGE_SHIFT);
         else this.mem.zeroFrame(f);

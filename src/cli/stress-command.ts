@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
 import type { BrokenProtocol } from '../ksm/ksm-engine.ts';
 import { KILL_GUEST, KILL_KSMD, describeExploration, explore, replaySchedule, type SimBroken } from '../stress/sim/explore.ts';
+import { THP_BROKEN } from '../stress/sim/model.ts';
 import { describeStress, runStress } from '../stress/stress-run.ts';
 import { parseCount, parseSize } from './parse-size.ts';
 import { parseEngine, type EngineName } from '../engines/engine.ts';
@@ -38,9 +39,9 @@ interface StressFlags {
   thp?: ThpMode;
 }
 
-const BROKEN = ['none', 'no-recompare', 'free-without-hazard', 'swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first', 'swap-cache-check-then-set', 'thp-merge-without-split'] as const;
+const BROKEN = ['none', 'no-recompare', 'free-without-hazard', 'swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first', 'swap-cache-check-then-set', 'thp-merge-without-split', 'khugepaged-no-settle', 'collapse-keeps-count', 'split-clears-any-tail'] as const;
 /** Broken variants only the simulation has (the real engine has no switch for them). */
-const SIM_ONLY_BROKEN: readonly string[] = ['swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first', 'swap-cache-check-then-set', 'thp-merge-without-split'];
+const SIM_ONLY_BROKEN: readonly string[] = ['swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first', 'swap-cache-check-then-set', 'thp-merge-without-split', 'khugepaged-no-settle', 'collapse-keeps-count', 'split-clears-any-tail'];
 
 function parseSeed(v: string): number {
   if (!/^\d+$/.test(v.trim()) || Number(v) > 0xffffffff) throw new Error(`--seed: expected a whole number from 0 to 4294967295, got ${JSON.stringify(v)}`);
@@ -112,7 +113,7 @@ async function deterministic(flags: StressFlags, out: (s: string) => void): Prom
   const thp = flags.thp === 'always';
   if (thp && flags.engine !== 'ksm') throw new Error(`--thp always: the simulation models huge pages under --engine ksm only, not ${flags.engine}`);
   if (thp && flags.coreModel) throw new Error('--thp always: not with --core-model (the model before issue 11 has no huge pages)');
-  if (broken === 'thp-merge-without-split' && !thp) throw new Error('--broken thp-merge-without-split: add --thp always (without huge pages there is nothing to split)');
+  if (THP_BROKEN.includes(broken) && !thp) throw new Error(`--broken ${broken}: add --thp always (a huge-page variant)`);
   if (flags.replay !== undefined) {
     const r = replaySchedule(flags.seed, flags.replay, broken, (flags.killGuests ? KILL_GUEST : 0) | (flags.killKsmd ? KILL_KSMD : 0), flags.coreModel ?? false, engine, thp);
     for (const line of r.trace ?? []) out(line);

@@ -10,7 +10,7 @@
 
 import { Prng, mixSeed } from '../../platform/prng.ts';
 import { DKSM_HAZARD } from './model-engines.ts';
-import { SIM_HPAGE, STEP_KINDS, SimModel, fmt, SimViolation, type SimBroken, type SimConfig, type SimScript, type Step, type StepKind } from './model.ts';
+import { SIM_HPAGE, STEP_KINDS, THP_BROKEN, SimModel, fmt, SimViolation, type SimBroken, type SimConfig, type SimScript, type Step, type StepKind } from './model.ts';
 
 export type { SimBroken } from './model.ts';
 
@@ -107,8 +107,12 @@ export interface ThpTotals {
   zero_remaps: number;
   collapses: number;
   collapse_eagain: number;
+  /** MADV_COLLAPSE found the head made huge by khugepaged meanwhile and replaced it (uncounting it). */
+  collapse_over_huge: number;
   khugepaged_collapses: number;
   khugepaged_abandoned: number;
+  /** khugepaged split a block again after its head's install: the guest had split off and changed a tail. */
+  settle_splits: number;
   /**
    * Interleavings where a killed thread had changed a huge page's head and not yet counted it in
    * nr_anon_transparent_hugepages, which then stays off by one (no repair recounts it).
@@ -360,8 +364,8 @@ function thpTotals(m: SimModel, cfg: SimConfig): ThpTotals | undefined {
   if (!cfg.thp) return undefined;
   const e = m.thpEvents;
   return {
-    faults: e.faults, fallbacks: e.fallbacks, splits: e.splits, zero_remaps: e.zeroRemaps, collapses: e.collapses, collapse_eagain: e.collapseEagain,
-    khugepaged_collapses: e.khugepaged, khugepaged_abandoned: e.khugepagedAbandoned, counter_drifts: m.thpDrift !== 0 ? 1 : 0,
+    faults: e.faults, fallbacks: e.fallbacks, splits: e.splits, zero_remaps: e.zeroRemaps, collapses: e.collapses, collapse_eagain: e.collapseEagain, collapse_over_huge: e.collapseOverHuge,
+    khugepaged_collapses: e.khugepaged, khugepaged_abandoned: e.khugepagedAbandoned, settle_splits: e.settleSplits, counter_drifts: m.thpDrift !== 0 ? 1 : 0,
   };
 }
 
@@ -414,8 +418,8 @@ export function explore(o: ExploreOptions): ExploreResult {
   const thp = o.thp ?? false;
   if (thp && engine.engine !== 'ksm') throw new Error(`--thp always: the simulation models huge pages under --engine ksm only (not ${engine.engine})`);
   if (thp && core) throw new Error('--thp always: not with --core-model (the model before issue 11 has no huge pages)');
-  if (broken === 'thp-merge-without-split' && !thp) throw new Error('--broken thp-merge-without-split: add --thp always (without huge pages there is nothing to split)');
-  const thpSum: ThpTotals | undefined = thp ? { faults: 0, fallbacks: 0, splits: 0, zero_remaps: 0, collapses: 0, collapse_eagain: 0, khugepaged_collapses: 0, khugepaged_abandoned: 0, counter_drifts: 0 } : undefined;
+  if (THP_BROKEN.includes(broken) && !thp) throw new Error(`--broken ${broken}: add --thp always (a huge-page variant)`);
+  const thpSum: ThpTotals | undefined = thp ? { faults: 0, fallbacks: 0, splits: 0, zero_remaps: 0, collapses: 0, collapse_eagain: 0, collapse_over_huge: 0, khugepaged_collapses: 0, khugepaged_abandoned: 0, settle_splits: 0, counter_drifts: 0 } : undefined;
   const kinds = new Array<number>(STEP_KINDS.length).fill(0);
   const maxInterleavings = o.interleavings ?? Infinity;
   const maxSteps = o.steps ?? Infinity;
@@ -504,7 +508,7 @@ export function describeExploration(r: ExploreResult): string[] {
     `  merges ${r.merges}, copy-on-writes ${r.cows}, run=2 unmerges ${r.unmerges}, KSM pages swapped out by reclaim ${r.ksm_swap_outs}, private pages by reclaim ${r.private_swap_outs}, swap-ins from the swap cache ${r.swap_cache_swap_ins}, violations ${r.violations}, known residual leaks (documented) ${r.residual_leaks}`,
   ];
   lines.push(`  steps by kind: ${STEP_KINDS.map((k) => `${k} ${r.steps_by_kind[k]}`).join(', ')}`);
-  if (r.thp) lines.push(`  THP: huge faults ${r.thp.faults} (fallbacks ${r.thp.fallbacks}), splits ${r.thp.splits} (zero subpages remapped ${r.thp.zero_remaps}), MADV_COLLAPSE ${r.thp.collapses} (EAGAIN ${r.thp.collapse_eagain}), khugepaged collapses ${r.thp.khugepaged_collapses} (abandoned ${r.thp.khugepaged_abandoned}), kills that left nr_anon_transparent_hugepages off ${r.thp.counter_drifts}`);
+  if (r.thp) lines.push(`  THP: huge faults ${r.thp.faults} (fallbacks ${r.thp.fallbacks}), splits ${r.thp.splits} (zero subpages remapped ${r.thp.zero_remaps}), MADV_COLLAPSE ${r.thp.collapses} (EAGAIN ${r.thp.collapse_eagain}, over khugepaged's ${r.thp.collapse_over_huge}), khugepaged collapses ${r.thp.khugepaged_collapses} (abandoned ${r.thp.khugepaged_abandoned}, split again to settle ${r.thp.settle_splits}), kills that left nr_anon_transparent_hugepages off ${r.thp.counter_drifts}`);
   if (r.residual_example) lines.push(`  first residual leak: seed ${r.residual_example.seed}: ${r.residual_example.why}`);
   if (r.engine.engine === 'dksm') lines.push(`  ${DKSM_HAZARD}s ${r.dksm_hazards}${r.engine.writable ? ' (named, not violations)' : ''}${r.dksm_hazard_example ? `; first at seed ${r.dksm_hazard_example.seed}: ${r.dksm_hazard_example.what}` : ''}`);
   const f = r.failure;

@@ -102,6 +102,7 @@ export class SimHost extends SimEngines {
   protected *reclaimInflightFolio(g: number, who: string): Step {
     this.thpDrift += this.thpPending[g]!;
     this.thpPending[g] = 0;
+    this.splitting[g] = 0;
     const base = this.ifHuge[g]!;
     yield this.tracing ? `${who}: load INFLIGHT_HUGE = ${base}` : '';
     const head = this.ifHugeHead[g]!;
@@ -188,6 +189,7 @@ export class SimHost extends SimEngines {
     this.thpDrift += this.thpPending[this.cfg.guests]!;
     this.thpPending[this.cfg.guests] = 0;
     this.hugeSettling = -1;
+    this.splitting[this.cfg.guests] = 0;
     this.items.fill(undefined);
     this.nodes.length = 0;
     this.unstable = [];

@@ -86,11 +86,12 @@ export class SimModel extends SimHost {
    */
   /**
    * A block whose head may have HUGE before its tails agree: khugepaged between its head's install
-   * and its settle; a guest's MADV_COLLAPSE replacing the block (its INFLIGHT_HUGE names it); a dead
+   * and its settle; a guest's MADV_COLLAPSE replacing the block (its INFLIGHT_HUGE names it); a
+   * split under way (a guest's that cleared tails and is about to look at the head again); a dead
    * guest's, until the host has released its pages.
    */
   protected inTransition(g: number): boolean {
-    return this.hugeSettling === g || this.ifHuge[g]! >= 0 || (g === 0 && this.guestKilled && !this.exited[0]);
+    return this.hugeSettling === g || this.ifHuge[g]! >= 0 || this.splitting.includes(g + 1) || (g === 0 && this.guestKilled && !this.exited[0]);
   }
 
   protected checkHuge(): void {

@@ -50,9 +50,20 @@ import { Prng } from '../../platform/prng.ts';
  * is swingWithNewFrame's old failure path (CTL_INFLIGHT_FRAME cleared before CTL_INFLIGHT_OLD: a
  * kill between the two leaked the new frame, recorded nowhere); 'swap-cache-check-then-set' is the
  * first version of KSM pages in swap (issue 15): PG_swapcache loaded, then set in a later step, so
- * ksmd's reclaim and a guest's page-out could both put one frame in a swap cache.
+ * ksmd's reclaim and a guest's page-out could both put one frame in a swap cache;
+ * 'thp-merge-without-split' (cfg.thp) has ksmd write-protect and merge a subpage of a huge page as it
+ * is, with no split first (and no refusal of a HUGE page); 'khugepaged-no-settle' is khugepaged before
+ * the simulation found its race: no second look at the tails after the head's install, so a tail the
+ * guest split off and changed meanwhile leaves a huge page with a hole; 'collapse-keeps-count' is
+ * MADV_COLLAPSE before the simulation found its double count: replacing a head khugepaged made huge
+ * meanwhile, it did not uncount that huge page; 'split-clears-any-tail' is clearHugeBlock before the
+ * simulation found its two races: it cleared HUGE on every tail (another folio's too) and did not
+ * look at the head again after clearing tails of a block whose head had no HUGE.
  */
-export type SimBroken = BrokenProtocol | 'swap-copy-before-unmap' | 'old-sysfs-protocol' | 'failed-swing-clears-frame-first' | 'swap-cache-check-then-set' | 'thp-merge-without-split';
+export type SimBroken = BrokenProtocol | 'swap-copy-before-unmap' | 'old-sysfs-protocol' | 'failed-swing-clears-frame-first' | 'swap-cache-check-then-set' | 'thp-merge-without-split' | 'khugepaged-no-settle' | 'collapse-keeps-count' | 'split-clears-any-tail';
+
+/** The broken variants of the huge-page paths: they need cfg.thp (--thp always). */
+export const THP_BROKEN: readonly SimBroken[] = ['thp-merge-without-split', 'khugepaged-no-settle', 'collapse-keeps-count', 'split-clears-any-tail'];
 
 /**
  * The model's huge page (cfg.thp): a block of SIM_HPAGE PTEs mapped by a folio of SIM_HPAGE
@@ -278,12 +289,14 @@ export class SimMemory {
   /** Per guest CTL_INFLIGHT_HUGE (the folio being mapped, or −1) and CTL_INFLIGHT_HUGE_HEAD. */
   readonly ifHuge: Int32Array;
   readonly ifHugeHead: Int32Array;
+  /** Ghost, per actor: 1 + the guest whose block it is clearing HUGE on (clearHugeBlock), or 0. */
+  readonly splitting: Int32Array;
   /** Ghost: the guest whose block khugepaged installed the head of and is still settling (−1 none). */
   hugeSettling = -1;
   /** Ghost: a folio frame a PTE names before MADV_COLLAPSE copied the page's bytes into it. */
   readonly frameFilling: Uint8Array;
   /** THP events (the vmstat lines of docs/thp.md): faults, fallbacks, splits, collapses. */
-  readonly thpEvents = { faults: 0, fallbacks: 0, splits: 0, zeroRemaps: 0, collapses: 0, collapseEagain: 0, khugepaged: 0, khugepagedAbandoned: 0 };
+  readonly thpEvents = { faults: 0, fallbacks: 0, splits: 0, zeroRemaps: 0, collapses: 0, collapseEagain: 0, collapseOverHuge: 0, khugepaged: 0, khugepagedAbandoned: 0, settleSplits: 0 };
 
   constructor(cfg: SimConfig, rng: Prng, script?: SimScript) {
     this.cfg = cfg;
@@ -312,6 +325,7 @@ export class SimMemory {
     this.ifOld = new Int32Array(cfg.guests);
     this.ifNext = new Int32Array(cfg.guests);
     this.thpPending = new Int32Array(cfg.guests + 2);
+    this.splitting = new Int32Array(cfg.guests + 2);
     this.ifHuge = new Int32Array(cfg.guests).fill(-1);
     this.ifHugeHead = new Int32Array(cfg.guests).fill(-1);
     this.frameFilling = new Uint8Array(cfg.frames);
@@ -688,29 +702,46 @@ export class SimMemory {
 
   /**
    * thp.ts clearHugeBlock (split_huge_pmd) of guest g's block at `head`: clear PTE_HUGE on each PTE,
-   * head first, by load and compare-and-exchange retried on the value seen; the caller that cleared
-   * the head counts it (nr_anon_transparent_hugepages −1, a step of its own). `actor` indexes
+   * head first, by load and compare-and-exchange retried on the value seen, leaving a tail of another
+   * folio than the head's; tails cleared with no HUGE head: load the head again, HUGE: once more.
+   * The caller that cleared the head counts it (nr_anon_transparent_hugepages −1, a step of its own). `actor` indexes
    * thpPending (guests, ksmd = G, host = G + 1). Returns whether this call cleared the head.
    */
   protected *clearHugeBlock(g: number, head: number, actor: number, who: string): Generator<string, boolean, void> {
     const saved = this.kindOf[actor]!;
     this.kindOf[actor] = K.thp_split;
     let splitHere = false;
-    for (let q = head; q < head + SIM_HPAGE; q++) {
-      const i = g * this.cfg.pages + q;
-      for (;;) {
-        const pte = this.pt[i]!;
-        yield this.tracing ? `${who}: split: load PTE g${g}p${q} (${fmt(pte)})` : '';
-        if (!(pte & PTE_HUGE)) break;
-        const seen = this.cas(i, pte, pte & ~PTE_HUGE);
-        if (seen === pte && q === head) {
-          splitHere = true;
-          this.thpPending[actor]!--;
+    let folio = -1;
+    this.splitting[actor] = g + 1;
+    for (;;) {
+      let cleared = false;
+      for (let q = head; q < head + SIM_HPAGE; q++) {
+        const i = g * this.cfg.pages + q;
+        for (;;) {
+          const pte = this.pt[i]!;
+          if (q === head && (pte & PTE_HUGE)) folio = pteFrame(pte);
+          const foreign = q !== head && folio >= 0 && (pte & PTE_HUGE) !== 0 && pteFrame(pte) !== folio + (q - head);
+          yield this.tracing ? `${who}: split: load PTE g${g}p${q} (${fmt(pte)})${foreign ? (this.cfg.broken === 'split-clears-any-tail' ? ': another folio\'s (BROKEN: cleared all the same)' : ': another folio\'s, left alone') : ''}` : '';
+          if (!(pte & PTE_HUGE) || (foreign && this.cfg.broken !== 'split-clears-any-tail')) break;
+          const seen = this.cas(i, pte, pte & ~PTE_HUGE);
+          if (seen === pte && q === head) {
+            splitHere = true;
+            this.thpPending[actor]!--;
+          }
+          yield this.tracing ? `${who}: split: CAS PTE g${g}p${q} ${fmt(pte)} → ${fmt(pte & ~PTE_HUGE)}${seen === pte ? '' : ' failed'}` : '';
+          if (seen === pte) {
+            cleared = true;
+            break;
+          }
         }
-        yield this.tracing ? `${who}: split: CAS PTE g${g}p${q} ${fmt(pte)} → ${fmt(pte & ~PTE_HUGE)}${seen === pte ? '' : ' failed'}` : '';
-        if (seen === pte) break;
       }
+      if (!cleared || splitHere || this.cfg.broken === 'split-clears-any-tail') break;
+      // Tails cleared while the head had no HUGE: khugepaged may have set it since (see thp.ts).
+      const h = this.pt[g * this.cfg.pages + head]!;
+      yield this.tracing ? `${who}: split: load PTE g${g}p${head} again (${fmt(h)})` : '';
+      if (!(h & PTE_HUGE)) break;
     }
+    this.splitting[actor] = 0;
     if (splitHere) {
       this.thpPages--;
       this.thpPending[actor]!++;

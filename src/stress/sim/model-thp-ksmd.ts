@@ -116,6 +116,7 @@ export class SimThpKsmd extends SimKsmd {
         yield this.tracing ? `khugepaged: settle: load INFLIGHT_HUGE_HEAD = p${recHead}${recHead === head ? ': the guest is collapsing it' : ''}` : '';
         if (recHead === head) return;
       }
+      this.thpEvents.settleSplits++;
       yield* this.clearHugeBlock(g, head, this.cfg.guests, 'khugepaged');
       return;
     }
@@ -178,7 +179,7 @@ export class SimThpKsmd extends SimKsmd {
       this.thpPending[G]!--;
       this.thpEvents.khugepaged++;
       yield this.tracing ? `khugepaged: nr_anon_transparent_hugepages +1 = ${this.thpPages}` : '';
-      yield* this.settle(g, head, base);
+      if (this.cfg.broken !== 'khugepaged-no-settle') yield* this.settle(g, head, base);
       this.hugeSettling = -1;
       return;
     }

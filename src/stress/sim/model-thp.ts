@@ -140,11 +140,12 @@ export class SimThp extends SimMemory {
         const seen = this.cas(i, old, next);
         if (seen === old) {
           this.frameFilling[f] = 1;
-          if (q === 0 && !(old & PTE_HUGE)) this.thpPending[g]!++;
+          if (q === 0 && (!(old & PTE_HUGE) || this.cfg.broken === 'collapse-keeps-count')) this.thpPending[g]!++;
         }
         yield this.tracing ? `${who}: CAS PTE p${head + q} ${fmt(old)} → ${fmt(next)}${seen === old ? '' : ` failed (saw ${fmt(seen)}): look again`}` : '';
         if (seen !== old) continue;
-        if (q === 0 && (old & PTE_HUGE)) {
+        if (q === 0 && (old & PTE_HUGE)) this.thpEvents.collapseOverHuge++;
+        if (q === 0 && (old & PTE_HUGE) && this.cfg.broken !== 'collapse-keeps-count') {
           // khugepaged made the block huge meanwhile: that huge page goes (ours is counted at the end).
           this.thpPages--;
           this.thpPending[g]!++;

@@ -354,7 +354,7 @@ function runModel(seed: number, maxSteps: number, broken: SimBroken, cfg: SimCon
     if (trace) trace.push(`      VIOLATION: ${e.message}`);
     return { violation: e.message, choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, privateSwapOuts: m.privateSwapOuts, residual: 0, residualWhy: '', kinds, hazards: m.hazards, hazardExample: m.hazardExample, thp: thpTotals(m, cfg) };
   }
-  if (trace && m.thpDrift) trace.push(`      nr_anon_transparent_hugepages off by ${m.thpDrift}: a thread was killed between changing a huge page's head and counting it (known, not a violation)`);
+  if (trace && m.thpDrift) trace.push(`      nr_anon_transparent_hugepages counts ${Math.abs(m.thpDrift)} huge page${Math.abs(m.thpDrift) > 1 ? 's' : ''} ${m.thpDrift < 0 ? 'more' : 'fewer'} than the page tables hold: a thread was killed between changing a huge page's head and counting it (known, not a violation)`);
   if (trace && m.residualLeaks) trace.push(`      known residual leak (documented, not a violation): ${m.residualWhy}`);
   if (trace && m.hazards) trace.push(`      ${DKSM_HAZARD} (named, not a violation): ${m.hazards} × — ${m.hazardExample}`);
   return { choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, privateSwapOuts: m.privateSwapOuts, residual: m.residualLeaks, residualWhy: m.residualWhy, kinds, hazards: m.hazards, hazardExample: m.hazardExample, thp: thpTotals(m, cfg) };

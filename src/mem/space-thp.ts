@@ -28,7 +28,7 @@ export class SpaceThp extends SpaceSwap {
    * it (engines refuse HUGE PTEs and split only a block whose head has HUGE and whose folio is no
    * longer recorded; thp.ts). The folio is recorded (CTL_INFLIGHT_HUGE) before the first PTE names it
    * and cleared after the head: a guest killed in between has its unmapped frames freed by the host
-   * (reclaimInflightFolio). Window 7 of space-inflight.ts: the folio allocated, not yet recorded.
+   * (reclaimInflightFolio). Window 9 of space-inflight.ts: the folio allocated, not yet recorded.
    */
   protected hugeFault(vma: Vma, vpage: number): number {
     const mode = this.hooks.thpMode?.() ?? THP_NEVER;

@@ -11,6 +11,7 @@
 //  Write fault (writeFaultOrThrow), entered from G2 with the PTE it loaded:
 //    swapped: swapIn (allocFor → read the slot into the new frame → swingWithNewFrame, whose drop
 //      frees the slot), then the ordinary paths with the PTE reloaded
+//    untouched, cfg.thp: hugeFault (model-thp.ts) for the whole block, else as below
 //    untouched/zero: allocFor → zero fill → swingWithNewFrame
 //    KSM: allocFor → copyFrame (read the KSM frame, write the copy) → swingWithNewFrame
 //    write-protected private: CAS PTE to (pte|W)&~(WP_KSMD|NOACCESS) (reuse); a failed CAS retries
@@ -23,8 +24,11 @@
 //  MADV_UNMERGEABLE of one page (unmergeArea): hazard, load, allocFor, copy or zero fill,
 //    swingWithNewFrame, clear hazard (KSM_ZERO: allocFor, zero fill, swing).
 //  MADV_MERGEABLE of one page (makeMergeable): load, CAS pte|MERGEABLE.
-//  MADV_PAGEOUT of one page (pageOutRange, cfg.ksmSwap): load PTE → canPageOut → alloc a slot →
-//    pageOutPte (model-memory.ts) | the CAS failed: put the slot, look again.
+//  MADV_PAGEOUT of one page (pageOutRange, cfg.ksmSwap): load PTE → canPageOut → (HUGE:
+//    clearHugeBlock, look again) → alloc a slot → pageOutPte (model-memory.ts) | the CAS failed: put
+//    the slot, look again.
+//  cfg.thp: MADV_DONTNEED splits the block first (splitBlockOf); releasing a HUGE head counts
+//    nr_anon_transparent_hugepages −1 after its CAS; MADV_COLLAPSE is model-thp.ts.
 
 import { HAZARD_NONE, hazardRead, hazardWrite } from '../../mem/guest-control.ts';
 import {

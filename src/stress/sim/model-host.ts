@@ -15,7 +15,7 @@
 //  Kills: with --kill-guests guest 0 can be terminated between ANY two of its steps (worker.terminate()
 //  can land at any Atomics call: measured on Node 20, a worker looping `Atomics.add(a); Atomics.add(b)`
 //  is often stopped between the two, one looping `Atomics.add(a); plain b++` never is). The host then
-//  runs AddressSpace.reclaim: reclaimInflight — load VPAGE, FRAME, OLD, the PTE at VPAGE; free FRAME
+//  runs AddressSpace.reclaim: (cfg.thp: reclaimInflightFolio first) reclaimInflight — load VPAGE, FRAME, OLD, the PTE at VPAGE; free FRAME
 //  unless that PTE maps it privately; store FRAME = −1; if OLD ≠ 0, load NEXT and dropReference(OLD)
 //  if swingHappened(PTE, NEXT) (NEXT 0: PTE = 0; NEXT a new private frame: the PTE maps that frame
 //  privately, WP_KSMD or not); store OLD = 0 — all with the dead guest's hazard word still set;

@@ -13,7 +13,8 @@
 //    addMapcount 2, addMapcount 1, CAS B | breakCow: addMapcount −1, [load A's PTE; still KSM k:
 //    CAS it to private (retry on failure), then CAS mapcount 2 → 0 | else putFrame];
 //    releaseAfterReplace B, tag store (the node filed under k's content now), putFrame).
-//    writeProtect waits only while the hazard word is a write on that page; releaseAfterReplace
+//    writeProtect waits only while the hazard word is a write on that page (cfg.thp: it splits a huge
+//    page first, model-thp-ksmd.ts, and refuses a page of a huge block: a load of the head); releaseAfterReplace
 //    and processDeferred defer while it is any access to it. processDeferred (hazard load, free)
 //    at the start of every batch. Tree bookkeeping (items, nodes, counters) is ksmd-local: no steps.
 //  run=2 (unmergeAll) runs after a chosen pass in some interleavings, and whenever a sysfs writer

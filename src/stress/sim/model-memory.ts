@@ -6,7 +6,7 @@
 //    store CTL_INFLIGHT_FRAME (then the caller's zero fill or copy). With swap, a failed bitmap
 //    search runs swapOutOne(except = the faulting page) and retries (up to 4 times here).
 //  swapOutOne: over the guest's pages from its clock hand: load PTE; the first private page ≠
-//    except: alloc a slot (once) → store VPAGE, NEXT (the swap entry), OLD → CAS PTE → swap entry
+//    except (HUGE: clearHugeBlock first, then look again): alloc a slot (once) → store VPAGE, NEXT (the swap entry), OLD → CAS PTE → swap entry
 //    → copy the frame into the slot → dropReference(old) (frees the frame). The copy comes after
 //    the CAS (finding 1; --broken swap-copy-before-unmap copies before it). Nothing qualifies:
 //    free the slot.

@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
 import type { BrokenProtocol } from '../ksm/ksm-engine.ts';
 import { KILL_GUEST, KILL_KSMD, describeExploration, explore, replaySchedule, type SimBroken } from '../stress/sim/explore.ts';
+import { THP_BROKEN } from '../stress/sim/model.ts';
 import { describeStress, runStress } from '../stress/stress-run.ts';
 import { parseCount, parseSize } from './parse-size.ts';
 import { parseEngine, type EngineName } from '../engines/engine.ts';
@@ -38,9 +39,9 @@ interface StressFlags {
   thp?: ThpMode;
 }
 
-const BROKEN = ['none', 'no-recompare', 'free-without-hazard', 'swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first', 'swap-cache-check-then-set'] as const;
+const BROKEN = ['none', 'no-recompare', 'free-without-hazard', 'swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first', 'swap-cache-check-then-set', 'thp-merge-without-split', 'khugepaged-no-settle', 'collapse-keeps-count', 'split-clears-any-tail'] as const;
 /** Broken variants only the simulation has (the real engine has no switch for them). */
-const SIM_ONLY_BROKEN: readonly string[] = ['swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first', 'swap-cache-check-then-set'];
+const SIM_ONLY_BROKEN: readonly string[] = ['swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first', 'swap-cache-check-then-set', 'thp-merge-without-split', 'khugepaged-no-settle', 'collapse-keeps-count', 'split-clears-any-tail'];
 
 function parseSeed(v: string): number {
   if (!/^\d+$/.test(v.trim()) || Number(v) > 0xffffffff) throw new Error(`--seed: expected a whole number from 0 to 4294967295, got ${JSON.stringify(v)}`);
@@ -66,7 +67,7 @@ export function addStressCommand(program: Command, out: (s: string) => void, set
     .option('--swap <size>', 'swap space: memory turns tight, guests also MADV_PAGEOUT/COLD, ksmd reclaim swaps KSM pages', (v) => parseSize(v, '--swap'))
     .option('--numa-nodes <n>', 'NUMA nodes', (v) => parseCount(v, '--numa-nodes', 1, MAX_NUMA_NODES), 2)
     .option('--no-chaos', 'do not flip knobs while the guests run')
-    .addOption(new Option('--thp <mode>', 'transparent_hugepage/enabled of the host; always gives the guests 4 MiB regions of huge pages for ksmd to split (docs/thp.md)').choices([...THP_MODES]))
+    .addOption(new Option('--thp <mode>', 'transparent_hugepage/enabled of the host; always gives the guests 4 MiB regions of huge pages for ksmd to split (docs/thp.md); with --deterministic, always adds huge pages to the simulation (never: none; madvise is refused there)').choices([...THP_MODES]))
     .addOption(new Option('--broken <variant>', 'TEST ONLY: a deliberately broken protocol, to see the checkers fail').choices([...BROKEN]).default('none'))
     .option('--deterministic', 'run the seeded single-thread simulation of the protocol instead')
     .option('--steps <n>', 'deterministic: run this many steps in all, over as many interleavings as fit (default 200000 unless --interleavings)', (v) => parseCount(v, '--steps', 1, Number.MAX_SAFE_INTEGER))
@@ -108,8 +109,13 @@ async function deterministic(flags: StressFlags, out: (s: string) => void): Prom
   const broken = flags.broken as SimBroken;
   const engine = { engine: flags.engine, writable: flags.writable ?? false };
   if (flags.engine !== 'ksm' && flags.killKsmd) throw new Error(`--kill-ksmd: --engine ${flags.engine} has no ksmd`);
+  if (flags.thp === 'madvise') throw new Error('--thp madvise: the simulation\'s guests advise no MADV_HUGEPAGE; give --thp always (huge pages) or never');
+  const thp = flags.thp === 'always';
+  if (thp && flags.engine !== 'ksm') throw new Error(`--thp always: the simulation models huge pages under --engine ksm only, not ${flags.engine}`);
+  if (thp && flags.coreModel) throw new Error('--thp always: not with --core-model (the model before issue 11 has no huge pages)');
+  if (THP_BROKEN.includes(broken) && !thp) throw new Error(`--broken ${broken}: add --thp always (a huge-page variant)`);
   if (flags.replay !== undefined) {
-    const r = replaySchedule(flags.seed, flags.replay, broken, (flags.killGuests ? KILL_GUEST : 0) | (flags.killKsmd ? KILL_KSMD : 0), flags.coreModel ?? false, engine);
+    const r = replaySchedule(flags.seed, flags.replay, broken, (flags.killGuests ? KILL_GUEST : 0) | (flags.killKsmd ? KILL_KSMD : 0), flags.coreModel ?? false, engine, thp);
     for (const line of r.trace ?? []) out(line);
     out(r.violation ? `VIOLATION: ${r.violation}` : 'no violation');
     return r.violation ? 1 : 0;
@@ -118,7 +124,7 @@ async function deterministic(flags: StressFlags, out: (s: string) => void): Prom
   const progress = !flags.json && process.stderr.isTTY
     ? (k: number) => process.stderr.write(`\r\x1b[2K[ksmsim] ${k} interleavings explored`)
     : undefined;
-  const common = { seed: flags.seed, stepsPerInterleaving: flags.stepsPerInterleaving, broken, killGuests: flags.killGuests ?? false, killKsmd: flags.killKsmd ?? false, core: flags.coreModel ?? false, engine, progress };
+  const common = { seed: flags.seed, stepsPerInterleaving: flags.stepsPerInterleaving, broken, killGuests: flags.killGuests ?? false, killKsmd: flags.killKsmd ?? false, core: flags.coreModel ?? false, engine, thp, progress };
   if ((flags.jobs ?? 1) > 1 && flags.interleavings === undefined) throw new Error('--jobs: give --interleavings (a step budget cannot be split between threads)');
   const r = (flags.jobs ?? 1) > 1
     ? await exploreInParallel({ ...common, interleavings: flags.interleavings!, jobs: flags.jobs })

@@ -20,10 +20,10 @@
 // while the guest is on that page). A thread killed inside leaks at most the folio's frames not yet
 // installed (ksmd's death is repaired stop-the-world: recount.ts).
 
-import { CTL_STATE, GUEST_EXITED, readVmaTable, type GuestSpaceHandles, type VmaSnapshot } from '../mem/guest-control.ts';
+import { CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, CTL_STATE, GUEST_EXITED, readVmaTable, type GuestSpaceHandles, type VmaSnapshot } from '../mem/guest-control.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import { PTE_HUGE, PTE_KSM, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, isPrivateFrame, makePte, pteFrame } from '../mem/pte.ts';
-import { HPAGE_PAGES, hugeFaultAllowed, type SplitPrimitives } from '../mem/thp.ts';
+import { HPAGE_PAGES, clearHugeBlock, hugeFaultAllowed, type SplitPrimitives } from '../mem/thp.ts';
 import { KHUGEPAGED_DEFAULTS } from './ksm-state.ts';
 
 
@@ -139,6 +139,7 @@ export class Khugepaged {
       mem.vmstat.add('nr_anon_transparent_hugepages');
       mem.vmstat.add('thp_collapse_alloc');
       this.stats.pagesCollapsed++; // khugepaged_pages_collapsed counts huge pages made
+      this.settle(g, head, base);
       return true;
     }
     // Abandoned at page i: frames 0..i were never installed; i+1..511 are, as 4 KiB pages.
@@ -151,5 +152,25 @@ export class Khugepaged {
       }
     }
     return false;
+  }
+
+  /**
+   * After the head's install: a tail the guest split off and changed meanwhile (MADV_DONTNEED,
+   * swap-out or MADV_PAGEOUT of that subpage split the block while its head had no HUGE yet:
+   * clearHugeBlock, then the change) would leave a huge page with a hole; split it again. Found by
+   * the deterministic simulation (docs/stress.md, THP). A tail mapping another folio is a guest's
+   * MADV_COLLAPSE taking the block over: it records the folio before its first exchange, and it
+   * replaces the head last (counting the huge page it replaces), so the record tells, and the block
+   * is left to it. A change after these loads is made by a guest that saw the head with HUGE, and so
+   * splits the whole block itself.
+   */
+  private settle(g: KhugeGuest, head: number, base: number): void {
+    for (let j = 1; j < HPAGE_PAGES; j++) {
+      const pte = Atomics.load(g.pt, head + j);
+      if ((pte & PTE_HUGE) && isPrivateFrame(pte) && pteFrame(pte) === base + j) continue;
+      if (Atomics.load(g.ctl, CTL_INFLIGHT_HUGE) >= 0 && Atomics.load(g.ctl, CTL_INFLIGHT_HUGE_HEAD) === head) return;
+      clearHugeBlock(g.pt, head, this.mem);
+      return;
+    }
   }
 }

@@ -28,7 +28,7 @@ export class SpaceThp extends SpaceSwap {
    * it (engines refuse HUGE PTEs and split only a block whose head has HUGE and whose folio is no
    * longer recorded; thp.ts). The folio is recorded (CTL_INFLIGHT_HUGE) before the first PTE names it
    * and cleared after the head: a guest killed in between has its unmapped frames freed by the host
-   * (reclaimInflightFolio). Window 7 of space-inflight.ts: the folio allocated, not yet recorded.
+   * (reclaimInflightFolio). Window 9 of space-inflight.ts: the folio allocated, not yet recorded.
    */
   protected hugeFault(vma: Vma, vpage: number): number {
     const mode = this.hooks.thpMode?.() ?? THP_NEVER;
@@ -112,6 +112,8 @@ export class SpaceThp extends SpaceSwap {
         const old = Atomics.load(pt, p);
         Atomics.store(ctl, CTL_INFLIGHT_OLD, old);
         if (Atomics.compareExchange(pt, p, old, next) !== old) continue; // an engine moved it: look again
+        // khugepaged made the block huge while we were replacing its tails: that huge page goes (counted below as ours).
+        if (i === 0 && (old & PTE_HUGE)) this.mem.vmstat.add('nr_anon_transparent_hugepages', -1);
         if ((old & PTE_PRESENT) && !(old & PTE_ZERO)) this.mem.copyFrame(pteFrame(old), f);
         else if (old & PTE_SWAPPED) this.mem.swap!.readSlot(pteFrame(old), this.bankBuf[f >>> BANK_SHIFT]!, (f & BANK_MASK) << PAGE_SHIFT);
         else this.mem.zeroFrame(f);

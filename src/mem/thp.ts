@@ -56,18 +56,35 @@ export function inHugeBlock(pt: Int32Array, vpage: number): boolean {
  * retried on the value seen: ksmd may write-protect nothing here (it refuses HUGE PTEs), but it may be
  * splitting the same block, clearing the same bits: both end with them clear. Returns whether this
  * call cleared the head's bit (and then counts thp_split_pmd, and one huge page less mapped).
+ *
+ * Two races, found by the deterministic simulation (docs/stress.md, THP), argued here:
+ *  - Once the head was seen with HUGE, only tails mapping that head's folio are cleared: a tail of
+ *    another folio is a guest's MADV_COLLAPSE taking the block over (ksmd split the old huge page
+ *    before the guest's record of its folio was visible), and its HUGE bits must stay for its head.
+ *  - Tails cleared while the head had no HUGE (a block khugepaged is installing): khugepaged may set
+ *    the head after our load of it and then, looking at the tails (its settle), still see ours with
+ *    HUGE. So we load the head again after the pass; HUGE now: clear the block again. Either our second
+ *    load sees its head, or its settle sees our cleared tail and splits it itself.
  */
 export function clearHugeBlock(pt: Int32Array, head: number, mem: PhysicalMemory): boolean {
   let splitHere = false;
-  for (let p = head; p < head + HPAGE_PAGES; p++) {
-    for (;;) {
-      const pte = Atomics.load(pt, p);
-      if (!(pte & PTE_HUGE)) break;
-      if (Atomics.compareExchange(pt, p, pte, pte & ~PTE_HUGE) === pte) {
-        if (p === head) splitHere = true;
-        break;
+  let folio = -1;
+  for (;;) {
+    let cleared = false;
+    for (let p = head; p < head + HPAGE_PAGES; p++) {
+      for (;;) {
+        const pte = Atomics.load(pt, p);
+        if (!(pte & PTE_HUGE)) break;
+        if (p === head) folio = pteFrame(pte);
+        else if (folio >= 0 && pteFrame(pte) !== folio + (p - head)) break;
+        if (Atomics.compareExchange(pt, p, pte, pte & ~PTE_HUGE) === pte) {
+          if (p === head) splitHere = true;
+          cleared = true;
+          break;
+        }
       }
     }
+    if (!cleared || splitHere || !(Atomics.load(pt, head) & PTE_HUGE)) break;
   }
   if (splitHere) {
     mem.vmstat.add('nr_anon_transparent_hugepages', -1);

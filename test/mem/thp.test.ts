@@ -9,7 +9,7 @@ import { PTE_HUGE, PTE_PRESENT, PTE_WRITABLE, makePte, pteFrame } from '../../sr
 import { SpaceInflight } from '../../src/mem/space-inflight.ts';
 import { summarizeSpace } from '../../src/mem/space-summary.ts';
 import { formatSmapsRollup, meminfoValues, smapsRollup } from '../../src/mem/procfs.ts';
-import { HPAGE_PAGES, THP_ALWAYS, THP_MADVISE, THP_NEVER } from '../../src/mem/thp.ts';
+import { HPAGE_PAGES, THP_ALWAYS, THP_MADVISE, THP_NEVER, clearHugeBlock } from '../../src/mem/thp.ts';
 import { bareSpace, errnoOf } from '../helpers/bare-space.ts';
 
 const HPAGE = HPAGE_PAGES * PAGE_SIZE;
@@ -156,6 +156,26 @@ describe('transparent huge pages (one address space)', () => {
       t.space.madvise(a + HPAGE + PAGE_SIZE, PAGE_SIZE, MADV_DONTNEED);
       expect(t.hugePtes(a + HPAGE)).to.equal(0);
       expect(t.space.read(a + HPAGE, 2 * PAGE_SIZE).filter((x) => x === 1).length).to.equal(PAGE_SIZE);
+    });
+  });
+
+  describe('clearHugeBlock (split_huge_pmd)', () => {
+    it('once it saw the head with HUGE, it leaves a tail of another folio huge (a MADV_COLLAPSE taking the block over)', () => {
+      const t = thpSpace(THP_ALWAYS);
+      const pt = new Int32Array(HPAGE_PAGES);
+      for (let i = 0; i < HPAGE_PAGES; i++) pt[i] = makePte(HPAGE_PAGES + i, PTE_PRESENT | PTE_HUGE);
+      pt[3] = makePte(4 * HPAGE_PAGES + 3, PTE_PRESENT | PTE_WRITABLE | PTE_HUGE);
+      expect(clearHugeBlock(pt, 0, t.mem)).to.equal(true);
+      expect(pt.filter((pte) => (pte & PTE_HUGE) !== 0).length).to.equal(1);
+      expect(pt[3]! & PTE_HUGE).to.equal(PTE_HUGE);
+    });
+
+    it('with no HUGE head, it clears every HUGE tail and splits nothing (a block in transition)', () => {
+      const t = thpSpace(THP_ALWAYS);
+      const pt = new Int32Array(HPAGE_PAGES);
+      for (let i = 1; i < HPAGE_PAGES; i++) pt[i] = makePte(HPAGE_PAGES + i, PTE_PRESENT | PTE_HUGE);
+      expect(clearHugeBlock(pt, 0, t.mem)).to.equal(false);
+      expect(pt.some((pte) => (pte & PTE_HUGE) !== 0)).to.equal(false);
     });
   });
 

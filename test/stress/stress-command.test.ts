@@ -73,6 +73,24 @@ describe('ksmsim stress (command line)', function () {
     expect(again.lines.at(-1)).to.match(/^VIOLATION: /);
   });
 
+  it('--deterministic --thp always simulates huge pages, exits 0, and a huge-page broken variant\'s printed replay round-trips', async () => {
+    const r = await cli(['stress', '--deterministic', '--thp', 'always', '--seed', '1', '--interleavings', '300']);
+    expect(r.code, r.lines.join('\n')).to.equal(0);
+    expect(r.lines[0]).to.match(/^deterministic simulation with transparent huge pages: 300 interleavings/);
+    expect(r.lines.find((l) => l.startsWith('  THP: '))).to.match(/huge faults [1-9]/);
+    const bad = await cli(['stress', '--deterministic', '--thp', 'always', '--seed', '1', '--interleavings', '300', '--broken', 'thp-merge-without-split']);
+    expect(bad.code).to.equal(1);
+    const m = /--seed (\d+) --replay ("?[\d,]*"?) --broken thp-merge-without-split --thp always/.exec(bad.lines.find((l) => l.includes('replay with: '))!)!;
+    const again = await cli(['stress', '--deterministic', '--seed', m[1]!, '--replay', m[2]!.replaceAll('"', ''), '--broken', 'thp-merge-without-split', '--thp', 'always']);
+    expect(again.lines.at(-1)).to.match(/^VIOLATION: .*invariant 6/);
+  });
+
+  it('refuses --thp madvise in the simulation, and a huge-page broken variant without --thp always', async () => {
+    await expectReject(['stress', '--deterministic', '--thp', 'madvise'], /--thp madvise: the simulation's guests advise no MADV_HUGEPAGE/);
+    await expectReject(['stress', '--deterministic', '--broken', 'thp-merge-without-split'], /--broken thp-merge-without-split: add --thp always/);
+    await expectReject(['stress', '--guests', '1', '--broken', 'khugepaged-no-settle'], /only the deterministic simulation has this variant/);
+  });
+
   it('refuses --writable without --engine dksm, and ksmd\'s broken protocols under another engine', async () => {
     await expectReject(['stress', '--writable'], /--writable: only for --engine dksm/);
     await expectReject(['stress', '--engine', 'uksm', '--broken', 'free-without-hazard'], /only for --engine ksm/);

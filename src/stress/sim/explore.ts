@@ -10,7 +10,7 @@
 
 import { Prng, mixSeed } from '../../platform/prng.ts';
 import { DKSM_HAZARD } from './model-engines.ts';
-import { STEP_KINDS, SimModel, SimViolation, type SimBroken, type SimConfig, type SimScript, type Step, type StepKind } from './model.ts';
+import { SIM_HPAGE, STEP_KINDS, THP_BROKEN, SimModel, fmt, SimViolation, type SimBroken, type SimConfig, type SimScript, type Step, type StepKind } from './model.ts';
 
 export type { SimBroken } from './model.ts';
 
@@ -45,6 +45,8 @@ export interface ExploreOptions {
   readonly shrinkBudget?: number;
   /** The merge engine (default ksm). */
   readonly engine?: SimEngineChoice;
+  /** Transparent huge pages (transparent_hugepage/enabled = always; ksm only): model-thp.ts. */
+  readonly thp?: boolean;
   readonly progress?: (done: number) => void;
 }
 
@@ -93,7 +95,29 @@ export interface ExploreResult {
   readonly residual_leaks: number;
   /** The first of them, to replay. */
   readonly residual_example?: { seed: number; why: string };
+  /** With thp: huge-page events summed over the interleavings, and kills that left the THP counter off (known, not violations). */
+  readonly thp?: ThpTotals;
   readonly failure?: SimFailure;
+}
+
+export interface ThpTotals {
+  faults: number;
+  fallbacks: number;
+  splits: number;
+  zero_remaps: number;
+  collapses: number;
+  collapse_eagain: number;
+  /** MADV_COLLAPSE found the head made huge by khugepaged meanwhile and replaced it (uncounting it). */
+  collapse_over_huge: number;
+  khugepaged_collapses: number;
+  khugepaged_abandoned: number;
+  /** khugepaged split a block again after its head's install: the guest had split off and changed a tail. */
+  settle_splits: number;
+  /**
+   * Interleavings where a killed thread had changed a huge page's head and not yet counted it in
+   * nr_anon_transparent_hugepages, which then stays off by one (no repair recounts it).
+   */
+  counter_drifts: number;
 }
 
 interface RunResult {
@@ -115,6 +139,7 @@ interface RunResult {
   kinds: number[];
   hazards: number;
   hazardExample: string;
+  thp?: ThpTotals;
 }
 
 /** Which kills an exploration may inject: 1 a guest, 2 ksmd. */
@@ -127,7 +152,7 @@ export const KILL_KSMD = 2;
  * pressure, read-only private pages, sysfs writers) are drawn from a second generator, so the
  * core draws — and the replays recorded before — stay what they were.
  */
-function configFor(rng: Prng, broken: SimBroken, kills: SimKills, seed: number, core: boolean, engine: SimEngineChoice): SimConfig {
+function configFor(rng: Prng, broken: SimBroken, kills: SimKills, seed: number, core: boolean, engine: SimEngineChoice, thp = false): SimConfig {
   const guests = rng.chance(0.7) ? 2 : 3;
   const pages = guests === 2 ? 2 + rng.below(2) : 2;
   const ext = new Prng(mixSeed(seed, 0x11e5));
@@ -169,6 +194,14 @@ function configFor(rng: Prng, broken: SimBroken, kills: SimKills, seed: number, 
     for (let g = 0; g < guests; g++) if (ext.chance(0.7)) pageouts.push({ g, at: ext.below(base.opsPerGuest + 1), p: ext.below(pages) });
   }
   const cfg = { ...base, ...extended, frames: swap ? guests * pages + 1 : base.frames, ksmSwap, pageouts };
+  if (thp) {
+    // Two guests of one block each (model-memory.ts SIM_HPAGE); frames for both blocks and three
+    // folios more (one more with swap: faults then fall back, and swap-outs split).
+    return {
+      ...cfg, thp: true, guests: 2, pages: SIM_HPAGE, frames: (swap ? 3 : 5) * SIM_HPAGE, slots: swap ? 2 * SIM_HPAGE : 0,
+      pageouts: pageouts.filter((o) => o.g < 2),
+    };
+  }
   if (engine.engine === 'ksm') return cfg;
   // The other engines: no ksmd to kill, no sysfs request channel, no run=2, and no KSM pages in swap
   // (ksmd's reclaim and its swap cache are ksmd's; drawn all the same, so a seed's memory, programs
@@ -177,9 +210,9 @@ function configFor(rng: Prng, broken: SimBroken, kills: SimKills, seed: number, 
 }
 
 /** One interleaving: random choices from `seed`, or the given schedule. */
-export function runInterleaving(seed: number, maxSteps: number, broken: SimBroken, schedule?: readonly number[], tracing = false, kills: SimKills = 0, core = false, engine: SimEngineChoice = KSM_ENGINE): RunResult {
+export function runInterleaving(seed: number, maxSteps: number, broken: SimBroken, schedule?: readonly number[], tracing = false, kills: SimKills = 0, core = false, engine: SimEngineChoice = KSM_ENGINE, thp = false): RunResult {
   const rng = new Prng(seed);
-  return runModel(seed, maxSteps, broken, configFor(rng, broken, kills, seed, core, engine), rng, undefined, schedule, tracing);
+  return runModel(seed, maxSteps, broken, configFor(rng, broken, kills, seed, core, engine, thp), rng, undefined, schedule, tracing);
 }
 
 /**
@@ -265,9 +298,11 @@ function runModel(seed: number, maxSteps: number, broken: SimBroken, cfg: SimCon
   try {
     if (trace && cfg.engine && cfg.engine !== 'ksm') trace.push(`engine ${cfg.engine}${cfg.engine === 'dksm' ? (cfg.dksmWritable ? ' (writable regions)' : ' (read-only regions: mprotect(PROT_READ) before each MADV_MERGEABLE)') : ' (its scanner is actor ' + cfg.guests + ', in ksmd\'s place)'}`);
     if (trace) trace.push(`seed ${seed}: ${cfg.guests} guests × ${cfg.pages} pages, ${cfg.frames} frames, spins ${cfg.spins}, use_zero_pages ${cfg.useZero ? 1 : 0}, max_page_sharing ${cfg.maxSharing}${cfg.run2AfterPass > 0 ? `, run=2 after pass ${cfg.run2AfterPass}` : ''}${cfg.killGuest ? `, guest 0 killable (actor ${KILLER})` : ''}${cfg.killKsmd ? `, ksmd killable (actor ${KILLER})` : ''}${broken !== 'none' ? `, BROKEN ${broken}` : ''}`);
+    if (trace && cfg.thp) trace.push(`      THP always: each guest's pages are one ${SIM_HPAGE}-page block (a folio of ${SIM_HPAGE} frames stands for 512); khugepaged runs on ksmd's thread each pass; huge pages now: ${m.thpPages}`);
     if (trace && cfg.slots) trace.push(`      swap: ${cfg.slots} slots${cfg.ksmSwap ? ', KSM pages swap too (swap cache, MADV_PAGEOUT, ksmd reclaim)' : ''}${cfg.readOnlyPages ? ', some private pages read-only' : ''}`);
     if (trace) for (let w = 0; w < nWriters; w++) trace.push(`      writer ${w} (actor ${FIRST_WRITER + w}${killWriter && w === 0 ? ', killable' : ''}) writes run: ${cfg.writers![w]!.join(', ')}`);
     if (trace) for (let g = 0; g < cfg.guests; g++) trace.push(`      guest ${g} program: ${m.programs[g]!.map((o) => (o.kind === 'write' ? `write p${o.p}=${o.v}` : `${o.kind} p${o.p}`)).join(', ')}`);
+    if (trace && cfg.thp) for (let g = 0; g < cfg.guests; g++) trace.push(`      guest ${g} memory: ${Array.from(m.pt.subarray(g * cfg.pages, (g + 1) * cfg.pages), (pte) => fmt(pte)).join(', ')}`);
     if (schedule) {
       for (const a of schedule) {
         if (a < 0 || a >= n || done[a]) continue;
@@ -317,24 +352,38 @@ function runModel(seed: number, maxSteps: number, broken: SimBroken, cfg: SimCon
   } catch (e) {
     if (!(e instanceof SimViolation)) throw e;
     if (trace) trace.push(`      VIOLATION: ${e.message}`);
-    return { violation: e.message, choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, privateSwapOuts: m.privateSwapOuts, residual: 0, residualWhy: '', kinds, hazards: m.hazards, hazardExample: m.hazardExample };
+    return { violation: e.message, choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, privateSwapOuts: m.privateSwapOuts, residual: 0, residualWhy: '', kinds, hazards: m.hazards, hazardExample: m.hazardExample, thp: thpTotals(m, cfg) };
   }
+  if (trace && m.thpDrift) trace.push(`      nr_anon_transparent_hugepages counts ${Math.abs(m.thpDrift)} huge page${Math.abs(m.thpDrift) > 1 ? 's' : ''} ${m.thpDrift < 0 ? 'more' : 'fewer'} than the page tables hold: a thread was killed between changing a huge page's head and counting it (known, not a violation)`);
   if (trace && m.residualLeaks) trace.push(`      known residual leak (documented, not a violation): ${m.residualWhy}`);
   if (trace && m.hazards) trace.push(`      ${DKSM_HAZARD} (named, not a violation): ${m.hazards} × — ${m.hazardExample}`);
-  return { choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, privateSwapOuts: m.privateSwapOuts, residual: m.residualLeaks, residualWhy: m.residualWhy, kinds, hazards: m.hazards, hazardExample: m.hazardExample };
+  return { choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, privateSwapOuts: m.privateSwapOuts, residual: m.residualLeaks, residualWhy: m.residualWhy, kinds, hazards: m.hazards, hazardExample: m.hazardExample, thp: thpTotals(m, cfg) };
+}
+
+function thpTotals(m: SimModel, cfg: SimConfig): ThpTotals | undefined {
+  if (!cfg.thp) return undefined;
+  const e = m.thpEvents;
+  return {
+    faults: e.faults, fallbacks: e.fallbacks, splits: e.splits, zero_remaps: e.zeroRemaps, collapses: e.collapses, collapse_eagain: e.collapseEagain, collapse_over_huge: e.collapseOverHuge,
+    khugepaged_collapses: e.khugepaged, khugepaged_abandoned: e.khugepagedAbandoned, settle_splits: e.settleSplits, counter_drifts: m.thpDrift !== 0 ? 1 : 0,
+  };
+}
+
+function addThp(into: ThpTotals, r: ThpTotals): void {
+  for (const k of Object.keys(into) as (keyof ThpTotals)[]) into[k] += r[k];
 }
 
 /** Delta-debugging over the schedule: drop chunks of choices while some invariant still breaks. */
-function shrink(seed: number, broken: SimBroken, choices: number[], budget: number, kills: SimKills, core: boolean, engine: SimEngineChoice): { schedule: number[]; violation: string } {
+function shrink(seed: number, broken: SimBroken, choices: number[], budget: number, kills: SimKills, core: boolean, engine: SimEngineChoice, thp: boolean): { schedule: number[]; violation: string } {
   let best = choices;
-  let violation = runInterleaving(seed, 0, broken, best, false, kills, core, engine).violation ?? '';
+  let violation = runInterleaving(seed, 0, broken, best, false, kills, core, engine, thp).violation ?? '';
   let tries = 0;
   for (let chunk = Math.max(1, best.length >> 1); chunk >= 1 && tries < budget; chunk >>= 1) {
     let i = 0;
     while (i < best.length && tries < budget) {
       const cand = best.slice(0, i).concat(best.slice(i + chunk));
       tries++;
-      const r = runInterleaving(seed, 0, broken, cand, false, kills, core, engine);
+      const r = runInterleaving(seed, 0, broken, cand, false, kills, core, engine, thp);
       if (r.violation) {
         best = r.choices.length < cand.length ? r.choices : cand;
         violation = r.violation;
@@ -366,6 +415,11 @@ export function explore(o: ExploreOptions): ExploreResult {
     throw new Error(`--engine ${engine.engine}: --kill-ksmd and --broken ${broken} are ksmd's (this engine has no ksmd; it has --broken no-recompare)`);
   }
   const core = o.core ?? false;
+  const thp = o.thp ?? false;
+  if (thp && engine.engine !== 'ksm') throw new Error(`--thp always: the simulation models huge pages under --engine ksm only (not ${engine.engine})`);
+  if (thp && core) throw new Error('--thp always: not with --core-model (the model before issue 11 has no huge pages)');
+  if (THP_BROKEN.includes(broken) && !thp) throw new Error(`--broken ${broken}: add --thp always (a huge-page variant)`);
+  const thpSum: ThpTotals | undefined = thp ? { faults: 0, fallbacks: 0, splits: 0, zero_remaps: 0, collapses: 0, collapse_eagain: 0, collapse_over_huge: 0, khugepaged_collapses: 0, khugepaged_abandoned: 0, settle_splits: 0, counter_drifts: 0 } : undefined;
   const kinds = new Array<number>(STEP_KINDS.length).fill(0);
   const maxInterleavings = o.interleavings ?? Infinity;
   const maxSteps = o.steps ?? Infinity;
@@ -375,7 +429,8 @@ export function explore(o: ExploreOptions): ExploreResult {
   for (; k < maxInterleavings && stepsTotal < maxSteps; k++) {
     const seed = (o.seed + k) >>> 0;
     const kills = (o.killGuests ? KILL_GUEST : 0) | (o.killKsmd ? KILL_KSMD : 0);
-    const r = runInterleaving(seed, perRun, broken, undefined, false, kills, core, engine);
+    const r = runInterleaving(seed, perRun, broken, undefined, false, kills, core, engine, thp);
+    if (thpSum && r.thp) addThp(thpSum, r.thp);
     stepsTotal += r.steps;
     hazards += r.hazards;
     if (r.hazards && !hazardExample) hazardExample = { seed, what: r.hazardExample };
@@ -395,8 +450,8 @@ export function explore(o: ExploreOptions): ExploreResult {
     if (r.violation) {
       violations++;
       if (!failure) {
-        const s = shrink(seed, broken, r.choices, o.shrinkBudget ?? 3000, kills, core, engine);
-        const replay = runInterleaving(seed, 0, broken, s.schedule, true, kills, core, engine);
+        const s = shrink(seed, broken, r.choices, o.shrinkBudget ?? 3000, kills, core, engine, thp);
+        const replay = runInterleaving(seed, 0, broken, s.schedule, true, kills, core, engine, thp);
         failure = {
           seed,
           violation: r.violation,
@@ -405,7 +460,7 @@ export function explore(o: ExploreOptions): ExploreResult {
           replaySteps: replay.steps,
           replayViolation: replay.violation ?? s.violation,
           trace: replay.trace ?? [],
-          command: `ksmsim stress --deterministic --seed ${seed} --replay ${s.schedule.join(',') || '""'}${broken !== 'none' ? ` --broken ${broken}` : ''}${kills & KILL_GUEST ? ' --kill-guests' : ''}${kills & KILL_KSMD ? ' --kill-ksmd' : ''}${core ? ' --core-model' : ''}${engine.engine !== 'ksm' ? ` --engine ${engine.engine}${engine.writable ? ' --writable' : ''}` : ''}`,
+          command: `ksmsim stress --deterministic --seed ${seed} --replay ${s.schedule.join(',') || '""'}${broken !== 'none' ? ` --broken ${broken}` : ''}${kills & KILL_GUEST ? ' --kill-guests' : ''}${kills & KILL_KSMD ? ' --kill-ksmd' : ''}${core ? ' --core-model' : ''}${engine.engine !== 'ksm' ? ` --engine ${engine.engine}${engine.writable ? ' --writable' : ''}` : ''}${thp ? ' --thp always' : ''}`,
         };
       }
       if (o.stopAtFirst ?? true) {
@@ -418,7 +473,7 @@ export function explore(o: ExploreOptions): ExploreResult {
   return {
     seed: o.seed, broken, engine, dksm_hazards: hazards, dksm_hazard_example: hazardExample, interleavings: k, distinct_schedules: seen.size, steps_total: stepsTotal,
     steps_per_second: Math.round(stepsTotal / Math.max(seconds, 1e-9)), seconds: Number(seconds.toFixed(3)),
-    merges, cows, unmerges, ksm_swap_outs: ksmSwapOuts, swap_cache_swap_ins: cacheSwapIns, private_swap_outs: privateSwapOuts, violations, steps_by_kind: kindRecord(kinds), residual_leaks: residual, residual_example: residualExample, failure,
+    merges, cows, unmerges, ksm_swap_outs: ksmSwapOuts, swap_cache_swap_ins: cacheSwapIns, private_swap_outs: privateSwapOuts, violations, steps_by_kind: kindRecord(kinds), residual_leaks: residual, residual_example: residualExample, ...(thpSum ? { thp: thpSum } : {}), failure,
   };
 }
 
@@ -438,21 +493,22 @@ function scheduleKey(seed: number, choices: readonly number[]): number {
   return a * 0x100000 + (b & 0xfffff);
 }
 
-export function replaySchedule(seed: number, schedule: string, broken: SimBroken, kills: SimKills = 0, core = false, engine: SimEngineChoice = KSM_ENGINE): RunResult {
+export function replaySchedule(seed: number, schedule: string, broken: SimBroken, kills: SimKills = 0, core = false, engine: SimEngineChoice = KSM_ENGINE, thp = false): RunResult {
   const list = schedule.trim() === '' ? [] : schedule.split(',').map((s) => {
     const n = Number(s.trim());
     if (!Number.isInteger(n) || n < 0) throw new Error(`--replay: expected comma-separated actor numbers, got ${JSON.stringify(s)}`);
     return n;
   });
-  return runInterleaving(seed, 0, broken, list, true, kills, core, engine);
+  return runInterleaving(seed, 0, broken, list, true, kills, core, engine, thp);
 }
 
 export function describeExploration(r: ExploreResult): string[] {
   const lines = [
-    `deterministic simulation${r.engine.engine !== 'ksm' ? ` under ${r.engine.engine}${r.engine.engine === 'dksm' ? (r.engine.writable ? ' (writable regions)' : ' (read-only regions)') : ''}` : ''}: ${r.interleavings} interleavings from seed ${r.seed} (${r.distinct_schedules} distinct), ${r.steps_total} steps in ${r.seconds} s (${r.steps_per_second} steps/s)${r.broken !== 'none' ? `, BROKEN protocol ${r.broken}` : ''}`,
+    `deterministic simulation${r.engine.engine !== 'ksm' ? ` under ${r.engine.engine}${r.engine.engine === 'dksm' ? (r.engine.writable ? ' (writable regions)' : ' (read-only regions)') : ''}` : ''}${r.thp ? ' with transparent huge pages' : ''}: ${r.interleavings} interleavings from seed ${r.seed} (${r.distinct_schedules} distinct), ${r.steps_total} steps in ${r.seconds} s (${r.steps_per_second} steps/s)${r.broken !== 'none' ? `, BROKEN protocol ${r.broken}` : ''}`,
     `  merges ${r.merges}, copy-on-writes ${r.cows}, run=2 unmerges ${r.unmerges}, KSM pages swapped out by reclaim ${r.ksm_swap_outs}, private pages by reclaim ${r.private_swap_outs}, swap-ins from the swap cache ${r.swap_cache_swap_ins}, violations ${r.violations}, known residual leaks (documented) ${r.residual_leaks}`,
   ];
   lines.push(`  steps by kind: ${STEP_KINDS.map((k) => `${k} ${r.steps_by_kind[k]}`).join(', ')}`);
+  if (r.thp) lines.push(`  THP: huge faults ${r.thp.faults} (fallbacks ${r.thp.fallbacks}), splits ${r.thp.splits} (zero subpages remapped ${r.thp.zero_remaps}), MADV_COLLAPSE ${r.thp.collapses} (EAGAIN ${r.thp.collapse_eagain}, over khugepaged's ${r.thp.collapse_over_huge}), khugepaged collapses ${r.thp.khugepaged_collapses} (abandoned ${r.thp.khugepaged_abandoned}, split again to settle ${r.thp.settle_splits}), kills that left nr_anon_transparent_hugepages off ${r.thp.counter_drifts}`);
   if (r.residual_example) lines.push(`  first residual leak: seed ${r.residual_example.seed}: ${r.residual_example.why}`);
   if (r.engine.engine === 'dksm') lines.push(`  ${DKSM_HAZARD}s ${r.dksm_hazards}${r.engine.writable ? ' (named, not violations)' : ''}${r.dksm_hazard_example ? `; first at seed ${r.dksm_hazard_example.seed}: ${r.dksm_hazard_example.what}` : ''}`);
   const f = r.failure;

@@ -37,7 +37,7 @@ import {
   PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO,
   isPrivateFrame, makePte,
 } from '../../mem/pte.ts';
-import { SimKsmd } from './model-ksmd.ts';
+import { SimThpKsmd } from './model-thp-ksmd.ts';
 import { K, LEAK_REFERENCE, ZERO, fmt, type Step } from './model-memory.ts';
 
 export const DKSM_HAZARD = 'DKSM writable-region hazard';
@@ -50,7 +50,7 @@ interface DksmEntry {
 
 const WRITABLE_SHARED = PTE_PRESENT | PTE_KSM | PTE_WRITABLE;
 
-export class SimEngines extends SimKsmd {
+export class SimEngines extends SimThpKsmd {
   /** DKSM's lock word: 0, or the holder's g + 1. */
   dksmLock = 0;
   protected readonly dksmTable: DksmEntry[] = [];

@@ -11,6 +11,7 @@
 //  Write fault (writeFaultOrThrow), entered from G2 with the PTE it loaded:
 //    swapped: swapIn (allocFor → read the slot into the new frame → swingWithNewFrame, whose drop
 //      frees the slot), then the ordinary paths with the PTE reloaded
+//    untouched, cfg.thp: hugeFault (model-thp.ts) for the whole block, else as below
 //    untouched/zero: allocFor → zero fill → swingWithNewFrame
 //    KSM: allocFor → copyFrame (read the KSM frame, write the copy) → swingWithNewFrame
 //    write-protected private: CAS PTE to (pte|W)&~(WP_KSMD|NOACCESS) (reuse); a failed CAS retries
@@ -23,25 +24,30 @@
 //  MADV_UNMERGEABLE of one page (unmergeArea): hazard, load, allocFor, copy or zero fill,
 //    swingWithNewFrame, clear hazard (KSM_ZERO: allocFor, zero fill, swing).
 //  MADV_MERGEABLE of one page (makeMergeable): load, CAS pte|MERGEABLE.
-//  MADV_PAGEOUT of one page (pageOutRange, cfg.ksmSwap): load PTE → canPageOut → alloc a slot →
-//    pageOutPte (model-memory.ts) | the CAS failed: put the slot, look again.
+//  MADV_PAGEOUT of one page (pageOutRange, cfg.ksmSwap): load PTE → canPageOut → (HUGE:
+//    clearHugeBlock, look again) → alloc a slot → pageOutPte (model-memory.ts) | the CAS failed: put
+//    the slot, look again.
+//  cfg.thp: MADV_DONTNEED splits the block first (splitBlockOf); releasing a HUGE head counts
+//    nr_anon_transparent_hugepages −1 after its CAS; MADV_COLLAPSE is model-thp.ts.
 
 import { HAZARD_NONE, hazardRead, hazardWrite } from '../../mem/guest-control.ts';
 import {
-  PTE_FAST_WRITE, PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, makePte,
+  PTE_FAST_WRITE, PTE_FRAME_SHIFT, PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, makePte,
 } from '../../mem/pte.ts';
-import { ZERO, LEAK_NONE, LEAK_SLOT, K, SimMemory, fmt, type Step } from './model-memory.ts';
+import { ZERO, LEAK_NONE, LEAK_SLOT, K, SIM_HPAGE, fmt, type Step } from './model-memory.ts';
+import { SimThp } from './model-thp.ts';
 
-export class SimGuests extends SimMemory {
+export class SimGuests extends SimThp {
   *guest(g: number): Step {
     for (const op of this.programs[g]!) {
       this.inOp[g] = 1;
-      this.kindOf[g] = op.kind === 'write' ? K.guest_write : op.kind === 'read' ? K.guest_read : op.kind === 'dontneed' ? K.munmap_dontneed : op.kind === 'unmerge' ? K.unmerge : op.kind === 'pageout' ? K.pageout : K.mergeable;
+      this.kindOf[g] = op.kind === 'write' ? K.guest_write : op.kind === 'read' ? K.guest_read : op.kind === 'dontneed' ? K.munmap_dontneed : op.kind === 'unmerge' ? K.unmerge : op.kind === 'pageout' ? K.pageout : op.kind === 'collapse' ? K.collapse : K.mergeable;
       if (op.kind === 'write') yield* this.guestWrite(g, op.p, op.v);
       else if (op.kind === 'read') yield* this.guestRead(g, op.p);
       else if (op.kind === 'dontneed') yield* this.guestDontneed(g, op.p);
       else if (op.kind === 'unmerge') yield* this.guestUnmerge(g, op.p);
       else if (op.kind === 'pageout') yield* this.guestPageout(g, op.p);
+      else if (op.kind === 'collapse') yield* this.guestCollapse(g, op.p);
       else yield* this.guestMergeable(g, op.p);
       this.inOp[g] = 0;
     }
@@ -79,6 +85,15 @@ export class SimGuests extends SimMemory {
           }
           if ((pte & PTE_FAST_WRITE) === PTE_FAST_WRITE) break;
           continue;
+        }
+        if (pte === 0 && this.cfg.thp) {
+          // An untouched page of an eligible block: the whole block as one huge page, if it can be.
+          const huge: number = yield* this.hugeFault(g, p, who);
+          if (huge !== 0) {
+            pte = huge;
+            gen = this.gen[pte >>> PTE_FRAME_SHIFT]!;
+            break;
+          }
         }
         if (!(pte & PTE_PRESENT) || (pte & PTE_ZERO)) {
           nf = yield* this.allocFor(g, p, who, '');
@@ -187,6 +202,8 @@ export class SimGuests extends SimMemory {
   /** releaseRange of one page: record VPAGE, NEXT = 0, then OLD before each CAS to 0; drop. */
   protected *guestDontneed(g: number, p: number): Step {
     const who = `guest ${g}`;
+    // releaseRange of part of a block: splitBlocksCutBy first.
+    if (this.cfg.thp) yield* this.splitBlockOf(g, p, who);
     yield* this.releasePage(g, p, who, true);
   }
 
@@ -207,9 +224,18 @@ export class SimGuests extends SimMemory {
       yield this.tracing ? `${who}: store INFLIGHT_OLD = ${fmt(old)}` : '';
       const seen = this.cas(i, old, 0);
       if (seen === old) this.shadow[i] = 0;
+      const headGone = seen === old && (old & PTE_HUGE) !== 0 && p % SIM_HPAGE === 0;
+      const actor = track ? g : this.cfg.guests + 1;
+      if (headGone) this.thpPending[actor]!--;
       if (seen === old && track) this.enterWindow(g, 'PTE released, old reference not yet dropped', -1, false, LEAK_NONE);
       yield this.tracing ? `${who}: CAS PTE p${p} ${fmt(old)} → none${seen === old ? '' : ` failed (saw ${fmt(seen)})`}` : '';
       if (seen === old) {
+        if (headGone) {
+          // The head of a huge page went: the block is no longer PMD-mapped (its tails follow).
+          this.thpPages--;
+          this.thpPending[actor]!++;
+          yield this.tracing ? `${who}: nr_anon_transparent_hugepages −1 = ${this.thpPages}` : '';
+        }
         yield* this.dropReference(g, old, who, track);
         return;
       }
@@ -226,6 +252,11 @@ export class SimGuests extends SimMemory {
       yield this.tracing ? `${who}: MADV_PAGEOUT p${p}: load PTE (${fmt(pte)})` : '';
       const ok: boolean = yield* this.canPageOut(pte, who);
       if (!ok) return;
+      if (pte & PTE_HUGE) {
+        // A huge page is paged out as small ones: split the block first.
+        yield* this.clearHugeBlock(g, p - (p % SIM_HPAGE), g, who);
+        continue;
+      }
       const slot = this.allocSlot();
       if (slot >= 0) this.enterWindow(g, 'swap slot allocated, not yet in a PTE', slot, true, LEAK_SLOT);
       yield this.tracing ? `${who}: MADV_PAGEOUT: alloc slot ${slot}` : '';

@@ -15,7 +15,7 @@
 //  Kills: with --kill-guests guest 0 can be terminated between ANY two of its steps (worker.terminate()
 //  can land at any Atomics call: measured on Node 20, a worker looping `Atomics.add(a); Atomics.add(b)`
 //  is often stopped between the two, one looping `Atomics.add(a); plain b++` never is). The host then
-//  runs AddressSpace.reclaim: reclaimInflight — load VPAGE, FRAME, OLD, the PTE at VPAGE; free FRAME
+//  runs AddressSpace.reclaim: (cfg.thp: reclaimInflightFolio first) reclaimInflight — load VPAGE, FRAME, OLD, the PTE at VPAGE; free FRAME
 //  unless that PTE maps it privately; store FRAME = −1; if OLD ≠ 0, load NEXT and dropReference(OLD)
 //  if swingHappened(PTE, NEXT) (NEXT 0: PTE = 0; NEXT a new private frame: the PTE maps that frame
 //  privately, WP_KSMD or not); store OLD = 0 — all with the dead guest's hazard word still set;
@@ -41,7 +41,7 @@ import {
 } from '../../mem/pte.ts';
 import { swingHappened } from '../../mem/space-inflight.ts';
 import { SimEngines } from './model-engines.ts';
-import { K, writerToken, fmt, type Step } from './model-memory.ts';
+import { K, SIM_HPAGE, writerToken, fmt, type Step } from './model-memory.ts';
 
 export class SimHost extends SimEngines {
   /**
@@ -53,6 +53,7 @@ export class SimHost extends SimEngines {
   *reclaim(g: number): Step {
     const who = `host (reclaiming guest ${g})`;
     this.kindOf[this.cfg.guests + 1] = K.host_reclaim;
+    if (this.cfg.thp) yield* this.reclaimInflightFolio(g, who);
     // reclaimInflight
     const vpage = this.ifVpage[g]!;
     yield this.tracing ? `${who}: load INFLIGHT_VPAGE = p${vpage}` : '';
@@ -90,6 +91,30 @@ export class SimHost extends SimEngines {
     this.exited[g] = 1;
     yield this.tracing ? `${who}: store state EXITED` : '';
     this.guestsDone++;
+  }
+
+  /**
+   * AddressSpace.reclaimInflightFolio (cfg.thp): load INFLIGHT_HUGE and INFLIGHT_HUGE_HEAD; a folio
+   * recorded: each frame its block's PTE does not map privately is freed (load PTE, free); store
+   * INFLIGHT_HUGE = −1. A head the guest installed or cleared and had not yet counted stays
+   * uncounted (ghost thpDrift: nr_anon_transparent_hugepages is off by it from now on).
+   */
+  protected *reclaimInflightFolio(g: number, who: string): Step {
+    this.thpDrift += this.thpPending[g]!;
+    this.thpPending[g] = 0;
+    this.splitting[g] = 0;
+    const base = this.ifHuge[g]!;
+    yield this.tracing ? `${who}: load INFLIGHT_HUGE = ${base}` : '';
+    const head = this.ifHugeHead[g]!;
+    yield this.tracing ? `${who}: load INFLIGHT_HUGE_HEAD = p${head}` : '';
+    if (base < 0) return;
+    for (let i = 0; i < SIM_HPAGE; i++) {
+      const pte = head >= 0 && head + i < this.cfg.pages ? this.pt[g * this.cfg.pages + head + i]! : 0;
+      yield this.tracing ? `${who}: load PTE p${head + i} (${fmt(pte)})` : '';
+      if (!(isPrivateFrame(pte) && pteFrame(pte) === base + i)) yield* this.freeFrame(base + i, who);
+    }
+    this.ifHuge[g] = -1;
+    yield this.tracing ? `${who}: store INFLIGHT_HUGE = -1` : '';
   }
 
   /**
@@ -160,6 +185,11 @@ export class SimHost extends SimEngines {
       }
     }
     this.pendingRef = -1;
+    // A head the dead ksmd (khugepaged, a split) changed and had not yet counted stays uncounted.
+    this.thpDrift += this.thpPending[this.cfg.guests]!;
+    this.thpPending[this.cfg.guests] = 0;
+    this.hugeSettling = -1;
+    this.splitting[this.cfg.guests] = 0;
     this.items.fill(undefined);
     this.nodes.length = 0;
     this.unstable = [];

@@ -13,14 +13,15 @@
 //    slots. A swap entry's slot holds what its guest last wrote (once swapOutOne has copied it).
 //    A swap slot's count equals the PTEs naming it (at the end); its swap-cache frame is allocated,
 //    holds the slot's bytes, and holds one reference of the cache's own.
+//  6 huge pages (cfg.thp): see checkHuge.
 //  sysfs: ksmd carries out exactly the value of `run` the writer of that request published, and
 //    every writer finishes.
 
 import {
-  PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, pteFrame,
+  PTE_FRAME_SHIFT, PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, pteFrame,
 } from '../../mem/pte.ts';
 import { SimHost } from './model-host.ts';
-import { LEAK_FRAME, LEAK_REFERENCE, LEAK_ZERO_COUNT, LEAK_SLOT } from './model-memory.ts';
+import { LEAK_FOLIO, LEAK_FRAME, LEAK_REFERENCE, LEAK_ZERO_COUNT, LEAK_SLOT, SIM_HPAGE, fmt } from './model-memory.ts';
 
 export class SimModel extends SimHost {
   protected readonly scratchA = new Int32Array(64);
@@ -57,7 +58,7 @@ export class SimModel extends SimHost {
         continue;
       }
       if (free[f]) this.fail(`${this.where(i)} maps frame ${f}, which is free (invariant 5)`);
-      if (content[f] !== shadow[i] && !this.explainedByDksmHazard(i, f)) this.fail(`${this.where(i)} maps frame ${f} holding ${content[f]}, but its guest last wrote ${shadow[i]} (invariant ${pte & PTE_KSM ? '3' : '1'})`);
+      if (content[f] !== shadow[i] && !this.frameFilling[f] && !this.explainedByDksmHazard(i, f)) this.fail(`${this.where(i)} maps frame ${f} holding ${content[f]}, but its guest last wrote ${shadow[i]} (invariant ${pte & PTE_KSM ? '3' : '1'})`);
       if (pte & PTE_KSM) mappers[f]!++;
       else if (++priv[f]! > 1) this.fail(`private frame ${f} is mapped twice`);
     }
@@ -71,6 +72,52 @@ export class SimModel extends SimHost {
     for (let f = 1; f < frames; f++) {
       if (mappers[f]! > 0 && priv[f]! > 0) this.fail(`frame ${f} is both a KSM page and private`);
       if (mappers[f]! > 0 && mappers[f]! > mapcount[f]! && f !== this.pendingRef) this.fail(`KSM frame ${f} has ${mappers[f]} mappers but mapcount ${mapcount[f]} (invariant 4)`);
+    }
+    if (this.cfg.thp) this.checkHuge();
+  }
+
+  /**
+   * Invariant 6 (cfg.thp), after every step: a HUGE PTE maps a private frame at its index in an
+   * aligned folio; a block whose head has HUGE has HUGE on every tail, each mapping the head's folio
+   * at its index (installs set the head last, splits clear it first: a block in transition has no
+   * HUGE head); no KSM PTE is writable (a collapse copies a KSM page, it never hands its frame to a
+   * sharer writable); nr_anon_transparent_hugepages + what threads have changed and not yet counted
+   * (ghost) = the blocks whose head has HUGE.
+   */
+  /**
+   * A block whose head may have HUGE before its tails agree: khugepaged between its head's install
+   * and its settle; a guest's MADV_COLLAPSE replacing the block (its INFLIGHT_HUGE names it); a
+   * split under way (a guest's that cleared tails and is about to look at the head again); a dead
+   * guest's, until the host has released its pages.
+   */
+  protected inTransition(g: number): boolean {
+    return this.hugeSettling === g || this.ifHuge[g]! >= 0 || this.splitting.includes(g + 1) || (g === 0 && this.guestKilled && !this.exited[0]);
+  }
+
+  protected checkHuge(): void {
+    const { pt } = this;
+    let heads = 0;
+    for (let i = 0; i < pt.length; i++) {
+      const pte = pt[i]!;
+      if ((pte & PTE_KSM) && (pte & PTE_WRITABLE)) this.fail(`${this.where(i)} maps KSM frame ${pteFrame(pte)} writable (invariant 6)`);
+      if (!(pte & PTE_HUGE)) continue;
+      const q = (i % this.cfg.pages) % SIM_HPAGE;
+      if (!isPrivateFrame(pte)) this.fail(`${this.where(i)} has HUGE on a PTE that maps no private frame (${fmt(pte)}) (invariant 6)`);
+      if (pteFrame(pte) % SIM_HPAGE !== q) this.fail(`${this.where(i)} has HUGE on frame ${pteFrame(pte)}, not index ${q} of a folio (invariant 6)`);
+      if (q !== 0) continue;
+      heads++;
+      if (this.inTransition((i / this.cfg.pages) | 0)) continue;
+      for (let t = 1; t < SIM_HPAGE; t++) {
+        const tail = pt[i + t]!;
+        if (!(tail & PTE_HUGE) || pteFrame(tail) !== pteFrame(pte) + t) {
+          this.fail(`${this.where(i)} heads a huge page (frame ${pteFrame(pte)}), but ${this.where(i + t)} is ${fmt(tail)}, not the folio's frame ${pteFrame(pte) + t} with HUGE (invariant 6)`);
+        }
+      }
+    }
+    let pending = this.thpDrift;
+    for (const d of this.thpPending) pending += d;
+    if (this.thpPages + pending !== heads) {
+      this.fail(`nr_anon_transparent_hugepages ${this.thpPages}${pending ? ` (${pending > 0 ? '+' : ''}${pending} not yet counted)` : ''}, but ${heads} block(s) have a HUGE head (invariant 6)`);
     }
   }
 
@@ -124,6 +171,7 @@ export class SimModel extends SimHost {
         residual = leaked.length === 0 && kf >= 0 && this.slotCount[kf] === users[kf]! + 1
           && (users[kf] ? leakedSlots.length === 0 && miscounted.length === 1 && miscounted[0] === kf : leakedSlots.length === 1 && leakedSlots[0] === kf && miscounted.length === 0);
       } else if (leakedSlots.length || miscounted.length) residual = false;
+      else if (this.killWindowLeak === LEAK_FOLIO) residual = leaked.length === SIM_HPAGE && leaked.every((f, j) => f === kf + j);
       else if (this.killWindowLeak === LEAK_FRAME) residual = leaked.length === 1 && leaked[0] === kf && this.mapcount[kf] === 0;
       else if (this.killWindowLeak === LEAK_REFERENCE) {
         const held = kf > 0 ? mappers[kf]! + cached[kf]! : 0;
@@ -146,6 +194,7 @@ export class SimModel extends SimHost {
       }
     }
     if (this.deferred.length) this.fail(`ksmd still holds ${this.deferred.length / 4} deferred frees`);
+    for (let g = 0; g < this.cfg.guests; g++) if (this.ifHuge[g] !== -1) this.fail(`guest ${g}: INFLIGHT_HUGE still names folio ${this.ifHuge[g]} at the end`);
     for (let g = 0; g < this.cfg.guests; g++) {
       if (this.ksmZero[g] !== zero[g] && !(residual && g === 0 && this.killWindowLeak === LEAK_ZERO_COUNT)) this.fail(`guest ${g} ksm_zero_pages ${this.ksmZero[g]}, recount ${zero[g]} (invariant 4)`);
     }
@@ -156,6 +205,7 @@ export class SimModel extends SimHost {
     if (residual) {
       this.residualLeaks = 1;
       const what = this.killWindowLeak === LEAK_SLOT ? `one count on swap slot ${kf}` : this.killWindowLeak === LEAK_FRAME ? `frame ${kf}`
+        : this.killWindowLeak === LEAK_FOLIO ? `folio ${kf}..${kf + SIM_HPAGE - 1}`
         : this.killWindowLeak === LEAK_REFERENCE ? `a reference on KSM frame ${kf} (mapcount ${this.mapcount[kf]}, mappers ${mappers[kf]}${mappers[kf] ? '' : ': the frame is leaked'})`
           : `one ksm_zero_pages count of guest 0 (${this.ksmZero[0]}, recount ${zero[0]})`;
       this.residualWhy = `${what}: guest 0 was killed in the window "${this.killWindow}"`;

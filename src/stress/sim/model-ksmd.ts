@@ -13,7 +13,8 @@
 //    addMapcount 2, addMapcount 1, CAS B | breakCow: addMapcount −1, [load A's PTE; still KSM k:
 //    CAS it to private (retry on failure), then CAS mapcount 2 → 0 | else putFrame];
 //    releaseAfterReplace B, tag store (the node filed under k's content now), putFrame).
-//    writeProtect waits only while the hazard word is a write on that page; releaseAfterReplace
+//    writeProtect waits only while the hazard word is a write on that page (cfg.thp: it splits a huge
+//    page first, model-thp-ksmd.ts, and refuses a page of a huge block: a load of the head); releaseAfterReplace
 //    and processDeferred defer while it is any access to it. processDeferred (hazard load, free)
 //    at the start of every batch. Tree bookkeeping (items, nodes, counters) is ksmd-local: no steps.
 //  run=2 (unmergeAll) runs after a chosen pass in some interleavings, and whenever a sysfs writer
@@ -35,10 +36,10 @@ import { ITEM_NONE, ITEM_STABLE, ITEM_UNSTABLE } from '../../ksm/rmap-items.ts';
 import { ERRNO } from '../../mem/errno.ts';
 import { HAZARD_NONE, hazardPage, hazardWrite } from '../../mem/guest-control.ts';
 import {
-  PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte,
+  PRESENT_ANON, PRESENT_ANON_MASK, PTE_FRAME_SHIFT, PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte,
 } from '../../mem/pte.ts';
 import { SimGuests } from './model-guest.ts';
-import { ZERO, K, fmt, type MergeResult, type Item, type StableNode, type Step } from './model-memory.ts';
+import { ZERO, K, SIM_HPAGE, fmt, type MergeResult, type Item, type StableNode, type Step } from './model-memory.ts';
 
 export class SimKsmd extends SimGuests {
   protected taken = 0; // ksmd-local: the sequence number being served
@@ -69,6 +70,7 @@ export class SimKsmd extends SimGuests {
       const guestsRunning = this.guestsDone < this.cfg.guests || this.writersDone < writers;
       yield* this.processDeferred();
       if (this.cfg.ksmSwap) yield* this.reclaimPages();
+      if (this.cfg.thp) yield* this.khugepagedTurn();
       if (writers) {
         const unmerged: boolean = yield* this.serveRequest();
         if (unmerged) quiet = 0;
@@ -101,6 +103,9 @@ export class SimKsmd extends SimGuests {
     }
     yield* this.processDeferred();
   }
+
+  /** khugepaged's turn on the ksmd thread between passes (cfg.thp: model-thp-ksmd.ts). */
+  protected *khugepagedTurn(): Step {}
 
   /**
    * ksmd-worker serveRequest → KsmState.pendingRequest / answer, and KsmEngine.handleRequest for
@@ -391,9 +396,26 @@ export class SimKsmd extends SimGuests {
     return undefined;
   }
 
-  /** write_protect_page: CAS to read-only + WP_KSMD, then wait for the guest to leave the page. */
+  /**
+   * KsmEngine.writeProtect: write_protect_page, after splitting the huge page holding p (cfg.thp:
+   * model-thp-ksmd.ts overrides this to split first).
+   */
   protected *writeProtect(g: number, p: number, pte: number, anyPrivate = false): Generator<string, number, void> {
+    return yield* this.writeProtectPage(g, p, pte, anyPrivate);
+  }
+
+  /**
+   * write_protect_page: CAS to read-only + WP_KSMD, then wait for the guest to leave the page. With
+   * cfg.thp it refuses a page of a huge block first (its own PTE has HUGE, or a load of the head's does).
+   */
+  protected *writeProtectPage(g: number, p: number, pte: number, anyPrivate = false): Generator<string, number, void> {
     if (anyPrivate ? !isPrivateFrame(pte) : (pte & (PRESENT_ANON_MASK | PTE_KSM)) !== PRESENT_ANON) return 0;
+    if (this.cfg.thp && this.cfg.broken !== 'thp-merge-without-split') {
+      if (pte & PTE_HUGE) return 0;
+      const head = this.pt[g * this.cfg.pages + p - (p % SIM_HPAGE)]!;
+      yield this.tracing ? `ksmd: write-protect g${g}p${p}: load head PTE (${fmt(head)})` : '';
+      if (head & PTE_HUGE) return 0;
+    }
     if (this.cfg.broken === 'no-recompare') return pte; // BROKEN: no write-protect, no shootdown
     const i = g * this.cfg.pages + p;
     const wp = (pte & ~PTE_WRITABLE) | PTE_WP_KSMD;

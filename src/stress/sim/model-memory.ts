@@ -6,7 +6,7 @@
 //    store CTL_INFLIGHT_FRAME (then the caller's zero fill or copy). With swap, a failed bitmap
 //    search runs swapOutOne(except = the faulting page) and retries (up to 4 times here).
 //  swapOutOne: over the guest's pages from its clock hand: load PTE; the first private page ≠
-//    except: alloc a slot (once) → store VPAGE, NEXT (the swap entry), OLD → CAS PTE → swap entry
+//    except (HUGE: clearHugeBlock first, then look again): alloc a slot (once) → store VPAGE, NEXT (the swap entry), OLD → CAS PTE → swap entry
 //    → copy the frame into the slot → dropReference(old) (frees the frame). The copy comes after
 //    the CAS (finding 1; --broken swap-copy-before-unmap copies before it). Nothing qualifies:
 //    free the slot.
@@ -35,7 +35,7 @@
 import type { BrokenProtocol } from '../../ksm/ksm-engine.ts';
 import { HAZARD_NONE } from '../../mem/guest-control.ts';
 import {
-  PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte, pteFrame,
+  PTE_FRAME_SHIFT, PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_WP_KSMD, PTE_WRITABLE, PTE_ZERO, isPrivateFrame, makePte, pteFrame,
 } from '../../mem/pte.ts';
 import { Prng } from '../../platform/prng.ts';
 
@@ -50,9 +50,30 @@ import { Prng } from '../../platform/prng.ts';
  * is swingWithNewFrame's old failure path (CTL_INFLIGHT_FRAME cleared before CTL_INFLIGHT_OLD: a
  * kill between the two leaked the new frame, recorded nowhere); 'swap-cache-check-then-set' is the
  * first version of KSM pages in swap (issue 15): PG_swapcache loaded, then set in a later step, so
- * ksmd's reclaim and a guest's page-out could both put one frame in a swap cache.
+ * ksmd's reclaim and a guest's page-out could both put one frame in a swap cache;
+ * 'thp-merge-without-split' (cfg.thp) has ksmd write-protect and merge a subpage of a huge page as it
+ * is, with no split first (and no refusal of a HUGE page); 'khugepaged-no-settle' is khugepaged before
+ * the simulation found its race: no second look at the tails after the head's install, so a tail the
+ * guest split off and changed meanwhile leaves a huge page with a hole; 'collapse-keeps-count' is
+ * MADV_COLLAPSE before the simulation found its double count: replacing a head khugepaged made huge
+ * meanwhile, it did not uncount that huge page; 'split-clears-any-tail' is clearHugeBlock before the
+ * simulation found its two races: it cleared HUGE on every tail (another folio's too) and did not
+ * look at the head again after clearing tails of a block whose head had no HUGE.
  */
-export type SimBroken = BrokenProtocol | 'swap-copy-before-unmap' | 'old-sysfs-protocol' | 'failed-swing-clears-frame-first' | 'swap-cache-check-then-set';
+export type SimBroken = BrokenProtocol | 'swap-copy-before-unmap' | 'old-sysfs-protocol' | 'failed-swing-clears-frame-first' | 'swap-cache-check-then-set' | 'thp-merge-without-split' | 'khugepaged-no-settle' | 'collapse-keeps-count' | 'split-clears-any-tail';
+
+/** The broken variants of the huge-page paths: they need cfg.thp (--thp always). */
+export const THP_BROKEN: readonly SimBroken[] = ['thp-merge-without-split', 'khugepaged-no-settle', 'collapse-keeps-count', 'split-clears-any-tail'];
+
+/**
+ * The model's huge page (cfg.thp): a block of SIM_HPAGE PTEs mapped by a folio of SIM_HPAGE
+ * contiguous frames (base aligned to SIM_HPAGE), standing for the real 512 (HPAGE_PAGES). Every rule
+ * of the real code is per block and per index (head installed last and cleared first, frame = base
+ * + index, one record of the folio in flight); none depends on the count, so four keeps a head,
+ * tails on both sides of a merge and a KSM page repeated in a block, in a state space a test explores
+ * in seconds.
+ */
+export const SIM_HPAGE = 4;
 
 export const ZERO = 0;
 export const NONE = -1;
@@ -67,6 +88,8 @@ export const LEAK_REFERENCE = 2;
 export const LEAK_ZERO_COUNT = 3;
 /** One swap slot: allocated and in no PTE, or taken out of one and not yet freed. */
 export const LEAK_SLOT = 4;
+/** A whole folio (SIM_HPAGE frames from the window's frame): allocated, not yet recorded in CTL_INFLIGHT_HUGE (window 9). */
+export const LEAK_FOLIO = 5;
 
 /**
  * Step kinds of the JSON report's steps_by_kind: every step is counted under the operation its
@@ -76,7 +99,7 @@ export const LEAK_SLOT = 4;
 export const STEP_KINDS = [
   'guest_write', 'guest_read', 'munmap_dontneed', 'unmerge', 'mergeable', 'swap_out', 'swap_in',
   'sysfs_request', 'sysfs_serve', 'ksmd_scan', 'ksmd_deferred', 'run2', 'kill', 'host_reclaim', 'host_repair',
-  'pageout', 'ksmd_reclaim',
+  'pageout', 'ksmd_reclaim', 'thp_fault', 'thp_split', 'collapse', 'khugepaged',
 ] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
 export const K = Object.fromEntries(STEP_KINDS.map((k, i) => [k, i])) as Record<StepKind, number>;
@@ -120,6 +143,12 @@ export interface SimConfig {
   readonly ksmSwap?: boolean;
   /** MADV_PAGEOUT operations inserted into the drawn programs: guest, position, page. */
   readonly pageouts?: readonly { readonly g: number; readonly at: number; readonly p: number }[];
+  /**
+   * Transparent huge pages (transparent_hugepage/enabled = always; model-thp.ts): every guest's pages
+   * are one SIM_HPAGE block; a write fault on an untouched block maps a folio, ksmd splits before it
+   * write-protects, khugepaged collapses between ksmd's passes, and programs may MADV_COLLAPSE.
+   */
+  readonly thp?: boolean;
 }
 
 /** A sysfs writer's lock token: its pid (the model's guests have none: 100 + w). */
@@ -127,7 +156,7 @@ export function writerToken(w: number): number {
   return 100 + w;
 }
 
-export type Op = { kind: 'write'; p: number; v: number } | { kind: 'read'; p: number } | { kind: 'dontneed'; p: number } | { kind: 'unmerge'; p: number } | { kind: 'mergeable'; p: number } | { kind: 'pageout'; p: number };
+export type Op = { kind: 'write'; p: number; v: number } | { kind: 'read'; p: number } | { kind: 'dontneed'; p: number } | { kind: 'unmerge'; p: number } | { kind: 'mergeable'; p: number } | { kind: 'pageout'; p: number } | { kind: 'collapse'; p: number };
 
 /** A page of a scripted initial memory: untouched (null) or a private frame of `content`. */
 export type ScriptPage = null | { readonly content: number; readonly writable: boolean };
@@ -247,6 +276,27 @@ export class SimMemory {
   cows = 0;
   /** Set by the explorer when it keeps a trace (labels are built either way). */
   tracing = false;
+  // transparent huge pages (cfg.thp)
+  /** vmstat nr_anon_transparent_hugepages: blocks PMD-mapped, as the threads count them. */
+  thpPages = 0;
+  /**
+   * Ghost, per actor (guests, ksmd, host): heads it installed (+1) or cleared (−1) and not yet
+   * counted in thpPages. Invariant: thpPages + Σ thpPending + thpDrift = blocks whose head has HUGE.
+   */
+  readonly thpPending: Int32Array;
+  /** Ghost: what killed threads left uncounted (a kill between a head's change and its vmstat add). */
+  thpDrift = 0;
+  /** Per guest CTL_INFLIGHT_HUGE (the folio being mapped, or −1) and CTL_INFLIGHT_HUGE_HEAD. */
+  readonly ifHuge: Int32Array;
+  readonly ifHugeHead: Int32Array;
+  /** Ghost, per actor: 1 + the guest whose block it is clearing HUGE on (clearHugeBlock), or 0. */
+  readonly splitting: Int32Array;
+  /** Ghost: the guest whose block khugepaged installed the head of and is still settling (−1 none). */
+  hugeSettling = -1;
+  /** Ghost: a folio frame a PTE names before MADV_COLLAPSE copied the page's bytes into it. */
+  readonly frameFilling: Uint8Array;
+  /** THP events (the vmstat lines of docs/thp.md): faults, fallbacks, splits, collapses. */
+  readonly thpEvents = { faults: 0, fallbacks: 0, splits: 0, zeroRemaps: 0, collapses: 0, collapseEagain: 0, collapseOverHuge: 0, khugepaged: 0, khugepagedAbandoned: 0, settleSplits: 0 };
 
   constructor(cfg: SimConfig, rng: Prng, script?: SimScript) {
     this.cfg = cfg;
@@ -274,6 +324,11 @@ export class SimMemory {
     this.ifFrame = new Int32Array(cfg.guests).fill(-1);
     this.ifOld = new Int32Array(cfg.guests);
     this.ifNext = new Int32Array(cfg.guests);
+    this.thpPending = new Int32Array(cfg.guests + 2);
+    this.splitting = new Int32Array(cfg.guests + 2);
+    this.ifHuge = new Int32Array(cfg.guests).fill(-1);
+    this.ifHugeHead = new Int32Array(cfg.guests).fill(-1);
+    this.frameFilling = new Uint8Array(cfg.frames);
     this.window = new Array<string>(cfg.guests).fill('');
     this.windowFrame = new Int32Array(cfg.guests).fill(-1);
     this.windowDocumented = new Uint8Array(cfg.guests);
@@ -345,6 +400,44 @@ export class SimMemory {
         if ((pte & PTE_PRESENT) && !(pte & PTE_KSM) && rng.chance(0.4)) this.pt[i] = pte & ~PTE_WRITABLE;
       }
     }
+    if (cfg.thp) this.drawHugeBlocks(rng);
+  }
+
+  /**
+   * cfg.thp, drawn after everything else: each guest's one block stays as drawn (4 KiB pages), is
+   * left untouched (its first write fault maps a folio), or starts as a huge page of a folio whose
+   * subpages hold 0 (most: a huge fault zero-fills) or 1 (for ksmd to merge after its split). A block
+   * holding the drawn KSM page stays as drawn. Programs get an MADV_COLLAPSE of the block sometimes.
+   */
+  protected drawHugeBlocks(rng: Prng): void {
+    const pages = this.cfg.pages;
+    for (let g = 0; g < this.cfg.guests; g++) {
+      const x = rng.below(3);
+      const at = g * pages;
+      let ksm = false;
+      for (let p = 0; p < pages; p++) if (this.pt[at + p]! & PTE_KSM) ksm = true;
+      if (x === 0 || ksm) continue;
+      for (let p = 0; p < pages; p++) {
+        const pte = this.pt[at + p]!;
+        if (pte & PTE_PRESENT) this.free[pteFrame(pte)] = 1;
+        this.pt[at + p] = 0;
+        this.shadow[at + p] = 0;
+      }
+      if (x === 1) continue;
+      const base = this.allocHuge();
+      if (base < 0) continue;
+      for (let p = 0; p < pages; p++) {
+        const v = rng.chance(0.7) ? 0 : 1;
+        this.content[base + p] = v;
+        this.shadow[at + p] = v;
+        this.pt[at + p] = makePte(base + p, PTE_PRESENT | PTE_WRITABLE | PTE_MERGEABLE | PTE_HUGE);
+      }
+      this.thpPages++;
+    }
+    for (let g = 0; g < this.cfg.guests; g++) {
+      const ops = this.programs[g]!;
+      if (rng.chance(0.4)) ops.splice(rng.below(ops.length + 1), 0, { kind: 'collapse', p: 0 });
+    }
   }
 
   protected allocInit(): number {
@@ -401,6 +494,7 @@ export class SimMemory {
     yield this.tracing ? `${who}: free frame ${f} (clear tag)` : '';
     if (this.free[f]) this.fail(`${who}: double free of frame ${f}`);
     this.free[f] = 1;
+    this.frameFilling[f] = 0;
     if (g >= 0) this.leaveWindow(g);
     yield this.tracing ? `${who}: free frame ${f} (bitmap)` : '';
   }
@@ -583,6 +677,11 @@ export class SimMemory {
         if (p === except) break;
         const ok: boolean = yield* this.canPageOut(pte, who);
         if (!ok) break;
+        if (pte & PTE_HUGE) {
+          // One subpage of a huge page goes out alone: split the block first (split_huge_pmd).
+          yield* this.clearHugeBlock(g, p - (p % SIM_HPAGE), g, who);
+          continue;
+        }
         if (slot < 0) {
           slot = this.allocSlot();
           if (slot >= 0) this.enterWindow(g, 'swap slot allocated, not yet in a PTE', slot, true, LEAK_SLOT);
@@ -599,6 +698,78 @@ export class SimMemory {
     if (!done && slot >= 0) yield* this.putSwapSlot(slot, `${who}: swap-out: nothing to page out,`, g);
     this.kindOf[g] = saved;
     return done;
+  }
+
+  /**
+   * thp.ts clearHugeBlock (split_huge_pmd) of guest g's block at `head`: clear PTE_HUGE on each PTE,
+   * head first, by load and compare-and-exchange retried on the value seen, leaving a tail of another
+   * folio than the head's; tails cleared with no HUGE head: load the head again, HUGE: once more.
+   * The caller that cleared the head counts it (nr_anon_transparent_hugepages −1, a step of its own). `actor` indexes
+   * thpPending (guests, ksmd = G, host = G + 1). Returns whether this call cleared the head.
+   */
+  protected *clearHugeBlock(g: number, head: number, actor: number, who: string): Generator<string, boolean, void> {
+    const saved = this.kindOf[actor]!;
+    this.kindOf[actor] = K.thp_split;
+    let splitHere = false;
+    let folio = -1;
+    this.splitting[actor] = g + 1;
+    for (;;) {
+      let cleared = false;
+      for (let q = head; q < head + SIM_HPAGE; q++) {
+        const i = g * this.cfg.pages + q;
+        for (;;) {
+          const pte = this.pt[i]!;
+          if (q === head && (pte & PTE_HUGE)) folio = pteFrame(pte);
+          const foreign = q !== head && folio >= 0 && (pte & PTE_HUGE) !== 0 && pteFrame(pte) !== folio + (q - head);
+          yield this.tracing ? `${who}: split: load PTE g${g}p${q} (${fmt(pte)})${foreign ? (this.cfg.broken === 'split-clears-any-tail' ? ': another folio\'s (BROKEN: cleared all the same)' : ': another folio\'s, left alone') : ''}` : '';
+          if (!(pte & PTE_HUGE) || (foreign && this.cfg.broken !== 'split-clears-any-tail')) break;
+          const seen = this.cas(i, pte, pte & ~PTE_HUGE);
+          if (seen === pte && q === head) {
+            splitHere = true;
+            this.thpPending[actor]!--;
+          }
+          yield this.tracing ? `${who}: split: CAS PTE g${g}p${q} ${fmt(pte)} → ${fmt(pte & ~PTE_HUGE)}${seen === pte ? '' : ' failed'}` : '';
+          if (seen === pte) {
+            cleared = true;
+            break;
+          }
+        }
+      }
+      if (!cleared || splitHere || this.cfg.broken === 'split-clears-any-tail') break;
+      // Tails cleared while the head had no HUGE: khugepaged may have set it since (see thp.ts).
+      const h = this.pt[g * this.cfg.pages + head]!;
+      yield this.tracing ? `${who}: split: load PTE g${g}p${head} again (${fmt(h)})` : '';
+      if (!(h & PTE_HUGE)) break;
+    }
+    this.splitting[actor] = 0;
+    if (splitHere) {
+      this.thpPages--;
+      this.thpPending[actor]!++;
+      this.thpEvents.splits++;
+      yield this.tracing ? `${who}: split: nr_anon_transparent_hugepages −1 = ${this.thpPages}` : '';
+    }
+    this.kindOf[actor] = saved;
+    return splitHere;
+  }
+
+  /**
+   * FrameAllocator.allocHuge (one step here): SIM_HPAGE free frames from a base aligned to
+   * SIM_HPAGE (never the zero page's block), claimed, mapcount and tag reset. −1: none free.
+   */
+  protected allocHuge(): number {
+    for (let base = SIM_HPAGE; base + SIM_HPAGE <= this.cfg.frames; base += SIM_HPAGE) {
+      let ok = true;
+      for (let f = base; f < base + SIM_HPAGE && ok; f++) ok = this.free[f] === 1;
+      if (!ok) continue;
+      for (let f = base; f < base + SIM_HPAGE; f++) {
+        this.free[f] = 0;
+        this.gen[f]++;
+        this.mapcount[f] = 0;
+        this.tag[f] = 0;
+      }
+      return base;
+    }
+    return -1;
   }
 
   /** The in-flight record before a swing of page p from `old` to `next`: VPAGE, NEXT, OLD, one step each. */
@@ -871,6 +1042,7 @@ export function fmt(pte: number): string {
     if (pte & PTE_KSM) s += ' KSM';
     if (pte & PTE_WRITABLE) s += ' W';
     if (pte & PTE_WP_KSMD) s += ' WP';
+    if (pte & PTE_HUGE) s += ' H';
   }
   return s;
 }

@@ -8,8 +8,10 @@
 // The model is a transcription of the real code paths, step by step. It is one class, SimModel,
 // built in layers (each a class over the one before), one file per part of the real code it mirrors:
 //   model-memory.ts      shared memory, allocator, in-flight record, swap (src/mem/space-*.ts)
+//   model-thp.ts         the guest's huge fault, MADV_COLLAPSE and PMD split (src/mem/space-thp.ts)
 //   model-guest.ts       the guest actor (src/mem/space-access.ts, address-space.ts)
 //   model-ksmd.ts        the ksmd actor and run=2 (src/ksm/ksm-engine.ts)
+//   model-thp-ksmd.ts    ksmd's split before write-protect, khugepaged (src/mem/thp.ts, src/ksm/khugepaged.ts)
 //   model-host.ts        reclaim after a guest kill, repair after a ksmd kill, sysfs writers
 //   model-invariants.ts  the invariants (check, checkFinal); SimModel is the whole model
 // Each part's header transcribes its real code step by step (→ names the real code). This file is
@@ -20,7 +22,9 @@
 //  chain prune only loads), NUMA nids, smart_scan, mprotect's NOACCESS bit (read-only private
 //  pages are drawn in the initial memory instead: what mprotect(PROT_READ) or a run=2 leaves),
 //  VMAs (every page of the model is in one mergeable area), the checksum's hash (the content value
-//  stands for it), sysfs requests other than run, a writer's deadline.
+//  stands for it), sysfs requests other than run, a writer's deadline; with cfg.thp (--thp always):
+//  a block of 512 pages (the model's is SIM_HPAGE = 4, model-memory.ts), enabled=madvise, UKSM's
+//  split, NUMA placement of folios.
 //  Step kinds (STEP_KINDS, the report's steps_by_kind) count each step under the operation its
 //  actor is in.
 

@@ -7,17 +7,10 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AttackRow } from '../../src/cli/attack-command.ts';
-import { runAttack, type AttackOptions } from '../../src/security/attack-run.ts';
+import { attackMarkdown, type AttackRow } from '../../src/cli/attack-command.ts';
+import { runAttack } from '../../src/security/attack-run.ts';
+import { PROBE, chanceBound } from '../helpers/attack-lab.ts';
 import { runCli } from '../helpers/run-cli.ts';
-
-const PROBE: AttackOptions = { scenario: 'probe', mitigation: 'none', trials: 24, candidates: 8, bits: 16, seed: 7, useZeroPages: 0 };
-
-/** Chance plus four binomial standard deviations (as in attack.test.ts). */
-function chanceBound(trials: number, k: number): number {
-  const p = 1 / k;
-  return p + 4 * Math.sqrt((p * (1 - p)) / trials);
-}
 
 describe('side-channel attacks under each merge engine', function () {
   this.timeout(120_000);
@@ -61,6 +54,17 @@ describe('side-channel attacks under each merge engine', function () {
       expect(r.lines[0]).to.match(/^engine\s+scenario\s+mitigation\s+result/);
       expect(r.lines[1]).to.match(/^dksm\s+probe\s+none\s+\d+\.\d % right of 6/);
       expect(r.lines[2]).to.match(/^uksm\s+probe\s+none\s+\d+\.\d % right of 6/);
+    });
+
+    it('docs/security.md shows the tables rendered from docs/data/attack-dksm.json and attack-uksm.json', () => {
+      const doc = (p: string) => new URL(`../../docs/${p}`, import.meta.url);
+      const md = readFileSync(doc('security.md'), 'utf8');
+      for (const [file, engine, rows] of [['attack-dksm.json', 'dksm', 4], ['attack-uksm.json', 'uksm', 12]] as const) {
+        const data = JSON.parse(readFileSync(doc(`data/${file}`), 'utf8')) as AttackRow[];
+        expect(data).to.have.length(rows);
+        expect(data.every((r) => r.engine === engine)).to.equal(true);
+        expect(md).to.contain(attackMarkdown(data).join('\n'));
+      }
     });
 
     it('refuses an unknown engine, naming it', async () => {

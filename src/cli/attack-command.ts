@@ -1,12 +1,13 @@
-// attack-command.ts — owns `ksmsim attack`: run side-channel scenarios under mitigations
-// (src/security/attack-run.ts), measure what the same fleet saves under each mitigation
-// (attack-savings.ts), and print one table of the trade-off (JSON with --json).
+// attack-command.ts — owns `ksmsim attack`: run side-channel scenarios under mitigations and merge
+// engines (src/security/attack-run.ts), measure what the same fleet saves under each mitigation and
+// engine (attack-savings.ts), and print one table of the trade-off (JSON with --json).
 
 import { Option, type Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { parseFleetSpec } from '../density/fleet-spec.ts';
 import { MITIGATIONS, parseMitigation, type Mitigation } from '../ksm/merge-policy.ts';
-import { SCENARIOS, runAttack, type AttackScore, type Scenario } from '../security/attack-run.ts';
+import { SCENARIOS, attackRefusal, runAttack, type AttackScore, type Scenario } from '../security/attack-run.ts';
+import { DEFAULT_ENGINE, ENGINE_NAMES, parseEngineList, type EngineName } from '../engines/engine.ts';
 import { ATTACK_FLEET, ATTACK_FLEET_MEMORY, fleetSavings } from '../security/attack-savings.ts';
 import { formatBytes, parseCount, parseSize } from './parse-size.ts';
 import { statusLine } from './status-line.ts';
@@ -15,6 +16,8 @@ import { statusLine } from './status-line.ts';
 export interface AttackRow extends AttackScore {
   readonly scenario: Scenario;
   readonly mitigation: Mitigation;
+  /** The merge engine (absent in rows written before engines could be chosen: ksm). */
+  readonly engine?: EngineName;
   readonly trials: number;
   readonly candidates: number;
   /** Bytes the fleet saves under this mitigation; null with --no-savings. */
@@ -28,6 +31,7 @@ export interface AttackRow extends AttackScore {
 interface AttackFlags {
   scenario: string;
   mitigation: string;
+  engine: EngineName[];
   trials: number;
   candidates: number;
   bits: number;
@@ -60,11 +64,15 @@ function parseScenario(v: string): Scenario {
 
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 
-/** The table `ksmsim attack` prints: one line per scenario × mitigation. */
+/** Whether the rows need an engine column (some row ran under another engine than ksm). */
+const engineColumn = (rows: readonly AttackRow[]) => rows.some((r) => (r.engine ?? DEFAULT_ENGINE) !== DEFAULT_ENGINE);
+
+/** The table `ksmsim attack` prints: one line per scenario × mitigation (× engine). */
 export function attackTable(rows: readonly AttackRow[]): string[] {
-  const head = ['scenario', 'mitigation', 'result', 'chance', 'merged / other write', 'fleet saves'];
+  const engines = engineColumn(rows);
+  const head = [...(engines ? ['engine'] : []), 'scenario', 'mitigation', 'result', 'chance', 'merged / other write', 'fleet saves'];
   const body = rows.map((r) => [
-    r.scenario, r.mitigation,
+    ...(engines ? [r.engine ?? DEFAULT_ENGINE] : []), r.scenario, r.mitigation,
     r.bits_per_second !== undefined ? `${r.bits_per_second.toFixed(0)} bit/s, ${pct(r.bit_error_rate ?? 0)} errors` : `${pct(r.accuracy)} right of ${r.trials}`,
     pct(r.chance),
     `${ns(r.median_write_ns.merged)} / ${ns(r.median_write_ns.unmerged)}`,
@@ -76,12 +84,13 @@ export function attackTable(rows: readonly AttackRow[]): string[] {
 
 /** The same rows as a markdown table (docs/security.md shows docs/data/attack.json this way). */
 export function attackMarkdown(rows: readonly AttackRow[]): string[] {
-  const lines = ['| scenario | mitigation | attack result | chance | write: merged / other | the fleet saves |', '|---|---|---|---|---|---|'];
+  const engines = engineColumn(rows);
+  const lines = [`| ${engines ? 'engine | ' : ''}scenario | mitigation | attack result | chance | write: merged / other | the fleet saves |`, `|${engines ? '---|' : ''}---|---|---|---|---|---|`];
   for (const r of rows) {
     const result = r.bits_per_second !== undefined
       ? `${r.bits_per_second.toFixed(0)} bit/s, ${pct(r.bit_error_rate ?? 0)} bit errors`
       : `${pct(r.accuracy)} right (${r.trials} secrets of ${r.candidates})`;
-    lines.push(`| ${r.scenario} | ${r.mitigation} | ${result} | ${pct(r.chance)} | ${ns(r.median_write_ns.merged)} / ${ns(r.median_write_ns.unmerged)} | ${r.saved_bytes === null ? '-' : formatBytes(r.saved_bytes)} |`);
+    lines.push(`| ${engines ? `${r.engine ?? DEFAULT_ENGINE} | ` : ''}${r.scenario} | ${r.mitigation} | ${result} | ${pct(r.chance)} | ${ns(r.median_write_ns.merged)} / ${ns(r.median_write_ns.unmerged)} | ${r.saved_bytes === null ? '-' : formatBytes(r.saved_bytes)} |`);
   }
   return lines;
 }
@@ -96,6 +105,7 @@ export function addAttackCommand(program: Command, out: (s: string) => void, set
     .description('run a KSM side-channel attack under a mitigation and weigh it against the memory the mitigation costs (docs/security.md)')
     .option('--scenario <name>', `${SCENARIOS.join(', ')}, a comma-separated list, or all`, 'probe')
     .option('--mitigation <name>', `${MITIGATIONS.join(', ')}, a comma-separated list, or all`, 'none')
+    .option('--engine <list>', `merge engine, or a comma-separated list (${ENGINE_NAMES.join(', ')}; docs/engines.md): dksm runs the probe only, timing its madvise`, (v) => parseEngineList(v), [DEFAULT_ENGINE])
     .option('--trials <n>', 'probe: secrets to guess; covert, zero: rounds', (v) => parseCount(v, '--trials', 1, 10_000), 20)
     .option('--candidates <k>', 'probe: candidates per secret', (v) => parseCount(v, '--candidates', 2, 1024), 8)
     .option('--bits <n>', 'covert: bits sent per round', (v) => parseCount(v, '--bits', 1, 1024), 16)
@@ -117,24 +127,33 @@ async function attackCommand(flags: AttackFlags, out: (s: string) => void): Prom
   const mitigations = parseList(flags.mitigation, MITIGATIONS, '--mitigation', (v) => parseMitigation(v));
   const fleet = parseFleetSpec(flags.fleet);
   const useZeroPages = flags.useZeroPages === '1' ? 1 : 0;
+  // Every combination is checked before anything runs: a refusal names what cannot run and why.
+  for (const engine of flags.engine) for (const scenario of scenarios) {
+    const refused = attackRefusal({ scenario, useZeroPages, waitMs: flags.waitMs, engine });
+    if (refused) throw new Error(refused);
+  }
   const progress = statusLine(!flags.json);
-  const saved = new Map<Mitigation, number>();
   const rows: AttackRow[] = [];
+  const several = flags.engine.length > 1 || flags.engine[0] !== DEFAULT_ENGINE;
   try {
-    for (const mitigation of mitigations) {
-      if (flags.savings) {
-        progress.update(`fleet savings under ${mitigation}…`);
-        saved.set(mitigation, await fleetSavings(mitigation, { fleet, memoryBytes: flags.memory, maxSeconds: flags.maxSeconds, useZeroPages }));
-      }
-      for (const scenario of scenarios) {
-        progress.update(`${scenario} under ${mitigation}…`);
-        const score = await runAttack({
-          scenario, mitigation, trials: flags.trials, candidates: flags.candidates, bits: flags.bits, seed: flags.seed, useZeroPages, waitMs: flags.waitMs,
-        });
-        rows.push({
-          scenario, mitigation, trials: flags.trials, candidates: scenario === 'probe' ? flags.candidates : 2, ...score,
-          saved_bytes: saved.get(mitigation) ?? null, seed: flags.seed, use_zero_pages: useZeroPages, ...(scenario === 'covert' ? { bits: flags.bits } : {}),
-        });
+    for (const engine of flags.engine) {
+      const under = several ? ` (${engine})` : '';
+      for (const mitigation of mitigations) {
+        let saved: number | null = null;
+        if (flags.savings) {
+          progress.update(`fleet savings under ${mitigation}${under}…`);
+          saved = await fleetSavings(mitigation, { fleet, memoryBytes: flags.memory, maxSeconds: flags.maxSeconds, useZeroPages, engine });
+        }
+        for (const scenario of scenarios) {
+          progress.update(`${scenario} under ${mitigation}${under}…`);
+          const score = await runAttack({
+            scenario, mitigation, trials: flags.trials, candidates: flags.candidates, bits: flags.bits, seed: flags.seed, useZeroPages, waitMs: flags.waitMs, engine,
+          });
+          rows.push({
+            scenario, mitigation, engine, trials: flags.trials, candidates: scenario === 'probe' ? flags.candidates : 2, ...score,
+            saved_bytes: saved, seed: flags.seed, use_zero_pages: useZeroPages, ...(scenario === 'covert' ? { bits: flags.bits } : {}),
+          });
+        }
       }
     }
   } finally {

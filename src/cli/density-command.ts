@@ -11,7 +11,7 @@ import type { DensityResult, FleetEntry } from '../density/density-types.ts';
 import type { ScheduleEvent } from '../density/fleet-schedule.ts';
 import { runTuners } from '../density/tuner-run.ts';
 import { renderTunerHtml, tunerText } from '../report/tuner-report.ts';
-import { csvLine, writeDensityCsv } from '../report/csv-report.ts';
+import { csvLine, writeDensityCsv, writeEnginesCsv } from '../report/csv-report.ts';
 import { capacitySentence } from '../report/capacity-text.ts';
 import { renderComparisonHtml } from '../report/comparison-html.ts';
 import { renderDensityHtml } from '../report/html-report.ts';
@@ -241,7 +241,6 @@ async function compareCommand(
   flags: DensityFlags, o: DensityOptions, fleet: FleetEntry[], say: (s: string) => void,
   progress: ReturnType<typeof statusLine>, quiet: boolean, jsonToStdout: boolean,
 ): Promise<number> {
-  if (flags.csv) throw new Error('--csv describes one engine\'s run: drop it with an --engine list (the JSON holds every run)');
   const runs: Array<[EngineName, DensityResult]> = [];
   try {
     for (const engine of flags.engine) runs.push([engine, await runDensity({ ...o, engine }, fleet)]);
@@ -253,11 +252,12 @@ async function compareCommand(
   if (jsonToStdout) process.stdout.write(json);
   else if (flags.json) writeFileSync(flags.json, json);
   if (flags.html) writeFileSync(flags.html, renderEngineComparisonHtml(comparison, fleet.map((e) => `${e.count}× ${e.workload}`).join(', ')));
+  // The four files with an engine column: every sample of every engine's run.
+  if (flags.csv) writeEnginesCsv(runs, flags.csv);
   if (!quiet) {
     for (const [engine, r] of runs) say(`[${engine}] ${headline(r)}`);
     for (const line of comparisonLines(comparison)) say(line);
-    if (flags.json && !jsonToStdout) say(`JSON: ${resolve(flags.json)}`);
-    if (flags.html) say(`HTML report: ${resolve(flags.html)}`);
+    sayWritten(flags, jsonToStdout, say);
   }
   return 0;
 }

@@ -3,6 +3,10 @@
 //   series_with_ksm.csv, series_without_ksm.csv  t (s, to the ms), guests, memory_used_bytes, node<i>_used_bytes…, every counter…
 //   per_guest.csv                                 one row per guest at the end of the KSM-on phase
 //   summary.csv                                   metric,value — the headline numbers, capacity, NUMA and knobs
+//
+// With an --engine list (writeEnginesCsv) the same four files hold every engine's run, each row led by
+// an `engine` column; a series file's columns are the union of the runs' columns (blank where a run
+// has no such counter), so every row of a file has the same header.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,31 +32,51 @@ function counterNames(samples: readonly DensitySample[]): string[] {
   return [...seen];
 }
 
-export function seriesCsv(samples: readonly DensitySample[], numaNodes: number): string {
-  const nodes = Math.max(numaNodes, ...samples.map((s) => s.node_used_bytes.length));
-  const counters = counterNames(samples);
+type Field = string | number | null | undefined;
+
+/** A CSV file before it is written: its header and its rows. */
+interface Table {
+  readonly head: readonly string[];
+  readonly rows: ReadonlyArray<readonly Field[]>;
+}
+
+function csvText(t: Table): string {
+  return csvLine(t.head) + t.rows.map((row) => csvLine(row)).join('');
+}
+
+function nodeCount(numaNodes: number, samples: readonly DensitySample[]): number {
+  return Math.max(numaNodes, ...samples.map((s) => s.node_used_bytes.length));
+}
+
+function seriesTable(samples: readonly DensitySample[], nodes: number, counters: readonly string[]): Table {
   const nodeCols = Array.from({ length: nodes }, (_, i) => `node${i}_used_bytes`);
-  let out = csvLine(['t', 'guests', 'memory_used_bytes', ...nodeCols, ...counters]);
-  for (const s of samples) {
-    out += csvLine([
+  return {
+    head: ['t', 'guests', 'memory_used_bytes', ...nodeCols, ...counters],
+    rows: samples.map((s) => [
       Math.round(s.t * 1000) / 1000, s.guests, s.memory_used_bytes,
       ...nodeCols.map((_, i) => s.node_used_bytes[i]),
       ...counters.map((c) => s.counters[c]),
-    ]);
-  }
-  return out;
+    ]),
+  };
+}
+
+export function seriesCsv(samples: readonly DensitySample[], numaNodes: number): string {
+  return csvText(seriesTable(samples, nodeCount(numaNodes, samples), counterNames(samples)));
+}
+
+function perGuestTable(result: DensityResult): Table {
+  return {
+    head: ['name', 'workload', 'pid', 'ksm_merging_pages', 'ksm_process_profit', 'private_pages'],
+    rows: result.per_guest.map((g) => [g.name, g.workload, g.pid, g.ksm_merging_pages, g.ksm_process_profit, g.private_pages]),
+  };
 }
 
 export function perGuestCsv(result: DensityResult): string {
-  let out = csvLine(['name', 'workload', 'pid', 'ksm_merging_pages', 'ksm_process_profit', 'private_pages']);
-  for (const g of result.per_guest) {
-    out += csvLine([g.name, g.workload, g.pid, g.ksm_merging_pages, g.ksm_process_profit, g.private_pages]);
-  }
-  return out;
+  return csvText(perGuestTable(result));
 }
 
-export function summaryCsv(r: DensityResult): string {
-  const rows: Array<[string, string | number | null | undefined]> = [
+function summaryTable(r: DensityResult): Table {
+  const rows: Array<[string, Field]> = [
     ['backend', r.backend],
     ['fleet', r.fleet.map((f) => `${f.workload}:${f.count}${f.args.length ? ':' + f.args.join(';') : ''}`).join(',')],
     ['guests', r.fleet.reduce((a, f) => a + f.count, 0)],
@@ -99,7 +123,11 @@ export function summaryCsv(r: DensityResult): string {
       ['kernel.saved_minus_freed_bytes', k.saved_minus_freed_bytes], ['kernel.process_rss_with_ksm_bytes', k.with_ksm.process_rss_bytes]);
   }
   for (const [k, v] of Object.entries(r.knobs)) rows.push([`knob.${k}`, v]);
-  return csvLine(['metric', 'value']) + rows.map((row) => csvLine(row)).join('');
+  return { head: ['metric', 'value'], rows };
+}
+
+export function summaryCsv(r: DensityResult): string {
+  return csvText(summaryTable(r));
 }
 
 /** Writes the four CSV files into dir (created if missing); returns their paths. */
@@ -111,6 +139,41 @@ export function writeDensityCsv(result: DensityResult, dir: string): string[] {
     'per_guest.csv': perGuestCsv(result),
     'summary.csv': summaryCsv(result),
   };
+  return writeFiles(dir, files);
+}
+
+/** One table of several engines' tables of the same header: `engine` first, then each run's rows in turn. */
+function byEngine(tables: ReadonlyArray<readonly [string, Table]>): Table {
+  const head = tables[0]![1].head;
+  for (const [engine, t] of tables) {
+    if (t.head.join(',') !== head.join(',')) throw new Error(`CSV of engine ${engine}: its columns differ from ${tables[0]![0]}'s`);
+  }
+  return { head: ['engine', ...head], rows: tables.flatMap(([engine, t]) => t.rows.map((row) => [engine, ...row])) };
+}
+
+/**
+ * `--engine a,b,… --csv DIR`: the four files of writeDensityCsv, each holding every engine's run with
+ * an `engine` column first. Returns their paths.
+ */
+export function writeEnginesCsv(runs: ReadonlyArray<readonly [string, DensityResult]>, dir: string): string[] {
+  if (runs.length === 0) throw new Error('writeEnginesCsv: no runs');
+  mkdirSync(dir, { recursive: true });
+  const series = (pick: (r: DensityResult) => readonly DensitySample[]): string => {
+    // One header for every engine: the most nodes any run sampled, every counter any run has.
+    const nodes = Math.max(...runs.map(([, r]) => nodeCount(r.host.numa_nodes, pick(r))));
+    const counters = counterNames(runs.flatMap(([, r]) => pick(r)));
+    return csvText(byEngine(runs.map(([e, r]) => [e, seriesTable(pick(r), nodes, counters)] as const)));
+  };
+  const files: Record<(typeof CSV_FILES)[number], string> = {
+    'series_with_ksm.csv': series((r) => r.series.with_ksm),
+    'series_without_ksm.csv': series((r) => r.series.without_ksm),
+    'per_guest.csv': csvText(byEngine(runs.map(([e, r]) => [e, perGuestTable(r)] as const))),
+    'summary.csv': csvText(byEngine(runs.map(([e, r]) => [e, summaryTable(r)] as const))),
+  };
+  return writeFiles(dir, files);
+}
+
+function writeFiles(dir: string, files: Record<(typeof CSV_FILES)[number], string>): string[] {
   return CSV_FILES.map((name) => {
     const path = join(dir, name);
     writeFileSync(path, files[name]);

@@ -4,6 +4,7 @@
 import { runDensity } from '../density/density-runner.ts';
 import type { FleetEntry } from '../density/density-types.ts';
 import type { Mitigation } from '../ksm/merge-policy.ts';
+import { DEFAULT_ENGINE, type EngineName } from '../engines/engine.ts';
 
 /**
  * The fleet `ksmsim attack` measures savings on without --fleet: a scaled-down density default
@@ -17,6 +18,8 @@ export interface SavingsOptions {
   readonly memoryBytes: number;
   readonly maxSeconds: number;
   readonly useZeroPages: 0 | 1;
+  /** The merge engine (default ksm); use_zero_pages is ksmd's knob and goes to ksm only. */
+  readonly engine?: EngineName;
   readonly status?: (line: string) => void;
 }
 
@@ -26,8 +29,10 @@ export interface SavingsOptions {
  * pages a guest repeats within itself merge.
  */
 export async function fleetSavings(mitigation: Mitigation, o: SavingsOptions): Promise<number> {
+  const engine = o.engine ?? DEFAULT_ENGINE;
   const r = await runDensity({
-    memoryBytes: o.memoryBytes, numaNodes: 1, knobs: [['use_zero_pages', String(o.useZeroPages)]], mergeAcrossNodes: '1', capacity: false,
+    memoryBytes: o.memoryBytes, numaNodes: 1, knobs: engine === 'ksm' ? [['use_zero_pages', String(o.useZeroPages)]] : [], mergeAcrossNodes: '1', capacity: false,
+    engine,
     maxSeconds: o.maxSeconds, sampleMs: 100, log: () => {}, status: o.status,
     mitigation: mitigation === 'domains' ? 'none' : mitigation,
     ksmDomains: mitigation === 'domains' ? 'per-guest' : undefined,

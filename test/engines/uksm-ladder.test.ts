@@ -78,9 +78,21 @@ describe('UKSM scan ladder', () => {
   it('moves an area down a rung for each pass in which it merged fewer than abundant_threshold pages', () => {
     const r = ladderRig();
     const g = r.guest();
-    // Duplicates up front (the area climbs while its passes reach them), unique pages after (it sinks).
-    const a = area(g, 300, 3);
+    // All duplicates: the area climbs. Once it reaches the top rung its pages all turn unique (the
+    // guest rewrites them), so every later pass merges nothing and it sinks a rung per pass.
+    const a = area(g, AREA, 3);
     const moves = recordMoves(r);
+    const judged = r.scanner.ladder.onJudge!;
+    let rewritten = false;
+    r.scanner.ladder.onJudge = (s, from, to) => {
+      judged(s, from, to);
+      if (to === 3 && !rewritten) {
+        rewritten = true;
+        const rng = new Prng(33);
+        const page = new Uint8Array(PAGE_SIZE);
+        for (let i = 0; i < AREA; i++) g.write(a + i * PAGE_SIZE, rng.fill(page));
+      }
+    };
     for (let i = 0; i < 60 && moves.filter((m) => m.to !== m.from).length < 6; i++) r.scanner.period();
     const path = moves.filter((m) => m.to !== m.from);
     expect(path.map((m) => `${m.from}→${m.to}`)).to.deep.equal(['0→1', '1→2', '2→3', '3→2', '2→1', '1→0']);

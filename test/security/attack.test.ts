@@ -4,15 +4,8 @@
 // are on accuracies, never on times (the machine is shared and noisy).
 import { expect } from 'chai';
 import { MITIGATIONS } from '../../src/ksm/merge-policy.ts';
-import { runAttack, type AttackOptions } from '../../src/security/attack-run.ts';
-
-const PROBE: AttackOptions = { scenario: 'probe', mitigation: 'none', trials: 24, candidates: 8, bits: 16, seed: 7, useZeroPages: 0 };
-
-/** Chance plus four binomial standard deviations: a mitigated probe stays below it but by bad luck once in ~30 000 runs. */
-function chanceBound(trials: number, k: number): number {
-  const p = 1 / k;
-  return p + 4 * Math.sqrt((p * (1 - p)) / trials);
-}
+import { runAttack } from '../../src/security/attack-run.ts';
+import { PROBE, chanceBound } from '../helpers/attack-lab.ts';
 
 describe('side-channel attacks against KSM, and the mitigations', function () {
   this.timeout(120_000);

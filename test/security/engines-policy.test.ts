@@ -125,7 +125,20 @@ for (const [engine, rig] of [['dksm', dksmRig], ['uksm', uksmRig]] as const) {
       expect(r.shared()).to.equal(4);
     });
 
-    it('vusion: a page left unmerged is no longer writable in place', () => {
+    it('zero-only: a page it may not merge keeps its write permission, however many equal pages there are (no fault to time)', () => {
+      const r = rig('zero-only', false);
+      const g = r.guest(0);
+      const h = r.guest(0);
+      const a = image(g, 1); // 0x01 … 0x08: equal in both guests, none of them 0x00 or 0xff
+      const b = image(h, 1);
+      r.settle();
+      expect(r.shared()).to.equal(0);
+      for (const [s, x] of [[g, a], [h, b]] as const) {
+        for (let i = 0; i < PAGES; i++) expect(Atomics.load(s.pt, x / PAGE_SIZE + i) & PTE_WRITABLE, `page ${i}`).to.not.equal(0);
+      }
+    });
+
+        it('vusion: a page left unmerged is no longer writable in place', () => {
       const r = rig('vusion', false);
       const g = r.guest(0);
       const a = image(g, 1);

@@ -8,13 +8,22 @@
 // down; an area whose every page has been scanned goes back to rung 0. A round ends when every
 // non-empty rung has finished a pass.
 //
-// Deviations (docs/engines.md#the-scan-ladder): an area's pages are visited in order, not in uksm.c's
-// per-slot random permutation; round_update_ladder's second promotion (of areas whose pages others
-// merged into) is not modelled; a "copy-on-write" is a page this scanner merged that it finds private
-// again (a write fault, or MADV_DONTNEED and a new fault).
+// Order within an area (get_next_rmap_item): each visit takes the next position of the area's order
+// and first swaps it with a random position at or after it (an incremental Fisher-Yates shuffle,
+// uksm.c's UKSM_SLOT_NEED_RERAND, which nothing clears), so every pass over an area visits a fresh
+// uniform permutation of its pages, each page once, however many rung passes the sampling spreads
+// it over.
+//
+// Deviations (docs/engines.md#the-scan-ladder): each area draws from its own seeded stream
+// (mixSeed(seed, pid, first page)) where uksm.c draws every swap from the one prandom_u32 stream, so
+// an area's order replays from the seed whatever the timing did to the other areas; uksm.c's release
+// of an order block with no rmap_item in it (try_free_last_pool), which refills that block in address
+// order, is not modelled; round_update_ladder's second promotion (of areas whose pages others merged
+// into) is not modelled; a "copy-on-write" is a page this scanner merged that it finds private again
+// (a write fault, or MADV_DONTNEED and a new fault).
 
 import { VM_MERGEABLE, VM_SHARED, tryReadVmaTable, type VmaSnapshot } from '../../mem/guest-control.ts';
-import { Prng } from '../../platform/prng.ts';
+import { Prng, mixSeed } from '../../platform/prng.ts';
 import { LADDER, TIME_RATIO_SCALE, type UksmState } from './uksm-state.ts';
 
 /** RUNG_SAMPLED_MIN: a pass samples at least this many pages of its rung. */
@@ -30,8 +39,12 @@ export interface LadderSlot {
   readonly start: number;
   readonly pages: number;
   rung: number;
-  /** Next page (index in the area) to scan. */
+  /** Next position in `order` to scan (slot->pages_scanned % slot->pages). */
   cursor: number;
+  /** The visiting order: page indexes, shuffled one position per visit (uksm.c's rmap_list_entry array). */
+  readonly order: Uint32Array;
+  /** The area's own stream for those shuffles. */
+  readonly rng: Prng;
   /** Pages scanned since the area was last fully scanned (slot->pages_scanned). */
   scanned: number;
   /** Merged in the current pass over the area, and copy-on-writes seen in it. */
@@ -80,6 +93,7 @@ export class ScanLadder {
   private readonly rungs: Rung[] = Array.from({ length: LADDER }, () => ({ slots: [], cur: 0, offset: 0, step: 1, quota: 0, timeMs: 0, spentMs: 0, finished: false, scanned: 0 }));
   private readonly slots = new Map<string, LadderSlot>();
   private readonly rng: Prng;
+  private readonly seed: number;
   private readonly vmaBuf: VmaSnapshot[] = [];
   /** Where the current period stands: the rung being scanned (LADDER: the period is done). */
   private periodRung = LADDER;
@@ -95,6 +109,7 @@ export class ScanLadder {
   constructor(state: UksmState, seed: number) {
     this.state = state;
     this.rng = new Prng(seed);
+    this.seed = seed;
   }
 
   /** The rung an area is on (undefined: not on the ladder). */
@@ -129,7 +144,7 @@ export class ScanLadder {
         if (v.flags & VM_SHARED) continue;
         const key = `${g.pid}:${v.start}:${v.pages}`;
         seen.add(key);
-        if (!this.slots.has(key)) this.enter({ pid: g.pid, start: v.start, pages: v.pages, rung: 0, cursor: 0, scanned: 0, merged: 0, cowed: 0, marks: new Uint8Array(v.pages) }, key);
+        if (!this.slots.has(key)) this.enter(this.newSlot(g.pid, v.start, v.pages), key);
       }
     }
     for (const [k, s] of this.slots) if (!seen.has(k) || !alive.has(s.pid)) this.remove(k, s);
@@ -174,7 +189,7 @@ export class ScanLadder {
       let last = performance.now();
       while (r.quota > 0 && r.slots.length) {
         const slot = r.slots[r.cur]!;
-        const idx = slot.cursor;
+        const idx = nextPage(slot);
         const out = visit(slot, idx);
         // A page merged here and found private again was copied on write (or dropped and refaulted).
         if (out & PAGE_WAS_PRIVATE && slot.marks[idx]) {
@@ -185,7 +200,7 @@ export class ScanLadder {
           slot.merged++;
           slot.marks[idx] = 1;
         }
-        slot.cursor = (idx + 1) % slot.pages;
+        slot.cursor = (slot.cursor + 1) % slot.pages;
         slot.scanned++;
         r.quota--;
         r.scanned++;
@@ -289,6 +304,13 @@ export class ScanLadder {
     if (r.slots.length && r.offset >= r.slots[r.cur]!.pages) r.offset = 0;
   }
 
+  /** alloc_vma_slot: an area enters with its pages in address order, to be shuffled as it is scanned. */
+  private newSlot(pid: number, start: number, pages: number): LadderSlot {
+    const order = new Uint32Array(pages);
+    for (let i = 0; i < pages; i++) order[i] = i;
+    return { pid, start, pages, rung: 0, cursor: 0, order, rng: new Prng(mixSeed(this.seed, pid, start)), scanned: 0, merged: 0, cowed: 0, marks: new Uint8Array(pages) };
+  }
+
   private enter(slot: LadderSlot, key: string): void {
     this.slots.set(key, slot);
     this.join(0, slot);
@@ -317,6 +339,19 @@ export class ScanLadder {
     // that empties the rung: a rung whose areas all climb away must not hold the round open.
     if (r.cur >= r.slots.length) this.resetPass(r, i >= r.cur);
   }
+}
+
+/**
+ * get_next_rmap_item's order: swap the position to scan with a random one at or after it, then scan
+ * what it holds. Positions before it were fixed earlier in this pass, so a pass is a permutation.
+ */
+export function nextPage(slot: LadderSlot): number {
+  const pos = slot.cursor;
+  const swap = pos + slot.rng.below(slot.pages - pos);
+  const page = slot.order[swap]!;
+  slot.order[swap] = slot.order[pos]!;
+  slot.order[pos] = page;
+  return page;
 }
 
 function rungPages(r: Rung): number {

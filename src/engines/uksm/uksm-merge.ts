@@ -287,6 +287,10 @@ export class UksmMerger {
       this.unstable.set(key, { g: b, p });
       return false;
     }
+    // zero-only refuses before A is touched: a refusal after writeProtect would leave A write-protected,
+    // and its owner's next write would fault — a timing difference the mitigation exists to remove
+    // (the attack lab's probe under --engine uksm named the secret 62 % of the time through it).
+    if (!this.policy.contentMayMerge(pteFrame(aPte))) return false;
     const aPage = this.splitBeforeMerge(a.g, a.p, aPte);
     if (!aPage) return false;
     aPte = aPage;

@@ -89,6 +89,11 @@ describe('deterministic simulation with transparent huge pages (--thp always)', 
       expect(replaySchedule(3615, schedule, 'thp-count-unrepaired', KILL_GUEST, false, { engine: 'ksm' }, true).violation).to.equal(old.violation);
       const now = replaySchedule(3615, schedule, 'none', KILL_GUEST, false, { engine: 'ksm' }, true);
       expect(now.violation, now.trace?.join('\n')).to.equal(undefined);
+      // The replay the exploration shrinks it to (docs/data/sim-thp.json): guest 0 killed right after its split's head CAS.
+      expect(replaySchedule(3615, '0,0,0,3', 'thp-count-unrepaired', KILL_GUEST, false, { engine: 'ksm' }, true).violation).to.match(/nr_anon_transparent_hugepages 1, but 0 block\(s\) have a HUGE head/);
+      const fixed = replaySchedule(3615, '0,0,0,3', 'none', KILL_GUEST, false, { engine: 'ksm' }, true);
+      expect(fixed.violation, fixed.trace?.join('\n')).to.equal(undefined);
+      expect(fixed.trace!.join('\n')).to.contain("retire guest 0's huge-page slot (it counts 1");
     });
 
     it('one host-wide nr_anon_transparent_hugepages: ksmd killed between khugepaged\'s head install and its count leaves it off; the repair after its death recounts each guest\'s heads', () => {

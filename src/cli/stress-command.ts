@@ -39,9 +39,9 @@ interface StressFlags {
   thp?: ThpMode;
 }
 
-const BROKEN = ['none', 'no-recompare', 'free-without-hazard', 'swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first', 'swap-cache-check-then-set', 'thp-merge-without-split', 'khugepaged-no-settle', 'collapse-keeps-count', 'split-clears-any-tail'] as const;
+const BROKEN = ['none', 'no-recompare', 'free-without-hazard', 'swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first', 'swap-cache-check-then-set', 'thp-merge-without-split', 'khugepaged-no-settle', 'collapse-keeps-count', 'split-clears-any-tail', 'thp-count-unrepaired'] as const;
 /** Broken variants only the simulation has (the real engine has no switch for them). */
-const SIM_ONLY_BROKEN: readonly string[] = ['swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first', 'swap-cache-check-then-set', 'thp-merge-without-split', 'khugepaged-no-settle', 'collapse-keeps-count', 'split-clears-any-tail'];
+const SIM_ONLY_BROKEN: readonly string[] = ['swap-copy-before-unmap', 'old-sysfs-protocol', 'failed-swing-clears-frame-first', 'swap-cache-check-then-set', 'thp-merge-without-split', 'khugepaged-no-settle', 'collapse-keeps-count', 'split-clears-any-tail', 'thp-count-unrepaired'];
 
 function parseSeed(v: string): number {
   if (!/^\d+$/.test(v.trim()) || Number(v) > 0xffffffff) throw new Error(`--seed: expected a whole number from 0 to 4294967295, got ${JSON.stringify(v)}`);

@@ -23,7 +23,7 @@
 import { CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, CTL_STATE, GUEST_EXITED, readVmaTable, type GuestSpaceHandles, type VmaSnapshot } from '../mem/guest-control.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import { PTE_HUGE, PTE_KSM, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, isPrivateFrame, makePte, pteFrame } from '../mem/pte.ts';
-import { HPAGE_PAGES, clearHugeBlock, hugeFaultAllowed, type SplitPrimitives } from '../mem/thp.ts';
+import { HPAGE_PAGES, clearHugeBlock, countHuge, hugeFaultAllowed, type SplitPrimitives } from '../mem/thp.ts';
 import { KHUGEPAGED_DEFAULTS } from './ksm-state.ts';
 
 
@@ -136,7 +136,7 @@ export class Khugepaged {
       prims.releaseReplaced(p, pteFrame(wp));
     }
     if (i < 0) {
-      mem.vmstat.add('nr_anon_transparent_hugepages');
+      countHuge(g.ctl, mem, 1);
       mem.vmstat.add('thp_collapse_alloc');
       this.stats.pagesCollapsed++; // khugepaged_pages_collapsed counts huge pages made
       this.settle(g, head, base);
@@ -169,7 +169,7 @@ export class Khugepaged {
       const pte = Atomics.load(g.pt, head + j);
       if ((pte & PTE_HUGE) && isPrivateFrame(pte) && pteFrame(pte) === base + j) continue;
       if (Atomics.load(g.ctl, CTL_INFLIGHT_HUGE) >= 0 && Atomics.load(g.ctl, CTL_INFLIGHT_HUGE_HEAD) === head) return;
-      clearHugeBlock(g.pt, head, this.mem);
+      clearHugeBlock(g.pt, g.ctl, head, this.mem);
       return;
     }
   }

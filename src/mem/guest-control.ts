@@ -27,7 +27,10 @@ export const CTL_INFLIGHT_NEXT = 29; // the PTE value it is being swung to
 export const CTL_VA_HIGH = 31;
 // The guest's merge domain (--ksm-domains; src/ksm/merge-policy.ts): set by the host at launch, read by the engines.
 export const CTL_KSM_DOMAIN = 32;
-export const CTL_WORDS = 33;
+// The guest's huge-page slot in the host's vmstat (its share of nr_anon_transparent_hugepages,
+// vmstat.ts), or -1 until the first huge page is counted (thp.ts countHuge claims it).
+export const CTL_THP_SLOT = 33;
+export const CTL_WORDS = 34;
 
 export const GUEST_RUNNING = 0;
 export const GUEST_EXITED = 1;
@@ -84,6 +87,7 @@ export function createGuestSpaceHandles(pid: number, homeNode: number, vaPages: 
   ctl[CTL_HAZARD] = HAZARD_NONE;
   ctl[CTL_INFLIGHT_FRAME] = -1;
   ctl[CTL_INFLIGHT_HUGE] = -1;
+  ctl[CTL_THP_SLOT] = -1;
   return {
     pid,
     homeNode,

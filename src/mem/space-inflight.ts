@@ -36,7 +36,7 @@ import {
 import { META_WORDS, type PhysicalMemory } from './physical-memory.ts';
 import { PTE_FRAME_SHIFT, PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, isPrivateFrame, pteFrame } from './pte.ts';
 import { NO_HOOKS, SpaceCore, type SpaceHooks } from './space-core.ts';
-import { HPAGE_MASK, HPAGE_PAGES } from './thp.ts';
+import { HPAGE_MASK, HPAGE_PAGES, countHuge, retireHugeCount } from './thp.ts';
 import { VmaList } from './vma-list.ts';
 
 export class SpaceInflight extends SpaceCore {
@@ -55,12 +55,30 @@ export class SpaceInflight extends SpaceCore {
     space.teardown();
   }
 
-  /** Unmap everything (exit, or the host cleaning up after a dead guest) and mark the guest exited. */
+  /**
+   * Unmap everything (exit, or the host cleaning up after a dead guest), retire the guest's share of
+   * nr_anon_transparent_hugepages and mark the guest exited.
+   *
+   * The huge-page count after a kill, argued here. A thread killed between changing a head PTE and
+   * counting it (hugeFault, collapseBlock, clearHugeBlock, releaseRange: each changes the head, then
+   * countHuge) leaves the guest's count off by one, and nothing can tell afterwards whether the count
+   * happened. So the count is per guest (vmstat.ts) and dropped whole here, after every page is
+   * released: the page table then holds no head, so the guest's true share is 0 whatever its slot
+   * says. The threads that may still be changing heads of this guest: none of the guest's own (dead,
+   * or this is its exit); ksmd (a merge engine's split, khugepaged's collapse or settle), which counts
+   * into the same slot. A split it finishes after our release counts −1 for a head the release saw
+   * without HUGE (so did not count): before the retirement it nets to 0, after it is ignored. A
+   * collapse cannot install a head here: its last exchange expects the write-protected value it
+   * loaded, and the release swung every PTE to 0. Nothing is subtracted from the host's figure, so a
+   * concurrent split cannot make it subtract twice; the slot is never reused, so a late count of
+   * ksmd's cannot land on another guest's.
+   */
   teardown(): void {
     Atomics.store(this.ctl, CTL_HAZARD, HAZARD_NONE);
     for (const m of this.vmas.all) this.releaseRange(m.start, m.end);
     this.vmas.removeRange(0, this.vaPages);
     this.vmas.publish();
+    retireHugeCount(this.ctl, this.mem);
     Atomics.store(this.ctl, CTL_STATE, GUEST_EXITED);
   }
 
@@ -177,7 +195,7 @@ export class SpaceInflight extends SpaceCore {
         Atomics.store(ctl, CTL_INFLIGHT_OLD, old);
         if (Atomics.compareExchange(pt, p, old, 0) === old) {
           // The head of a huge page going: the block is no longer PMD-mapped (its tails follow).
-          if ((old & PTE_HUGE) && !(p & HPAGE_MASK)) this.mem.vmstat.add('nr_anon_transparent_hugepages', -1);
+          if ((old & PTE_HUGE) && !(p & HPAGE_MASK)) countHuge(ctl, this.mem, -1);
           this.dropReference(old);
           break;
         }

@@ -115,7 +115,7 @@ export class SpaceSwap extends SpaceInflight {
             if (p === except || !this.canPageOut(pte)) break;
             if (pte & PTE_HUGE) {
               // One subpage of a huge page goes out alone: split the block first (split_huge_pmd).
-              clearHugeBlock(pt, hugeHead(p), this.mem);
+              clearHugeBlock(pt, this.ctl, hugeHead(p), this.mem);
               continue;
             }
             if (slot < 0) slot = swap.alloc();
@@ -147,7 +147,7 @@ export class SpaceSwap extends SpaceInflight {
         if (!this.canPageOut(pte)) break;
         if (pte & PTE_HUGE) {
           // A huge page is paged out as 512 small ones: split the block first (as swap does without THP swap).
-          clearHugeBlock(pt, hugeHead(p), this.mem);
+          clearHugeBlock(pt, this.ctl, hugeHead(p), this.mem);
           continue;
         }
         const slot = swap.alloc();

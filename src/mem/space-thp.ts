@@ -10,7 +10,7 @@ import { CTL_HAZARD, CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, CTL_INFLIGHT_NEX
 import { PTE_HUGE, PTE_KSM, PTE_NOACCESS, PTE_PRESENT, PTE_SWAPPED, PTE_WRITABLE, PTE_ZERO, makePte, pteFrame } from './pte.ts';
 import { mergeBit } from './space-core.ts';
 import { SpaceSwap } from './space-swap.ts';
-import { HPAGE_MASK, HPAGE_PAGES, THP_NEVER, clearHugeBlock, hugeFaultAllowed, hugeHead } from './thp.ts';
+import { HPAGE_MASK, HPAGE_PAGES, THP_NEVER, clearHugeBlock, countHuge, hugeFaultAllowed, hugeHead } from './thp.ts';
 import type { Vma } from './vma-list.ts';
 
 export class SpaceThp extends SpaceSwap {
@@ -49,7 +49,7 @@ export class SpaceThp extends SpaceSwap {
       }
     }
     Atomics.store(this.ctl, CTL_INFLIGHT_HUGE, -1);
-    this.mem.vmstat.add('nr_anon_transparent_hugepages');
+    countHuge(this.ctl, this.mem, 1); // killed before this: the host retires our count (space-inflight.ts)
     this.mem.vmstat.add('thp_fault_alloc');
     return makePte(base + (vpage & HPAGE_MASK), flags);
   }
@@ -113,7 +113,7 @@ export class SpaceThp extends SpaceSwap {
         Atomics.store(ctl, CTL_INFLIGHT_OLD, old);
         if (Atomics.compareExchange(pt, p, old, next) !== old) continue; // an engine moved it: look again
         // khugepaged made the block huge while we were replacing its tails: that huge page goes (counted below as ours).
-        if (i === 0 && (old & PTE_HUGE)) this.mem.vmstat.add('nr_anon_transparent_hugepages', -1);
+        if (i === 0 && (old & PTE_HUGE)) countHuge(ctl, this.mem, -1);
         if ((old & PTE_PRESENT) && !(old & PTE_ZERO)) this.mem.copyFrame(pteFrame(old), f);
         else if (old & PTE_SWAPPED) this.mem.swap!.readSlot(pteFrame(old), this.bankBuf[f >>> BANK_SHIFT]!, (f & BANK_MASK) << PAGE_SHIFT);
         else this.mem.zeroFrame(f);
@@ -124,7 +124,7 @@ export class SpaceThp extends SpaceSwap {
     }
     Atomics.store(ctl, CTL_INFLIGHT_HUGE, -1);
     Atomics.store(ctl, CTL_HAZARD, HAZARD_NONE);
-    this.mem.vmstat.add('nr_anon_transparent_hugepages');
+    countHuge(ctl, this.mem, 1);
     this.mem.vmstat.add('thp_collapse_alloc');
   }
 
@@ -152,6 +152,6 @@ export class SpaceThp extends SpaceSwap {
 
   protected splitBlockOf(vpage: number): void {
     const head = hugeHead(vpage);
-    if (Atomics.load(this.pt, head) & PTE_HUGE || Atomics.load(this.pt, vpage) & PTE_HUGE) clearHugeBlock(this.pt, head, this.mem);
+    if (Atomics.load(this.pt, head) & PTE_HUGE || Atomics.load(this.pt, vpage) & PTE_HUGE) clearHugeBlock(this.pt, this.ctl, head, this.mem);
   }
 }

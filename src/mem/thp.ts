@@ -11,7 +11,7 @@
 // HUGE (a subpage is an ordinary present, writable PTE), so huge pages cost the hot paths nothing.
 
 import { HPAGE_PAGES, PROT_MASK, PROT_NONE, ZERO_FRAME } from './constants.ts';
-import { CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED } from './guest-control.ts';
+import { CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, CTL_THP_SLOT, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED } from './guest-control.ts';
 import type { PhysicalMemory } from './physical-memory.ts';
 import { PTE_HUGE, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_ZERO, isPrivateFrame, makePte, pteFrame } from './pte.ts';
 
@@ -45,6 +45,37 @@ export function hugeFaultAllowed(mode: number, flags: number, start: number, end
   return head >= start && head + HPAGE_PAGES <= end;
 }
 
+/**
+ * nr_anon_transparent_hugepages ± 1 for a head of the guest whose control words are `ctl` (a head PTE
+ * that became huge, or stopped being): into the guest's own huge-page slot (vmstat.ts says why not
+ * one host-wide word). Every thread that changes a head counts here: the guest, ksmd and khugepaged,
+ * the host releasing a dead guest's pages. The slot is claimed on the first count by compare-and-
+ * exchange on CTL_THP_SLOT (the guest and ksmd may race to claim it: the loser's slot stays 0 for
+ * good, as does one claimed by a thread killed before its exchange).
+ */
+export function countHuge(ctl: Int32Array, mem: PhysicalMemory, delta: number): void {
+  let slot = Atomics.load(ctl, CTL_THP_SLOT);
+  if (slot < 0) {
+    const mine = mem.vmstat.claimHugeSlot();
+    const seen = Atomics.compareExchange(ctl, CTL_THP_SLOT, -1, mine);
+    slot = seen < 0 ? mine : seen;
+  }
+  mem.vmstat.addHuge(slot, delta);
+}
+
+/**
+ * The guest's page table is gone (its pages all released, by itself at exit or by the host after a
+ * kill): its huge-page slot stops adding to the host's count, whatever it holds. It holds more than 0
+ * after a kill between a head's change and its count (the dead thread's, never to come) or while
+ * ksmd finishes a split of one of its blocks (its −1 lands on the retired slot: the head it cleared
+ * was then not released as huge, so the release did not count it either). Nothing is subtracted, so
+ * nothing can be subtracted twice.
+ */
+export function retireHugeCount(ctl: Int32Array, mem: PhysicalMemory): void {
+  const slot = Atomics.load(ctl, CTL_THP_SLOT);
+  if (slot >= 0) mem.vmstat.retireHuge(slot);
+}
+
 /** Is `vpage` inside a block that is PMD-mapped right now (its own PTE or its head has HUGE)? */
 export function inHugeBlock(pt: Int32Array, vpage: number): boolean {
   return ((Atomics.load(pt, vpage) | Atomics.load(pt, hugeHead(vpage))) & PTE_HUGE) !== 0;
@@ -66,7 +97,7 @@ export function inHugeBlock(pt: Int32Array, vpage: number): boolean {
  *    HUGE. So we load the head again after the pass; HUGE now: clear the block again. Either our second
  *    load sees its head, or its settle sees our cleared tail and splits it itself.
  */
-export function clearHugeBlock(pt: Int32Array, head: number, mem: PhysicalMemory): boolean {
+export function clearHugeBlock(pt: Int32Array, ctl: Int32Array, head: number, mem: PhysicalMemory): boolean {
   let splitHere = false;
   let folio = -1;
   for (;;) {
@@ -87,7 +118,7 @@ export function clearHugeBlock(pt: Int32Array, head: number, mem: PhysicalMemory
     if (!cleared || splitHere || !(Atomics.load(pt, head) & PTE_HUGE)) break;
   }
   if (splitHere) {
-    mem.vmstat.add('nr_anon_transparent_hugepages', -1);
+    countHuge(ctl, mem, -1);
     mem.vmstat.add('thp_split_pmd');
   }
   return splitHere;
@@ -139,7 +170,7 @@ export function splitHugeBlock(pt: Int32Array, ctl: Int32Array, mem: PhysicalMem
   if (!(Atomics.load(pt, head) & PTE_HUGE)) return Atomics.load(pt, vpage) & PTE_HUGE ? SPLIT_BUSY : SPLIT_NOT_HUGE;
   // The guest's record of a folio it is still mapping (see the races above): loaded after the head.
   if (Atomics.load(ctl, CTL_INFLIGHT_HUGE) >= 0 && Atomics.load(ctl, CTL_INFLIGHT_HUGE_HEAD) === head) return SPLIT_BUSY;
-  const done = clearHugeBlock(pt, head, mem) ? SPLIT_DONE : SPLIT_NOT_HUGE;
+  const done = clearHugeBlock(pt, ctl, head, mem) ? SPLIT_DONE : SPLIT_NOT_HUGE;
   if (done === SPLIT_DONE) mem.vmstat.add('thp_split_page');
   for (let p = head; p < head + HPAGE_PAGES; p++) {
     const pte = Atomics.load(pt, p);

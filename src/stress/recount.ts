@@ -10,13 +10,14 @@ import { createHash } from 'node:crypto';
 import type { Host } from '../host/host.ts';
 import { PAGE_SIZE, ZERO_FRAME } from '../mem/constants.ts';
 import {
-  CTL_KSM_DOMAIN, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGING_PAGES, CTL_RMAP_ITEMS, VM_MERGEABLE, readVmaTable,
+  CTL_KSM_DOMAIN, CTL_KSM_ENTERED, CTL_KSM_ZERO_PAGES, CTL_MERGING_PAGES, CTL_RMAP_ITEMS, CTL_THP_SLOT, VM_MERGEABLE, readVmaTable,
   type GuestSpaceHandles, type VmaSnapshot,
 } from '../mem/guest-control.ts';
 import type { PhysicalMemory } from '../mem/physical-memory.ts';
 import type { KsmState } from '../ksm/ksm-state.ts';
 import type { ChainCensus } from '../ksm/ksm-engine.ts';
-import { PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, describePte, pteFrame } from '../mem/pte.ts';
+import { PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_MERGEABLE, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, describePte, pteFrame } from '../mem/pte.ts';
+import { HPAGE_PAGES, countHuge } from '../mem/thp.ts';
 
 export const RECOUNTED = [
   'pages_shared', 'pages_sharing', 'ksm_zero_pages', 'rmap_items', 'stable_node_chains', 'stable_node_dups', 'general_profit',
@@ -295,6 +296,8 @@ export interface RepairResult {
   readonly zeroPageCountersFixed: number;
   /** Swap slots whose count held a dead ksmd's hold (mid reclaim of a KSM page): set to their PTEs, freed if none. */
   readonly swapSlotsFixed: number;
+  /** Guests' shares of nr_anon_transparent_hugepages a dead ksmd (a split, khugepaged) left between a head's change and its count. */
+  readonly hugeCountsFixed: number;
 }
 
 /**
@@ -302,8 +305,9 @@ export interface RepairResult {
  * until a guest left a page) lived only on its own heap, so nobody can finish it. With every guest
  * stopped (no syscall or access in progress, hazard words clear) and ksmd dead, the page tables are
  * the whole truth: a KSM frame's mapcount must equal its mappers, a private frame's must be 0, and
- * a frame that no PTE maps and that is not free belonged to the dead ksmd, and ksm_zero_pages is
- * the number of KSM zero-page PTEs. This is the host's fsck;
+ * a frame that no PTE maps and that is not free belonged to the dead ksmd, ksm_zero_pages is
+ * the number of KSM zero-page PTEs, and each guest's share of nr_anon_transparent_hugepages is the
+ * number of its heads with HUGE (ksmd splits and khugepaged collapses). This is the host's fsck;
  * it is exact only in that stopped world, which the stress harness provides (guests paused through
  * their control pages). The successor ksmd then rebuilds its trees from the page tables.
  */
@@ -385,5 +389,28 @@ export function repairAfterKsmdDeath(mem: PhysicalMemory, ksm: KsmState, spaces:
     mem.setMapcount(f, 0);
     mem.free(f);
   }
-  return { mapcountsFixed, privateMapcountsCleared, framesReclaimed: r.leakedFrames, zeroPageCountersFixed, swapSlotsFixed };
+  return { mapcountsFixed, privateMapcountsCleared, framesReclaimed: r.leakedFrames, zeroPageCountersFixed, swapSlotsFixed, hugeCountsFixed: recountHugePages(mem, spaces) };
+}
+
+/**
+ * Each guest's share of nr_anon_transparent_hugepages set to the heads with HUGE in its page table.
+ * Exact only stopped-the-world, as this repair runs: ksmd (and khugepaged, on its thread) is dead and
+ * every guest is paused between two operations, so no thread has changed a head and not yet counted
+ * it. A guest with no slot yet has no head that anyone counted: a head there would be khugepaged's,
+ * killed before its count claimed the slot, so the slot is claimed for it.
+ */
+function recountHugePages(mem: PhysicalMemory, spaces: readonly GuestSpaceHandles[]): number {
+  let fixed = 0;
+  for (const h of spaces) {
+    const pt = new Int32Array(h.pageTable);
+    let heads = 0;
+    for (let p = 0; p < pt.length; p += HPAGE_PAGES) if (Atomics.load(pt, p) & PTE_HUGE) heads++;
+    const ctl = new Int32Array(h.control);
+    const slot = Atomics.load(ctl, CTL_THP_SLOT);
+    const now = slot >= 0 ? mem.vmstat.hugeOf(slot) : 0;
+    if (now === heads) continue;
+    fixed++;
+    countHuge(ctl, mem, heads - now);
+  }
+  return fixed;
 }

@@ -633,8 +633,8 @@ export function describeStress(r: StressReport): string[] {
   ];
   if (r.faults) {
     const f = r.fault_events;
-    const rep = f.ksmd_repairs.reduce((a, x) => ({ m: a.m + x.mapcountsFixed, p: a.p + x.privateMapcountsCleared, f: a.f + x.framesReclaimed, z: a.z + x.zeroPageCountersFixed, s: a.s + x.swapSlotsFixed }), { m: 0, p: 0, f: 0, z: 0, s: 0 });
-    lines.push(`  faults: guests killed ${f.guests_killed}, OOM kills ${f.oom_kills}, ksmd restarts ${f.ksmd_restarts} (repaired ${rep.m} KSM mapcounts, ${rep.p} private mapcounts, ${rep.z} ksm_zero_pages counters, ${rep.s} swap counts, reclaimed ${rep.f} frames ksmd held), EAGAIN ${r.guest_counters.eagain}, ENOMEM ${r.guest_counters.enomem}`);
+    const rep = f.ksmd_repairs.reduce((a, x) => ({ m: a.m + x.mapcountsFixed, p: a.p + x.privateMapcountsCleared, f: a.f + x.framesReclaimed, z: a.z + x.zeroPageCountersFixed, s: a.s + x.swapSlotsFixed, h: a.h + x.hugeCountsFixed }), { m: 0, p: 0, f: 0, z: 0, s: 0, h: 0 });
+    lines.push(`  faults: guests killed ${f.guests_killed}, OOM kills ${f.oom_kills}, ksmd restarts ${f.ksmd_restarts} (repaired ${rep.m} KSM mapcounts, ${rep.p} private mapcounts, ${rep.z} ksm_zero_pages counters, ${rep.s} swap counts, ${rep.h} huge-page counts, reclaimed ${rep.f} frames ksmd held), EAGAIN ${r.guest_counters.eagain}, ENOMEM ${r.guest_counters.enomem}`);
   }
   if (r.swap) {
     const w = r.swap;

@@ -4,12 +4,14 @@ import { expect } from 'chai';
 import {
   MADV_COLLAPSE, MADV_DONTNEED, MADV_HUGEPAGE, MADV_NOHUGEPAGE, PAGE_SIZE, PROT_READ, PROT_WRITE,
 } from '../../src/mem/constants.ts';
-import { CTL_HAZARD, CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, hazardWrite } from '../../src/mem/guest-control.ts';
+import { CTL_HAZARD, CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, CTL_THP_SLOT, hazardWrite } from '../../src/mem/guest-control.ts';
+import { KsmState } from '../../src/ksm/ksm-state.ts';
+import { repairAfterKsmdDeath } from '../../src/stress/recount.ts';
 import { PTE_HUGE, PTE_PRESENT, PTE_WRITABLE, makePte, pteFrame } from '../../src/mem/pte.ts';
 import { SpaceInflight } from '../../src/mem/space-inflight.ts';
 import { summarizeSpace } from '../../src/mem/space-summary.ts';
-import { formatSmapsRollup, meminfoValues, smapsRollup } from '../../src/mem/procfs.ts';
-import { HPAGE_PAGES, THP_ALWAYS, THP_MADVISE, THP_NEVER, clearHugeBlock } from '../../src/mem/thp.ts';
+import { formatSmapsRollup, formatVmstat, meminfoValues, smapsRollup } from '../../src/mem/procfs.ts';
+import { HPAGE_PAGES, THP_ALWAYS, THP_MADVISE, THP_NEVER, clearHugeBlock, countHuge } from '../../src/mem/thp.ts';
 import { bareSpace, errnoOf } from '../helpers/bare-space.ts';
 
 const HPAGE = HPAGE_PAGES * PAGE_SIZE;
@@ -165,7 +167,7 @@ describe('transparent huge pages (one address space)', () => {
       const pt = new Int32Array(HPAGE_PAGES);
       for (let i = 0; i < HPAGE_PAGES; i++) pt[i] = makePte(HPAGE_PAGES + i, PTE_PRESENT | PTE_HUGE);
       pt[3] = makePte(4 * HPAGE_PAGES + 3, PTE_PRESENT | PTE_WRITABLE | PTE_HUGE);
-      expect(clearHugeBlock(pt, 0, t.mem)).to.equal(true);
+      expect(clearHugeBlock(pt, new Int32Array(t.handles.control), 0, t.mem)).to.equal(true);
       expect(pt.filter((pte) => (pte & PTE_HUGE) !== 0).length).to.equal(1);
       expect(pt[3]! & PTE_HUGE).to.equal(PTE_HUGE);
     });
@@ -174,7 +176,7 @@ describe('transparent huge pages (one address space)', () => {
       const t = thpSpace(THP_ALWAYS);
       const pt = new Int32Array(HPAGE_PAGES);
       for (let i = 1; i < HPAGE_PAGES; i++) pt[i] = makePte(HPAGE_PAGES + i, PTE_PRESENT | PTE_HUGE);
-      expect(clearHugeBlock(pt, 0, t.mem)).to.equal(false);
+      expect(clearHugeBlock(pt, new Int32Array(t.handles.control), 0, t.mem)).to.equal(false);
       expect(pt.some((pte) => (pte & PTE_HUGE) !== 0)).to.equal(false);
     });
   });
@@ -227,5 +229,98 @@ describe('transparent huge pages (one address space)', () => {
     for (let i = 256; i < HPAGE_PAGES; i++) Atomics.store(t.space.pt, head + i, makePte(base + i, PTE_PRESENT | PTE_WRITABLE | PTE_HUGE));
     SpaceInflight.reclaim(t.handles, t.mem);
     expect(t.mem.freeFrames()).to.equal(free);
+  });
+
+  describe('nr_anon_transparent_hugepages after a kill (each guest counts its own: vmstat.ts)', () => {
+    /** Guest 1 with two huge pages and guest 2 with one, on one host; `vmstat()` is nr_anon_transparent_hugepages as /proc/vmstat prints it. */
+    function twoGuests() {
+      const a = thpSpace(THP_ALWAYS);
+      const b = bareSpace({ vaPages: 8192, pid: 2, hooks: { addKsmZeroPages: () => {}, thpMode: () => THP_ALWAYS } }, a.mem);
+      const at = a.area(3 * HPAGE);
+      a.space.write(at, Uint8Array.of(1));
+      a.space.write(at + HPAGE, Uint8Array.of(2));
+      const bAddr = Math.ceil(b.space.mmap(2 * HPAGE) / HPAGE) * HPAGE;
+      b.space.write(bAddr, Uint8Array.of(3));
+      const vmstat = (): number => Number(/^nr_anon_transparent_hugepages (-?\d+)$/m.exec(formatVmstat(a.mem))![1]);
+      const heads = (pt: Int32Array): number => {
+        let n = 0;
+        for (let p = 0; p < pt.length; p += HPAGE_PAGES) if (Atomics.load(pt, p) & PTE_HUGE) n++;
+        return n;
+      };
+      const held = (): number => heads(a.space.pt) + heads(b.space.pt);
+      return { a, b, at, vmstat, held };
+    }
+
+    it('counts each huge page mapped, host-wide, in /proc/vmstat and AnonHugePages', () => {
+      const t = twoGuests();
+      expect(t.vmstat()).to.equal(3);
+      expect(t.held()).to.equal(3);
+      expect(meminfoValues(t.a.mem).AnonHugePages).to.equal(3 * 2048);
+    });
+
+    it('a guest killed between clearing a huge page\'s head and counting it: after the host\'s repair the count equals the huge pages the page tables hold', () => {
+      const t = twoGuests();
+      // What clearHugeBlock leaves when killed before its count: the block's HUGE bits cleared, the count not.
+      const head = t.at / PAGE_SIZE;
+      for (let p = head; p < head + HPAGE_PAGES; p++) Atomics.and(t.a.space.pt, p, ~PTE_HUGE);
+      expect(t.vmstat()).to.equal(3); // one more than the page tables hold
+      SpaceInflight.reclaim(t.a.handles, t.a.mem);
+      expect(t.vmstat()).to.equal(t.held());
+      expect(t.vmstat()).to.equal(1);
+      expect(meminfoValues(t.a.mem).AnonHugePages).to.equal(2048);
+    });
+
+    it('a guest killed between installing a huge page\'s head and counting it: after the host\'s repair the count equals the huge pages the page tables hold', () => {
+      const t = twoGuests();
+      const free = t.a.mem.freeFrames();
+      // What hugeFault leaves when killed after its head's install, before INFLIGHT_HUGE = −1 and the count.
+      const head = (t.at + 2 * HPAGE) / PAGE_SIZE;
+      const base = t.a.mem.allocHugeUninitialized(0);
+      Atomics.store(t.a.space.ctl, CTL_INFLIGHT_HUGE_HEAD, head);
+      Atomics.store(t.a.space.ctl, CTL_INFLIGHT_HUGE, base);
+      for (let i = HPAGE_PAGES - 1; i >= 0; i--) Atomics.store(t.a.space.pt, head + i, makePte(base + i, PTE_PRESENT | PTE_WRITABLE | PTE_HUGE));
+      expect(t.vmstat()).to.equal(t.held() - 1); // one fewer than the page tables hold
+      SpaceInflight.reclaim(t.a.handles, t.a.mem);
+      expect(t.vmstat()).to.equal(t.held());
+      expect(t.vmstat()).to.equal(1);
+      expect(t.a.mem.freeFrames()).to.equal(free + 2 * HPAGE_PAGES);
+    });
+
+    it('a split ksmd finishes after the host retired the dead guest\'s count changes the host\'s count no more', () => {
+      const t = twoGuests();
+      const head = t.at / PAGE_SIZE;
+      Atomics.and(t.a.space.pt, head, ~PTE_HUGE); // ksmd cleared the head; its count is still to come
+      SpaceInflight.reclaim(t.a.handles, t.a.mem);
+      expect(t.vmstat()).to.equal(1);
+      countHuge(t.a.space.ctl, t.a.mem, -1); // ksmd's late count lands on the retired slot
+      expect(t.vmstat()).to.equal(1);
+      expect(t.vmstat()).to.equal(t.held());
+    });
+
+    it('a guest that exits retires its count: 0 left, whatever ksmd still counts for it', () => {
+      const t = twoGuests();
+      t.b.space.teardown();
+      expect(t.vmstat()).to.equal(2);
+      countHuge(t.b.space.ctl, t.b.mem, 1);
+      expect(t.vmstat()).to.equal(2);
+    });
+
+    it('ksmd killed between a split\'s head and its count: the repair after its death recounts each guest\'s huge pages from its page table', () => {
+      const t = twoGuests();
+      const head = t.at / PAGE_SIZE;
+      for (let p = head; p < head + HPAGE_PAGES; p++) Atomics.and(t.a.space.pt, p, ~PTE_HUGE);
+      expect(t.vmstat()).to.equal(3);
+      const r = repairAfterKsmdDeath(t.a.mem, KsmState.create(), [t.a.handles, t.b.handles]);
+      expect(r.hugeCountsFixed).to.equal(1);
+      expect(t.vmstat()).to.equal(t.held());
+      expect(t.vmstat()).to.equal(2);
+    });
+
+    it('refuses a huge-page slot that was never claimed, and nr_anon_transparent_hugepages as an ordinary counter', () => {
+      const t = twoGuests();
+      expect(Atomics.load(t.a.space.ctl, CTL_THP_SLOT)).to.equal(0);
+      expect(() => t.a.mem.vmstat.addHuge(7, 1)).to.throw(RangeError, /huge-page slot 7 was never claimed/);
+      expect(() => t.a.mem.vmstat.add('nr_anon_transparent_hugepages')).to.throw(/counted per guest/);
+    });
   });
 });

@@ -32,13 +32,13 @@ describe('deterministic simulation with transparent huge pages (--thp always)', 
     expect(r.merges).to.be.greaterThan(2000);
   });
 
-  it('a guest killed at any step, its folio in flight reclaimed by the host: no violation', () => {
+  it('a guest killed at any step, its folio in flight reclaimed and its huge-page count retired by the host: no violation, nr_anon_transparent_hugepages exact after every reclaim', () => {
     const r = explore({ seed: 300, interleavings: 1500, thp: true, killGuests: true });
     expect(r.violations, why(r)).to.equal(0);
     expect(r.steps_by_kind.host_reclaim).to.be.greaterThan(0);
   });
 
-  it('ksmd (and khugepaged, on its thread) killed at any step, repaired and restarted: no violation', () => {
+  it('ksmd (and khugepaged, on its thread) killed at any step, repaired (each guest\'s huge pages recounted) and restarted: no violation', () => {
     const r = explore({ seed: 600, interleavings: 1500, thp: true, killKsmd: true });
     expect(r.violations, why(r)).to.equal(0);
     expect(r.steps_by_kind.host_repair).to.be.greaterThan(0);
@@ -51,11 +51,11 @@ describe('deterministic simulation with transparent huge pages (--thp always)', 
     expect(r.residualWhy).to.equal('folio 8..11: guest 0 was killed in the window "folio allocated, not yet recorded in INFLIGHT_HUGE"');
   });
 
-  it('a guest killed between clearing a huge page\'s head and its vmstat update leaves nr_anon_transparent_hugepages one too high: counted, not a violation (seed 3615)', () => {
+  it('a guest killed between clearing a huge page\'s head and its vmstat update: the host retires its huge-page count, and nr_anon_transparent_hugepages equals the heads again (seed 3615)', () => {
     const r = runInterleaving(3615, 400, 'none', undefined, true, KILL_GUEST, false, { engine: 'ksm' }, true);
     expect(r.violation, r.trace?.join('\n')).to.equal(undefined);
-    expect(r.thp!.counter_drifts).to.equal(1);
-    expect(r.trace!.join('\n')).to.contain('nr_anon_transparent_hugepages counts 1 huge page more than the page tables hold');
+    expect(r.thp!.count_repairs).to.equal(1);
+    expect(r.trace!.join('\n')).to.contain("host (reclaiming guest 0): retire guest 0's huge-page slot (it counts 1: a change was never counted, or is still to be): nr_anon_transparent_hugepages = 0");
   });
 
   it('replays a huge-page interleaving exactly from its seed', () => {
@@ -82,6 +82,34 @@ describe('deterministic simulation with transparent huge pages (--thp always)', 
   });
 
   describe('races the simulation found in the real code (fixed there, kept here as broken variants)', () => {
+    it('one host-wide nr_anon_transparent_hugepages: a guest killed between a head\'s change and its count leaves it off for good (seed 3615)', () => {
+      const old = runInterleaving(3615, 400, 'thp-count-unrepaired', undefined, true, KILL_GUEST, false, { engine: 'ksm' }, true);
+      expect(old.violation).to.match(/nr_anon_transparent_hugepages 2, but 1 block\(s\) have a HUGE head \(invariant 6\)/);
+      const schedule = old.choices.join(',');
+      expect(replaySchedule(3615, schedule, 'thp-count-unrepaired', KILL_GUEST, false, { engine: 'ksm' }, true).violation).to.equal(old.violation);
+      const now = replaySchedule(3615, schedule, 'none', KILL_GUEST, false, { engine: 'ksm' }, true);
+      expect(now.violation, now.trace?.join('\n')).to.equal(undefined);
+      // The replay the exploration shrinks it to (docs/data/sim-thp.json): guest 0 killed right after its split's head CAS.
+      expect(replaySchedule(3615, '0,0,0,3', 'thp-count-unrepaired', KILL_GUEST, false, { engine: 'ksm' }, true).violation).to.match(/nr_anon_transparent_hugepages 1, but 0 block\(s\) have a HUGE head/);
+      const fixed = replaySchedule(3615, '0,0,0,3', 'none', KILL_GUEST, false, { engine: 'ksm' }, true);
+      expect(fixed.violation, fixed.trace?.join('\n')).to.equal(undefined);
+      expect(fixed.trace!.join('\n')).to.contain("retire guest 0's huge-page slot (it counts 1");
+    });
+
+    it('one host-wide nr_anon_transparent_hugepages: ksmd killed between khugepaged\'s head install and its count leaves it off; the repair after its death recounts each guest\'s heads', () => {
+      const { cfg, script } = oneBlock('none', [1, 2, 3, 4], [{ kind: 'read', p: 1 }]);
+      const killable = { ...cfg, killKsmd: true };
+      // 39 ksmd steps: khugepaged write-protects, copies and installs the block, head last; then the kill (actor 2).
+      const schedule = [...Array<number>(39).fill(1), 2];
+      const old = runScripted({ ...killable, broken: 'thp-count-unrepaired' }, script, schedule);
+      expect(old.violation).to.match(/nr_anon_transparent_hugepages 0, but 1 block\(s\) have a HUGE head/);
+      const now = runScripted(killable, script, schedule);
+      expect(now.violation, now.trace?.join('\n')).to.equal(undefined);
+      expect(now.trace!.join('\n')).to.match(/khugepaged: CAS g0p0 f1 WP → f8 H\n\s+40  host: worker.terminate\(\) of ksmd/);
+      expect(now.trace!.join('\n')).to.contain('1 huge-page count recounted');
+      expect(now.thp!.count_repairs).to.equal(1);
+    });
+
     it('khugepaged settles: a tail the guest split off and released while the head was not yet installed left a huge page with a hole (seed 67)', () => {
       const schedule = '2,2,2,2,2,2,2,2,2,2,2,2';
       const old = replaySchedule(67, schedule, 'khugepaged-no-settle', 0, false, { engine: 'ksm' }, true);

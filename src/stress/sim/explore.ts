@@ -114,10 +114,12 @@ export interface ThpTotals {
   /** khugepaged split a block again after its head's install: the guest had split off and changed a tail. */
   settle_splits: number;
   /**
-   * Interleavings where a killed thread had changed a huge page's head and not yet counted it in
-   * nr_anon_transparent_hugepages, which then stays off by one (no repair recounts it).
+   * Kills after which the repair corrected nr_anon_transparent_hugepages: the reclaimed guest's
+   * retired slot held a count (a change the dead thread never counted, or one ksmd was still to
+   * count), or the repair after a killed ksmd recounted a guest's slot. A count still off after
+   * a repair is a violation (invariant 6).
    */
-  counter_drifts: number;
+  count_repairs: number;
 }
 
 interface RunResult {
@@ -354,7 +356,6 @@ function runModel(seed: number, maxSteps: number, broken: SimBroken, cfg: SimCon
     if (trace) trace.push(`      VIOLATION: ${e.message}`);
     return { violation: e.message, choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, privateSwapOuts: m.privateSwapOuts, residual: 0, residualWhy: '', kinds, hazards: m.hazards, hazardExample: m.hazardExample, thp: thpTotals(m, cfg) };
   }
-  if (trace && m.thpDrift) trace.push(`      nr_anon_transparent_hugepages counts ${Math.abs(m.thpDrift)} huge page${Math.abs(m.thpDrift) > 1 ? 's' : ''} ${m.thpDrift < 0 ? 'more' : 'fewer'} than the page tables hold: a thread was killed between changing a huge page's head and counting it (known, not a violation)`);
   if (trace && m.residualLeaks) trace.push(`      known residual leak (documented, not a violation): ${m.residualWhy}`);
   if (trace && m.hazards) trace.push(`      ${DKSM_HAZARD} (named, not a violation): ${m.hazards} × — ${m.hazardExample}`);
   return { choices, steps, trace, merges: m.merges, cows: m.cows, unmerges: m.unmerges, ksmSwapOuts: m.ksmSwapOuts, cacheSwapIns: m.cacheSwapIns, privateSwapOuts: m.privateSwapOuts, residual: m.residualLeaks, residualWhy: m.residualWhy, kinds, hazards: m.hazards, hazardExample: m.hazardExample, thp: thpTotals(m, cfg) };
@@ -365,7 +366,7 @@ function thpTotals(m: SimModel, cfg: SimConfig): ThpTotals | undefined {
   const e = m.thpEvents;
   return {
     faults: e.faults, fallbacks: e.fallbacks, splits: e.splits, zero_remaps: e.zeroRemaps, collapses: e.collapses, collapse_eagain: e.collapseEagain, collapse_over_huge: e.collapseOverHuge,
-    khugepaged_collapses: e.khugepaged, khugepaged_abandoned: e.khugepagedAbandoned, settle_splits: e.settleSplits, counter_drifts: m.thpDrift !== 0 ? 1 : 0,
+    khugepaged_collapses: e.khugepaged, khugepaged_abandoned: e.khugepagedAbandoned, settle_splits: e.settleSplits, count_repairs: m.thpCountRepairs,
   };
 }
 
@@ -419,7 +420,7 @@ export function explore(o: ExploreOptions): ExploreResult {
   if (thp && engine.engine !== 'ksm') throw new Error(`--thp always: the simulation models huge pages under --engine ksm only (not ${engine.engine})`);
   if (thp && core) throw new Error('--thp always: not with --core-model (the model before issue 11 has no huge pages)');
   if (THP_BROKEN.includes(broken) && !thp) throw new Error(`--broken ${broken}: add --thp always (a huge-page variant)`);
-  const thpSum: ThpTotals | undefined = thp ? { faults: 0, fallbacks: 0, splits: 0, zero_remaps: 0, collapses: 0, collapse_eagain: 0, collapse_over_huge: 0, khugepaged_collapses: 0, khugepaged_abandoned: 0, settle_splits: 0, counter_drifts: 0 } : undefined;
+  const thpSum: ThpTotals | undefined = thp ? { faults: 0, fallbacks: 0, splits: 0, zero_remaps: 0, collapses: 0, collapse_eagain: 0, collapse_over_huge: 0, khugepaged_collapses: 0, khugepaged_abandoned: 0, settle_splits: 0, count_repairs: 0 } : undefined;
   const kinds = new Array<number>(STEP_KINDS.length).fill(0);
   const maxInterleavings = o.interleavings ?? Infinity;
   const maxSteps = o.steps ?? Infinity;
@@ -508,7 +509,7 @@ export function describeExploration(r: ExploreResult): string[] {
     `  merges ${r.merges}, copy-on-writes ${r.cows}, run=2 unmerges ${r.unmerges}, KSM pages swapped out by reclaim ${r.ksm_swap_outs}, private pages by reclaim ${r.private_swap_outs}, swap-ins from the swap cache ${r.swap_cache_swap_ins}, violations ${r.violations}, known residual leaks (documented) ${r.residual_leaks}`,
   ];
   lines.push(`  steps by kind: ${STEP_KINDS.map((k) => `${k} ${r.steps_by_kind[k]}`).join(', ')}`);
-  if (r.thp) lines.push(`  THP: huge faults ${r.thp.faults} (fallbacks ${r.thp.fallbacks}), splits ${r.thp.splits} (zero subpages remapped ${r.thp.zero_remaps}), MADV_COLLAPSE ${r.thp.collapses} (EAGAIN ${r.thp.collapse_eagain}, over khugepaged's ${r.thp.collapse_over_huge}), khugepaged collapses ${r.thp.khugepaged_collapses} (abandoned ${r.thp.khugepaged_abandoned}, split again to settle ${r.thp.settle_splits}), kills that left nr_anon_transparent_hugepages off ${r.thp.counter_drifts}`);
+  if (r.thp) lines.push(`  THP: huge faults ${r.thp.faults} (fallbacks ${r.thp.fallbacks}), splits ${r.thp.splits} (zero subpages remapped ${r.thp.zero_remaps}), MADV_COLLAPSE ${r.thp.collapses} (EAGAIN ${r.thp.collapse_eagain}, over khugepaged's ${r.thp.collapse_over_huge}), khugepaged collapses ${r.thp.khugepaged_collapses} (abandoned ${r.thp.khugepaged_abandoned}, split again to settle ${r.thp.settle_splits}), repairs that corrected nr_anon_transparent_hugepages ${r.thp.count_repairs}`);
   if (r.residual_example) lines.push(`  first residual leak: seed ${r.residual_example.seed}: ${r.residual_example.why}`);
   if (r.engine.engine === 'dksm') lines.push(`  ${DKSM_HAZARD}s ${r.dksm_hazards}${r.engine.writable ? ' (named, not violations)' : ''}${r.dksm_hazard_example ? `; first at seed ${r.dksm_hazard_example.seed}: ${r.dksm_hazard_example.what}` : ''}`);
   const f = r.failure;

@@ -226,15 +226,14 @@ export class SimGuests extends SimThp {
       if (seen === old) this.shadow[i] = 0;
       const headGone = seen === old && (old & PTE_HUGE) !== 0 && p % SIM_HPAGE === 0;
       const actor = track ? g : this.cfg.guests + 1;
-      if (headGone) this.thpPending[actor]!--;
+      if (headGone) this.headChanged(actor, g, -1);
       if (seen === old && track) this.enterWindow(g, 'PTE released, old reference not yet dropped', -1, false, LEAK_NONE);
       yield this.tracing ? `${who}: CAS PTE p${p} ${fmt(old)} → none${seen === old ? '' : ` failed (saw ${fmt(seen)})`}` : '';
       if (seen === old) {
         if (headGone) {
           // The head of a huge page went: the block is no longer PMD-mapped (its tails follow).
-          this.thpPages--;
-          this.thpPending[actor]!++;
-          yield this.tracing ? `${who}: nr_anon_transparent_hugepages −1 = ${this.thpPages}` : '';
+          const now = this.countHuge(actor, g, -1);
+          yield this.tracing ? `${who}: nr_anon_transparent_hugepages −1 = ${now}` : '';
         }
         yield* this.dropReference(g, old, who, track);
         return;

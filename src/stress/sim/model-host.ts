@@ -20,7 +20,7 @@
 //  if swingHappened(PTE, NEXT) (NEXT 0: PTE = 0; NEXT a new private frame: the PTE maps that frame
 //  privately, WP_KSMD or not); store OLD = 0 — all with the dead guest's hazard word still set;
 //  then clear the hazard word, releaseRange over every page, teardown (hazard, releaseRange again,
-//  EXITED). With --kill-ksmd ksmd dies between any two steps (repair + restart follow).
+//  cfg.thp: retire the guest's huge-page slot, EXITED). With --kill-ksmd ksmd dies between any two steps (repair + restart follow).
 //  Leak windows: the model tracks (ghost state) when guest 0 holds something that no in-flight
 //  word records: a frame, a reference on a KSM frame, a ksm_zero_pages count, or a swap slot
 //  (allocated and in no PTE yet; claimed and not yet freed). Dying there leaks
@@ -37,7 +37,7 @@
 import { REQ_SET_RUN } from '../../ksm/ksm-state.ts';
 import { HAZARD_NONE } from '../../mem/guest-control.ts';
 import {
-  PTE_FRAME_SHIFT, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, isPrivateFrame, pteFrame,
+  PTE_FRAME_SHIFT, PTE_HUGE, PTE_KSM, PTE_KSM_ZERO, PTE_PRESENT, PTE_SWAPPED, PTE_ZERO, isPrivateFrame, pteFrame,
 } from '../../mem/pte.ts';
 import { swingHappened } from '../../mem/space-inflight.ts';
 import { SimEngines } from './model-engines.ts';
@@ -48,7 +48,7 @@ export class SimHost extends SimEngines {
    * Host.supervise → AddressSpace.reclaim, after worker.terminate() stopped guest `g` between two of
    * its steps: reclaimInflight (with the dead guest's hazard word still set), then clear the hazard
    * word, releaseRange over every page, teardown (hazard, releaseRange over the VMAs — all empty by
-   * then —, state EXITED; ksmd then frees what it deferred for the guest).
+   * then —, cfg.thp: retire its huge-page slot, state EXITED; ksmd then frees what it deferred for the guest).
    */
   *reclaim(g: number): Step {
     const who = `host (reclaiming guest ${g})`;
@@ -88,6 +88,7 @@ export class SimHost extends SimEngines {
     this.hazard[g] = HAZARD_NONE;
     yield this.tracing ? `${who}: teardown: clear hazard` : '';
     for (let p = 0; p < this.cfg.pages; p++) yield* this.releasePage(g, p, who, false);
+    if (this.cfg.thp && this.cfg.broken !== 'thp-count-unrepaired') yield* this.retireHugeCount(g, who);
     this.exited[g] = 1;
     yield this.tracing ? `${who}: store state EXITED` : '';
     this.guestsDone++;
@@ -97,11 +98,11 @@ export class SimHost extends SimEngines {
    * AddressSpace.reclaimInflightFolio (cfg.thp): load INFLIGHT_HUGE and INFLIGHT_HUGE_HEAD; a folio
    * recorded: each frame its block's PTE does not map privately is freed (load PTE, free); store
    * INFLIGHT_HUGE = −1. A head the guest installed or cleared and had not yet counted stays
-   * uncounted (ghost thpDrift: nr_anon_transparent_hugepages is off by it from now on).
+   * uncounted in its slot (ghost: its thpPending stays until teardown retires the slot). --broken
+   * thp-count-unrepaired: one host-wide count, nothing retired: that change is never counted.
    */
   protected *reclaimInflightFolio(g: number, who: string): Step {
-    this.thpDrift += this.thpPending[g]!;
-    this.thpPending[g] = 0;
+    if (this.cfg.broken === 'thp-count-unrepaired') this.thpPending[g] = 0;
     this.splitting[g] = 0;
     const base = this.ifHuge[g]!;
     yield this.tracing ? `${who}: load INFLIGHT_HUGE = ${base}` : '';
@@ -115,6 +116,18 @@ export class SimHost extends SimEngines {
     }
     this.ifHuge[g] = -1;
     yield this.tracing ? `${who}: store INFLIGHT_HUGE = -1` : '';
+  }
+
+  /**
+   * thp.ts retireHugeCount, at the end of teardown: load CTL_THP_SLOT, retire the slot (one step). Its
+   * count no longer adds to nr_anon_transparent_hugepages, and neither does what any thread still
+   * owes it (the dead guest's uncounted change, ksmd's split under way: ghost, dropped with it).
+   */
+  protected *retireHugeCount(g: number, who: string): Step {
+    const left = this.thpOf[g]!;
+    this.thpRetired[g] = 1;
+    if (left !== 0) this.thpCountRepairs++;
+    yield this.tracing ? `${who}: retire guest ${g}'s huge-page slot (it counts ${left}${left ? ': a change was never counted, or is still to be' : ''}): nr_anon_transparent_hugepages = ${this.thpPages}` : '';
   }
 
   /**
@@ -185,8 +198,20 @@ export class SimHost extends SimEngines {
       }
     }
     this.pendingRef = -1;
-    // A head the dead ksmd (khugepaged, a split) changed and had not yet counted stays uncounted.
-    this.thpDrift += this.thpPending[this.cfg.guests]!;
+    // A head the dead ksmd (khugepaged, a split) changed and had not yet counted: each guest's slot is
+    // recounted from its heads (recount.ts recountHugePages; --broken thp-count-unrepaired: not).
+    let recounted = 0;
+    if (this.cfg.thp && this.cfg.broken !== 'thp-count-unrepaired') {
+      for (let g = 0; g < this.cfg.guests; g++) {
+        if (this.thpRetired[g]) continue;
+        let heads = 0;
+        for (let p = 0; p < this.cfg.pages; p += SIM_HPAGE) if (this.pt[g * this.cfg.pages + p]! & PTE_HUGE) heads++;
+        if (this.thpOf[g] === heads) continue;
+        this.thpOf[g] = heads;
+        this.thpCountRepairs++;
+        recounted++;
+      }
+    }
     this.thpPending[this.cfg.guests] = 0;
     this.hugeSettling = -1;
     this.splitting[this.cfg.guests] = 0;
@@ -196,7 +221,7 @@ export class SimHost extends SimEngines {
     this.deferred = [];
     this.seqnr = 0;
     this.pagesShared = this.pagesSharing = this.pagesUnshared = 0;
-    yield this.tracing ? `host: guests paused; repair from the page tables (${fixed} frames fixed); start a new ksmd` : '';
+    yield this.tracing ? `host: guests paused; repair from the page tables (${fixed} frames fixed${recounted ? `, ${recounted} huge-page count${recounted > 1 ? 's' : ''} recounted` : ''}); start a new ksmd` : '';
   }
 
   /**

@@ -114,8 +114,8 @@ export class SimModel extends SimHost {
         }
       }
     }
-    let pending = this.thpDrift;
-    for (const d of this.thpPending) pending += d;
+    let pending = 0;
+    for (let a = 0; a < this.thpPending.length; a++) if (!this.thpRetired[this.thpPendingOn[a]!]) pending += this.thpPending[a]!;
     if (this.thpPages + pending !== heads) {
       this.fail(`nr_anon_transparent_hugepages ${this.thpPages}${pending ? ` (${pending > 0 ? '+' : ''}${pending} not yet counted)` : ''}, but ${heads} block(s) have a HUGE head (invariant 6)`);
     }

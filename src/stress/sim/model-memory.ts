@@ -58,12 +58,15 @@ import { Prng } from '../../platform/prng.ts';
  * MADV_COLLAPSE before the simulation found its double count: replacing a head khugepaged made huge
  * meanwhile, it did not uncount that huge page; 'split-clears-any-tail' is clearHugeBlock before the
  * simulation found its two races: it cleared HUGE on every tail (another folio's too) and did not
- * look at the head again after clearing tails of a block whose head had no HUGE.
+ * look at the head again after clearing tails of a block whose head had no HUGE; 'thp-count-unrepaired'
+ * is nr_anon_transparent_hugepages before the simulation's counter drift was closed: one host-wide
+ * word, so a thread killed between a head's change and its count left it off for good (no guest's
+ * count retired at its reclaim, no recount after a killed ksmd).
  */
-export type SimBroken = BrokenProtocol | 'swap-copy-before-unmap' | 'old-sysfs-protocol' | 'failed-swing-clears-frame-first' | 'swap-cache-check-then-set' | 'thp-merge-without-split' | 'khugepaged-no-settle' | 'collapse-keeps-count' | 'split-clears-any-tail';
+export type SimBroken = BrokenProtocol | 'swap-copy-before-unmap' | 'old-sysfs-protocol' | 'failed-swing-clears-frame-first' | 'swap-cache-check-then-set' | 'thp-merge-without-split' | 'khugepaged-no-settle' | 'collapse-keeps-count' | 'split-clears-any-tail' | 'thp-count-unrepaired';
 
 /** The broken variants of the huge-page paths: they need cfg.thp (--thp always). */
-export const THP_BROKEN: readonly SimBroken[] = ['thp-merge-without-split', 'khugepaged-no-settle', 'collapse-keeps-count', 'split-clears-any-tail'];
+export const THP_BROKEN: readonly SimBroken[] = ['thp-merge-without-split', 'khugepaged-no-settle', 'collapse-keeps-count', 'split-clears-any-tail', 'thp-count-unrepaired'];
 
 /**
  * The model's huge page (cfg.thp): a block of SIM_HPAGE PTEs mapped by a folio of SIM_HPAGE
@@ -277,15 +280,18 @@ export class SimMemory {
   /** Set by the explorer when it keeps a trace (labels are built either way). */
   tracing = false;
   // transparent huge pages (cfg.thp)
-  /** vmstat nr_anon_transparent_hugepages: blocks PMD-mapped, as the threads count them. */
-  thpPages = 0;
+  /** Each guest's huge-page slot of vmstat (src/mem/vmstat.ts): its count of huge pages, and whether it is retired. */
+  readonly thpOf: Int32Array;
+  readonly thpRetired: Uint8Array;
   /**
    * Ghost, per actor (guests, ksmd, host): heads it installed (+1) or cleared (−1) and not yet
-   * counted in thpPages. Invariant: thpPages + Σ thpPending + thpDrift = blocks whose head has HUGE.
+   * counted (thpPendingOn: in which guest's slot). Invariant: thpPages + Σ thpPending over guests not
+   * retired = blocks whose head has HUGE.
    */
   readonly thpPending: Int32Array;
-  /** Ghost: what killed threads left uncounted (a kill between a head's change and its vmstat add). */
-  thpDrift = 0;
+  readonly thpPendingOn: Int32Array;
+  /** Repairs that corrected the count: a retired slot that held non-zero, or a slot the repair after a killed ksmd recounted. */
+  thpCountRepairs = 0;
   /** Per guest CTL_INFLIGHT_HUGE (the folio being mapped, or −1) and CTL_INFLIGHT_HUGE_HEAD. */
   readonly ifHuge: Int32Array;
   readonly ifHugeHead: Int32Array;
@@ -325,6 +331,9 @@ export class SimMemory {
     this.ifOld = new Int32Array(cfg.guests);
     this.ifNext = new Int32Array(cfg.guests);
     this.thpPending = new Int32Array(cfg.guests + 2);
+    this.thpPendingOn = new Int32Array(cfg.guests + 2);
+    this.thpOf = new Int32Array(cfg.guests);
+    this.thpRetired = new Uint8Array(cfg.guests);
     this.splitting = new Int32Array(cfg.guests + 2);
     this.ifHuge = new Int32Array(cfg.guests).fill(-1);
     this.ifHugeHead = new Int32Array(cfg.guests).fill(-1);
@@ -432,7 +441,7 @@ export class SimMemory {
         this.shadow[at + p] = v;
         this.pt[at + p] = makePte(base + p, PTE_PRESENT | PTE_WRITABLE | PTE_MERGEABLE | PTE_HUGE);
       }
-      this.thpPages++;
+      this.thpOf[g]!++;
     }
     for (let g = 0; g < this.cfg.guests; g++) {
       const ops = this.programs[g]!;
@@ -700,6 +709,26 @@ export class SimMemory {
     return done;
   }
 
+  /** nr_anon_transparent_hugepages as /proc/vmstat reads it (Vmstat.hugePages): the slots not retired, summed. */
+  get thpPages(): number {
+    let n = 0;
+    for (let g = 0; g < this.cfg.guests; g++) if (!this.thpRetired[g]) n += this.thpOf[g]!;
+    return n;
+  }
+
+  /** Ghost: `actor` changed a head of guest g's block (+1 made huge, −1 no longer), not yet counted. */
+  protected headChanged(actor: number, g: number, delta: number): void {
+    this.thpPending[actor]! += delta;
+    this.thpPendingOn[actor] = g;
+  }
+
+  /** thp.ts countHuge: guest g's slot ± 1 (the caller's step), for the change `actor` made. */
+  protected countHuge(actor: number, g: number, delta: number): number {
+    this.thpOf[g]! += delta;
+    this.headChanged(actor, g, -delta);
+    return this.thpPages;
+  }
+
   /**
    * thp.ts clearHugeBlock (split_huge_pmd) of guest g's block at `head`: clear PTE_HUGE on each PTE,
    * head first, by load and compare-and-exchange retried on the value seen, leaving a tail of another
@@ -726,7 +755,7 @@ export class SimMemory {
           const seen = this.cas(i, pte, pte & ~PTE_HUGE);
           if (seen === pte && q === head) {
             splitHere = true;
-            this.thpPending[actor]!--;
+            this.headChanged(actor, g, -1);
           }
           yield this.tracing ? `${who}: split: CAS PTE g${g}p${q} ${fmt(pte)} → ${fmt(pte & ~PTE_HUGE)}${seen === pte ? '' : ' failed'}` : '';
           if (seen === pte) {
@@ -743,10 +772,9 @@ export class SimMemory {
     }
     this.splitting[actor] = 0;
     if (splitHere) {
-      this.thpPages--;
-      this.thpPending[actor]!++;
+      const now = this.countHuge(actor, g, -1);
       this.thpEvents.splits++;
-      yield this.tracing ? `${who}: split: nr_anon_transparent_hugepages −1 = ${this.thpPages}` : '';
+      yield this.tracing ? `${who}: split: nr_anon_transparent_hugepages −1 = ${now}` : '';
     }
     this.kindOf[actor] = saved;
     return splitHere;

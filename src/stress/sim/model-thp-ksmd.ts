@@ -167,7 +167,7 @@ export class SimThpKsmd extends SimKsmd {
       const next = makePte(base + i, PTE_PRESENT | PTE_HUGE | (wp & PTE_MERGEABLE));
       const seen = this.cas(at + q, wp, next);
       if (seen === wp && i === 0) {
-        this.thpPending[G]!++;
+        this.headChanged(G, g, 1);
         this.hugeSettling = g;
       }
       yield this.tracing ? `khugepaged: CAS g${g}p${q} ${fmt(wp)} → ${fmt(next)}${seen === wp ? '' : ` failed (saw ${fmt(seen)})`}` : '';
@@ -175,10 +175,9 @@ export class SimThpKsmd extends SimKsmd {
       yield* this.releaseAfterReplace(g, q, pteFrame(wp), false);
     }
     if (i < 0) {
-      this.thpPages++;
-      this.thpPending[G]!--;
+      const now = this.countHuge(G, g, 1);
       this.thpEvents.khugepaged++;
-      yield this.tracing ? `khugepaged: nr_anon_transparent_hugepages +1 = ${this.thpPages}` : '';
+      yield this.tracing ? `khugepaged: nr_anon_transparent_hugepages +1 = ${now}` : '';
       if (this.cfg.broken !== 'khugepaged-no-settle') yield* this.settle(g, head, base);
       this.hugeSettling = -1;
       return;

@@ -44,9 +44,8 @@ export class SimThp extends SimMemory {
   protected *finishHugeInstall(g: number, who: string): Generator<string, void, void> {
     this.ifHuge[g] = -1;
     yield this.tracing ? `${who}: store INFLIGHT_HUGE = -1` : '';
-    this.thpPages++;
-    this.thpPending[g]!--;
-    yield this.tracing ? `${who}: nr_anon_transparent_hugepages +1 = ${this.thpPages}` : '';
+    const now = this.countHuge(g, g, 1);
+    yield this.tracing ? `${who}: nr_anon_transparent_hugepages +1 = ${now}` : '';
   }
 
   /** SpaceThp.hugeFault: the PTE now at p (a folio frame), or 0 to fall back to a 4 KiB page. */
@@ -77,7 +76,7 @@ export class SimThp extends SimMemory {
       const seen = this.cas(at + head + q, 0, next);
       // Only this thread changes a PTE of 0 (the real code throws if one did).
       if (seen !== 0) this.fail(`${who}: page ${head + q} changed under a huge fault (${fmt(seen)})`);
-      if (q === 0) this.thpPending[g]!++;
+      if (q === 0) this.headChanged(g, g, 1);
       yield this.tracing ? `${who}: huge fault: CAS PTE p${head + q} none → ${fmt(next)}` : '';
     }
     yield* this.finishHugeInstall(g, who);
@@ -140,16 +139,15 @@ export class SimThp extends SimMemory {
         const seen = this.cas(i, old, next);
         if (seen === old) {
           this.frameFilling[f] = 1;
-          if (q === 0 && (!(old & PTE_HUGE) || this.cfg.broken === 'collapse-keeps-count')) this.thpPending[g]!++;
+          if (q === 0 && (!(old & PTE_HUGE) || this.cfg.broken === 'collapse-keeps-count')) this.headChanged(g, g, 1);
         }
         yield this.tracing ? `${who}: CAS PTE p${head + q} ${fmt(old)} → ${fmt(next)}${seen === old ? '' : ` failed (saw ${fmt(seen)}): look again`}` : '';
         if (seen !== old) continue;
         if (q === 0 && (old & PTE_HUGE)) this.thpEvents.collapseOverHuge++;
         if (q === 0 && (old & PTE_HUGE) && this.cfg.broken !== 'collapse-keeps-count') {
           // khugepaged made the block huge meanwhile: that huge page goes (ours is counted at the end).
-          this.thpPages--;
-          this.thpPending[g]!++;
-          yield this.tracing ? `${who}: nr_anon_transparent_hugepages −1 = ${this.thpPages} (khugepaged's huge page replaced)` : '';
+          const now = this.countHuge(g, g, -1);
+          yield this.tracing ? `${who}: nr_anon_transparent_hugepages −1 = ${now} (khugepaged's huge page replaced)` : '';
         }
         // Unmapped: the old frame (or slot) is ours to read until we drop its reference.
         if ((old & PTE_PRESENT) && !(old & PTE_ZERO)) this.content[f] = this.content[pteFrame(old)]!;
@@ -169,9 +167,8 @@ export class SimThp extends SimMemory {
     yield this.tracing ? `${who}: store INFLIGHT_HUGE = -1` : '';
     this.hazard[g] = HAZARD_NONE;
     yield this.tracing ? `${who}: clear hazard` : '';
-    this.thpPages++;
-    this.thpPending[g]!--;
+    const now = this.countHuge(g, g, 1);
     this.thpEvents.collapses++;
-    yield this.tracing ? `${who}: nr_anon_transparent_hugepages +1 = ${this.thpPages}` : '';
+    yield this.tracing ? `${who}: nr_anon_transparent_hugepages +1 = ${now}` : '';
   }
 }

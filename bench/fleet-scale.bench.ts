@@ -15,7 +15,8 @@
 // An unmeasured boot first lets a guest thread write the program's warm code cache, as any run does.
 // CPU is process CPU time (all threads), so other load on the shared machine inflates wall time
 // more than it does these. Goals (issue 10): <= 25 ms CPU and <= 12 MB RSS per guest, ratio about 1;
-// and the design's own: a guest costs about what a bare worker costs. Reported, never asserted.
+// beside them, the design's yardstick (a guest costs about what a bare worker costs) as ratios within
+// the run. Reported, never asserted.
 //
 // Run alone: node --import tsx bench/fleet-scale.bench.ts [--quick]
 
@@ -26,14 +27,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Bench } from 'tinybench';
-import { compileModule } from '../src/platform/module-compiler.ts';
+import { workerModule } from '../src/platform/worker-module.ts';
 import { isMain, printTable, quickMode, sig, statsOf, writeResults } from './lib/harness.ts';
 
 export const SUITE = 'fleet-scale';
 export const GOAL_BOOT_CPU_MS = 25;
 export const GOAL_RSS_MB = 12;
-/** "A guest costs about what a bare worker costs" (DESIGN: compile once): within 10 %. */
-export const GOAL_BARE_RATIO = 1.1;
 /** "About as fast": the 128-guest fleet converges within 1.5× the 8-guest fleet's time. */
 export const GOAL_CONVERGE_RATIO = 1.5;
 
@@ -49,7 +48,7 @@ interface Boot {
 }
 
 async function boot(mode: 'guest' | 'bare', n: number, memoryBytes: number, lingerMs = 0): Promise<Boot> {
-  const script = fileURLToPath(compileModule(BOOT).url);
+  const script = fileURLToPath(workerModule(BOOT)); // runs dist/: rebuilt first if src/ changed
   const { stdout } = await run(process.execPath, [script, mode, String(n), String(memoryBytes), String(lingerMs)], { maxBuffer: 1 << 24 });
   return JSON.parse(stdout.trim().split('\n').pop()!) as Boot;
 }
@@ -80,7 +79,7 @@ export interface InstructionRow {
  * host's own workers (ksmd) start before any guest. Undefined when valgrind is not installed.
  */
 async function instructionsPerThread(mode: 'guest' | 'bare', n: number, memoryBytes: number): Promise<number | undefined> {
-  const script = fileURLToPath(compileModule(BOOT).url);
+  const script = fileURLToPath(workerModule(BOOT)); // runs dist/: rebuilt first if src/ changed
   const dir = mkdtempSync(join(tmpdir(), 'ksmsim-callgrind-'));
   try {
     await run('valgrind', ['--tool=callgrind', '--separate-threads=yes', `--callgrind-out-file=${dir}/cg.%p`, process.execPath, script, mode, String(n), String(memoryBytes)], { maxBuffer: 1 << 24 });
@@ -189,14 +188,20 @@ export async function run_(options: { quick?: boolean } = {}) {
     { what: `boot CPU per guest at ${largest.guests} guests (ms, goal <= ${GOAL_BOOT_CPU_MS})`, value: largest['boot CPU ms/guest'], target: GOAL_BOOT_CPU_MS, met: largest['boot CPU ms/guest'] <= GOAL_BOOT_CPU_MS },
     { what: `RSS per guest at ${largest.guests} guests (MB, goal <= ${GOAL_RSS_MB})`, value: largest['RSS MB/guest'], target: GOAL_RSS_MB, met: largest['RSS MB/guest'] <= GOAL_RSS_MB },
     { what: `converge time ${big} / ${small} (goal <= ${GOAL_CONVERGE_RATIO})`, value: ratio, target: GOAL_CONVERGE_RATIO, met: ratio <= GOAL_CONVERGE_RATIO },
-    // The yardstick beside the absolute goal: what a bare worker costs on the same machine, same run.
-    { what: `boot CPU per guest / per bare worker at ${largest.guests} (bare: ${largestBare['boot CPU ms/guest']} ms; goal <= ${GOAL_BARE_RATIO})`, value: cpuRatio, target: GOAL_BARE_RATIO, met: cpuRatio <= GOAL_BARE_RATIO },
-    ...(instructionRatio === undefined ? [] : [{ what: `instructions per guest thread / per bare worker thread (goal <= ${GOAL_BARE_RATIO})`, value: instructionRatio, target: GOAL_BARE_RATIO, met: instructionRatio <= GOAL_BARE_RATIO }]),
   ];
+  // The yardstick beside the absolute goal: what a bare worker costs on the same machine in the same
+  // run. The machine's speed drifts by half between runs hours apart; these ratios do not.
+  const yardstick = {
+    bare_worker_boot_cpu_ms: largestBare['boot CPU ms/guest'],
+    guest_over_bare_cpu: cpuRatio,
+    guest_over_bare_own_thread: sig(largest['own thread ms'] / largestBare['own thread ms'], 3),
+    guest_over_bare_instructions: instructionRatio ?? null,
+  };
   console.log('\ngoals:');
   for (const g of goals) console.log(`  ${g.met ? 'MET    ' : 'NOT MET'} ${g.what}: ${g.value}`);
+  console.log(`\nagainst a bare worker at ${largest.guests} (${yardstick.bare_worker_boot_cpu_ms} ms in this run): a guest's CPU ×${cpuRatio}, its own thread ×${yardstick.guest_over_bare_own_thread}${instructionRatio === undefined ? '' : `, its instructions ×${instructionRatio}`}`);
   const raw = Object.fromEntries([...samples].map(([k, v]) => [k, v]));
-  const path = writeResults(SUITE, { quick, iterations, rows, instructions, instruction_ratio: instructionRatio, converge, converge_ratio: ratio, raw, goals });
+  const path = writeResults(SUITE, { quick, iterations, rows, instructions, yardstick, converge, converge_ratio: ratio, raw, goals });
   console.log(`results: ${path}`);
   return { rows, instructions, converge, goals };
 }

@@ -28,8 +28,12 @@ export const CTL_VA_HIGH = 31;
 // The guest's merge domain (--ksm-domains; src/ksm/merge-policy.ts): set by the host at launch, read by the engines.
 export const CTL_KSM_DOMAIN = 32;
 // The guest's huge-page slot in the host's vmstat (its share of nr_anon_transparent_hugepages,
-// vmstat.ts), or -1 until the first huge page is counted (thp.ts countHuge claims it).
+// vmstat.ts) and the slot's generation it claimed, packed (vmstat.ts hugeSlotAndGen: >= 0); or
+// THP_SLOT_NONE until the first huge page is counted (thp.ts countHuge claims it), or
+// THP_SLOT_RETIRED if the guest was torn down before any count claimed one.
 export const CTL_THP_SLOT = 33;
+export const THP_SLOT_NONE = -1;
+export const THP_SLOT_RETIRED = -2;
 export const CTL_WORDS = 34;
 
 export const GUEST_RUNNING = 0;
@@ -87,7 +91,7 @@ export function createGuestSpaceHandles(pid: number, homeNode: number, vaPages: 
   ctl[CTL_HAZARD] = HAZARD_NONE;
   ctl[CTL_INFLIGHT_FRAME] = -1;
   ctl[CTL_INFLIGHT_HUGE] = -1;
-  ctl[CTL_THP_SLOT] = -1;
+  ctl[CTL_THP_SLOT] = THP_SLOT_NONE;
   return {
     pid,
     homeNode,

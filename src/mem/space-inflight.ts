@@ -70,8 +70,9 @@ export class SpaceInflight extends SpaceCore {
    * without HUGE (so did not count): before the retirement it nets to 0, after it is ignored. A
    * collapse cannot install a head here: its last exchange expects the write-protected value it
    * loaded, and the release swung every PTE to 0. Nothing is subtracted from the host's figure, so a
-   * concurrent split cannot make it subtract twice; the slot is never reused, so a late count of
-   * ksmd's cannot land on another guest's.
+   * concurrent split cannot make it subtract twice; the retirement moves the slot to a new generation
+   * before freeing it for reuse, so a late count of ksmd's is dropped, never lands on the slot's next
+   * guest (vmstat.ts).
    */
   teardown(): void {
     Atomics.store(this.ctl, CTL_HAZARD, HAZARD_NONE);

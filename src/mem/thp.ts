@@ -11,8 +11,9 @@
 // HUGE (a subpage is an ordinary present, writable PTE), so huge pages cost the hot paths nothing.
 
 import { HPAGE_PAGES, PROT_MASK, PROT_NONE, ZERO_FRAME } from './constants.ts';
-import { CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, CTL_THP_SLOT, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED } from './guest-control.ts';
+import { CTL_INFLIGHT_HUGE, CTL_INFLIGHT_HUGE_HEAD, CTL_THP_SLOT, THP_SLOT_NONE, THP_SLOT_RETIRED, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED } from './guest-control.ts';
 import type { PhysicalMemory } from './physical-memory.ts';
+import type { Vmstat } from './vmstat.ts';
 import { PTE_HUGE, PTE_MERGEABLE, PTE_NOACCESS, PTE_PRESENT, PTE_ZERO, isPrivateFrame, makePte, pteFrame } from './pte.ts';
 
 // HPAGE_PAGES lives in constants.ts (physical-memory.ts needs it, and this module needs PhysicalMemory).
@@ -48,32 +49,61 @@ export function hugeFaultAllowed(mode: number, flags: number, start: number, end
 /**
  * nr_anon_transparent_hugepages ± 1 for a head of the guest whose control words are `ctl` (a head PTE
  * that became huge, or stopped being): into the guest's own huge-page slot (vmstat.ts says why not
- * one host-wide word). Every thread that changes a head counts here: the guest, ksmd and khugepaged,
- * the host releasing a dead guest's pages. The slot is claimed on the first count by compare-and-
- * exchange on CTL_THP_SLOT (the guest and ksmd may race to claim it: the loser's slot stays 0 for
- * good, as does one claimed by a thread killed before its exchange).
+ * one host-wide word, and how a slot's generation drops a late add). Every thread that changes a head
+ * counts here: the guest, ksmd and khugepaged, the host releasing a dead guest's pages. The first
+ * count claims the slot and publishes it in CTL_THP_SLOT (publishHugeSlot). Races, argued:
+ *  - Two claimers for one guest (the guest and ksmd both see THP_SLOT_NONE): each claims a slot of
+ *    its own; the compare-and-exchange on CTL_THP_SLOT publishes one, and the loser frees its slot
+ *    at once (nobody else saw it), then counts into the winner's. No slot stays in use unowned.
+ *  - A count after the guest's teardown: a slot published then is retired, so the add is dropped by
+ *    its generation; no slot published then means THP_SLOT_RETIRED (retireHugeCount), so nothing is
+ *    claimed for a guest that has gone (a claim racing the teardown loses the exchange and frees).
+ *  - A thread killed between its claim and the publish: that slot stays in use with count 0 for
+ *    good (a residual leak; the host cannot tell it from a claim in progress, having no record of
+ *    whose it is). Bounded: it takes a kill (of a guest thread, or of ksmd) inside a window of two
+ *    Atomics operations, passed only by a thread making a guest's first count (the guest's own, or
+ *    ksmd's racing it): at most two per guest's lifetime, each needing a kill to land right there. It
+ *    adds 0 to the sum; the limit of guests mapping huge pages at once drops by one per leak.
  */
 export function countHuge(ctl: Int32Array, mem: PhysicalMemory, delta: number): void {
   let slot = Atomics.load(ctl, CTL_THP_SLOT);
-  if (slot < 0) {
-    const mine = mem.vmstat.claimHugeSlot();
-    const seen = Atomics.compareExchange(ctl, CTL_THP_SLOT, -1, mine);
-    slot = seen < 0 ? mine : seen;
-  }
-  mem.vmstat.addHuge(slot, delta);
+  if (slot === THP_SLOT_NONE) slot = publishHugeSlot(ctl, mem.vmstat, mem.vmstat.claimHugeSlot());
+  if (slot >= 0) mem.vmstat.addHuge(slot, delta);
+}
+
+/**
+ * Publish a claimed slot (`mine`, vmstat.claimHugeSlot) as the guest's, unless another thread's claim
+ * got there first or the guest was torn down: then free `mine` (never seen by anyone) and return what
+ * CTL_THP_SLOT holds (the winner's slot, or THP_SLOT_RETIRED).
+ */
+export function publishHugeSlot(ctl: Int32Array, vmstat: Vmstat, mine: number): number {
+  const seen = Atomics.compareExchange(ctl, CTL_THP_SLOT, THP_SLOT_NONE, mine);
+  if (seen === THP_SLOT_NONE) return mine;
+  vmstat.releaseHugeSlot(mine);
+  return seen;
 }
 
 /**
  * The guest's page table is gone (its pages all released, by itself at exit or by the host after a
- * kill): its huge-page slot stops adding to the host's count, whatever it holds. It holds more than 0
- * after a kill between a head's change and its count (the dead thread's, never to come) or while
- * ksmd finishes a split of one of its blocks (its −1 lands on the retired slot: the head it cleared
- * was then not released as huge, so the release did not count it either). Nothing is subtracted, so
- * nothing can be subtracted twice.
+ * kill): its huge-page slot stops adding to the host's count, whatever it holds, and is free for
+ * another guest (vmstat.retireHuge). It holds more than 0 after a kill between a head's change and
+ * its count (the dead thread's, never to come) or while ksmd finishes a split of one of its blocks
+ * (its −1 is dropped by the slot's generation: the head it cleared was then not released as huge, so
+ * the release did not count it either). Nothing is subtracted, so nothing can be subtracted twice.
+ * CTL_THP_SLOT keeps the retired slot and generation, so a late count is dropped, never lands on the
+ * slot's next guest; a guest with no slot yet gets THP_SLOT_RETIRED, so a late count claims none.
+ * Retiring twice (an exit and then the host's reclaim) does nothing the second time.
  */
 export function retireHugeCount(ctl: Int32Array, mem: PhysicalMemory): void {
-  const slot = Atomics.load(ctl, CTL_THP_SLOT);
-  if (slot >= 0) mem.vmstat.retireHuge(slot);
+  for (;;) {
+    const slot = Atomics.load(ctl, CTL_THP_SLOT);
+    if (slot >= 0) {
+      mem.vmstat.retireHuge(slot);
+      return;
+    }
+    if (slot === THP_SLOT_RETIRED || Atomics.compareExchange(ctl, CTL_THP_SLOT, THP_SLOT_NONE, THP_SLOT_RETIRED) === THP_SLOT_NONE) return;
+    // A claimer published a slot meanwhile: retire that.
+  }
 }
 
 /** Is `vpage` inside a block that is PMD-mapped right now (its own PTE or its head has HUGE)? */

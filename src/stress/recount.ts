@@ -406,8 +406,8 @@ function recountHugePages(mem: PhysicalMemory, spaces: readonly GuestSpaceHandle
     let heads = 0;
     for (let p = 0; p < pt.length; p += HPAGE_PAGES) if (Atomics.load(pt, p) & PTE_HUGE) heads++;
     const ctl = new Int32Array(h.control);
-    const slot = Atomics.load(ctl, CTL_THP_SLOT);
-    const now = slot >= 0 ? mem.vmstat.hugeOf(slot) : 0;
+    const slotAndGen = Atomics.load(ctl, CTL_THP_SLOT); // a live guest's: never a retired one
+    const now = slotAndGen >= 0 ? mem.vmstat.hugeOf(slotAndGen) : 0;
     if (now === heads) continue;
     fixed++;
     countHuge(ctl, mem, heads - now);

@@ -119,13 +119,16 @@ export class SimHost extends SimEngines {
   }
 
   /**
-   * thp.ts retireHugeCount, at the end of teardown: load CTL_THP_SLOT, retire the slot (one step). Its
-   * count no longer adds to nr_anon_transparent_hugepages, and neither does what any thread still
-   * owes it (the dead guest's uncounted change, ksmd's split under way: ghost, dropped with it).
+   * thp.ts retireHugeCount, at the end of teardown: load CTL_THP_SLOT, retire the slot (one step:
+   * vmstat.retireHuge's compare-and-exchange bumping the generation and zeroing the count; the
+   * bitmap's free follows, which the model's fixed guests never reclaim). Its count no longer adds to
+   * nr_anon_transparent_hugepages, and neither does what any thread still owes it (the dead guest's
+   * uncounted change, ksmd's split under way: ghost, dropped with it: countHuge drops a late add).
    */
   protected *retireHugeCount(g: number, who: string): Step {
     const left = this.thpOf[g]!;
     this.thpRetired[g] = 1;
+    this.thpOf[g] = 0;
     if (left !== 0) this.thpCountRepairs++;
     yield this.tracing ? `${who}: retire guest ${g}'s huge-page slot (it counts ${left}${left ? ': a change was never counted, or is still to be' : ''}): nr_anon_transparent_hugepages = ${this.thpPages}` : '';
   }

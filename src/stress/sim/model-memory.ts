@@ -280,7 +280,7 @@ export class SimMemory {
   /** Set by the explorer when it keeps a trace (labels are built either way). */
   tracing = false;
   // transparent huge pages (cfg.thp)
-  /** Each guest's huge-page slot of vmstat (src/mem/vmstat.ts): its count of huge pages, and whether it is retired. */
+  /** Each guest's huge-page slot of vmstat (src/mem/vmstat.ts): its count of huge pages, and whether it is retired (its generation bumped, the count zeroed). */
   readonly thpOf: Int32Array;
   readonly thpRetired: Uint8Array;
   /**
@@ -722,9 +722,15 @@ export class SimMemory {
     this.thpPendingOn[actor] = g;
   }
 
-  /** thp.ts countHuge: guest g's slot ± 1 (the caller's step), for the change `actor` made. */
+  /**
+   * thp.ts countHuge: guest g's slot ± 1 (the caller's step), for the change `actor` made. The add is
+   * vmstat.addHuge's compare-and-exchange on the slot word: once the slot is retired its generation
+   * has moved on, so a late add is dropped (a step either way). The model's guests do not come and
+   * go, so a slot is never reclaimed by another guest here; test/mem/vmstat-huge-slots.test.ts
+   * covers the reuse.
+   */
   protected countHuge(actor: number, g: number, delta: number): number {
-    this.thpOf[g]! += delta;
+    if (!this.thpRetired[g]) this.thpOf[g]! += delta;
     this.headChanged(actor, g, -delta);
     return this.thpPages;
   }

@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Bench } from 'tinybench';
 import { workerModule } from '../src/platform/worker-module.ts';
+import type { BootResult as Boot } from './fixtures/fleet-boot.ts';
 import { isMain, printTable, quickMode, sig, statsOf, writeResults } from './lib/harness.ts';
 
 export const SUITE = 'fleet-scale';
@@ -40,15 +41,12 @@ const run = promisify(execFile);
 const KSMSIM = fileURLToPath(new URL('../bin/ksmsim', import.meta.url));
 const BOOT = fileURLToPath(new URL('./fixtures/fleet-boot.ts', import.meta.url));
 
-interface Boot {
-  wallMs: number;
-  cpuMs: number;
-  rssBytes: number;
-  threads: { startedMs: number; mainMs: number; otherMs: number };
-}
+
+/** The boot fixture as the JavaScript a fresh process runs (dist/ rebuilt first if src/ changed). */
+const bootScript = (): string => fileURLToPath(workerModule(BOOT));
 
 async function boot(mode: 'guest' | 'bare', n: number, memoryBytes: number, lingerMs = 0): Promise<Boot> {
-  const script = fileURLToPath(workerModule(BOOT)); // runs dist/: rebuilt first if src/ changed
+  const script = bootScript();
   const { stdout } = await run(process.execPath, [script, mode, String(n), String(memoryBytes), String(lingerMs)], { maxBuffer: 1 << 24 });
   return JSON.parse(stdout.trim().split('\n').pop()!) as Boot;
 }
@@ -79,23 +77,23 @@ export interface InstructionRow {
  * host's own workers (ksmd) start before any guest. Undefined when valgrind is not installed.
  */
 async function instructionsPerThread(mode: 'guest' | 'bare', n: number, memoryBytes: number): Promise<number | undefined> {
-  const script = fileURLToPath(workerModule(BOOT)); // runs dist/: rebuilt first if src/ changed
+  const script = bootScript();
   const dir = mkdtempSync(join(tmpdir(), 'ksmsim-callgrind-'));
+  const workers: Array<{ thread: number; instructions: number }> = [];
   try {
     await run('valgrind', ['--tool=callgrind', '--separate-threads=yes', `--callgrind-out-file=${dir}/cg.%p`, process.execPath, script, mode, String(n), String(memoryBytes)], { maxBuffer: 1 << 24 });
+    for (const f of readdirSync(dir)) {
+      const thread = Number(/-(\d+)$/.exec(f)?.[1]);
+      const text = readFileSync(join(dir, f), 'utf8');
+      const total = /^(?:summary|totals): (\d+)/m.exec(text);
+      if (Number.isFinite(thread) && total && text.includes('node::worker::Worker::Run()')) workers.push({ thread, instructions: Number(total[1]) });
+    }
   } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  const workers: Array<{ thread: number; instructions: number }> = [];
-  for (const f of readdirSync(dir)) {
-    const thread = Number(/-(\d+)$/.exec(f)?.[1]);
-    const text = readFileSync(join(dir, f), 'utf8');
-    const total = /^(?:summary|totals): (\d+)/m.exec(text);
-    if (Number.isFinite(thread) && total && text.includes('node::worker::Worker::Run()')) workers.push({ thread, instructions: Number(total[1]) });
-  }
-  rmSync(dir, { recursive: true, force: true });
   const launched = workers.sort((a, b) => a.thread - b.thread).slice(-n);
   if (launched.length !== n) throw new Error(`callgrind: expected ${n} launched threads, found ${launched.length}`);
   return launched.reduce((sum, w) => sum + w.instructions, 0) / n;
@@ -182,7 +180,7 @@ export async function run_(options: { quick?: boolean } = {}) {
   const ratio = sig(converge[0]!['converge s'] / converge[1]!['converge s'], 3);
 
   const largest = rows.filter((r) => r.kind === 'guest' && r.guests === counts[counts.length - 1]!)[0]!;
-  const largestBare = rows.filter((r) => r.kind === 'bare worker' && r.guests === largest.guests)[0]!;
+  const largestBare = rows.find((r) => r.kind === 'bare worker' && r.guests === largest.guests)!;
   const cpuRatio = sig(largest['boot CPU ms/guest'] / largestBare['boot CPU ms/guest'], 3);
   const goals = [
     { what: `boot CPU per guest at ${largest.guests} guests (ms, goal <= ${GOAL_BOOT_CPU_MS})`, value: largest['boot CPU ms/guest'], target: GOAL_BOOT_CPU_MS, met: largest['boot CPU ms/guest'] <= GOAL_BOOT_CPU_MS },

@@ -248,12 +248,8 @@ async function compareCommand(
     progress.clear();
   }
   const comparison = compareEngines(runs);
-  const json = JSON.stringify(comparison, null, 2) + '\n';
-  if (jsonToStdout) process.stdout.write(json);
-  else if (flags.json) writeFileSync(flags.json, json);
-  if (flags.html) writeFileSync(flags.html, renderEngineComparisonHtml(comparison, fleet.map((e) => `${e.count}× ${e.workload}`).join(', ')));
-  // The four files with an engine column: every sample of every engine's run.
-  if (flags.csv) writeEnginesCsv(runs, flags.csv);
+  // The CSV files carry an engine column: every sample of every engine's run.
+  writeOutputs(flags, comparison, jsonToStdout, (dir) => writeEnginesCsv(runs, dir), () => renderEngineComparisonHtml(comparison, fleet.map((e) => `${e.count}× ${e.workload}`).join(', ')));
   if (!quiet) {
     for (const [engine, r] of runs) say(`[${engine}] ${headline(r)}`);
     for (const line of comparisonLines(comparison)) say(line);

@@ -8,8 +8,7 @@ import { THP_MODES, type ThpMode } from '../mem/thp.ts';
 import { writeFileSync } from 'node:fs';
 import { MAX_NUMA_NODES } from '../mem/physical-memory.ts';
 import type { BrokenProtocol } from '../ksm/ksm-engine.ts';
-import { KILL_GUEST, KILL_KSMD, describeExploration, explore, replaySchedule, type SimBroken } from '../stress/sim/explore.ts';
-import { THP_BROKEN } from '../stress/sim/model.ts';
+import { KILL_GUEST, KILL_KSMD, checkThpChoice, describeExploration, explore, replaySchedule, type SimBroken } from '../stress/sim/explore.ts';
 import { describeStress, runStress } from '../stress/stress-run.ts';
 import { parseCount, parseSize } from './parse-size.ts';
 import { parseEngine, type EngineName } from '../engines/engine.ts';
@@ -111,9 +110,7 @@ async function deterministic(flags: StressFlags, out: (s: string) => void): Prom
   if (flags.engine !== 'ksm' && flags.killKsmd) throw new Error(`--kill-ksmd: --engine ${flags.engine} has no ksmd`);
   if (flags.thp === 'madvise') throw new Error('--thp madvise: the simulation\'s guests advise no MADV_HUGEPAGE; give --thp always (huge pages) or never');
   const thp = flags.thp === 'always';
-  if (thp && flags.engine !== 'ksm') throw new Error(`--thp always: the simulation models huge pages under --engine ksm only, not ${flags.engine}`);
-  if (thp && flags.coreModel) throw new Error('--thp always: not with --core-model (the model before issue 11 has no huge pages)');
-  if (THP_BROKEN.includes(broken) && !thp) throw new Error(`--broken ${broken}: add --thp always (a huge-page variant)`);
+  checkThpChoice(thp, engine, flags.coreModel ?? false, broken);
   if (flags.replay !== undefined) {
     const r = replaySchedule(flags.seed, flags.replay, broken, (flags.killGuests ? KILL_GUEST : 0) | (flags.killKsmd ? KILL_KSMD : 0), flags.coreModel ?? false, engine, thp);
     for (const line of r.trace ?? []) out(line);

@@ -132,7 +132,6 @@ export function summaryCsv(r: DensityResult): string {
 
 /** Writes the four CSV files into dir (created if missing); returns their paths. */
 export function writeDensityCsv(result: DensityResult, dir: string): string[] {
-  mkdirSync(dir, { recursive: true });
   const files: Record<(typeof CSV_FILES)[number], string> = {
     'series_with_ksm.csv': seriesCsv(result.series.with_ksm, result.host.numa_nodes),
     'series_without_ksm.csv': seriesCsv(result.series.without_ksm, result.host.numa_nodes),
@@ -157,7 +156,6 @@ function byEngine(tables: ReadonlyArray<readonly [string, Table]>): Table {
  */
 export function writeEnginesCsv(runs: ReadonlyArray<readonly [string, DensityResult]>, dir: string): string[] {
   if (runs.length === 0) throw new Error('writeEnginesCsv: no runs');
-  mkdirSync(dir, { recursive: true });
   const series = (pick: (r: DensityResult) => readonly DensitySample[]): string => {
     // One header for every engine: the most nodes any run sampled, every counter any run has.
     const nodes = Math.max(...runs.map(([, r]) => nodeCount(r.host.numa_nodes, pick(r))));
@@ -174,6 +172,7 @@ export function writeEnginesCsv(runs: ReadonlyArray<readonly [string, DensityRes
 }
 
 function writeFiles(dir: string, files: Record<(typeof CSV_FILES)[number], string>): string[] {
+  mkdirSync(dir, { recursive: true });
   return CSV_FILES.map((name) => {
     const path = join(dir, name);
     writeFileSync(path, files[name]);

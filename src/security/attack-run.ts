@@ -4,7 +4,6 @@
 // the score of what the attacker reported against what the victim held.
 
 import { Host, type GuestHandle } from '../host/host.ts';
-import { KSM_DIR } from '../ksm/sysfs.ts';
 import type { Mitigation } from '../ksm/merge-policy.ts';
 import { projectPath } from '../platform/project-root.ts';
 import { median } from '../fidelity/checkpoint.ts';
@@ -109,7 +108,7 @@ export async function runAttack(o: AttackOptions): Promise<AttackScore> {
   let victim: GuestHandle | undefined;
   try {
     const dir = engineDir(engine);
-    if (engine === 'ksm') for (const [k, v] of [...LAB_KNOBS, ['use_zero_pages', String(o.useZeroPages)] as const]) await host.writeFile(KSM_DIR + k, v);
+    if (engine === 'ksm') for (const [k, v] of [...LAB_KNOBS, ['use_zero_pages', String(o.useZeroPages)] as const]) await host.writeFile(dir + k, v);
     else if (engine === 'uksm') for (const [k, v] of UKSM_LAB_KNOBS) await host.writeFile(dir + k, v);
     // DKSM forgets advice given while it is off: on before anyone advises.
     else await host.writeFile(dir + 'run', '1');
@@ -123,7 +122,7 @@ export async function runAttack(o: AttackOptions): Promise<AttackScore> {
     if (engine !== 'dksm') await host.writeFile(dir + 'run', '1');
     const report = await attacker.done;
     if (report.status !== 'exited') throw new Error(`attacker ${report.status}: ${report.error ?? ''}`);
-    const result = JSON.parse(only(lines, `${ATTACKER} RESULT`)) as AttackerResult
+    const result = JSON.parse(only(lines, `${ATTACKER} RESULT`)) as AttackerResult;
     if (o.scenario === 'probe') return scoreProbe(JSON.parse(only(lines, `${VICTIM} SECRETS`)) as number[], result, o.candidates);
     return scoreRounds(JSON.parse(only(lines, `${VICTIM} BITS`)) as number[], result);
   } finally {

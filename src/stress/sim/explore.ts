@@ -374,6 +374,13 @@ function addThp(into: ThpTotals, r: ThpTotals): void {
   for (const k of Object.keys(into) as (keyof ThpTotals)[]) into[k] += r[k];
 }
 
+/** Refuse what the huge-page simulation does not model: it runs under ksm, on the full model, and its broken variants need it. */
+export function checkThpChoice(thp: boolean, engine: SimEngineChoice, core: boolean, broken: SimBroken): void {
+  if (thp && engine.engine !== 'ksm') throw new Error(`--thp always: the simulation models huge pages under --engine ksm only (not ${engine.engine})`);
+  if (thp && core) throw new Error('--thp always: not with --core-model (the model before issue 11 has no huge pages)');
+  if (THP_BROKEN.includes(broken) && !thp) throw new Error(`--broken ${broken}: add --thp always (a huge-page variant)`);
+}
+
 /** Delta-debugging over the schedule: drop chunks of choices while some invariant still breaks. */
 function shrink(seed: number, broken: SimBroken, choices: number[], budget: number, kills: SimKills, core: boolean, engine: SimEngineChoice, thp: boolean): { schedule: number[]; violation: string } {
   let best = choices;
@@ -417,9 +424,7 @@ export function explore(o: ExploreOptions): ExploreResult {
   }
   const core = o.core ?? false;
   const thp = o.thp ?? false;
-  if (thp && engine.engine !== 'ksm') throw new Error(`--thp always: the simulation models huge pages under --engine ksm only (not ${engine.engine})`);
-  if (thp && core) throw new Error('--thp always: not with --core-model (the model before issue 11 has no huge pages)');
-  if (THP_BROKEN.includes(broken) && !thp) throw new Error(`--broken ${broken}: add --thp always (a huge-page variant)`);
+  checkThpChoice(thp, engine, core, broken);
   const thpSum: ThpTotals | undefined = thp ? { faults: 0, fallbacks: 0, splits: 0, zero_remaps: 0, collapses: 0, collapse_eagain: 0, collapse_over_huge: 0, khugepaged_collapses: 0, khugepaged_abandoned: 0, settle_splits: 0, count_repairs: 0 } : undefined;
   const kinds = new Array<number>(STEP_KINDS.length).fill(0);
   const maxInterleavings = o.interleavings ?? Infinity;
